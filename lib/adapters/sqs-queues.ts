@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { TransientError } from '../errors.js';
+import { type IdentityChange, messageGroupOf } from '../identity-change.js';
+import type { ChangeQueue, DeadLetter, DeadLetters } from '../ports.js';
+
+/** SQS FIFO ids allow 128 characters of alphanumerics and punctuation; anything else is hashed. */
+export function fifoId(value: string): string {
+  return /^[\x21-\x7e]{1,128}$/.test(value) ? value : createHash('sha256').update(value).digest('hex');
+}
+
+async function send(client: SQSClient, input: ConstructorParameters<typeof SendMessageCommand>[0]) {
+  try {
+    await client.send(new SendMessageCommand(input));
+  } catch (error) {
+    throw new TransientError('queue_unavailable', `SQS SendMessage failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The changes queue: one message group per customer keeps that customer's changes in order, and
+ * the source's delivery id as deduplication id drops duplicate deliveries within SQS's 5 minutes.
+ */
+export function createSqsChangeQueue(client: SQSClient, queueUrl: string): ChangeQueue {
+  return {
+    enqueue: (change: IdentityChange) =>
+      send(client, {
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(change),
+        MessageGroupId: fifoId(messageGroupOf(change)),
+        MessageDeduplicationId: fifoId(`${change.tenant}:${change.sourceEventId}`),
+      }),
+  };
+}
+
+/** The dead-letter queue (FIFO, like the queue it serves), holding letters with their reason. */
+export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: string): DeadLetters {
+  return {
+    park: (letter: DeadLetter) =>
+      send(client, {
+        QueueUrl: deadLetterQueueUrl,
+        MessageBody: JSON.stringify(letter),
+        MessageGroupId: fifoId(
+          letter.change ? messageGroupOf(letter.change) : `intake:${letter.tenant ?? 'unknown'}`,
+        ),
+        MessageDeduplicationId: fifoId(`parked:${letter.source}:${letter.sourceEventId}`),
+        MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
+      }),
+  };
+}

@@ -1,0 +1,77 @@
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { PermanentError, TransientError } from '../errors.js';
+import type { TenantSecret, TenantSecrets } from '../ports.js';
+
+/** One secret per tenant, JSON; validated so a malformed secret is named, not guessed at. */
+const tenantSecretSchema = z.object({
+  klaviyoPrivateKey: z
+    .string()
+    .startsWith('pk_', 'must be a Klaviyo private key (pk_…); public keys cannot change identifiers'),
+  shopifyWebhookSecrets: z.array(z.string().min(1)).default([]),
+});
+
+export interface TenantSecretsOptions {
+  /** Secret id of tenant T is `${prefix}${T}`. */
+  prefix: string;
+  /** How long a value is reused before Secrets Manager is asked again: rotations show up within it. */
+  cacheTtlSeconds: number;
+  client?: SecretsManagerClient;
+}
+
+/** Tenant secrets from AWS Secrets Manager, cached across invocations of a warm Lambda. */
+export function createTenantSecrets(options: TenantSecretsOptions): TenantSecrets {
+  const provider = new SecretsProvider({ awsSdkV3Client: options.client ?? new SecretsManagerClient({}) });
+  return {
+    async get(tenant, { fresh = false } = {}) {
+      const secretId = `${options.prefix}${tenant}`;
+      let value: unknown;
+      try {
+        value = await provider.get(secretId, {
+          maxAge: options.cacheTtlSeconds,
+          forceFetch: fresh,
+          transform: 'json',
+        });
+      } catch (error) {
+        throw classify(error, secretId);
+      }
+      const parsed = tenantSecretSchema.safeParse(value);
+      if (!parsed.success) {
+        const fields = parsed.error.issues
+          .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+          .join('; ');
+        throw new PermanentError('tenant_secret_invalid', `Secret ${secretId} is malformed: ${fields}`);
+      }
+      return parsed.data satisfies TenantSecret;
+    },
+  };
+}
+
+function classify(error: unknown, secretId: string) {
+  const name = findErrorName(error);
+  if (name === 'ResourceNotFoundException') {
+    return new PermanentError('tenant_secret_missing', `Secret ${secretId} does not exist`, { cause: error });
+  }
+  if (
+    name === 'TransformParameterError' ||
+    name === 'AccessDeniedException' ||
+    name === 'DecryptionFailure'
+  ) {
+    return new PermanentError('tenant_secret_unreadable', `Secret ${secretId} cannot be read: ${name}`, {
+      cause: error,
+    });
+  }
+  return new TransientError('tenant_secret_unavailable', `Secrets Manager failed for ${secretId}`, {
+    cause: error,
+  });
+}
+
+/** Powertools wraps SDK errors (GetParameterError); the SDK's own name sits in the cause. */
+function findErrorName(error: unknown): string | undefined {
+  for (let current = error as { name?: string; cause?: unknown } | undefined; current; ) {
+    if (current.name && current.name !== 'GetParameterError' && current.name !== 'Error') return current.name;
+    current = current.cause as typeof current;
+  }
+  return undefined;
+}

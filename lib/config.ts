@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { ConfigurationError } from './errors.js';
+
+/** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
+export const KLAVIYO_REVISION = '2026-07-15';
+export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const shopTenants = z
+  .string()
+  .default('{}')
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of shop domain to tenant' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9_.-]+$/)));
+
+const settingsSchema = z.object({
+  IDENTITY_CHANGES_QUEUE_URL: z.url(),
+  DEAD_LETTER_QUEUE_URL: z.url(),
+  SYNC_STATE_TABLE: z.string().min(1),
+  TENANT_SECRET_PREFIX: z.string().min(1).default('klaviyo-identity-sync/tenants/'),
+  DEFAULT_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]*$/)
+    .default('default'),
+  SHOP_TENANTS: shopTenants,
+  DEFAULT_PHONE_REGION: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 region such as US')
+    .default('US'),
+  KLAVIYO_BASE_URL: z.url().default(KLAVIYO_PRODUCTION_URL),
+  KLAVIYO_REVISION: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a YYYY-MM-DD revision date')
+    .default(KLAVIYO_REVISION),
+  KLAVIYO_TIMEOUT_MS: positiveInt(10_000),
+  KLAVIYO_MAX_ATTEMPTS: positiveInt(4),
+  KLAVIYO_RETRY_BUDGET_MS: positiveInt(20_000),
+  SECRET_CACHE_TTL_SECONDS: positiveInt(300),
+});
+
+export type Settings = z.output<typeof settingsSchema>;
+
+export interface Config {
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  syncStateTable: string;
+  tenantSecretPrefix: string;
+  defaultTenant: string | undefined;
+  shopTenants: Record<string, string>;
+  defaultPhoneRegion: string;
+  klaviyo: {
+    baseUrl: string;
+    revision: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBudgetMs: number;
+  };
+  secretCacheTtlSeconds: number;
+}
+
+/** Parses the environment once; a missing or malformed setting throws naming every culprit. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const s = parsed.data;
+  return {
+    queueUrl: s.IDENTITY_CHANGES_QUEUE_URL,
+    deadLetterQueueUrl: s.DEAD_LETTER_QUEUE_URL,
+    syncStateTable: s.SYNC_STATE_TABLE,
+    tenantSecretPrefix: s.TENANT_SECRET_PREFIX,
+    defaultTenant: s.DEFAULT_TENANT === '' ? undefined : s.DEFAULT_TENANT,
+    shopTenants: Object.fromEntries(
+      Object.entries(s.SHOP_TENANTS).map(([shop, tenant]) => [shop.toLowerCase(), tenant]),
+    ),
+    defaultPhoneRegion: s.DEFAULT_PHONE_REGION,
+    klaviyo: {
+      baseUrl: s.KLAVIYO_BASE_URL.replace(/\/+$/, ''),
+      revision: s.KLAVIYO_REVISION,
+      timeoutMs: s.KLAVIYO_TIMEOUT_MS,
+      maxAttempts: s.KLAVIYO_MAX_ATTEMPTS,
+      retryBudgetMs: s.KLAVIYO_RETRY_BUDGET_MS,
+    },
+    secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
+  };
+}
+
+/** Which tenant a shop belongs to: the configured mapping first, then the single-tenant default. */
+export function tenantForShop(
+  config: Pick<Config, 'shopTenants' | 'defaultTenant'>,
+  shopDomain: string | undefined,
+) {
+  const mapped = shopDomain ? config.shopTenants[shopDomain.toLowerCase()] : undefined;
+  return mapped ?? config.defaultTenant;
+}

@@ -1,0 +1,16 @@
+/** A webhook request as the core sees it: lower-cased headers and the exact body bytes. */
+export interface WebhookRequest {
+  headers: Readonly<Record<string, string | undefined>>;
+  body: Buffer;
+}
+
+export interface WebhookResponse {
+  statusCode: number;
+  body: Record<string, unknown>;
+}
+
+export function lowerCaseHeaders(headers: Record<string, string | undefined> | null | undefined) {
+  const lowered: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) lowered[name.toLowerCase()] = value;
+  return lowered;
+}

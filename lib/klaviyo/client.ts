@@ -1,0 +1,152 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, type Dispatcher, request } from 'undici';
+import { isTransient } from '../errors.js';
+import type { Identifiers } from '../identity-change.js';
+import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
+import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
+
+export interface KlaviyoProfile {
+  id: string;
+  email: string | null;
+  phone_number: string | null;
+  external_id: string | null;
+}
+
+export type IdentifierField = 'id' | 'email' | 'phone_number' | 'external_id';
+
+/** The profile operations the core needs; the port a test may fill with a fake. */
+export interface KlaviyoProfiles {
+  findProfiles(field: IdentifierField, value: string): Promise<KlaviyoProfile[]>;
+  updateProfile(id: string, attributes: Identifiers): Promise<KlaviyoProfile>;
+  /** Create-or-update matched by any identifier; `created` tells which happened. */
+  importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
+}
+
+export interface KlaviyoClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  revision: string;
+  timeoutMs: number;
+  retry?: Partial<RetryPolicy>;
+  dispatcher?: Dispatcher;
+  /** Told of each retry, so callers can log and count them. */
+  onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: Error }) => void;
+}
+
+const MEDIA_TYPE = 'application/vnd.api+json';
+const PROFILE_FIELDS = 'email,phone_number,external_id';
+
+/** Shared across clients (one per tenant key) so connections stay alive between invocations. */
+const sharedAgent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+
+interface ProfileResource {
+  id: string;
+  attributes?: Partial<Omit<KlaviyoProfile, 'id'>>;
+}
+
+const toProfile = (resource: ProfileResource): KlaviyoProfile => ({
+  id: resource.id,
+  email: resource.attributes?.email ?? null,
+  phone_number: resource.attributes?.phone_number ?? null,
+  external_id: resource.attributes?.external_id ?? null,
+});
+
+/** Klaviyo filter values are double-quoted strings; escape what would end the quote. */
+const quoteFilterValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfiles {
+  const policy: RetryPolicy = { ...defaultRetryPolicy, ...options.retry };
+  const dispatcher = options.dispatcher ?? sharedAgent;
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+
+  async function send(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await sendOnce(method, path, body);
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        const retryAfter = error instanceof KlaviyoApiError ? error.retryAfterSeconds : undefined;
+        const delayMs = nextRetryDelayMs(policy, attempt, Date.now() - started, retryAfter);
+        if (delayMs === undefined) throw error;
+        options.onRetry?.({ method, path, attempt, delayMs, error: error as Error });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  async function sendOnce(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: unknown }> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(`${baseUrl}${path}`, {
+        method: method as Dispatcher.HttpMethod,
+        dispatcher,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        headers: {
+          authorization: `Klaviyo-API-Key ${options.apiKey}`,
+          revision: options.revision,
+          accept: MEDIA_TYPE,
+          ...(body === undefined ? {} : { 'content-type': MEDIA_TYPE }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new KlaviyoUnreachableError(method, path.split('?')[0] ?? path, error);
+    }
+    const text = await response.body.text();
+    const json = text ? safeJson(text) : undefined;
+    if (response.statusCode >= 200 && response.statusCode < 300) return { status: response.statusCode, json };
+    const header = response.headers['retry-after'];
+    throw new KlaviyoApiError(
+      response.statusCode,
+      method,
+      path.split('?')[0] ?? path,
+      errorsOf(json),
+      parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now()),
+    );
+  }
+
+  return {
+    async findProfiles(field, value) {
+      const query = new URLSearchParams({
+        filter: `equals(${field},${quoteFilterValue(value)})`,
+        'fields[profile]': PROFILE_FIELDS,
+        'page[size]': '10',
+      });
+      const { json } = await send('GET', `/api/profiles?${query}`);
+      return ((json as { data?: ProfileResource[] })?.data ?? []).map(toProfile);
+    },
+
+    async updateProfile(id, attributes) {
+      const { json } = await send('PATCH', `/api/profiles/${encodeURIComponent(id)}`, {
+        data: { type: 'profile', id, attributes },
+      });
+      return toProfile((json as { data: ProfileResource }).data);
+    },
+
+    async importProfile(attributes) {
+      const { status, json } = await send('POST', '/api/profile-import', {
+        data: { type: 'profile', attributes },
+      });
+      return { profile: toProfile((json as { data: ProfileResource }).data), created: status === 201 };
+    },
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { errors: [{ detail: text.slice(0, 200) }] };
+  }
+}
+
+function errorsOf(json: unknown): KlaviyoErrorDetail[] {
+  const errors = (json as { errors?: unknown })?.errors;
+  return Array.isArray(errors) ? (errors as KlaviyoErrorDetail[]) : [];
+}

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { IdentitySyncError, isTransient } from '../errors.js';
+import { type IdentityChange, identityChangeSchema } from '../identity-change.js';
+import { KlaviyoApiError } from '../klaviyo/errors.js';
+import { maskIdentifiers } from '../observability/mask.js';
+import type { Outcome, Telemetry } from '../observability/telemetry.js';
+import type { Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
+import { type SyncOutcome, type SyncResult, syncIdentityChange } from './sync-identity-change.js';
+
+export interface WorkerDependencies {
+  state: SyncStateStore;
+  klaviyoFor: KlaviyoForTenant;
+  deadLetters: DeadLetters;
+  telemetry: Telemetry;
+  clock: Clock;
+}
+
+const METRIC_OF: Record<SyncOutcome, Outcome> = {
+  applied: 'ChangeApplied',
+  created: 'ProfileCreated',
+  unchanged: 'ChangeUnchanged',
+  stale: 'ChangeStale',
+  skipped: 'ChangeUnchanged',
+};
+
+export type ProcessResult = SyncResult | { outcome: 'parked'; reason: string };
+
+/**
+ * Handles one queued message. Returns when the change is done with (applied, skipped, or parked on
+ * the dead-letter queue with its reason); throws only when trying again later may help, so the
+ * queue redelivers it (and, after too many tries, moves it to the dead-letter queue itself).
+ */
+export async function processQueuedChange(
+  messageBody: string,
+  deps: WorkerDependencies,
+): Promise<ProcessResult> {
+  const { log, count } = deps.telemetry;
+  const change = parseChange(messageBody);
+  if ('problem' in change) {
+    await deps.deadLetters.park({
+      reason: 'invalid_message',
+      detail: change.problem,
+      tenant: undefined,
+      source: 'unknown',
+      sourceEventId: `sha256:${createHash('sha256').update(messageBody).digest('hex')}`,
+      payload: messageBody,
+      parkedAt: deps.clock().toISOString(),
+    });
+    count('ChangeFailed');
+    log.error('Queued message parked: not an identity change', { problem: change.problem });
+    return { outcome: 'parked', reason: 'invalid_message' };
+  }
+
+  const context = {
+    tenant: change.tenant,
+    externalId: change.externalId,
+    sourceEventId: change.sourceEventId,
+  };
+  try {
+    const result = await syncWithKeyRotation(change, deps);
+    count(METRIC_OF[result.outcome]);
+    log.info(`Change ${result.outcome}`, { ...context, ...result });
+    return result;
+  } catch (error) {
+    if (isTransient(error) || !(error instanceof IdentitySyncError)) {
+      // Unknown errors are treated as transient: the queue's redrive keeps the change if they persist.
+      count('ChangeRetried');
+      log.warn('Change will be retried', { ...context, error: error as Error });
+      throw error;
+    }
+    await deps.deadLetters.park({
+      reason: error.reason,
+      detail: error.message,
+      tenant: change.tenant,
+      source: change.source,
+      sourceEventId: change.sourceEventId,
+      change,
+      context: klaviyoContext(error),
+      parkedAt: deps.clock().toISOString(),
+    });
+    count('ChangeFailed');
+    log.error('Change parked on the dead-letter queue', {
+      ...context,
+      reason: error.reason,
+      detail: error.message,
+      change: maskIdentifiers(change),
+    });
+    return { outcome: 'parked', reason: error.reason };
+  }
+}
+
+/** A 401 with a cached key may mean the key was rotated: fetch the secret afresh and try once more. */
+async function syncWithKeyRotation(change: IdentityChange, deps: WorkerDependencies) {
+  const attempt = (fresh: boolean) =>
+    syncIdentityChange(change, {
+      state: deps.state,
+      klaviyo: () => deps.klaviyoFor(change.tenant, { fresh }),
+    });
+  try {
+    return await attempt(false);
+  } catch (error) {
+    if (!(error instanceof KlaviyoApiError && error.status === 401)) throw error;
+    deps.telemetry.log.warn('Klaviyo refused the key; reading the tenant secret again', {
+      tenant: change.tenant,
+    });
+    return attempt(true);
+  }
+}
+
+function parseChange(body: string): IdentityChange | { problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { problem: 'message body is not JSON' };
+  }
+  const parsed = identityChangeSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  return {
+    problem: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+  };
+}
+
+function klaviyoContext(error: IdentitySyncError): Record<string, unknown> | undefined {
+  if (!(error instanceof KlaviyoApiError)) return undefined;
+  return {
+    status: error.status,
+    code: error.code,
+    pointer: error.pointer,
+    duplicateProfileId: error.duplicateProfileId,
+  };
+}
