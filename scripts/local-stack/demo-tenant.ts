@@ -1,0 +1,25 @@
+/**
+ * The tenant the local stack is seeded with. Nothing here is a real credential: the Klaviyo key
+ * is only accepted by the local sandbox, and the webhook secret only by the local stack.
+ */
+export const DEMO_TENANT = {
+  tenant: 'demo',
+  shopDomain: 'demo-shop.myshopify.com',
+  shopifyWebhookSecret: 'shpss_local_demo_webhook_secret',
+  klaviyoPrivateKey: 'pk_sandbox_demo',
+  /** A seeded Klaviyo profile: the Shopify customer the demo changes. */
+  customer: {
+    externalId: '706405506930370084',
+    email: 'ada.before@example.com',
+    phoneNumber: '+14155550100',
+  },
+} as const;
+
+export const DEFAULT_PORTS = {
+  http: 3000,
+  lambda: 3002,
+  sqs: 4566,
+  dynamodb: 4567,
+  secretsManager: 4568,
+  klaviyo: 4569,
+} as const;

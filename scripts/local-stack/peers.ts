@@ -1,0 +1,181 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import dynalite from 'dynalite';
+import { startFauxqs } from 'fauxqs';
+import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../test/fakes/klaviyo-sandbox.js';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../test/fakes/secrets-manager.js';
+import { DEMO_TENANT } from './demo-tenant.js';
+
+/**
+ * The protocol peers the functions talk to, all on loopback: fauxqs (SQS FIFO + dead-letter
+ * queue), dynalite (DynamoDB), a Secrets Manager endpoint and the Klaviyo sandbox. The same
+ * handlers run against them as against AWS; only endpoints differ.
+ */
+export interface LocalPeers {
+  /** Environment for the functions: endpoints, resource names, demo tenant. */
+  env: Record<string, string>;
+  queueUrl: string;
+  queueArn: string;
+  deadLetterQueueUrl: string;
+  sqs: SQSClient;
+  dynamodb: DynamoDBClient;
+  secrets: LocalSecretsManager;
+  /** Absent when the stack talks to another Klaviyo (a real account, or `klaviyoBaseUrl`). */
+  klaviyo: KlaviyoSandbox | undefined;
+  klaviyoBaseUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface LocalPeersOptions {
+  /** 0 (the default) picks free ports, as tests want; `npm start` passes fixed ones. */
+  ports?: { sqs?: number; dynamodb?: number; secretsManager?: number; klaviyo?: number };
+  /** A real private key: seeded into the local secret, and the sandbox is not started. */
+  klaviyoPrivateKey?: string;
+  /** Where Klaviyo is; given, the sandbox is not started. Default: the sandbox, or real Klaviyo with a real key. */
+  klaviyoBaseUrl?: string;
+  /** Seconds a failed message stays hidden before SQS redelivers it. */
+  visibilityTimeoutSeconds?: number;
+  /** Deliveries before SQS moves a message to the dead-letter queue. */
+  maxReceiveCount?: number;
+}
+
+const REGION = 'us-east-1';
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const QUEUE_NAME = 'identity-changes.fifo';
+export const DEAD_LETTER_QUEUE_NAME = 'identity-changes-dlq.fifo';
+export const TABLE_NAME = 'identity-sync-state';
+export const TENANT_SECRET_PREFIX = 'klaviyo-identity-sync/local/tenants/';
+
+export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<LocalPeers> {
+  const ports = options.ports ?? {};
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    const fauxqs = await startFauxqs({ port: ports.sqs ?? 0, host: '127.0.0.1', logger: false });
+    stops.push(() => fauxqs.stop());
+    const sqsUrl = `http://127.0.0.1:${fauxqs.port}`;
+
+    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve) => dynamo.listen(ports.dynamodb ?? 0, '127.0.0.1', () => resolve()));
+    stops.push(() => new Promise((resolve) => dynamo.close(resolve)));
+    const dynamoUrl = `http://127.0.0.1:${(dynamo.address() as { port: number }).port}`;
+
+    const sandbox =
+      options.klaviyoPrivateKey || options.klaviyoBaseUrl
+        ? undefined
+        : await startKlaviyoSandbox({ port: ports.klaviyo ?? 0, apiKeys: [DEMO_TENANT.klaviyoPrivateKey] });
+    if (sandbox) stops.push(() => sandbox.stop());
+    const klaviyoBaseUrl = options.klaviyoBaseUrl ?? sandbox?.url ?? 'https://a.klaviyo.com';
+
+    const secrets = await startLocalSecretsManager({ port: ports.secretsManager ?? 0, region: REGION });
+    stops.push(() => secrets.stop());
+    secrets.putSecret(`${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`, {
+      klaviyoPrivateKey: options.klaviyoPrivateKey ?? DEMO_TENANT.klaviyoPrivateKey,
+      shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
+    });
+
+    const sqs = new SQSClient({ region: REGION, endpoint: sqsUrl, credentials: LOCAL_CREDENTIALS });
+    const dynamodb = new DynamoDBClient({
+      region: REGION,
+      endpoint: dynamoUrl,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const queues = await createQueues(sqs, sqsUrl, options);
+    await createStateTable(dynamodb);
+    sandbox?.seedProfile({
+      external_id: DEMO_TENANT.customer.externalId,
+      email: DEMO_TENANT.customer.email,
+      phone_number: DEMO_TENANT.customer.phoneNumber,
+      first_name: 'Ada',
+      last_name: 'Lovelace',
+    });
+
+    return {
+      env: {
+        AWS_REGION: REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_SQS: sqsUrl,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+        IDENTITY_CHANGES_QUEUE_URL: queues.queueUrl,
+        DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+        SYNC_STATE_TABLE: TABLE_NAME,
+        TENANT_SECRET_PREFIX,
+        DEFAULT_TENANT: DEMO_TENANT.tenant,
+        SHOP_TENANTS: JSON.stringify({ [DEMO_TENANT.shopDomain]: DEMO_TENANT.tenant }),
+        KLAVIYO_BASE_URL: klaviyoBaseUrl,
+      },
+      ...queues,
+      sqs,
+      dynamodb,
+      secrets,
+      klaviyo: sandbox,
+      klaviyoBaseUrl,
+      async stop() {
+        sqs.destroy();
+        dynamodb.destroy();
+        for (const stop of stops.reverse()) await stop();
+      },
+    };
+  } catch (error) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * fauxqs names queues `http://sqs.<region>.<host>/…`, a host that need not resolve; the loopback
+ * form of the same URL is what the functions get.
+ */
+const onLoopback = (queueUrl: string | undefined, sqsUrl: string) =>
+  String(queueUrl).replace(/^https?:\/\/[^/]+/, sqsUrl);
+
+async function createQueues(sqs: SQSClient, sqsUrl: string, options: LocalPeersOptions) {
+  const fifo = { FifoQueue: 'true', ContentBasedDeduplication: 'false' };
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: DEAD_LETTER_QUEUE_NAME,
+      Attributes: { ...fifo, MessageRetentionPeriod: '1209600' },
+    }),
+  );
+  const deadLetterQueueUrl = onLoopback(dlq.QueueUrl, sqsUrl);
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: QUEUE_NAME,
+      Attributes: {
+        ...fifo,
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: Attributes?.QueueArn,
+          maxReceiveCount: options.maxReceiveCount ?? 5,
+        }),
+      },
+    }),
+  );
+  const queueUrl = onLoopback(queue.QueueUrl, sqsUrl);
+  const queueAttributes = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  return { queueUrl, queueArn: queueAttributes.Attributes?.QueueArn as string, deadLetterQueueUrl };
+}
+
+async function createStateTable(dynamodb: DynamoDBClient) {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: TABLE_NAME,
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      // dynalite wants provisioned throughput; the deployed table is on-demand.
+      ProvisionedThroughput: { ReadCapacityUnits: 100, WriteCapacityUnits: 100 },
+    }),
+  );
+}

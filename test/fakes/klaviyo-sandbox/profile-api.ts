@@ -1,0 +1,218 @@
+import { isPlainObject, parseAttributes, requireIdentifier } from './attributes.js';
+import { ApiError, invalidParameter, invalidPointer, methodNotAllowed, notFound } from './errors.js';
+import { parseProfileFilter } from './filter.js';
+import type { ParsedBody, Reply } from './reply.js';
+import { parseSparseFields, profileResource, profileUrl } from './resource.js';
+import type { ProfileStore } from './store.js';
+import type { Profile, ProfileChanges } from './types.js';
+
+export interface ApiContext {
+  /** The `{id}` path segment; empty on collection routes. */
+  id: string;
+  query: URLSearchParams;
+  body: ParsedBody;
+  store: ProfileStore;
+  baseUrl: string;
+}
+
+export interface ApiRoute {
+  method: string;
+  /** Rate-limit counter key: one per operation, like Klaviyo's per-endpoint limits. */
+  key: string;
+  queryParams: readonly string[];
+  handle(ctx: ApiContext): Reply;
+}
+
+export interface MatchedRoute {
+  route: ApiRoute;
+  id: string;
+}
+
+const FIELDS_ONLY = ['fields[profile]'];
+const LIST_PARAMS = ['filter', 'page[size]', 'page[cursor]', 'fields[profile]'];
+const DEFAULT_PAGE_SIZE = 20;
+
+// Exact patterns: since revision 2024-10-15 Klaviyo paths have no trailing slash, so `/api/profiles/` is a 404.
+const PATHS: { pattern: RegExp; routes: ApiRoute[] }[] = [
+  {
+    pattern: /^\/api\/profiles$/,
+    routes: [
+      { method: 'GET', key: 'GET /api/profiles', queryParams: LIST_PARAMS, handle: listProfiles },
+      { method: 'POST', key: 'POST /api/profiles', queryParams: FIELDS_ONLY, handle: createProfile },
+    ],
+  },
+  {
+    pattern: /^\/api\/profiles\/([^/]+)$/,
+    routes: [
+      { method: 'GET', key: 'GET /api/profiles/{id}', queryParams: FIELDS_ONLY, handle: getProfile },
+      { method: 'PATCH', key: 'PATCH /api/profiles/{id}', queryParams: FIELDS_ONLY, handle: updateProfile },
+    ],
+  },
+  {
+    pattern: /^\/api\/profile-import$/,
+    routes: [
+      { method: 'POST', key: 'POST /api/profile-import', queryParams: FIELDS_ONLY, handle: importProfile },
+    ],
+  },
+];
+
+/** Finds the operation for a request; throws 404 for unknown paths and 405 for a known path's other methods. */
+export function matchApiRoute(method: string, path: string): MatchedRoute {
+  for (const { pattern, routes } of PATHS) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    const route = routes.find((candidate) => candidate.method === method);
+    if (!route)
+      throw methodNotAllowed(
+        method,
+        routes.map((candidate) => candidate.method),
+      );
+    return { route, id: decodeURIComponent(match[1] ?? '') };
+  }
+  throw notFound(`No API route matches '${path}'.`);
+}
+
+export function runApiRoute(route: ApiRoute, ctx: ApiContext): Reply {
+  // Unmodelled parameters (sort, include, additional-fields…) are refused rather than silently ignored.
+  for (const name of ctx.query.keys()) {
+    if (!route.queryParams.includes(name)) {
+      throw invalidParameter(name, `'${name}' is not a query parameter the Klaviyo sandbox supports here.`);
+    }
+  }
+  return route.handle(ctx);
+}
+
+function listProfiles(ctx: ApiContext): Reply {
+  const fields = parseSparseFields(ctx.query);
+  const filter = ctx.query.get('filter');
+  const predicate = filter === null ? () => true : parseProfileFilter(filter);
+  const size = pageSize(ctx.query);
+  const offset = pageOffset(ctx.query);
+  const matches = ctx.store.list().filter(predicate);
+  const data = matches
+    .slice(offset, offset + size)
+    .map((profile) => profileResource(profile, ctx.baseUrl, fields));
+  const links = {
+    self: pageLink(ctx, offset),
+    next: offset + size < matches.length ? pageLink(ctx, offset + size) : null,
+    prev: offset > 0 ? pageLink(ctx, Math.max(0, offset - size)) : null,
+  };
+  return { status: 200, body: { data, links } };
+}
+
+function getProfile(ctx: ApiContext): Reply {
+  const fields = parseSparseFields(ctx.query);
+  const profile = ctx.store.get(ctx.id);
+  if (!profile) throw profileNotFound(ctx.id);
+  return { status: 200, body: singleDocument(profile, ctx, fields) };
+}
+
+function updateProfile(ctx: ApiContext): Reply {
+  const fields = parseSparseFields(ctx.query);
+  const document = readProfileDocument(ctx.body);
+  if (document.id === undefined) throw invalidPointer('/data/id', "'id' is required.");
+  // JSON:API answers 409 when the body's id differs from the URL's (the Klaviyo spec does not say).
+  if (document.id !== ctx.id) {
+    const detail = `The id '${document.id}' in the body does not match the id '${ctx.id}' in the URL.`;
+    throw new ApiError(409, 'conflict', 'Conflict.', detail, { source: { pointer: '/data/id' } });
+  }
+  const changes = parseAttributes(document.attributes);
+  return { status: 200, body: singleDocument(ctx.store.update(ctx.id, changes), ctx, fields) };
+}
+
+function importProfile(ctx: ApiContext): Reply {
+  const fields = parseSparseFields(ctx.query);
+  const document = readProfileDocument(ctx.body);
+  const changes = parseAttributes(document.attributes);
+  const existing = findImportTarget(ctx.store, document.id, changes);
+  if (existing) {
+    return { status: 200, body: singleDocument(ctx.store.update(existing.id, changes), ctx, fields) };
+  }
+  requireIdentifier(changes);
+  return { status: 201, body: singleDocument(ctx.store.create(changes), ctx, fields) };
+}
+
+function createProfile(ctx: ApiContext): Reply {
+  const fields = parseSparseFields(ctx.query);
+  const document = readProfileDocument(ctx.body);
+  if (document.id !== undefined)
+    throw invalidPointer('/data/id', "'id' cannot be set when creating a profile.");
+  const changes = parseAttributes(document.attributes);
+  requireIdentifier(changes);
+  return { status: 201, body: singleDocument(ctx.store.create(changes), ctx, fields) };
+}
+
+/**
+ * The profile an import updates: the one with `id` when given (404 if unknown), else the first
+ * holder of an identifier, trying email, phone_number, external_id in that order (Klaviyo's
+ * precedence is unconfirmed). If another profile holds one of the other identifiers, the update
+ * answers 409 duplicate_profile naming that other profile.
+ */
+function findImportTarget(
+  store: ProfileStore,
+  id: string | undefined,
+  changes: ProfileChanges,
+): Profile | undefined {
+  if (id === undefined) return store.holderOf(changes);
+  return store.get(id) ?? throwError(profileNotFound(id));
+}
+
+function readProfileDocument(body: ParsedBody): { id: string | undefined; attributes: unknown } {
+  if (!body.ok)
+    throw new ApiError(400, 'parse_error', 'Malformed request.', 'The request body is not valid JSON.');
+  const document = body.value;
+  if (!isPlainObject(document) || !isPlainObject(document.data)) {
+    throw invalidPointer('/data', "The body must be a JSON:API document with a 'data' object.");
+  }
+  const { type, id, attributes, meta } = document.data;
+  if (type !== 'profile') throw invalidPointer('/data/type', "'type' must be 'profile'.");
+  if (id !== undefined && id !== null && typeof id !== 'string')
+    throw invalidPointer('/data/id', "'id' must be a string.");
+  // Silently ignoring patch operations would hide client bugs, so they are refused.
+  if (meta !== undefined && meta !== null) {
+    throw invalidPointer(
+      '/data/meta',
+      "'meta' (patch_properties, patch_identifiers) is not supported by the sandbox.",
+    );
+  }
+  return { id: typeof id === 'string' ? id : undefined, attributes };
+}
+
+function singleDocument(profile: Profile, ctx: ApiContext, fields: ReadonlySet<string> | undefined) {
+  return {
+    data: profileResource(profile, ctx.baseUrl, fields),
+    links: { self: profileUrl(ctx.baseUrl, profile.id) },
+  };
+}
+
+const profileNotFound = (id: string) => notFound(`A profile with id '${id}' does not exist.`);
+
+function throwError(error: ApiError): never {
+  throw error;
+}
+
+function pageSize(query: URLSearchParams): number {
+  const raw = query.get('page[size]');
+  if (raw === null) return DEFAULT_PAGE_SIZE;
+  const size = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(size >= 1 && size <= 100))
+    throw invalidParameter('page[size]', 'page[size] must be an integer from 1 to 100.');
+  return size;
+}
+
+// Cursors are opaque to clients; here they encode the offset of the page.
+function pageOffset(query: URLSearchParams): number {
+  const raw = query.get('page[cursor]');
+  if (raw === null) return 0;
+  const decoded = Buffer.from(raw, 'base64url').toString();
+  if (!/^\d+$/.test(decoded)) throw invalidParameter('page[cursor]', 'Invalid page cursor.');
+  return Number(decoded);
+}
+
+function pageLink(ctx: ApiContext, offset: number): string {
+  const query = new URLSearchParams(ctx.query);
+  query.delete('page[cursor]');
+  if (offset > 0) query.set('page[cursor]', Buffer.from(String(offset)).toString('base64url'));
+  const search = query.toString();
+  return `${ctx.baseUrl}/api/profiles${search ? `?${search}` : ''}`;
+}

@@ -1,0 +1,79 @@
+import { throttled } from './errors.js';
+import type { RateLimits } from './types.js';
+
+interface Window {
+  index: number;
+  count: number;
+}
+
+interface EndpointCounters {
+  burst: Window;
+  steady: Window;
+}
+
+const BURST_MS = 1_000;
+const STEADY_MS = 60_000;
+
+/**
+ * Klaviyo's scheme: per endpoint, two fixed windows (1 s burst, 60 s steady); exceeding either
+ * answers 429. Rejected requests do not consume quota.
+ */
+export class RateLimiter {
+  readonly #limits: RateLimits;
+  readonly #clock: () => number;
+  readonly #counters = new Map<string, EndpointCounters>();
+
+  constructor(limits: RateLimits, clock: () => number) {
+    this.#limits = limits;
+    this.#clock = clock;
+  }
+
+  /**
+   * Counts one request against `endpoint`. Returns the RateLimit-* headers (steady window state,
+   * as Klaviyo reports it) or throws a 429 ApiError carrying Retry-After.
+   */
+  take(endpoint: string): Record<string, string> {
+    const now = this.#clock();
+    const counters = this.#countersFor(endpoint, now);
+    const waits: number[] = [];
+    if (counters.burst.count >= this.#limits.burstPerSecond)
+      waits.push(secondsUntilEnd(counters.burst, BURST_MS, now));
+    if (counters.steady.count >= this.#limits.steadyPerMinute) {
+      waits.push(secondsUntilEnd(counters.steady, STEADY_MS, now));
+    }
+    if (waits.length > 0) throw throttled(Math.max(...waits));
+
+    counters.burst.count++;
+    counters.steady.count++;
+    return {
+      'ratelimit-limit': String(this.#limits.steadyPerMinute),
+      'ratelimit-remaining': String(this.#limits.steadyPerMinute - counters.steady.count),
+      'ratelimit-reset': String(secondsUntilEnd(counters.steady, STEADY_MS, now)),
+    };
+  }
+
+  reset(): void {
+    this.#counters.clear();
+  }
+
+  #countersFor(endpoint: string, now: number): EndpointCounters {
+    const counters = this.#counters.get(endpoint) ?? { burst: newWindow(), steady: newWindow() };
+    this.#counters.set(endpoint, counters);
+    rollOver(counters.burst, Math.floor(now / BURST_MS));
+    rollOver(counters.steady, Math.floor(now / STEADY_MS));
+    return counters;
+  }
+}
+
+const newWindow = (): Window => ({ index: -1, count: 0 });
+
+function rollOver(window: Window, index: number): void {
+  if (window.index === index) return;
+  window.index = index;
+  window.count = 0;
+}
+
+/** Whole seconds until the window ends, at least 1 so clients never retry immediately. */
+function secondsUntilEnd(window: Window, sizeMs: number, now: number): number {
+  return Math.max(1, Math.ceil(((window.index + 1) * sizeMs - now) / 1000));
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { duplicateProfile, notFound } from './errors.js';
+import {
+  IDENTIFIERS,
+  type IdentifierQuery,
+  LOCATION_FIELDS,
+  type Profile,
+  type ProfileChanges,
+  type ProfileLocation,
+  STRING_ATTRIBUTES,
+} from './types.js';
+
+const CROCKFORD_BASE32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** A 26-character ULID-like id (10 time characters + 16 random), the shape of Klaviyo profile ids. */
+export function generateProfileId(nowMs: number): string {
+  let time = '';
+  for (let rest = nowMs, i = 0; i < 10; i++, rest = Math.floor(rest / 32)) {
+    time = CROCKFORD_BASE32.charAt(rest % 32) + time;
+  }
+  const random = Array.from(randomBytes(16), (byte) => CROCKFORD_BASE32.charAt(byte % 32)).join('');
+  return time + random;
+}
+
+/** Klaviyo's timestamp format: ISO 8601 with microseconds and an explicit UTC offset. */
+export function formatTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000+00:00');
+}
+
+function emptyLocation(): ProfileLocation {
+  return Object.fromEntries(LOCATION_FIELDS.map((field) => [field, null])) as ProfileLocation;
+}
+
+/**
+ * In-memory profiles. Enforces Klaviyo's invariant that each identifier value belongs to at most
+ * one profile (exact, case-sensitive comparison). Returns copies so callers cannot alter stored state.
+ */
+export class ProfileStore {
+  readonly #profiles = new Map<string, Profile>();
+  readonly #clock: () => number;
+
+  constructor(clock: () => number) {
+    this.#clock = clock;
+  }
+
+  list(): Profile[] {
+    return [...this.#profiles.values()].map((profile) => structuredClone(profile));
+  }
+
+  get(id: string): Profile | undefined {
+    const profile = this.#profiles.get(id);
+    return profile && structuredClone(profile);
+  }
+
+  find(query: IdentifierQuery): Profile | undefined {
+    const wanted = IDENTIFIERS.filter((name) => query[name] !== undefined);
+    if (wanted.length === 0) return undefined;
+    return this.list().find((profile) => wanted.every((name) => profile[name] === query[name]));
+  }
+
+  /** The first profile other than `exceptId` holding one of the identifier values being set (email first). */
+  holderOf(changes: ProfileChanges, exceptId?: string): Profile | undefined {
+    for (const name of IDENTIFIERS) {
+      const value = changes[name];
+      if (typeof value !== 'string') continue;
+      const holder = this.find({ [name]: value });
+      if (holder && holder.id !== exceptId) return holder;
+    }
+    return undefined;
+  }
+
+  create(changes: ProfileChanges, id = generateProfileId(this.#clock())): Profile {
+    if (this.#profiles.has(id)) throw duplicateProfile(id);
+    this.#assertIdentifiersFree(changes);
+    const now = formatTimestamp(this.#clock());
+    const profile: Profile = {
+      id,
+      email: null,
+      phone_number: null,
+      external_id: null,
+      first_name: null,
+      last_name: null,
+      organization: null,
+      locale: null,
+      title: null,
+      image: null,
+      created: now,
+      updated: now,
+      last_event_date: null,
+      location: emptyLocation(),
+      properties: {},
+    };
+    applyChanges(profile, changes);
+    this.#profiles.set(id, profile);
+    return structuredClone(profile);
+  }
+
+  /** Applies changes and bumps `updated`; throws 404 for an unknown id, 409 when an identifier is taken. */
+  update(id: string, changes: ProfileChanges): Profile {
+    const profile = this.#profiles.get(id);
+    if (!profile) throw notFound(`A profile with id '${id}' does not exist.`);
+    this.#assertIdentifiersFree(changes, id);
+    applyChanges(profile, changes);
+    profile.updated = formatTimestamp(this.#clock());
+    return structuredClone(profile);
+  }
+
+  delete(id: string): boolean {
+    return this.#profiles.delete(id);
+  }
+
+  clear(): void {
+    this.#profiles.clear();
+  }
+
+  #assertIdentifiersFree(changes: ProfileChanges, exceptId?: string): void {
+    const holder = this.holderOf(changes, exceptId);
+    if (holder) throw duplicateProfile(holder.id);
+  }
+}
+
+/**
+ * String attributes are replaced; `location` and `properties` are merged key by key (so an update
+ * naming one custom property keeps the others), and null clears them entirely.
+ */
+function applyChanges(profile: Profile, changes: ProfileChanges): void {
+  for (const name of STRING_ATTRIBUTES) {
+    const value = changes[name];
+    if (value !== undefined) profile[name] = value;
+  }
+  if (changes.location !== undefined) {
+    profile.location =
+      changes.location === null ? emptyLocation() : { ...profile.location, ...changes.location };
+  }
+  if (changes.properties !== undefined) {
+    profile.properties = changes.properties === null ? {} : { ...profile.properties, ...changes.properties };
+  }
+}

@@ -1,0 +1,152 @@
+/** Public types of the Klaviyo sandbox. Attribute names follow Klaviyo's profile resource (snake_case). */
+
+export const IDENTIFIERS = ['email', 'phone_number', 'external_id'] as const;
+export type Identifier = (typeof IDENTIFIERS)[number];
+
+/** Profile attributes whose value is a plain (nullable) string. */
+export const STRING_ATTRIBUTES = [
+  ...IDENTIFIERS,
+  'first_name',
+  'last_name',
+  'organization',
+  'locale',
+  'title',
+  'image',
+] as const;
+export type StringAttribute = (typeof STRING_ATTRIBUTES)[number];
+
+export const LOCATION_FIELDS = [
+  'address1',
+  'address2',
+  'city',
+  'country',
+  'latitude',
+  'longitude',
+  'region',
+  'zip',
+  'timezone',
+  'ip',
+] as const;
+export type LocationField = (typeof LOCATION_FIELDS)[number];
+
+/** Klaviyo's ProfileLocation: every field nullable; latitude/longitude may be strings or numbers. */
+export type ProfileLocation = {
+  [K in LocationField]: K extends 'latitude' | 'longitude' ? string | number | null : string | null;
+};
+
+/** A stored profile, flat: the resource's `id` plus its attributes. Unset attributes are null. */
+export interface Profile {
+  id: string;
+  email: string | null;
+  phone_number: string | null;
+  external_id: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  organization: string | null;
+  locale: string | null;
+  title: string | null;
+  image: string | null;
+  created: string;
+  updated: string;
+  last_event_date: string | null;
+  location: ProfileLocation;
+  properties: Record<string, unknown>;
+}
+
+/** Writable attributes as sent in a request: present = set, null = clear, absent = untouched. */
+export type ProfileChanges = { [K in StringAttribute]?: string | null } & {
+  location?: Partial<ProfileLocation> | null;
+  properties?: Record<string, unknown> | null;
+};
+
+export type SeedProfileInput = ProfileChanges & { id?: string };
+
+export type IdentifierQuery = Partial<Record<Identifier, string>>;
+
+export const FAULT_STATUSES = [429, 500, 502, 503, 504] as const;
+export type FaultStatus = (typeof FAULT_STATUSES)[number];
+
+interface FaultScope {
+  /** How many matching requests the fault applies to (default 1). */
+  times?: number;
+  /** Only requests with this HTTP method (case-insensitive). */
+  method?: string;
+  /** Only requests whose path starts with this, e.g. `/api/profile-import`. */
+  pathPrefix?: string;
+}
+
+/** Answer matching requests with this status (after an optional delay) instead of processing them. */
+export interface ErrorFault extends FaultScope {
+  status: FaultStatus;
+  retryAfterSeconds?: number;
+  delayMs?: number;
+}
+
+/** Delay matching requests, then process them normally. */
+export interface SlowFault extends FaultScope {
+  status?: undefined;
+  delayMs: number;
+}
+
+export type SandboxFault = ErrorFault | SlowFault;
+
+export interface RateLimits {
+  burstPerSecond: number;
+  steadyPerMinute: number;
+}
+
+export interface KlaviyoSandboxOptions {
+  /** Default 0: a random free port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Accepted private keys. Default `['pk_sandbox_demo']`. */
+  apiKeys?: string[];
+  /** Accepted `revision` header values. Default: any real date from 2024-10-15 up to today (per `clock`). */
+  revisions?: string[];
+  /** Per-endpoint fixed windows. Default 75/s and 750/min (Klaviyo's profiles endpoints). */
+  rateLimits?: RateLimits;
+  /** Milliseconds since the epoch; drives rate-limit windows, timestamps and the revision date check. */
+  clock?: () => number;
+}
+
+/** One request received on the Klaviyo API routes (control routes are not recorded). */
+export interface RecordedRequest {
+  method: string;
+  /** Pathname as received, without the query, e.g. `/api/profiles/01J…`. */
+  path: string;
+  /** Decoded query parameters (form decoding, as the real API does: a raw `+` becomes a space). */
+  query: Record<string, string>;
+  /** Raw request target as received, e.g. `/api/profiles?filter=equals(email%2C%22a%40b.c%22)`. */
+  url: string;
+  /** Header names lowercased; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  /** Parsed JSON body, or undefined when empty or not JSON. */
+  body: unknown;
+  /** Response status; 0 while the request is still being answered (e.g. during an injected delay). */
+  status: number;
+  /** `clock()` when the request arrived. */
+  receivedAt: number;
+}
+
+export interface KlaviyoSandbox {
+  /** Base URL without trailing slash, e.g. `http://127.0.0.1:54321`. */
+  readonly url: string;
+  /** Live log of API requests, oldest first. */
+  readonly requests: readonly RecordedRequest[];
+  stop(): Promise<void>;
+  /** Creates a profile directly (validation and uniqueness still apply; throws ApiError otherwise). */
+  seedProfile(attrs: SeedProfileInput): Profile;
+  getProfile(id: string): Profile | undefined;
+  listProfiles(): Profile[];
+  /** The profile matching every identifier given. */
+  findProfile(query: IdentifierQuery): Profile | undefined;
+  deleteProfile(id: string): boolean;
+  /** Queues faults for the next matching API requests (checked after auth and revision). */
+  injectFaults(faults: SandboxFault | SandboxFault[]): void;
+  /** Drops every queued fault, used up or not. */
+  clearFaults(): void;
+  clearRequests(): void;
+  /** Clears profiles, queued faults, the request log and rate-limit counters. */
+  reset(): void;
+}

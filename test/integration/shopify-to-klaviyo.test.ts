@@ -1,0 +1,287 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
+import { type Harness, startHarness } from '../support/harness.js';
+import { customerPayload, shopifyHeaders } from '../support/shopify.js';
+
+/**
+ * The Shopify path through the real handlers, SDK clients and adapters, against fauxqs, dynalite,
+ * the local Secrets Manager endpoint and the Klaviyo sandbox on loopback.
+ */
+let harness: Harness;
+let klaviyo: KlaviyoSandbox;
+const secret = DEMO_TENANT.shopifyWebhookSecret;
+let nextCustomer = 5_000_000_000_000;
+let clock = Date.parse('2026-05-01T12:00:00Z');
+
+/** A fresh customer id and a profile for it, so tests do not see each other's data. */
+function seedCustomer(email: string, phone?: string) {
+  const id = String(nextCustomer++);
+  phone ??= `+1646555${id.slice(-4)}`;
+  const profile = klaviyo.seedProfile({ external_id: id, email, phone_number: phone });
+  return { id, profileId: profile.id };
+}
+
+/** A moment after every one handed out before: each delivery is newer than the last. */
+function later() {
+  clock += 60_000;
+  return new Date(clock).toISOString();
+}
+
+async function deliverUpdate(
+  fields: Parameters<typeof customerPayload>[0],
+  headers: Partial<Parameters<typeof shopifyHeaders>[1]> = {},
+) {
+  // No phone unless a test gives one: phones are unique in Klaviyo, and tests share the sandbox.
+  const body = customerPayload({ updatedAt: later(), phone: null, ...fields });
+  return harness.deliver(body, shopifyHeaders(body, { secret, ...headers }));
+}
+
+const patchesTo = (profileId: string) =>
+  klaviyo.requests.filter(
+    (request) => request.method === 'PATCH' && request.path === `/api/profiles/${profileId}`,
+  );
+
+beforeAll(async () => {
+  harness = await startHarness({ env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000' } });
+  klaviyo = harness.peers.klaviyo as KlaviyoSandbox;
+});
+afterAll(() => harness?.stop());
+beforeEach(async () => {
+  await harness.drain();
+  await harness.takeDeadLetters();
+  klaviyo.clearRequests();
+});
+
+/** Everything the functions log or emit as metrics while `action` runs, as text. */
+async function capturedOutput(action: () => Promise<void>): Promise<string> {
+  const lines: string[] = [];
+  const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
+    vi
+      .spyOn(console, method)
+      .mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' '))),
+  );
+  try {
+    await action();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  return lines.join('\n');
+}
+
+describe('logs and metrics', () => {
+  it('tell what happened without ever showing a whole email or phone number', async () => {
+    const { id } = seedCustomer('grace.old@example.com');
+    const output = await capturedOutput(async () => {
+      await deliverUpdate({ id, email: 'grace.hopper@example.com', phone: '+1 212 555 0147' });
+      await harness.drain();
+    });
+    expect(output).toContain('Identity change queued');
+    expect(output).toContain('Change applied');
+    expect(output).toMatch(/"ChangeApplied":\s*1/);
+    expect(output).toMatch(/"WebhookAccepted":\s*1/);
+    expect(output).toContain('g***@example.com');
+    expect(output).not.toContain('grace.hopper');
+    expect(output).not.toContain('2125550147');
+  });
+});
+
+describe('a signed customers/update', () => {
+  it('changes the email and phone of the profile whose external_id is the customer id', async () => {
+    const { id, profileId } = seedCustomer('ada.old@example.com');
+    const response = await deliverUpdate({ id, email: ' ada.new@example.com ', phone: '(415) 555-0199' });
+    expect(response).toEqual({ statusCode: 200, body: { status: 'queued' } });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)).toMatchObject({
+      email: 'ada.new@example.com',
+      phone_number: '+14155550199',
+    });
+    const [patch] = patchesTo(profileId);
+    expect(patch?.headers.revision).toBe('2026-07-15');
+    expect(patch?.headers.authorization).toBe(`Klaviyo-API-Key ${DEMO_TENANT.klaviyoPrivateKey}`);
+  });
+
+  it('finds a customer whose id exceeds 2^53 by its exact digits', async () => {
+    const id = '706405506930370099'; // 706405506930370100 as a JS number
+    const profile = klaviyo.seedProfile({ external_id: id, email: 'big.old@example.com' });
+    await deliverUpdate({ id, email: 'big.new@example.com', phone: null });
+    await harness.drain();
+    expect(klaviyo.getProfile(profile.id)?.email).toBe('big.new@example.com');
+  });
+
+  it('sends only the identifiers that differ, and nothing when none does', async () => {
+    const { id, profileId } = seedCustomer('same@example.com', '+14155550110');
+    await deliverUpdate({ id, email: 'same@example.com', phone: '+1 415 555 0111' });
+    await deliverUpdate({ id, email: 'same@example.com', phone: '+1 415 555 0111' });
+    await harness.drain();
+    const patches = patchesTo(profileId);
+    expect(patches).toHaveLength(1);
+    expect(patches[0]?.body).toEqual({
+      data: { type: 'profile', id: profileId, attributes: { phone_number: '+14155550111' } },
+    });
+  });
+
+  it('leaves the email alone when Shopify sends null', async () => {
+    const { id, profileId } = seedCustomer('kept@example.com');
+    await deliverUpdate({ id, email: null, phone: '+14155550122' });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)).toMatchObject({
+      email: 'kept@example.com',
+      phone_number: '+14155550122',
+    });
+  });
+
+  it('drops an unusable phone but still applies the email', async () => {
+    const { id, profileId } = seedCustomer('phone.bad@example.com', '+14155550120');
+    await deliverUpdate({ id, email: 'phone.fixed@example.com', phone: 'call me maybe' });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)).toMatchObject({
+      email: 'phone.fixed@example.com',
+      phone_number: '+14155550120',
+    });
+  });
+
+  it('creates the profile when no profile has the external_id', async () => {
+    const id = String(nextCustomer++);
+    await deliverUpdate({ id, email: 'brand.new@example.com', phone: null }, { topic: 'customers/create' });
+    await harness.drain();
+    expect(klaviyo.findProfile({ external_id: id })).toMatchObject({ email: 'brand.new@example.com' });
+  });
+
+  it('accepts a body API Gateway hands over base64-encoded', async () => {
+    const { id, profileId } = seedCustomer('b64.old@example.com');
+    const body = customerPayload({ id, email: 'b64.new@example.com', phone: null, updatedAt: later() });
+    const response = await harness.deliver(body, shopifyHeaders(body, { secret }), { base64: true });
+    expect(response.statusCode).toBe(200);
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)?.email).toBe('b64.new@example.com');
+  });
+});
+
+describe('what is refused or ignored', () => {
+  it('refuses a wrong or missing signature with 401 and queues nothing', async () => {
+    const body = customerPayload({ id: '42' });
+    const forged = await harness.deliver(body, shopifyHeaders(body, { secret: 'not-the-secret' }));
+    const unsigned = await harness.deliver(body, shopifyHeaders(body, { secret, signature: null }));
+    expect(forged.statusCode).toBe(401);
+    expect(unsigned.statusCode).toBe(401);
+    expect(await harness.queueDepth()).toBe(0);
+  });
+
+  it("verifies a shop with no tenant mapping against the default tenant's secret", async () => {
+    const body = customerPayload({ id: '43' });
+    const response = await harness.deliver(
+      body,
+      shopifyHeaders(body, { secret: 'x', shop: 'stranger.myshopify.com' }),
+    );
+    expect(response.statusCode).toBe(401);
+  });
+
+  it('answers 200 to other topics and ignores them', async () => {
+    const body = '{"id":1,"total_price":"9.99"}';
+    const response = await harness.deliver(body, shopifyHeaders(body, { secret, topic: 'orders/create' }));
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'ignored', reason: 'topic orders/create is not processed' },
+    });
+    expect(await harness.queueDepth()).toBe(0);
+  });
+
+  it('keeps a signed but unusable payload on the dead-letter queue with its reason, answering 200', async () => {
+    const body = '{"email":"no-id@example.com"}';
+    const response = await harness.deliver(
+      body,
+      shopifyHeaders(body, { secret, webhookId: 'wh-unusable-1' }),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(response.body.status).toBe('dead-lettered');
+    const [parked] = await harness.takeDeadLetters();
+    expect(parked?.reason).toBe('invalid_payload');
+    expect(parked?.letter).toMatchObject({ tenant: 'demo', sourceEventId: 'wh-unusable-1', payload: body });
+  });
+});
+
+describe('delivery order and duplicates', () => {
+  it('applies a duplicate delivery once', async () => {
+    const { id, profileId } = seedCustomer('dup.old@example.com');
+    const body = customerPayload({ id, email: 'dup.new@example.com', phone: null, updatedAt: later() });
+    const headers = shopifyHeaders(body, { secret, webhookId: `wh-dup-${id}` });
+    await harness.deliver(body, headers);
+    await harness.deliver(body, headers);
+    await harness.drain();
+    expect(patchesTo(profileId)).toHaveLength(1);
+  });
+
+  it('skips a change older than the last applied one for that customer', async () => {
+    const { id, profileId } = seedCustomer('order.old@example.com');
+    const older = later();
+    const newer = later();
+    await deliverUpdate({ id, email: 'order.newest@example.com', updatedAt: newer });
+    await harness.drain();
+    await deliverUpdate({ id, email: 'order.older@example.com', updatedAt: older });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)?.email).toBe('order.newest@example.com');
+    expect(patchesTo(profileId)).toHaveLength(1);
+  });
+});
+
+describe('when Klaviyo pushes back', () => {
+  it('waits out a 429 for as long as Retry-After says, then applies', async () => {
+    const { id, profileId } = seedCustomer('throttle.old@example.com');
+    klaviyo.injectFaults({ status: 429, retryAfterSeconds: 1, method: 'PATCH' });
+    await deliverUpdate({ id, email: 'throttle.new@example.com' });
+    await harness.drain();
+    const patches = patchesTo(profileId);
+    expect(patches.map((request) => request.status)).toEqual([429, 200]);
+    expect(klaviyo.getProfile(profileId)?.email).toBe('throttle.new@example.com');
+  });
+
+  it('retries a 5xx and then applies', async () => {
+    const { id, profileId } = seedCustomer('outage.old@example.com');
+    klaviyo.injectFaults({ status: 503, method: 'GET', times: 2 });
+    await deliverUpdate({ id, email: 'outage.new@example.com' });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)?.email).toBe('outage.new@example.com');
+  });
+
+  it('parks a 409 duplicate_profile on the dead-letter queue with the other profile id', async () => {
+    const holder = klaviyo.seedProfile({ email: 'taken@example.com' });
+    const { id } = seedCustomer('wants.taken@example.com');
+    await deliverUpdate({ id, email: 'taken@example.com', phone: null });
+    await harness.drain();
+    const [parked] = await harness.takeDeadLetters();
+    expect(parked?.reason).toBe('klaviyo_duplicate_profile');
+    expect(parked?.letter).toMatchObject({
+      tenant: 'demo',
+      change: { externalId: id, email: 'taken@example.com' },
+      context: { status: 409, duplicateProfileId: holder.id },
+    });
+  });
+
+  it('leaves a change Klaviyo keeps failing to SQS, whose redrive moves it to the dead-letter queue', async () => {
+    const { id, profileId } = seedCustomer('down.old@example.com');
+    klaviyo.injectFaults({ status: 500, method: 'GET', times: 100 });
+    await deliverUpdate({ id, email: 'down.new@example.com' }, { webhookId: `wh-down-${id}` });
+    await harness.drain(30_000);
+    klaviyo.clearFaults();
+    const letters = await harness.takeDeadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]?.letter).toMatchObject({ externalId: id, sourceEventId: `wh-down-${id}` });
+    expect(klaviyo.getProfile(profileId)?.email).toBe('down.old@example.com');
+  });
+});
+
+describe('secret rotation', () => {
+  it('accepts a webhook signed with a secret added after the cache was filled', async () => {
+    const { id, profileId } = seedCustomer('rotate.old@example.com');
+    harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+      shopifyWebhookSecrets: ['shpss_rotated_secret', secret],
+    });
+    const body = customerPayload({ id, email: 'rotate.new@example.com', phone: null, updatedAt: later() });
+    const response = await harness.deliver(body, shopifyHeaders(body, { secret: 'shpss_rotated_secret' }));
+    expect(response.statusCode).toBe(200);
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)?.email).toBe('rotate.new@example.com');
+  });
+});

@@ -1,0 +1,170 @@
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
+import type { DeadLetter } from '../../lib/ports.js';
+import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
+import { createQueuePoller, type QueuePoller } from '../../scripts/local-stack/queue-poller.js';
+
+/**
+ * Runs the real handlers in this process against the local peers over loopback: the webhook
+ * handler gets API Gateway events, the worker gets SQS batches from fauxqs through the poller.
+ */
+export interface Harness {
+  peers: LocalPeers;
+  poller: QueuePoller;
+  /** POSTs a body to the Shopify webhook handler as API Gateway would. */
+  deliver(
+    body: string,
+    headers: Record<string, string>,
+    options?: { base64?: boolean },
+  ): Promise<{
+    statusCode: number;
+    body: Record<string, unknown>;
+  }>;
+  /** Runs the worker until the queue has nothing visible or in flight. */
+  drain(timeoutMs?: number): Promise<void>;
+  /** Takes (and removes) everything on the dead-letter queue. */
+  takeDeadLetters(): Promise<{ letter: DeadLetter | Record<string, unknown>; reason: string | undefined }[]>;
+  queueDepth(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function lambdaContext(functionName: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+export function httpApiEvent(
+  body: string,
+  headers: Record<string, string>,
+  base64 = false,
+): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks/shopify',
+    rawPath: '/webhooks/shopify',
+    rawQueryString: '',
+    headers,
+    isBase64Encoded: base64,
+    body: base64 ? Buffer.from(body).toString('base64') : body,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: 'POST',
+        path: '/webhooks/shopify',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'Shopify',
+      },
+      requestId: crypto.randomUUID(),
+      routeKey: 'POST /webhooks/shopify',
+      stage: '$default',
+      time: new Date().toISOString(),
+      timeEpoch: Date.now(),
+    },
+  };
+}
+
+export async function startHarness(
+  options: { peers?: LocalPeersOptions; env?: Record<string, string> } = {},
+): Promise<Harness> {
+  const peers = await startLocalPeers({ visibilityTimeoutSeconds: 1, maxReceiveCount: 3, ...options.peers });
+  Object.assign(process.env, peers.env, options.env);
+  // Imported only now: handlers read their configuration once, at load, from the environment.
+  const webhook = await import('../../functions/shopify-webhook.js');
+  const worker = await import('../../functions/sync-worker.js');
+  const poller = createQueuePoller({
+    sqs: peers.sqs,
+    queueUrl: peers.queueUrl,
+    queueArn: peers.queueArn,
+    invoke: (event: SQSEvent) =>
+      worker.handler(event, lambdaContext('sync-worker')) as Promise<SQSBatchResponse | undefined>,
+  });
+
+  const countMessages = async (queueUrl: string) => {
+    const { Attributes = {} } = await peers.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return (
+      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
+    );
+  };
+
+  return {
+    peers,
+    poller,
+    async deliver(body, headers, { base64 = false } = {}) {
+      const result = (await webhook.handler(
+        httpApiEvent(body, headers, base64),
+        lambdaContext('shopify-webhook'),
+      )) as APIGatewayProxyStructuredResultV2;
+      return { statusCode: result.statusCode ?? 0, body: JSON.parse(String(result.body)) };
+    },
+    async drain(timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const received = await poller.pollOnce(0);
+        if (received === 0) {
+          if ((await countMessages(peers.queueUrl)) === 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      throw new Error(`queue not drained within ${timeoutMs} ms`);
+    },
+    async takeDeadLetters() {
+      const letters: { letter: DeadLetter | Record<string, unknown>; reason: string | undefined }[] = [];
+      for (;;) {
+        const { Messages = [] } = await peers.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: peers.deadLetterQueueUrl,
+            MaxNumberOfMessages: 10,
+            MessageAttributeNames: ['All'],
+            VisibilityTimeout: 30,
+          }),
+        );
+        if (Messages.length === 0) return letters;
+        for (const message of Messages) {
+          letters.push({
+            letter: JSON.parse(message.Body ?? '{}'),
+            reason: message.MessageAttributes?.reason?.StringValue,
+          });
+          await peers.sqs.send(
+            new DeleteMessageCommand({
+              QueueUrl: peers.deadLetterQueueUrl,
+              ReceiptHandle: message.ReceiptHandle,
+            }),
+          );
+        }
+      }
+    },
+    queueDepth: () => countMessages(peers.queueUrl),
+    async stop() {
+      await poller.stop();
+      await peers.stop();
+    },
+  };
+}
