@@ -15,6 +15,16 @@ export const identityChangeSchema = z.object({
     .regex(/^\+[1-9]\d{6,14}$/)
     .nullable()
     .optional(),
+  /** What the identifiers were before, when the source knows (ERPs can say): helps find the profile. */
+  previous: z
+    .object({
+      email: z.string().min(3).optional(),
+      phoneNumber: z
+        .string()
+        .regex(/^\+[1-9]\d{6,14}$/)
+        .optional(),
+    })
+    .optional(),
   /** When the source says the change happened; orders changes per customer. */
   occurredAt: z.iso.datetime({ offset: true }),
   /** The delivery's id at the source (Shopify webhook id): the deduplication key. */

@@ -35,6 +35,7 @@ export interface DeadLetters {
 export interface TenantSecret {
   klaviyoPrivateKey: string;
   shopifyWebhookSecrets: string[];
+  erpWebhookSecrets: string[];
 }
 
 export interface TenantSecrets {

@@ -10,6 +10,8 @@ const tenantSecretSchema = z.object({
     .string()
     .startsWith('pk_', 'must be a Klaviyo private key (pk_…); public keys cannot change identifiers'),
   shopifyWebhookSecrets: z.array(z.string().min(1)).default([]),
+  /** Standard Webhooks secrets (`whsec_…`) for the ERP endpoint; several during a rotation. */
+  erpWebhookSecrets: z.array(z.string().startsWith('whsec_')).default([]),
 });
 
 export interface TenantSecretsOptions {

@@ -6,6 +6,8 @@ export const DEMO_TENANT = {
   tenant: 'demo',
   shopDomain: 'demo-shop.myshopify.com',
   shopifyWebhookSecret: 'shpss_local_demo_webhook_secret',
+  /** Standard Webhooks secret for the ERP endpoint (whsec_ + base64 of the key bytes). */
+  erpWebhookSecret: `whsec_${Buffer.from('local-demo-erp-signing-key-0001').toString('base64')}`,
   klaviyoPrivateKey: 'pk_sandbox_demo',
   /** A seeded Klaviyo profile: the Shopify customer the demo changes. */
   customer: {

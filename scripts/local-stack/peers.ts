@@ -71,6 +71,7 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
     secrets.putSecret(`${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`, {
       klaviyoPrivateKey: options.klaviyoPrivateKey ?? DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
+      erpWebhookSecrets: [DEMO_TENANT.erpWebhookSecret],
     });
 
     const sqs = new SQSClient({ region: REGION, endpoint: sqsUrl, credentials: LOCAL_CREDENTIALS });
