@@ -11,7 +11,10 @@ import { processQueuedChange } from '../lib/sync/process-queued-change.js';
 const worker = createSyncWorker(loadConfig());
 const processor = new SqsFifoPartialProcessorAsync();
 
-const processRecord = (record: SQSRecord) => processQueuedChange(record.body, worker);
+const processRecord = (record: SQSRecord) =>
+  processQueuedChange(record.body, worker, {
+    attempt: Number(record.attributes.ApproximateReceiveCount) || 1,
+  });
 
 /**
  * SQS FIFO batch in, partial batch failures out. A failed change fails the rest of its

@@ -1,9 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createDynamoSyncState } from './adapters/dynamo-sync-state.js';
+import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue, createSqsDeadLetters } from './adapters/sqs-queues.js';
 import { createTenantSecrets } from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
+import type { ErpIntakeDependencies } from './erp/receive-webhook.js';
 import { createKlaviyoClient } from './klaviyo/client.js';
 import { telemetry as defaultTelemetry, type Telemetry } from './observability/telemetry.js';
 import type { KlaviyoForTenant, TenantSecrets } from './ports.js';
@@ -23,10 +24,8 @@ function tenantSecretsFor(config: Config): TenantSecrets {
   });
 }
 
-export function createShopifyIntake(
-  config: Config,
-  telemetry: Telemetry = defaultTelemetry,
-): ShopifyIntakeDependencies {
+/** What every webhook intake needs: tenant secrets, the changes queue and the dead-letter queue. */
+function webhookIntake(config: Config, telemetry: Telemetry) {
   const sqs = new SQSClient({});
   return {
     config,
@@ -36,6 +35,17 @@ export function createShopifyIntake(
     telemetry,
     clock: systemClock,
   };
+}
+
+export function createShopifyIntake(
+  config: Config,
+  telemetry: Telemetry = defaultTelemetry,
+): ShopifyIntakeDependencies {
+  return webhookIntake(config, telemetry);
+}
+
+export function createErpIntake(config: Config, telemetry: Telemetry = defaultTelemetry): ErpIntakeDependencies {
+  return webhookIntake(config, telemetry);
 }
 
 /** Klaviyo clients built from each tenant's private key, as read (and cached) from its secret. */
@@ -69,8 +79,11 @@ export function createSyncWorker(
   config: Config,
   telemetry: Telemetry = defaultTelemetry,
 ): WorkerDependencies {
+  const dynamodb = new DynamoDBClient({});
   return {
-    state: createDynamoSyncState(new DynamoDBClient({}), config.syncStateTable),
+    state: createDynamoSyncState(dynamodb, config.syncStateTable),
+    audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
+    policiesFor: config.policiesFor,
     klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry),
     deadLetters: createSqsDeadLetters(new SQSClient({}), config.deadLetterQueueUrl),
     telemetry,

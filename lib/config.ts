@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
+import { defaultPolicies, type Policies } from './sync/plan.js';
 
 /** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
 export const KLAVIYO_REVISION = '2026-07-15';
@@ -7,18 +8,28 @@ export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-const shopTenants = z
-  .string()
-  .default('{}')
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of shop domain to tenant' });
-      return z.NEVER;
-    }
+/** Per-tenant policies, as JSON: `{"acme": {"onDuplicateProfile": "park", "dryRun": true}}`. */
+const tenantPolicySchema = z
+  .object({
+    onMissingProfile: z.enum(['create', 'skip']).optional(),
+    onDuplicateProfile: z.enum(['merge', 'park', 'skip']).optional(),
+    dryRun: z.boolean().optional(),
   })
-  .pipe(z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9_.-]+$/)));
+  .strict();
+
+const jsonSetting = <T extends z.ZodType>(schema: T, what: string) =>
+  z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${what}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 const settingsSchema = z.object({
   IDENTITY_CHANGES_QUEUE_URL: z.url(),
@@ -29,7 +40,13 @@ const settingsSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]*$/)
     .default('default'),
-  SHOP_TENANTS: shopTenants,
+  SHOP_TENANTS: jsonSetting(
+    z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9_.-]+$/)),
+    'shop domain to tenant',
+  ),
+  TENANT_POLICIES: jsonSetting(z.record(z.string().min(1), tenantPolicySchema), 'tenant to policy'),
+  CONFLICT_RETRY_ATTEMPTS: positiveInt(4),
+  AUDIT_RETENTION_DAYS: positiveInt(400),
   DEFAULT_PHONE_REGION: z
     .string()
     .regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 region such as US')
@@ -63,6 +80,13 @@ export interface Config {
     retryBudgetMs: number;
   };
   secretCacheTtlSeconds: number;
+  auditRetentionDays: number;
+  /** The policies a tenant's changes are applied under. */
+  policiesFor(tenant: string): TenantPolicies;
+}
+
+export interface TenantPolicies extends Policies {
+  dryRun: boolean;
 }
 
 /** Parses the environment once; a missing or malformed setting throws naming every culprit. */
@@ -91,6 +115,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryBudgetMs: s.KLAVIYO_RETRY_BUDGET_MS,
     },
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
+    auditRetentionDays: s.AUDIT_RETENTION_DAYS,
+    policiesFor: (tenant) => ({
+      ...defaultPolicies,
+      conflictAttempts: s.CONFLICT_RETRY_ATTEMPTS,
+      dryRun: false,
+      ...s.TENANT_POLICIES[tenant],
+    }),
   };
 }
 

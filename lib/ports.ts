@@ -51,11 +51,47 @@ export interface AppliedChange {
   profileId: string | undefined;
 }
 
-export interface SyncStateStore {
+/** A change that met an identifier held by another customer, kept so that customer can trade. */
+export interface PendingChange {
+  identifiers: { email?: string | null; phone_number?: string | null };
+  occurredAt: string;
+  sourceEventId: string;
+}
+
+export interface CustomerState {
   /** When the last applied change for this customer happened, if any was applied. */
-  lastAppliedAt(tenant: string, externalId: string): Promise<string | undefined>;
-  /** Records an applied change; false when a newer one was recorded meanwhile. */
+  lastAppliedAt?: string;
+  pending?: PendingChange;
+}
+
+export interface SyncStateStore {
+  getState(tenant: string, externalId: string): Promise<CustomerState>;
+  /** Records an applied change and clears any pending one; false when a newer one was recorded meanwhile. */
   recordApplied(change: AppliedChange): Promise<boolean>;
+  recordPending(tenant: string, externalId: string, pending: PendingChange): Promise<void>;
+}
+
+/** One decision about one change, kept for `identity-sync history` and for support questions. */
+export interface AuditEntry {
+  tenant: string;
+  externalId: string;
+  sourceEventId: string;
+  /** applied, bound, created, merged, swapped, unchanged, stale, skipped or parked. */
+  outcome: string;
+  /** The plan's action, e.g. patch, merge-then-patch, skip. */
+  plan: string;
+  reason?: string;
+  profileIds: string[];
+  before?: Record<string, string | null>;
+  after?: Record<string, string | null>;
+  occurredAt: string;
+  decidedAt: string;
+}
+
+export interface AuditLog {
+  record(entry: AuditEntry): Promise<void>;
+  /** Newest first. */
+  history(tenant: string, externalId: string, limit?: number): Promise<AuditEntry[]>;
 }
 
 /** A Klaviyo client holding the tenant's private key. */

@@ -1,62 +1,140 @@
-import { type DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { TransientError } from '../errors.js';
-import type { AppliedChange, SyncStateStore } from '../ports.js';
+import type { AppliedChange, AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
 
-/** Item keys: one partition per customer of a tenant, so later records (audit) can sit beside it. */
-const keyOf = (tenant: string, externalId: string) => ({
-  pk: { S: `customer#${tenant}#${externalId}` },
+/**
+ * One partition per customer of a tenant: the `state` item (staleness guard, pending change) and
+ * the `audit#…` items (decisions, expiring by TTL) sit side by side, so history is one Query.
+ */
+const partitionOf = (tenant: string, externalId: string) => ({ S: `customer#${tenant}#${externalId}` });
+const stateKey = (tenant: string, externalId: string) => ({
+  pk: partitionOf(tenant, externalId),
   sk: { S: 'state' },
 });
 
-/** The staleness guard's memory: per customer, when the last applied change happened. */
+async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') throw error;
+    throw new TransientError(
+      'state_unavailable',
+      `DynamoDB ${operation} failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
 export function createDynamoSyncState(client: DynamoDBClient, tableName: string): SyncStateStore {
   return {
-    async lastAppliedAt(tenant, externalId) {
-      try {
-        const { Item } = await client.send(
-          new GetItemCommand({ TableName: tableName, Key: keyOf(tenant, externalId), ConsistentRead: true }),
-        );
-        return Item?.lastOccurredAt?.S;
-      } catch (error) {
-        throw new TransientError(
-          'state_unavailable',
-          `DynamoDB GetItem failed: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
-        );
-      }
+    async getState(tenant, externalId) {
+      const { Item } = await call('GetItem', () =>
+        client.send(
+          new GetItemCommand({
+            TableName: tableName,
+            Key: stateKey(tenant, externalId),
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      const state: CustomerState = {};
+      if (Item?.lastOccurredAt?.S) state.lastAppliedAt = Item.lastOccurredAt.S;
+      if (Item?.pending?.S) state.pending = JSON.parse(Item.pending.S);
+      return state;
     },
 
     async recordApplied(change: AppliedChange) {
+      const occurredMs = String(Date.parse(change.occurredAt));
       try {
-        await client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: {
-              ...keyOf(change.tenant, change.externalId),
-              lastOccurredAt: { S: change.occurredAt },
-              lastOccurredAtMs: { N: String(Date.parse(change.occurredAt)) },
-              lastSourceEventId: { S: change.sourceEventId },
-              ...(change.profileId ? { profileId: { S: change.profileId } } : {}),
-              recordedAt: { S: new Date().toISOString() },
-            },
-            // Conditional so two writers can never move the clock backwards.
-            ConditionExpression: 'attribute_not_exists(pk) OR lastOccurredAtMs <= :occurred',
-            ExpressionAttributeValues: { ':occurred': { N: String(Date.parse(change.occurredAt)) } },
-          }),
+        await call('UpdateItem', () =>
+          client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: stateKey(change.tenant, change.externalId),
+              UpdateExpression:
+                'SET lastOccurredAt = :at, lastOccurredAtMs = :ms, lastSourceEventId = :event, profileId = :profile, recordedAt = :now REMOVE pending',
+              // Conditional so two writers can never move the clock backwards.
+              ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
+              ExpressionAttributeValues: {
+                ':at': { S: change.occurredAt },
+                ':ms': { N: occurredMs },
+                ':event': { S: change.sourceEventId },
+                ':profile': change.profileId ? { S: change.profileId } : { NULL: true },
+                ':now': { S: new Date().toISOString() },
+              },
+            }),
+          ),
         );
         return true;
       } catch (error) {
         if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-        throw new TransientError(
-          'state_unavailable',
-          `DynamoDB PutItem failed: ${(error as Error).message}`,
-          {
-            cause: error,
-          },
-        );
+        throw error;
       }
+    },
+
+    async recordPending(tenant, externalId, pending) {
+      await call('UpdateItem', () =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: stateKey(tenant, externalId),
+            UpdateExpression: 'SET pending = :pending',
+            ExpressionAttributeValues: { ':pending': { S: JSON.stringify(pending) } },
+          }),
+        ),
+      );
+    },
+  };
+}
+
+/** Decisions, kept `retentionDays` (DynamoDB's TTL deletes them after that). */
+export function createDynamoAuditLog(
+  client: DynamoDBClient,
+  tableName: string,
+  retentionDays: number,
+): AuditLog {
+  return {
+    async record(entry: AuditEntry) {
+      const expiresAt = Math.floor(Date.parse(entry.decidedAt) / 1000) + retentionDays * 86_400;
+      await call('PutItem', () =>
+        client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: {
+              pk: partitionOf(entry.tenant, entry.externalId),
+              sk: { S: `audit#${entry.decidedAt}#${entry.sourceEventId}` },
+              entry: { S: JSON.stringify(entry) },
+              expiresAt: { N: String(expiresAt) },
+            },
+          }),
+        ),
+      );
+    },
+
+    async history(tenant, externalId, limit = 100) {
+      const { Items = [] } = await call('Query', () =>
+        client.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :audit)',
+            ExpressionAttributeValues: { ':pk': partitionOf(tenant, externalId), ':audit': { S: 'audit#' } },
+            ScanIndexForward: false,
+            Limit: limit,
+          }),
+        ),
+      );
+      return Items.map(
+        (item: Record<string, AttributeValue>) => JSON.parse(item.entry?.S ?? '{}') as AuditEntry,
+      );
     },
   };
 }

@@ -17,9 +17,13 @@ export type IdentifierField = 'id' | 'email' | 'phone_number' | 'external_id';
 /** The profile operations the core needs; the port a test may fill with a fake. */
 export interface KlaviyoProfiles {
   findProfiles(field: IdentifierField, value: string): Promise<KlaviyoProfile[]>;
+  /** The profile, or undefined when Klaviyo has none with that id (404). */
+  getProfile(id: string): Promise<KlaviyoProfile | undefined>;
   updateProfile(id: string, attributes: Identifiers): Promise<KlaviyoProfile>;
   /** Create-or-update matched by any identifier; `created` tells which happened. */
   importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
+  /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
+  mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
 }
 
 export interface KlaviyoClientOptions {
@@ -122,6 +126,17 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
       return ((json as { data?: ProfileResource[] })?.data ?? []).map(toProfile);
     },
 
+    async getProfile(id) {
+      try {
+        const query = new URLSearchParams({ 'fields[profile]': PROFILE_FIELDS });
+        const { json } = await send('GET', `/api/profiles/${encodeURIComponent(id)}?${query}`);
+        return toProfile((json as { data: ProfileResource }).data);
+      } catch (error) {
+        if (error instanceof KlaviyoApiError && error.status === 404) return undefined;
+        throw error;
+      }
+    },
+
     async updateProfile(id, attributes) {
       const { json } = await send('PATCH', `/api/profiles/${encodeURIComponent(id)}`, {
         data: { type: 'profile', id, attributes },
@@ -134,6 +149,16 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
         data: { type: 'profile', attributes },
       });
       return { profile: toProfile((json as { data: ProfileResource }).data), created: status === 201 };
+    },
+
+    async mergeProfiles(destinationId, sourceId) {
+      await send('POST', '/api/profile-merge', {
+        data: {
+          type: 'profile-merge',
+          id: destinationId,
+          relationships: { profiles: { data: [{ type: 'profile', id: sourceId }] } },
+        },
+      });
     },
   };
 }

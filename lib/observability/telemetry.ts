@@ -23,8 +23,13 @@ export type Outcome =
   | 'ChangeApplied'
   | 'ChangeUnchanged'
   | 'ProfileCreated'
+  | 'ProfileBound'
+  | 'ProfileMerged'
+  | 'IdentifiersSwapped'
   | 'ChangeStale'
-  | 'ChangeFailed'
+  | 'ChangeSkipped'
+  | 'ChangePlanned'
+  | 'ChangeParked'
   | 'ChangeRetried';
 
 /** The narrow surface the core needs, so tests can hand it a recorder instead. */

@@ -1,14 +1,22 @@
 import { createHash } from 'node:crypto';
+import type { TenantPolicies } from '../config.js';
 import { IdentitySyncError, isTransient } from '../errors.js';
 import { type IdentityChange, identityChangeSchema } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
-import type { Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
-import { type SyncOutcome, type SyncResult, syncIdentityChange } from './sync-identity-change.js';
+import type { AuditLog, Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
+import {
+  ChangeParkedError,
+  type SyncOutcome,
+  type SyncResult,
+  syncIdentityChange,
+} from './sync-identity-change.js';
 
 export interface WorkerDependencies {
   state: SyncStateStore;
+  audit: AuditLog;
+  policiesFor: (tenant: string) => TenantPolicies;
   klaviyoFor: KlaviyoForTenant;
   deadLetters: DeadLetters;
   telemetry: Telemetry;
@@ -17,10 +25,14 @@ export interface WorkerDependencies {
 
 const METRIC_OF: Record<SyncOutcome, Outcome> = {
   applied: 'ChangeApplied',
+  bound: 'ProfileBound',
   created: 'ProfileCreated',
+  merged: 'ProfileMerged',
+  swapped: 'IdentifiersSwapped',
   unchanged: 'ChangeUnchanged',
   stale: 'ChangeStale',
-  skipped: 'ChangeUnchanged',
+  skipped: 'ChangeSkipped',
+  planned: 'ChangePlanned',
 };
 
 export type ProcessResult = SyncResult | { outcome: 'parked'; reason: string };
@@ -33,6 +45,7 @@ export type ProcessResult = SyncResult | { outcome: 'parked'; reason: string };
 export async function processQueuedChange(
   messageBody: string,
   deps: WorkerDependencies,
+  delivery: { attempt: number } = { attempt: 1 },
 ): Promise<ProcessResult> {
   const { log, count } = deps.telemetry;
   const change = parseChange(messageBody);
@@ -46,7 +59,7 @@ export async function processQueuedChange(
       payload: messageBody,
       parkedAt: deps.clock().toISOString(),
     });
-    count('ChangeFailed');
+    count('ChangeParked');
     log.error('Queued message parked: not an identity change', { problem: change.problem });
     return { outcome: 'parked', reason: 'invalid_message' };
   }
@@ -57,9 +70,16 @@ export async function processQueuedChange(
     sourceEventId: change.sourceEventId,
   };
   try {
-    const result = await syncWithKeyRotation(change, deps);
+    const result = await syncWithKeyRotation(change, deps, delivery.attempt);
     count(METRIC_OF[result.outcome]);
-    log.info(`Change ${result.outcome}`, { ...context, ...result });
+    log.info(`Change ${result.outcome}`, {
+      ...context,
+      outcome: result.outcome,
+      plan: result.plan.action,
+      profileId: result.profileId,
+      fields: result.fields,
+      reason: result.reason,
+    });
     return result;
   } catch (error) {
     if (isTransient(error) || !(error instanceof IdentitySyncError)) {
@@ -75,10 +95,10 @@ export async function processQueuedChange(
       source: change.source,
       sourceEventId: change.sourceEventId,
       change,
-      context: klaviyoContext(error),
+      context: contextOf(error),
       parkedAt: deps.clock().toISOString(),
     });
-    count('ChangeFailed');
+    count('ChangeParked');
     log.error('Change parked on the dead-letter queue', {
       ...context,
       reason: error.reason,
@@ -90,11 +110,21 @@ export async function processQueuedChange(
 }
 
 /** A 401 with a cached key may mean the key was rotated: fetch the secret afresh and try once more. */
-async function syncWithKeyRotation(change: IdentityChange, deps: WorkerDependencies) {
+async function syncWithKeyRotation(
+  change: IdentityChange,
+  deps: WorkerDependencies,
+  deliveryAttempt: number,
+) {
+  const { dryRun, ...policies } = deps.policiesFor(change.tenant);
   const attempt = (fresh: boolean) =>
     syncIdentityChange(change, {
       state: deps.state,
+      audit: deps.audit,
       klaviyo: () => deps.klaviyoFor(change.tenant, { fresh }),
+      policies,
+      dryRun,
+      attempt: deliveryAttempt,
+      clock: deps.clock,
     });
   try {
     return await attempt(false);
@@ -121,7 +151,8 @@ function parseChange(body: string): IdentityChange | { problem: string } {
   };
 }
 
-function klaviyoContext(error: IdentitySyncError): Record<string, unknown> | undefined {
+function contextOf(error: IdentitySyncError): Record<string, unknown> | undefined {
+  if (error instanceof ChangeParkedError) return error.context;
   if (!(error instanceof KlaviyoApiError)) return undefined;
   return {
     status: error.status,

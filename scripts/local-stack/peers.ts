@@ -1,7 +1,8 @@
+import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
-import { startFauxqs } from 'fauxqs';
+import { buildApp } from 'fauxqs';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../test/fakes/klaviyo-sandbox.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../test/fakes/secrets-manager.js';
 import { DEMO_TENANT } from './demo-tenant.js';
@@ -50,9 +51,11 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
   const ports = options.ports ?? {};
   const stops: (() => Promise<unknown>)[] = [];
   try {
-    const fauxqs = await startFauxqs({ port: ports.sqs ?? 0, host: '127.0.0.1', logger: false });
-    stops.push(() => fauxqs.stop());
-    const sqsUrl = `http://127.0.0.1:${fauxqs.port}`;
+    // Not startFauxqs: it listens on 0.0.0.0 whatever `host` says (that only names queue URLs).
+    const fauxqs = buildApp({ host: '127.0.0.1', logger: false });
+    await fauxqs.listen({ port: ports.sqs ?? 0, host: '127.0.0.1' });
+    stops.push(() => fauxqs.close());
+    const sqsUrl = `http://127.0.0.1:${(fauxqs.server.address() as AddressInfo).port}`;
 
     const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     await new Promise<void>((resolve) => dynamo.listen(ports.dynamodb ?? 0, '127.0.0.1', () => resolve()));

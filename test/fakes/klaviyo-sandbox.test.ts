@@ -86,6 +86,14 @@ const patchBody = (id: string, attributes: Record<string, unknown>) => ({
 const importBody = (attributes: Record<string, unknown>, id?: string) => ({
   data: { type: 'profile', ...(id && { id }), attributes },
 });
+const mergeBody = (destinationId: string, ...sourceIds: string[]) => ({
+  data: {
+    type: 'profile-merge',
+    id: destinationId,
+    relationships: { profiles: { data: sourceIds.map((id) => ({ type: 'profile', id })) } },
+  },
+});
+const SOURCES_POINTER = '/data/relationships/profiles/data';
 
 describe('Klaviyo sandbox API', () => {
   const env = useSandbox();
@@ -662,6 +670,281 @@ describe('Klaviyo sandbox API', () => {
     it('answers 404 and 405 for unknown control routes and methods', async () => {
       expect((await control('/nothing')).status).toBe(404);
       expect((await control('/reset')).status).toBe(405);
+    });
+  });
+});
+
+describe('Klaviyo sandbox profile merges', () => {
+  // Merges run only when settled, so every test decides when they happen.
+  const env = useSandbox({ mergeDelayMs: Number.POSITIVE_INFINITY });
+  const api = (path: string, options?: CallOptions) => call(env.sandbox, path, options);
+  const merge = (body: unknown, query = '') => api(`/api/profile-merge${query}`, { method: 'POST', body });
+  const control = async (path: string, method = 'GET') => {
+    const res = await fetch(`${env.sandbox.url}/__sandbox${path}`, { method });
+    return { status: res.status, body: await res.json() };
+  };
+
+  let destination: string;
+  let source: string;
+  beforeEach(() => {
+    destination = env.sandbox.seedProfile({
+      email: 'dest@example.com',
+      first_name: 'Dana',
+      location: { city: 'Paris' },
+      properties: { tier: 'gold', shared: 'from destination' },
+    }).id;
+    source = env.sandbox.seedProfile({
+      email: 'source@example.com',
+      phone_number: '+14155550142',
+      external_id: 'erp-42',
+      first_name: 'Sam',
+      last_name: 'Source',
+      location: { city: 'Berlin', country: 'DE' },
+      properties: { shared: 'from source', orders: 3 },
+    }).id;
+  });
+
+  it('answers 201 at once and leaves both profiles as they are until the merge is settled', async () => {
+    const answer = await merge(mergeBody(destination, source));
+    expect(answer.status).toBe(201);
+    expect(answer.headers.get('content-type')).toBe('application/vnd.api+json');
+    const self = `${env.sandbox.url}/api/profiles/${destination}`;
+    expect(answer.body).toEqual({
+      data: { type: 'profile', id: destination, links: { self } },
+      links: { self },
+    });
+    expect(env.sandbox.pendingMerges()).toEqual([
+      { destinationId: destination, sourceId: source, requestedAt: START },
+    ]);
+    expect((await api(`/api/profiles/${source}`)).status).toBe(200);
+    expect(ids(await api(profilesPath('equals(external_id,"erp-42")')))).toEqual([source]);
+    expect(env.sandbox.getProfile(destination)?.external_id).toBeNull();
+    expect(env.sandbox.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/api/profile-merge',
+      status: 201,
+    });
+  });
+
+  it('on settling, deletes the source and fills the gaps of the destination, which keeps its own values', async () => {
+    await merge(mergeBody(destination, source));
+    env.now += 7_000;
+    expect(env.sandbox.settleMerges()).toBe(1);
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+
+    const gone = await api(`/api/profiles/${source}`);
+    expect(gone.status).toBe(404);
+    expect(firstError(gone)?.code).toBe('not_found');
+    expect(ids(await api(profilesPath(`any(id,["${source}","${destination}"])`)))).toEqual([destination]);
+    // The source's identifiers now belong to the destination.
+    expect(ids(await api(profilesPath('equals(external_id,"erp-42")')))).toEqual([destination]);
+    expect(ids(await api(profilesPath('equals(email,"source@example.com")')))).toEqual([]);
+
+    const merged = one(await api(`/api/profiles/${destination}`)).attributes;
+    expect(merged).toMatchObject({
+      email: 'dest@example.com',
+      phone_number: '+14155550142',
+      external_id: 'erp-42',
+      first_name: 'Dana',
+      last_name: 'Source',
+      location: expect.objectContaining({ city: 'Paris', country: 'DE' }),
+      properties: { tier: 'gold', shared: 'from destination', orders: 3 },
+      created: '2026-08-03T12:00:00.250000+00:00',
+      updated: '2026-08-03T12:00:07.250000+00:00',
+    });
+    expect(env.sandbox.listProfiles()).toHaveLength(1);
+  });
+
+  it('settles over HTTP and lists pending merges there; reset drops them', async () => {
+    await merge(mergeBody(destination, source));
+    expect((await control('/merges')).body).toEqual({
+      merges: [{ destinationId: destination, sourceId: source, requestedAt: START }],
+    });
+    expect(await control('/merges/settle', 'POST')).toEqual({ status: 200, body: { settled: 1 } });
+    expect(env.sandbox.getProfile(source)).toBeUndefined();
+    expect((await control('/merges')).body).toEqual({ merges: [] });
+
+    const other = env.sandbox.seedProfile({ email: 'other@example.com' }).id;
+    await merge(mergeBody(destination, other));
+    env.sandbox.reset();
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+    expect(env.sandbox.settleMerges()).toBe(0);
+  });
+
+  it('drops a merge whose source disappeared before it ran', async () => {
+    await merge(mergeBody(destination, source));
+    env.sandbox.deleteProfile(source);
+    const before = env.sandbox.getProfile(destination);
+    expect(env.sandbox.settleMerges()).toBe(0);
+    expect(env.sandbox.getProfile(destination)).toEqual(before);
+  });
+
+  it.each([
+    ['no source', mergeBody('D'), SOURCES_POINTER],
+    ['two sources', mergeBody('D', 'S', 'T'), SOURCES_POINTER],
+    [
+      'a data type other than profile-merge',
+      { data: { ...mergeBody('D', 'S').data, type: 'profile' } },
+      '/data/type',
+    ],
+    ['no destination id', { data: { ...mergeBody('D', 'S').data, id: undefined } }, '/data/id'],
+    ['no relationships', { data: { type: 'profile-merge', id: 'D' } }, '/data/relationships'],
+    [
+      'a source that is not a profile',
+      {
+        data: {
+          type: 'profile-merge',
+          id: 'D',
+          relationships: { profiles: { data: [{ type: 'list', id: 'S' }] } },
+        },
+      },
+      `${SOURCES_POINTER}/0/type`,
+    ],
+    ['the destination as its own source', mergeBody('D', 'D'), `${SOURCES_POINTER}/0/id`],
+  ])('answers 400 invalid for %s, queuing nothing', async (_label, template, pointer) => {
+    // Real ids, so that only the shape of the body is wrong.
+    const body = JSON.parse(
+      JSON.stringify(template).replaceAll('"D"', `"${destination}"`).replaceAll('"S"', `"${source}"`),
+    );
+    const answer = await merge(body);
+    expect(answer.status).toBe(400);
+    expect(firstError(answer)).toMatchObject({ code: 'invalid', source: { pointer } });
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+  });
+
+  it('answers 404 for an unknown destination or source, queuing nothing', async () => {
+    const unknown = '01ZZZZZZZZZZZZZZZZZZZZZZZZ';
+    for (const body of [mergeBody(unknown, source), mergeBody(destination, unknown)]) {
+      const answer = await merge(body);
+      expect(answer.status).toBe(404);
+      expect(firstError(answer)).toMatchObject({
+        code: 'not_found',
+        detail: expect.stringContaining(unknown),
+      });
+    }
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+  });
+
+  it('checks auth, revision and method like the other endpoints', async () => {
+    const noKey = await api('/api/profile-merge', {
+      method: 'POST',
+      body: mergeBody(destination, source),
+      headers: { authorization: undefined },
+    });
+    expect(noKey.status).toBe(401);
+    const noRevision = await api('/api/profile-merge', {
+      method: 'POST',
+      body: mergeBody(destination, source),
+      headers: { revision: undefined },
+    });
+    expect(noRevision.status).toBe(400);
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+    const get = await api('/api/profile-merge');
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+  });
+
+  it("accepts only 'id' in fields[profile], as the spec does", async () => {
+    expect((await merge(mergeBody(destination, source), '?fields[profile]=email')).status).toBe(400);
+    expect((await merge(mergeBody(destination, source), '?fields[profile]=id')).status).toBe(201);
+  });
+
+  it('has its own default limits, 10/s, apart from the profiles endpoints', async () => {
+    const statuses = [];
+    for (let i = 0; i < 11; i++) statuses.push((await merge(mergeBody(destination, source))).status);
+    expect(statuses).toEqual([...Array(10).fill(201), 429]);
+    const profiles = await api('/api/profiles');
+    expect(profiles.status).toBe(200);
+    expect(profiles.headers.get('ratelimit-limit')).toBe('750');
+  });
+
+  it('answers injected faults aimed at it, leaving other endpoints alone', async () => {
+    env.sandbox.injectFaults({ status: 503, method: 'POST', pathPrefix: '/api/profile-merge' });
+    const imported = await api('/api/profile-import', {
+      method: 'POST',
+      body: importBody({ email: 'unaffected@example.com' }),
+    });
+    expect(imported.status).toBe(201);
+    const failed = await merge(mergeBody(destination, source));
+    expect(failed.status).toBe(503);
+    expect(firstError(failed)?.code).toBe('service_unavailable');
+    expect(env.sandbox.pendingMerges()).toEqual([]);
+    expect((await merge(mergeBody(destination, source))).status).toBe(201);
+  });
+});
+
+describe('Klaviyo sandbox profile merge timing and limits', () => {
+  it('carries out a merge by itself after mergeDelayMs (default 200 ms)', async () => {
+    const sandbox = await startKlaviyoSandbox();
+    try {
+      const destination = sandbox.seedProfile({ email: 'd@example.com' }).id;
+      const source = sandbox.seedProfile({ external_id: 's-1' }).id;
+      const started = performance.now();
+      expect(
+        (await call(sandbox, '/api/profile-merge', { method: 'POST', body: mergeBody(destination, source) }))
+          .status,
+      ).toBe(201);
+      expect(sandbox.getProfile(source)).toBeDefined();
+      await expect.poll(() => sandbox.getProfile(source), { timeout: 2_000, interval: 10 }).toBeUndefined();
+      // Timers may fire a millisecond early; the merge must not have run right away.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      expect(sandbox.getProfile(destination)?.external_id).toBe('s-1');
+      expect(sandbox.pendingMerges()).toEqual([]);
+    } finally {
+      await sandbox.stop();
+    }
+  });
+
+  it('stop() cancels pending merges', async () => {
+    const sandbox = await startKlaviyoSandbox({ mergeDelayMs: 30 });
+    const destination = sandbox.seedProfile({ email: 'd@example.com' }).id;
+    const source = sandbox.seedProfile({ email: 's@example.com' }).id;
+    await call(sandbox, '/api/profile-merge', { method: 'POST', body: mergeBody(destination, source) });
+    await sandbox.stop();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sandbox.getProfile(source)).toBeDefined();
+    expect(sandbox.pendingMerges()).toEqual([]);
+  });
+
+  it('rejects a negative mergeDelayMs', async () => {
+    await expect(startKlaviyoSandbox({ mergeDelayMs: -1 })).rejects.toThrow(/mergeDelayMs/);
+  });
+
+  describe('with low mergeRateLimits', () => {
+    const env = useSandbox({
+      mergeRateLimits: { burstPerSecond: 2, steadyPerMinute: 3 },
+      mergeDelayMs: Number.POSITIVE_INFINITY,
+    });
+    const merge = async () => {
+      const destination = env.sandbox.seedProfile({}).id;
+      const source = env.sandbox.seedProfile({}).id;
+      return call(env.sandbox, '/api/profile-merge', {
+        method: 'POST',
+        body: mergeBody(destination, source),
+      });
+    };
+
+    it('throttles on the burst, then on the steady window, with Retry-After; other endpoints keep their limits', async () => {
+      const first = await merge();
+      expect(first.status).toBe(201);
+      expect(first.headers.get('ratelimit-limit')).toBe('3');
+      expect((await merge()).status).toBe(201);
+      const burst = await merge();
+      expect(burst.status).toBe(429);
+      expect(burst.headers.get('retry-after')).toBe('1');
+      expect(firstError(burst)?.code).toBe('throttled');
+      expect(env.sandbox.pendingMerges()).toHaveLength(2);
+
+      env.now += 1_000;
+      expect((await merge()).status).toBe(201);
+      const steady = await merge();
+      expect(steady.status).toBe(429);
+      // 12:00:01.250 → the minute window ends at 12:01:00.000, 58.75 s later.
+      expect(steady.headers.get('retry-after')).toBe('59');
+
+      const profiles = await call(env.sandbox, '/api/profiles');
+      expect(profiles.status).toBe(200);
+      expect(profiles.headers.get('ratelimit-limit')).toBe('750');
     });
   });
 });

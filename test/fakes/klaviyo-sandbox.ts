@@ -1,11 +1,12 @@
 /**
  * Klaviyo sandbox: a local node:http stand-in for Klaviyo's profile endpoints
- * (GET/POST /api/profiles, GET/PATCH /api/profiles/{id}, POST /api/profile-import), used by
- * integration tests in-process and by `npm start` as a separate service.
+ * (GET/POST /api/profiles, GET/PATCH /api/profiles/{id}, POST /api/profile-import,
+ * POST /api/profile-merge), used by integration tests in-process and by `npm start` as a separate service.
  *
  * - Auth `Authorization: Klaviyo-API-Key <key>` (401 otherwise) and a `revision` header (400 otherwise).
  * - Klaviyo's rules: E.164 phones, unique email/phone_number/external_id (409 duplicate_profile),
  *   per-endpoint fixed-window rate limits (429 + Retry-After), JSON:API bodies and errors.
+ * - Profile merges are accepted at once and carried out later (`mergeDelayMs`, or `settleMerges()`).
  * - Test controls in-process (seedProfile, injectFaults, requests…) and over HTTP under
  *   `/__sandbox/...` (no auth): see ./klaviyo-sandbox/control.ts.
  */
@@ -17,6 +18,7 @@ export type {
   IdentifierQuery,
   KlaviyoSandbox,
   KlaviyoSandboxOptions,
+  PendingMerge,
   Profile,
   ProfileLocation,
   RateLimits,

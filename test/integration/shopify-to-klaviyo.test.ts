@@ -43,7 +43,10 @@ const patchesTo = (profileId: string) =>
   );
 
 beforeAll(async () => {
-  harness = await startHarness({ env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000' } });
+  harness = await startHarness({
+    // Fewer conflict tries than SQS receives, so a blocked change is parked before redrive.
+    env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000', CONFLICT_RETRY_ATTEMPTS: '2' },
+  });
   klaviyo = harness.peers.klaviyo as KlaviyoSandbox;
 });
 afterAll(() => harness?.stop());
@@ -222,6 +225,7 @@ describe('delivery order and duplicates', () => {
     await harness.drain();
     expect(klaviyo.getProfile(profileId)?.email).toBe('order.newest@example.com');
     expect(patchesTo(profileId)).toHaveLength(1);
+    expect(await harness.takeDeadLetters()).toEqual([]); // skipped, not failed
   });
 });
 
@@ -244,18 +248,30 @@ describe('when Klaviyo pushes back', () => {
     expect(klaviyo.getProfile(profileId)?.email).toBe('outage.new@example.com');
   });
 
-  it('parks a 409 duplicate_profile on the dead-letter queue with the other profile id', async () => {
-    const holder = klaviyo.seedProfile({ email: 'taken@example.com' });
-    const { id } = seedCustomer('wants.taken@example.com');
-    await deliverUpdate({ id, email: 'taken@example.com', phone: null });
+  it("merges a duplicate profile holding the new email into the customer's profile, then applies", async () => {
+    const duplicate = klaviyo.seedProfile({ email: 'dup.holder@example.com' });
+    const { id, profileId } = seedCustomer('wants.dup@example.com');
+    await deliverUpdate({ id, email: 'dup.holder@example.com' });
+    await harness.drain();
+    expect(klaviyo.getProfile(duplicate.id)).toBeUndefined();
+    expect(klaviyo.getProfile(profileId)).toMatchObject({ email: 'dup.holder@example.com', external_id: id });
+    const merges = klaviyo.requests.filter((request) => request.path === '/api/profile-merge');
+    expect(merges).toHaveLength(1);
+  });
+
+  it('parks a change whose email another customer keeps, with both profile ids, after its tries', async () => {
+    const holder = klaviyo.seedProfile({ email: 'taken@example.com', external_id: 'someone-else' });
+    const { id, profileId } = seedCustomer('wants.taken@example.com');
+    await deliverUpdate({ id, email: 'taken@example.com' });
     await harness.drain();
     const [parked] = await harness.takeDeadLetters();
-    expect(parked?.reason).toBe('klaviyo_duplicate_profile');
+    expect(parked?.reason).toBe('identifier_held_by_other_customer');
     expect(parked?.letter).toMatchObject({
       tenant: 'demo',
       change: { externalId: id, email: 'taken@example.com' },
-      context: { status: 409, duplicateProfileId: holder.id },
+      context: { profileId, holderId: holder.id },
     });
+    expect(klaviyo.requests.some((request) => request.path === '/api/profile-merge')).toBe(false);
   });
 
   it('leaves a change Klaviyo keeps failing to SQS, whose redrive moves it to the dead-letter queue', async () => {

@@ -1,66 +1,272 @@
 import { describe, expect, it } from 'vitest';
-import { isStale, planChange } from '../../lib/sync/plan.js';
+import type { IdentityChange } from '../../lib/identity-change.js';
+import type { KlaviyoProfile } from '../../lib/klaviyo/client.js';
+import {
+  defaultPolicies,
+  type Facts,
+  type FoundProfile,
+  isStale,
+  type LookupKey,
+  lookupOrder,
+  type Policies,
+  planChange,
+  type SyncPlan,
+} from '../../lib/sync/plan.js';
 import { aChange, aProfile } from '../support/factories.js';
 
-describe('planChange', () => {
-  it.each([
-    {
-      situation: 'email and phone both differ: patch both',
-      change: aChange(),
-      profile: aProfile(),
-      plan: {
-        action: 'patch',
-        profileId: '01PROFILE',
-        attributes: { email: 'new@example.com', phone_number: '+14155550123' },
-      },
+/** The decision table: one row per situation; the README's "How a change is applied" in code. */
+const FIELD: Record<LookupKey, FoundProfile['lookup']['field']> = {
+  external_id: 'external_id',
+  previous_email: 'email',
+  previous_phone: 'phone_number',
+  email: 'email',
+  phone: 'phone_number',
+};
+const foundBy = (key: LookupKey, profile: KlaviyoProfile): FoundProfile => ({
+  lookup: { key, field: FIELD[key], value: 'x' },
+  profile,
+});
+const facts = (overrides: Partial<Facts> = {}): Facts => ({ found: [], attempt: 1, ...overrides });
+
+const ours = aProfile({
+  id: 'OURS',
+  email: 'old@example.com',
+  phone_number: '+14155550100',
+  external_id: '1001',
+});
+const unbound = aProfile({ id: 'UNBOUND', email: 'old@example.com', phone_number: null, external_id: null });
+const otherCustomers = aProfile({
+  id: 'OTHER',
+  email: 'new@example.com',
+  phone_number: null,
+  external_id: '2002',
+});
+const duplicate = aProfile({ id: 'DUP', email: 'new@example.com', phone_number: null, external_id: null });
+
+interface Row {
+  situation: string;
+  change?: Partial<IdentityChange>;
+  facts: Facts;
+  policies?: Partial<Policies>;
+  plan: SyncPlan;
+}
+
+const rows: Row[] = [
+  {
+    situation: 'older than the last applied change: skip (stale)',
+    change: { occurredAt: '2026-05-01T11:00:00.000Z' },
+    facts: facts({ lastAppliedAt: '2026-05-01T12:00:00.000Z', found: [foundBy('external_id', ours)] }),
+    plan: { action: 'skip', reason: 'stale' },
+  },
+  {
+    situation: 'found by external_id, email and phone differ: patch both',
+    facts: facts({ found: [foundBy('external_id', ours)] }),
+    plan: {
+      action: 'patch',
+      profileId: 'OURS',
+      attributes: { email: 'new@example.com', phone_number: '+14155550123' },
+      bind: false,
     },
-    {
-      situation: 'only the email differs: patch the email only',
-      change: aChange({ phoneNumber: '+14155550100' }),
-      profile: aProfile(),
-      plan: { action: 'patch', profileId: '01PROFILE', attributes: { email: 'new@example.com' } },
+  },
+  {
+    situation: 'found by external_id, only the email differs: patch the email only',
+    change: { phoneNumber: '+14155550100' },
+    facts: facts({ found: [foundBy('external_id', ours)] }),
+    plan: { action: 'patch', profileId: 'OURS', attributes: { email: 'new@example.com' }, bind: false },
+  },
+  {
+    situation: 'found by external_id, nothing differs (email case aside): skip (unchanged)',
+    change: { email: 'OLD@Example.com', phoneNumber: '+14155550100' },
+    facts: facts({ found: [foundBy('external_id', ours)] }),
+    plan: { action: 'skip', reason: 'unchanged', profileId: 'OURS' },
+  },
+  {
+    situation: 'phone absent from the change: left as it is',
+    change: { phoneNumber: undefined },
+    facts: facts({ found: [foundBy('external_id', ours)] }),
+    plan: { action: 'patch', profileId: 'OURS', attributes: { email: 'new@example.com' }, bind: false },
+  },
+  {
+    situation: 'phone null in the change: cleared',
+    change: { email: 'old@example.com', phoneNumber: null },
+    facts: facts({ found: [foundBy('external_id', ours)] }),
+    plan: { action: 'patch', profileId: 'OURS', attributes: { phone_number: null }, bind: false },
+  },
+  {
+    situation: 'found by previous email, no external_id: bind it in the same patch',
+    change: { previous: { email: 'old@example.com' }, phoneNumber: undefined },
+    facts: facts({ found: [foundBy('previous_email', unbound)] }),
+    plan: {
+      action: 'patch',
+      profileId: 'UNBOUND',
+      attributes: { email: 'new@example.com', external_id: '1001' },
+      bind: true,
     },
-    {
-      situation: 'nothing differs: no patch',
-      change: aChange({ email: 'old@example.com', phoneNumber: '+14155550100' }),
-      profile: aProfile(),
-      plan: { action: 'skip', reason: 'unchanged', profileId: '01PROFILE' },
+  },
+  {
+    situation: 'found by previous phone, no external_id: bind',
+    change: { previous: { phoneNumber: '+14155550100' }, email: undefined },
+    facts: facts({ found: [foundBy('previous_phone', { ...unbound, phone_number: '+14155550100' })] }),
+    plan: {
+      action: 'patch',
+      profileId: 'UNBOUND',
+      attributes: { phone_number: '+14155550123', external_id: '1001' },
+      bind: true,
     },
-    {
-      situation: 'email differs only in case: no patch',
-      change: aChange({ email: 'OLD@Example.com', phoneNumber: undefined }),
-      profile: aProfile(),
-      plan: { action: 'skip', reason: 'unchanged', profileId: '01PROFILE' },
+  },
+  {
+    situation: "found by the new email, no external_id (Klaviyo's Shopify integration): bind",
+    change: { phoneNumber: undefined },
+    facts: facts({ found: [foundBy('email', { ...unbound, email: 'new@example.com' })] }),
+    plan: { action: 'patch', profileId: 'UNBOUND', attributes: { external_id: '1001' }, bind: true },
+  },
+  {
+    situation: 'found by previous email but carrying another external_id: not ours, so create',
+    change: { previous: { email: 'old@example.com' }, phoneNumber: undefined },
+    facts: facts({ found: [foundBy('previous_email', { ...otherCustomers, email: 'old@example.com' })] }),
+    plan: { action: 'create', attributes: { external_id: '1001', email: 'new@example.com' } },
+  },
+  {
+    situation: 'nothing found: create with external_id and identifiers',
+    facts: facts(),
+    plan: {
+      action: 'create',
+      attributes: { external_id: '1001', email: 'new@example.com', phone_number: '+14155550123' },
     },
-    {
-      situation: 'phone absent from the change: left as it is',
-      change: aChange({ phoneNumber: undefined }),
-      profile: aProfile(),
-      plan: { action: 'patch', profileId: '01PROFILE', attributes: { email: 'new@example.com' } },
+  },
+  {
+    situation: 'nothing found, tenant policy skip: skip (no-profile)',
+    facts: facts(),
+    policies: { onMissingProfile: 'skip' },
+    plan: { action: 'skip', reason: 'no-profile' },
+  },
+  {
+    situation: 'nothing found and no identifier to give a new profile: skip',
+    change: { email: undefined, phoneNumber: null },
+    facts: facts(),
+    plan: { action: 'skip', reason: 'nothing-to-create' },
+  },
+  {
+    situation:
+      'the new email belongs to a profile without external_id, policy merge: merge it into ours, then patch',
+    facts: facts({ found: [foundBy('external_id', ours)], holder: { field: 'email', profile: duplicate } }),
+    plan: { action: 'merge-then-patch', profileId: 'OURS', sourceId: 'DUP' },
+  },
+  {
+    situation: 'the new email belongs to a profile with our own external_id: merge',
+    facts: facts({
+      found: [foundBy('external_id', ours)],
+      holder: { field: 'email', profile: { ...duplicate, external_id: '1001' } },
+    }),
+    plan: { action: 'merge-then-patch', profileId: 'OURS', sourceId: 'DUP' },
+  },
+  {
+    situation: 'duplicate profile, policy park: park',
+    facts: facts({ found: [foundBy('external_id', ours)], holder: { field: 'email', profile: duplicate } }),
+    policies: { onDuplicateProfile: 'park' },
+    plan: { action: 'park', reason: 'duplicate-profile', profileId: 'OURS', holderId: 'DUP' },
+  },
+  {
+    situation: 'duplicate profile, policy skip: skip',
+    facts: facts({ found: [foundBy('external_id', ours)], holder: { field: 'email', profile: duplicate } }),
+    policies: { onDuplicateProfile: 'skip' },
+    plan: { action: 'skip', reason: 'duplicate-profile', profileId: 'OURS', holderId: 'DUP' },
+  },
+  {
+    situation: 'another customer holds the new email: retry later, never merge',
+    facts: facts({
+      found: [foundBy('external_id', ours)],
+      holder: { field: 'email', profile: otherCustomers },
+    }),
+    plan: {
+      action: 'retry',
+      reason: 'identifier-held-by-other-customer',
+      profileId: 'OURS',
+      holderId: 'OTHER',
     },
-    {
-      situation: 'phone null in the change: cleared',
-      change: aChange({ email: 'old@example.com', phoneNumber: null }),
-      profile: aProfile(),
-      plan: { action: 'patch', profileId: '01PROFILE', attributes: { phone_number: null } },
+  },
+  {
+    situation: 'another customer holds it, out of tries: park with both profile ids',
+    facts: facts({
+      found: [foundBy('external_id', ours)],
+      holder: { field: 'email', profile: otherCustomers },
+      attempt: 4,
+    }),
+    plan: {
+      action: 'park',
+      reason: 'identifier-held-by-other-customer',
+      profileId: 'OURS',
+      holderId: 'OTHER',
     },
-    {
-      situation: 'no profile: create with external_id and identifiers',
-      change: aChange(),
-      profile: undefined,
-      plan: {
-        action: 'create',
-        attributes: { external_id: '1001', email: 'new@example.com', phone_number: '+14155550123' },
-      },
+  },
+  {
+    situation: 'another customer holds it but has not changed away from it: retry',
+    facts: facts({
+      found: [foundBy('external_id', ours)],
+      holder: { field: 'email', profile: otherCustomers },
+      holderPending: { email: 'new@example.com' },
+    }),
+    plan: {
+      action: 'retry',
+      reason: 'identifier-held-by-other-customer',
+      profileId: 'OURS',
+      holderId: 'OTHER',
     },
-    {
-      situation: 'no profile and no identifier to give it: skip',
-      change: aChange({ email: undefined, phoneNumber: null }),
-      profile: undefined,
-      plan: { action: 'skip', reason: 'nothing-to-create' },
+  },
+  {
+    situation: 'another customer holds it and its own blocked change gives it up (a swap): trade',
+    change: { phoneNumber: undefined },
+    facts: facts({
+      found: [foundBy('external_id', ours)],
+      holder: { field: 'email', profile: otherCustomers },
+      holderPending: { email: 'old@example.com' },
+    }),
+    plan: {
+      action: 'swap',
+      profileId: 'OURS',
+      attributes: { email: 'new@example.com' },
+      holderId: 'OTHER',
+      holderExternalId: '2002',
+      release: { email: null },
+      holderAttributes: { email: 'old@example.com' },
     },
-  ])('$situation', ({ change, profile, plan }) => {
-    expect(planChange(change, profile)).toEqual(plan);
+  },
+  {
+    situation:
+      "nothing of ours found, and the lookups met another customer's profile on the new email: retry",
+    change: { phoneNumber: undefined },
+    facts: facts({ found: [foundBy('email', otherCustomers)] }),
+    plan: { action: 'retry', reason: 'identifier-held-by-other-customer', holderId: 'OTHER' },
+  },
+  {
+    situation: 'a create met a profile without external_id holding the email: bind that one instead',
+    change: { phoneNumber: undefined },
+    facts: facts({ holder: { field: 'email', profile: duplicate } }),
+    plan: { action: 'patch', profileId: 'DUP', attributes: { external_id: '1001' }, bind: true },
+  },
+];
+
+describe('planChange: the decision table', () => {
+  it.each(rows)('$situation', ({ change, facts: found, policies, plan }) => {
+    expect(planChange(aChange(change), found, { ...defaultPolicies, ...policies })).toEqual(plan);
+  });
+});
+
+describe('lookupOrder', () => {
+  it('looks by external_id, previous email, previous phone, new email, new phone', () => {
+    const change = aChange({ previous: { email: 'was@example.com', phoneNumber: '+14155550100' } });
+    expect(lookupOrder(change).map((lookup) => `${lookup.key}=${lookup.value}`)).toEqual([
+      'external_id=1001',
+      'previous_email=was@example.com',
+      'previous_phone=+14155550100',
+      'email=new@example.com',
+      'phone=+14155550123',
+    ]);
+  });
+
+  it('skips absent values and a value already looked up', () => {
+    const change = aChange({ previous: { email: 'NEW@example.com' }, phoneNumber: null });
+    expect(lookupOrder(change).map((lookup) => lookup.key)).toEqual(['external_id', 'previous_email']);
   });
 });
 

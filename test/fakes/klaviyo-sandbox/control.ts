@@ -80,6 +80,18 @@ const CONTROL_ROUTES: { pattern: RegExp; handlers: Record<string, ControlHandler
     },
   },
   {
+    pattern: /^\/__sandbox\/merges$/,
+    handlers: {
+      GET: (sandbox) => ({ status: 200, body: { merges: sandbox.pendingMerges() } }),
+    },
+  },
+  {
+    pattern: /^\/__sandbox\/merges\/settle$/,
+    handlers: {
+      POST: (sandbox) => ({ status: 200, body: { settled: sandbox.settleMerges() } }),
+    },
+  },
+  {
     pattern: /^\/__sandbox\/reset$/,
     handlers: {
       POST: (sandbox) => {

@@ -1,6 +1,7 @@
 import { isPlainObject, parseAttributes, requireIdentifier } from './attributes.js';
 import { ApiError, invalidParameter, invalidPointer, methodNotAllowed, notFound } from './errors.js';
 import { parseProfileFilter } from './filter.js';
+import type { MergeQueue } from './merges.js';
 import type { ParsedBody, Reply } from './reply.js';
 import { parseSparseFields, profileResource, profileUrl } from './resource.js';
 import type { ProfileStore } from './store.js';
@@ -12,7 +13,10 @@ export interface ApiContext {
   query: URLSearchParams;
   body: ParsedBody;
   store: ProfileStore;
+  merges: MergeQueue;
   baseUrl: string;
+  /** `clock()` when the request arrived. */
+  now: number;
 }
 
 export interface ApiRoute {
@@ -29,6 +33,7 @@ export interface MatchedRoute {
 }
 
 const FIELDS_ONLY = ['fields[profile]'];
+export const MERGE_ROUTE_KEY = 'POST /api/profile-merge';
 const LIST_PARAMS = ['filter', 'page[size]', 'page[cursor]', 'fields[profile]'];
 const DEFAULT_PAGE_SIZE = 20;
 
@@ -53,6 +58,10 @@ const PATHS: { pattern: RegExp; routes: ApiRoute[] }[] = [
     routes: [
       { method: 'POST', key: 'POST /api/profile-import', queryParams: FIELDS_ONLY, handle: importProfile },
     ],
+  },
+  {
+    pattern: /^\/api\/profile-merge$/,
+    routes: [{ method: 'POST', key: MERGE_ROUTE_KEY, queryParams: FIELDS_ONLY, handle: mergeProfiles }],
   },
 ];
 
@@ -140,6 +149,61 @@ function createProfile(ctx: ApiContext): Reply {
   const changes = parseAttributes(document.attributes);
   requireIdentifier(changes);
   return { status: 201, body: singleDocument(ctx.store.create(changes), ctx, fields) };
+}
+
+/**
+ * Queues the merge of one source profile into the destination (`data.id`) and answers at once, as
+ * Klaviyo does: the OpenAPI document's answer is 201 with `{data:{type:'profile', id, links}}`,
+ * the id being the destination's. Both profiles must exist now (404 otherwise); the merge itself
+ * runs later (see MergeQueue), with the rules of ProfileStore.merge.
+ */
+function mergeProfiles(ctx: ApiContext): Reply {
+  // The spec's only sparse field for this operation is `id`.
+  const fields = ctx.query.get('fields[profile]');
+  if (fields?.split(',').some((field) => field.trim() !== 'id')) {
+    throw invalidParameter('fields[profile]', "Only 'id' is a valid field here.");
+  }
+  const { destinationId, sourceId } = readMergeDocument(ctx.body);
+  for (const id of [destinationId, sourceId]) if (!ctx.store.get(id)) throw profileNotFound(id);
+  ctx.merges.enqueue({ destinationId, sourceId, requestedAt: ctx.now });
+  const self = profileUrl(ctx.baseUrl, destinationId);
+  return {
+    status: 201,
+    body: { data: { type: 'profile', id: destinationId, links: { self } }, links: { self } },
+  };
+}
+
+const SOURCES_POINTER = '/data/relationships/profiles/data';
+
+function readMergeDocument(body: ParsedBody): { destinationId: string; sourceId: string } {
+  if (!body.ok)
+    throw new ApiError(400, 'parse_error', 'Malformed request.', 'The request body is not valid JSON.');
+  const document = body.value;
+  if (!isPlainObject(document) || !isPlainObject(document.data)) {
+    throw invalidPointer('/data', "The body must be a JSON:API document with a 'data' object.");
+  }
+  const { type, id, relationships } = document.data;
+  if (type !== 'profile-merge') throw invalidPointer('/data/type', "'type' must be 'profile-merge'.");
+  if (typeof id !== 'string' || id === '')
+    throw invalidPointer('/data/id', "'id' (the destination profile) must be a non-empty string.");
+  if (!isPlainObject(relationships))
+    throw invalidPointer('/data/relationships', "'relationships' must be an object.");
+  const { profiles } = relationships;
+  if (!isPlainObject(profiles))
+    throw invalidPointer('/data/relationships/profiles', "'profiles' must be an object.");
+  const sources = profiles.data;
+  if (!Array.isArray(sources)) throw invalidPointer(SOURCES_POINTER, "'data' must be an array.");
+  if (sources.length !== 1) {
+    throw invalidPointer(SOURCES_POINTER, `Exactly one source profile is required, got ${sources.length}.`);
+  }
+  const [source] = sources as unknown[];
+  if (!isPlainObject(source) || source.type !== 'profile')
+    throw invalidPointer(`${SOURCES_POINTER}/0/type`, "'type' must be 'profile'.");
+  if (typeof source.id !== 'string' || source.id === '')
+    throw invalidPointer(`${SOURCES_POINTER}/0/id`, "'id' (the source profile) must be a non-empty string.");
+  if (source.id === id)
+    throw invalidPointer(`${SOURCES_POINTER}/0/id`, 'A profile cannot be merged into itself.');
+  return { destinationId: id, sourceId: source.id };
 }
 
 /**

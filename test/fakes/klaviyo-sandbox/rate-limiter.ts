@@ -20,11 +20,14 @@ const STEADY_MS = 60_000;
  */
 export class RateLimiter {
   readonly #limits: RateLimits;
+  readonly #overrides: ReadonlyMap<string, RateLimits>;
   readonly #clock: () => number;
   readonly #counters = new Map<string, EndpointCounters>();
 
-  constructor(limits: RateLimits, clock: () => number) {
+  /** `limits` applies to every endpoint not named in `overrides` (keyed like `take`'s endpoint). */
+  constructor(limits: RateLimits, clock: () => number, overrides: Record<string, RateLimits> = {}) {
     this.#limits = limits;
+    this.#overrides = new Map(Object.entries(overrides));
     this.#clock = clock;
   }
 
@@ -34,11 +37,12 @@ export class RateLimiter {
    */
   take(endpoint: string): Record<string, string> {
     const now = this.#clock();
+    const limits = this.#overrides.get(endpoint) ?? this.#limits;
     const counters = this.#countersFor(endpoint, now);
     const waits: number[] = [];
-    if (counters.burst.count >= this.#limits.burstPerSecond)
+    if (counters.burst.count >= limits.burstPerSecond)
       waits.push(secondsUntilEnd(counters.burst, BURST_MS, now));
-    if (counters.steady.count >= this.#limits.steadyPerMinute) {
+    if (counters.steady.count >= limits.steadyPerMinute) {
       waits.push(secondsUntilEnd(counters.steady, STEADY_MS, now));
     }
     if (waits.length > 0) throw throttled(Math.max(...waits));
@@ -46,8 +50,8 @@ export class RateLimiter {
     counters.burst.count++;
     counters.steady.count++;
     return {
-      'ratelimit-limit': String(this.#limits.steadyPerMinute),
-      'ratelimit-remaining': String(this.#limits.steadyPerMinute - counters.steady.count),
+      'ratelimit-limit': String(limits.steadyPerMinute),
+      'ratelimit-remaining': String(limits.steadyPerMinute - counters.steady.count),
       'ratelimit-reset': String(secondsUntilEnd(counters.steady, STEADY_MS, now)),
     };
   }

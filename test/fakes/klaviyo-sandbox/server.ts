@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTROL_PREFIX, handleControl, seedProfile } from './control.js';
 import { ApiError, internalError, invalidParameter, notAuthenticated } from './errors.js';
 import { FaultQueue, faultError } from './faults.js';
-import { matchApiRoute, runApiRoute } from './profile-api.js';
+import { MergeQueue } from './merges.js';
+import { MERGE_ROUTE_KEY, matchApiRoute, runApiRoute } from './profile-api.js';
 import { RateLimiter } from './rate-limiter.js';
 import { errorReply, type ParsedBody, parseJsonBody, type Reply } from './reply.js';
 import { ProfileStore } from './store.js';
@@ -12,6 +13,8 @@ import type { KlaviyoSandbox, KlaviyoSandboxOptions, RecordedRequest } from './t
 
 export const SANDBOX_API_KEY = 'pk_sandbox_demo';
 const DEFAULT_RATE_LIMITS = { burstPerSecond: 75, steadyPerMinute: 750 };
+const DEFAULT_MERGE_RATE_LIMITS = { burstPerSecond: 10, steadyPerMinute: 150 };
+const DEFAULT_MERGE_DELAY_MS = 200;
 /** Oldest revision whose paths have no trailing slash; older ones are retired anyway. */
 const OLDEST_REVISION = '2024-10-15';
 const JSON_API = 'application/vnd.api+json';
@@ -20,6 +23,7 @@ const MAX_RECORDED_REQUESTS = 10_000;
 
 interface SandboxState {
   store: ProfileStore;
+  merges: MergeQueue;
   faults: FaultQueue;
   limiter: RateLimiter;
   requests: RecordedRequest[];
@@ -35,10 +39,16 @@ interface SandboxState {
 export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): Promise<KlaviyoSandbox> {
   const clock = options.clock ?? Date.now;
   const shutdown = new AbortController();
+  const store = new ProfileStore(clock);
+  // Built before listening so that a bad mergeDelayMs throws without leaving a server behind.
+  const merges = new MergeQueue(store, options.mergeDelayMs ?? DEFAULT_MERGE_DELAY_MS);
   const state: SandboxState = {
-    store: new ProfileStore(clock),
+    store,
+    merges,
     faults: new FaultQueue(),
-    limiter: new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, clock),
+    limiter: new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, clock, {
+      [MERGE_ROUTE_KEY]: options.mergeRateLimits ?? DEFAULT_MERGE_RATE_LIMITS,
+    }),
     requests: [],
     clock,
     apiKeys: new Set(options.apiKeys ?? [SANDBOX_API_KEY]),
@@ -65,6 +75,7 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
     async stop() {
       if (!server.listening) return;
       shutdown.abort();
+      state.merges.close();
       const closed = new Promise<void>((resolve, reject) =>
         server.close((error) => (error ? reject(error) : resolve())),
       );
@@ -82,7 +93,10 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
     clearRequests: () => {
       state.requests.length = 0;
     },
+    pendingMerges: () => state.merges.pending(),
+    settleMerges: () => state.merges.settle(),
     reset: () => {
+      state.merges.clear();
       state.store.clear();
       state.faults.clear();
       state.limiter.reset();
@@ -141,7 +155,15 @@ async function answerApi(
     if (fault?.delayMs) await sleep(fault.delayMs, undefined, { signal: state.shutdown });
     if (fault && fault.status !== undefined) throw faultError(fault);
     rateLimitHeaders = state.limiter.take(route.key);
-    const ctx = { id, query: target.searchParams, body, store: state.store, baseUrl: state.baseUrl };
+    const ctx = {
+      id,
+      query: target.searchParams,
+      body,
+      store: state.store,
+      merges: state.merges,
+      baseUrl: state.baseUrl,
+      now: request.receivedAt,
+    };
     const reply = runApiRoute(route, ctx);
     return { ...reply, headers: { ...rateLimitHeaders, ...reply.headers } };
   } catch (error) {

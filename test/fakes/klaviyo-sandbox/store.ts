@@ -109,6 +109,39 @@ export class ProfileStore {
     return this.#profiles.delete(id);
   }
 
+  /**
+   * Merges `sourceId` into `destinationId`: the destination survives, the source is deleted.
+   * Returns the merged destination, or undefined (changing nothing) when either profile no longer
+   * exists or both ids are the same.
+   *
+   * Which values win on conflicting fields is unconfirmed at Klaviyo; the sandbox's rule is
+   * "destination first, source fills the gaps":
+   * - string attributes (the identifiers email, phone_number and external_id included) and
+   *   last_event_date keep the destination's non-null value; the destination's nulls take the
+   *   source's value. The source's identifiers become free when it is deleted, so moving them
+   *   cannot break uniqueness.
+   * - location: field by field, by the same rule.
+   * - properties: merged key by key, the destination's value winning for a key both hold.
+   * - id and created stay the destination's; updated is bumped.
+   */
+  merge(destinationId: string, sourceId: string): Profile | undefined {
+    const destination = this.#profiles.get(destinationId);
+    const source = this.#profiles.get(sourceId);
+    if (!destination || !source || destination === source) return undefined;
+    this.#profiles.delete(sourceId);
+    for (const name of [...STRING_ATTRIBUTES, 'last_event_date'] as const) {
+      destination[name] ??= source[name];
+    }
+    for (const field of LOCATION_FIELDS) {
+      // Indexing through a widened type: TypeScript cannot pair the key and value types of a union key.
+      const location: Record<string, unknown> = destination.location;
+      location[field] ??= source.location[field];
+    }
+    destination.properties = { ...source.properties, ...destination.properties };
+    destination.updated = formatTimestamp(this.#clock());
+    return structuredClone(destination);
+  }
+
   clear(): void {
     this.#profiles.clear();
   }

@@ -95,6 +95,16 @@ export interface RateLimits {
   steadyPerMinute: number;
 }
 
+/** A `POST /api/profile-merge` that was accepted and has not run yet. */
+export interface PendingMerge {
+  /** The profile that survives. */
+  destinationId: string;
+  /** The profile merged into the destination, then deleted. */
+  sourceId: string;
+  /** `clock()` when the merge was accepted. */
+  requestedAt: number;
+}
+
 export interface KlaviyoSandboxOptions {
   /** Default 0: a random free port. */
   port?: number;
@@ -106,6 +116,13 @@ export interface KlaviyoSandboxOptions {
   revisions?: string[];
   /** Per-endpoint fixed windows. Default 75/s and 750/min (Klaviyo's profiles endpoints). */
   rateLimits?: RateLimits;
+  /** Fixed windows of `POST /api/profile-merge`, counted apart. Default 10/s and 150/min, as Klaviyo. */
+  mergeRateLimits?: RateLimits;
+  /**
+   * Real-time milliseconds (not `clock`) between accepting a profile merge and carrying it out.
+   * Default 200. `Infinity`: merges only run through `settleMerges()`.
+   */
+  mergeDelayMs?: number;
   /** Milliseconds since the epoch; drives rate-limit windows, timestamps and the revision date check. */
   clock?: () => number;
 }
@@ -147,6 +164,10 @@ export interface KlaviyoSandbox {
   /** Drops every queued fault, used up or not. */
   clearFaults(): void;
   clearRequests(): void;
-  /** Clears profiles, queued faults, the request log and rate-limit counters. */
+  /** Accepted profile merges that have not run yet, oldest first. */
+  pendingMerges(): PendingMerge[];
+  /** Runs every pending merge now, oldest first; returns how many were carried out (not dropped). */
+  settleMerges(): number;
+  /** Clears profiles, pending merges, queued faults, the request log and rate-limit counters. */
   reset(): void;
 }
