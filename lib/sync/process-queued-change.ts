@@ -144,7 +144,11 @@ function parseChange(body: string): IdentityChange | { problem: string } {
   } catch {
     return { problem: 'message body is not JSON' };
   }
-  const parsed = identityChangeSchema.safeParse(json);
+  // A parked letter moved back by SQS's dead-letter redrive carries its change: replay that.
+  const parked = (json as { change?: unknown; reason?: unknown } | null) ?? {};
+  const parsed = identityChangeSchema.safeParse(
+    typeof parked.reason === 'string' && parked.change ? parked.change : json,
+  );
   if (parsed.success) return parsed.data;
   return {
     problem: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),

@@ -1,3 +1,4 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue } from '../../lib/adapters/sqs-queues.js';
@@ -186,5 +187,30 @@ describe('dry run and audit', () => {
       before: { email: email('audit.before'), external_id: null },
       after: { email: email('audit.after'), external_id: externalId },
     });
+  });
+});
+
+describe('replay', () => {
+  it('applies a parked change moved back from the dead-letter queue as it is', async () => {
+    const email = emailsOfThisTest();
+    const externalId = uniqueId('replayed');
+    const holder = klaviyo.seedProfile({ email: email('contested'), external_id: uniqueId('holder') });
+    const profile = klaviyo.seedProfile({ external_id: externalId, email: email('mine') });
+    await apply({ externalId, email: email('contested') });
+    const [parked] = await harness.takeDeadLetters();
+    expect(parked?.reason).toBe('identifier_held_by_other_customer');
+
+    // The other customer lets go of the email; then the letter is redriven unchanged.
+    klaviyo.deleteProfile(holder.id);
+    await harness.peers.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: harness.peers.queueUrl,
+        MessageBody: JSON.stringify(parked?.letter),
+        MessageGroupId: 'replay',
+        MessageDeduplicationId: uniqueId('replay'),
+      }),
+    );
+    await harness.drain();
+    expect(klaviyo.getProfile(profile.id)?.email).toBe(email('contested'));
   });
 });
