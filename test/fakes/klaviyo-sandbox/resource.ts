@@ -1,17 +1,9 @@
 import { invalidParameter } from './errors.js';
-import { LOCATION_FIELDS, type Profile } from './types.js';
+import { LOCATION_FIELDS, type Profile, STRING_ATTRIBUTES } from './types.js';
 
 /** Attribute names in the order of the OpenAPI document's profile resource. */
 const ATTRIBUTE_NAMES = [
-  'email',
-  'phone_number',
-  'external_id',
-  'first_name',
-  'last_name',
-  'organization',
-  'locale',
-  'title',
-  'image',
+  ...STRING_ATTRIBUTES,
   'created',
   'updated',
   'last_event_date',
