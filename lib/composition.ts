@@ -44,7 +44,10 @@ export function createShopifyIntake(
   return webhookIntake(config, telemetry);
 }
 
-export function createErpIntake(config: Config, telemetry: Telemetry = defaultTelemetry): ErpIntakeDependencies {
+export function createErpIntake(
+  config: Config,
+  telemetry: Telemetry = defaultTelemetry,
+): ErpIntakeDependencies {
   return webhookIntake(config, telemetry);
 }
 

@@ -194,7 +194,7 @@ export function planChange(
       : { action: 'skip', reason: 'duplicate-profile', profileId: target.id, holderId: holder.profile.id };
   }
 
-  if (holder) return planForOtherCustomer(change, facts, policies, target, holder, wanted);
+  if (holder) return planForOtherCustomer(facts, policies, target, holder, wanted);
 
   if (!target) {
     if (policies.onMissingProfile === 'skip') return { action: 'skip', reason: 'no-profile' };
@@ -218,7 +218,6 @@ export function planChange(
  * change (blocked too) gives the identifier up, trade; otherwise wait for it a few tries, then park.
  */
 function planForOtherCustomer(
-  change: IdentityChange,
   facts: Facts,
   policies: Policies,
   target: KlaviyoProfile | undefined,

@@ -82,6 +82,7 @@ function grantedResources(action: string): unknown[] {
 }
 
 const WEBHOOK = 'klaviyo-identity-sync-dev-shopify-webhook';
+const ERP_WEBHOOK = 'klaviyo-identity-sync-dev-erp-webhook';
 const WORKER = 'klaviyo-identity-sync-dev-sync-worker';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax, not a JS template
 const SECRET_ARN_SUB = 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:';
@@ -114,6 +115,7 @@ beforeAll(async () => {
   resources = template.Resources;
   zips = {
     webhook: await readFile(join(outDir, 'shopify-webhook.zip')),
+    erpWebhook: await readFile(join(outDir, 'erp-webhook.zip')),
     worker: await readFile(join(outDir, 'sync-worker.zip')),
   };
 }, 180_000);
@@ -123,30 +125,34 @@ afterAll(async () => {
 });
 
 describe('functions', () => {
-  it.each([WEBHOOK, WORKER])('%s runs nodejs24.x on arm64', (name) => {
+  it.each([WEBHOOK, ERP_WEBHOOK, WORKER])('%s runs nodejs24.x on arm64', (name) => {
     const fn = lambda(name);
     expect(fn.Runtime).toBe('nodejs24.x');
     expect(fn.Architectures).toEqual(['arm64']);
   });
 
-  it('defines exactly the two functions, with their timeouts', () => {
-    expect(ofType('AWS::Lambda::Function')).toHaveLength(2);
+  it('defines exactly the three functions, with their timeouts', () => {
+    expect(ofType('AWS::Lambda::Function')).toHaveLength(3);
     expect(lambda(WEBHOOK).Timeout).toBe(10);
+    expect(lambda(ERP_WEBHOOK).Timeout).toBe(10);
     expect(lambda(WORKER).Timeout).toBe(60);
   });
 
   it('bundles each function on its own, as an ES module', () => {
     expect(lambda(WEBHOOK).Handler).toBe('functions/shopify-webhook.handler');
+    expect(lambda(ERP_WEBHOOK).Handler).toBe('functions/erp-webhook.handler');
     expect(lambda(WORKER).Handler).toBe('functions/sync-worker.handler');
     // Zip entry names are stored uncompressed in the archive headers.
     expect(zips.webhook?.includes('functions/shopify-webhook.mjs')).toBe(true);
     expect(zips.webhook?.includes('functions/sync-worker.mjs')).toBe(false);
+    expect(zips.erpWebhook?.includes('functions/erp-webhook.mjs')).toBe(true);
+    expect(zips.erpWebhook?.includes('functions/shopify-webhook.mjs')).toBe(false);
     expect(zips.worker?.includes('functions/sync-worker.mjs')).toBe(true);
     expect(zips.worker?.includes('functions/shopify-webhook.mjs')).toBe(false);
     expect(zips.worker?.includes('node_modules/')).toBe(false);
   });
 
-  it.each([WEBHOOK, WORKER])('%s gets the resource references and settings', (name) => {
+  it.each([WEBHOOK, ERP_WEBHOOK, WORKER])('%s gets the resource references and settings', (name) => {
     const variables = (lambda(name).Environment as { Variables: Json }).Variables;
     expect(variables.IDENTITY_CHANGES_QUEUE_URL).toEqual({ Ref: 'IdentityChangesQueue' });
     expect(variables.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: 'IdentityChangesDeadLetterQueue' });
@@ -167,14 +173,9 @@ describe('functions', () => {
 });
 
 describe('HTTP API', () => {
-  it('routes POST /webhooks/shopify to the webhook function with payload v2', () => {
-    const apis = ofType('AWS::ApiGatewayV2::Api');
-    expect(apis).toHaveLength(1);
-    expect(apis[0]?.[1].Properties.ProtocolType).toBe('HTTP');
-
-    const routes = ofType('AWS::ApiGatewayV2::Route');
-    expect(routes.map(([, r]) => r.Properties.RouteKey)).toEqual(['POST /webhooks/shopify']);
-    const target = routes[0]?.[1].Properties.Target as { 'Fn::Join': [string, unknown[]] };
+  /** The function an HTTP API route invokes, through its integration. */
+  function functionOfRoute(route: Json): unknown {
+    const target = route.Target as { 'Fn::Join': [string, unknown[]] };
     const integrationRef = target['Fn::Join'][1].find(
       (part): part is { Ref: string } => typeof part === 'object' && part !== null && 'Ref' in part,
     );
@@ -182,7 +183,26 @@ describe('HTTP API', () => {
     const integration = resource(integrationRef?.Ref ?? '', 'AWS::ApiGatewayV2::Integration');
     expect(integration.IntegrationType).toBe('AWS_PROXY');
     expect(integration.PayloadFormatVersion).toBe('2.0');
-    expect(integration.IntegrationUri).toEqual(arnOf(logicalIdOfFunction(WEBHOOK) ?? ''));
+    return integration.IntegrationUri;
+  }
+
+  it('is one HTTP API with exactly the two webhook routes', () => {
+    const apis = ofType('AWS::ApiGatewayV2::Api');
+    expect(apis).toHaveLength(1);
+    expect(apis[0]?.[1].Properties.ProtocolType).toBe('HTTP');
+    const routeKeys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+    expect(routeKeys.sort()).toEqual(['POST /webhooks/erp/{tenant}', 'POST /webhooks/shopify']);
+  });
+
+  it.each([
+    ['POST /webhooks/shopify', WEBHOOK],
+    ['POST /webhooks/erp/{tenant}', ERP_WEBHOOK],
+  ])('routes %s to %s with payload v2', (routeKey, functionName) => {
+    const route = ofType('AWS::ApiGatewayV2::Route').find(([, r]) => r.Properties.RouteKey === routeKey);
+    expect(route, routeKey).toBeDefined();
+    expect(functionOfRoute(route?.[1].Properties ?? {})).toEqual(
+      arnOf(logicalIdOfFunction(functionName) ?? ''),
+    );
   });
 });
 
@@ -260,7 +280,7 @@ describe('IAM', () => {
     expect([...services].sort()).toEqual(['dynamodb', 'logs', 'secretsmanager', 'sqs']);
   });
 
-  it('lets both functions send to the queue and the dead-letter queue', () => {
+  it('lets the functions send to the queue and the dead-letter queue', () => {
     const granted = grantedResources('sqs:SendMessage');
     expect(granted).toContainEqual(arnOf('IdentityChangesQueue'));
     expect(granted).toContainEqual(arnOf('IdentityChangesDeadLetterQueue'));

@@ -82,7 +82,6 @@ describe('finding the profile', () => {
   });
 
   it('finds a profile by the previous phone', async () => {
-    const email = emailsOfThisTest();
     const externalId = uniqueId('erp');
     const profile = klaviyo.seedProfile({ phone_number: '+14155551201' });
     await apply({

@@ -26,6 +26,15 @@ export interface Harness {
     statusCode: number;
     body: Record<string, unknown>;
   }>;
+  /** POSTs a body to the ERP webhook handler for `tenant` (the path segment) as API Gateway would. */
+  deliverErp(
+    tenant: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{
+    statusCode: number;
+    body: Record<string, unknown>;
+  }>;
   /** Runs the worker until the queue has nothing visible or in flight. */
   drain(timeoutMs?: number): Promise<void>;
   /** Takes (and removes) everything on the dead-letter queue. */
@@ -51,17 +60,28 @@ export function lambdaContext(functionName: string): Context {
   };
 }
 
+/** The route an API Gateway event was matched to; the Shopify webhook's unless said. */
+export interface HttpRoute {
+  routeKey: string;
+  path: string;
+  pathParameters?: Record<string, string>;
+}
+
+const SHOPIFY_ROUTE: HttpRoute = { routeKey: 'POST /webhooks/shopify', path: '/webhooks/shopify' };
+
 export function httpApiEvent(
   body: string,
   headers: Record<string, string>,
   base64 = false,
+  route: HttpRoute = SHOPIFY_ROUTE,
 ): APIGatewayProxyEventV2 {
   return {
     version: '2.0',
-    routeKey: 'POST /webhooks/shopify',
-    rawPath: '/webhooks/shopify',
+    routeKey: route.routeKey,
+    rawPath: route.path,
     rawQueryString: '',
     headers,
+    ...(route.pathParameters && { pathParameters: route.pathParameters }),
     isBase64Encoded: base64,
     body: base64 ? Buffer.from(body).toString('base64') : body,
     requestContext: {
@@ -71,18 +91,23 @@ export function httpApiEvent(
       domainPrefix: 'localhost',
       http: {
         method: 'POST',
-        path: '/webhooks/shopify',
+        path: route.path,
         protocol: 'HTTP/1.1',
         sourceIp: '127.0.0.1',
         userAgent: 'Shopify',
       },
       requestId: crypto.randomUUID(),
-      routeKey: 'POST /webhooks/shopify',
+      routeKey: route.routeKey,
       stage: '$default',
       time: new Date().toISOString(),
       timeEpoch: Date.now(),
     },
   };
+}
+
+/** What a handler answered, its JSON body parsed. */
+function answerOf(result: APIGatewayProxyStructuredResultV2) {
+  return { statusCode: result.statusCode ?? 0, body: JSON.parse(String(result.body)) };
 }
 
 export async function startHarness(
@@ -92,6 +117,7 @@ export async function startHarness(
   Object.assign(process.env, peers.env, options.env);
   // Imported only now: handlers read their configuration once, at load, from the environment.
   const webhook = await import('../../functions/shopify-webhook.js');
+  const erpWebhook = await import('../../functions/erp-webhook.js');
   const worker = await import('../../functions/sync-worker.js');
   const poller = createQueuePoller({
     sqs: peers.sqs,
@@ -118,11 +144,23 @@ export async function startHarness(
     peers,
     poller,
     async deliver(body, headers, { base64 = false } = {}) {
-      const result = (await webhook.handler(
+      const result = await webhook.handler(
         httpApiEvent(body, headers, base64),
         lambdaContext('shopify-webhook'),
-      )) as APIGatewayProxyStructuredResultV2;
-      return { statusCode: result.statusCode ?? 0, body: JSON.parse(String(result.body)) };
+      );
+      return answerOf(result as APIGatewayProxyStructuredResultV2);
+    },
+    async deliverErp(tenant, body, headers) {
+      const route = {
+        routeKey: 'POST /webhooks/erp/{tenant}',
+        path: `/webhooks/erp/${tenant}`,
+        pathParameters: { tenant },
+      };
+      const result = await erpWebhook.handler(
+        httpApiEvent(body, headers, false, route),
+        lambdaContext('erp-webhook'),
+      );
+      return answerOf(result as APIGatewayProxyStructuredResultV2);
     },
     async drain(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
