@@ -31,7 +31,7 @@ const jsonSetting = <T extends z.ZodType>(schema: T, what: string) =>
     })
     .pipe(schema);
 
-const settingsSchema = z.object({
+export const settingsSchema = z.object({
   IDENTITY_CHANGES_QUEUE_URL: z.url(),
   DEAD_LETTER_QUEUE_URL: z.url(),
   SYNC_STATE_TABLE: z.string().min(1),
@@ -89,14 +89,22 @@ export interface TenantPolicies extends Policies {
   dryRun: boolean;
 }
 
-/** Parses the environment once; a missing or malformed setting throws naming every culprit. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = settingsSchema.safeParse(env);
+/** Parses `env` against `schema` (every setting, or the ones a command needs); throws naming every culprit. */
+export function parseSettings<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.output<S> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
   }
-  const s = parsed.data;
+  return parsed.data;
+}
+
+/** Parses the environment once; a missing or malformed setting throws naming every culprit. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const s = parseSettings(settingsSchema, env);
   return {
     queueUrl: s.IDENTITY_CHANGES_QUEUE_URL,
     deadLetterQueueUrl: s.DEAD_LETTER_QUEUE_URL,
@@ -116,14 +124,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
-    policiesFor: (tenant) => ({
-      ...defaultPolicies,
-      conflictAttempts: s.CONFLICT_RETRY_ATTEMPTS,
-      dryRun: false,
-      ...s.TENANT_POLICIES[tenant],
-    }),
+    policiesFor: policiesFrom(s),
   };
 }
+
+/** Each tenant's policies: the defaults, then CONFLICT_RETRY_ATTEMPTS, then the tenant's own. */
+export const policiesFrom =
+  (s: Pick<Settings, 'CONFLICT_RETRY_ATTEMPTS' | 'TENANT_POLICIES'>) =>
+  (tenant: string): TenantPolicies => ({
+    ...defaultPolicies,
+    conflictAttempts: s.CONFLICT_RETRY_ATTEMPTS,
+    dryRun: false,
+    ...s.TENANT_POLICIES[tenant],
+  });
 
 /** Which tenant a shop belongs to: the configured mapping first, then the single-tenant default. */
 export function tenantForShop(

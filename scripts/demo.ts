@@ -1,13 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KLAVIYO_REVISION } from '../lib/config.js';
+import { signErpRequest } from '../lib/erp/sign.js';
 import { customerPayload, shopifyHeaders } from '../test/support/shopify.js';
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
 import { type ExternalKlaviyo, externalKlaviyo, localPorts } from './local-stack/settings.js';
 
 /**
  * `npm run demo`, against a running `npm start` (same LOCAL_* and KLAVIYO_* variables): shows the
- * demo customer's Klaviyo profile, sends Shopify's signed customers/update with a new email and
- * phone, and waits for the worker to change the profile. Exits 1 if it does not.
+ * demo customer's Klaviyo profile, sends a signed change with a new email and phone (Shopify's
+ * customers/update, or with `erp` an ERP change), and waits for the worker to change the
+ * profile. Exits 1 if it does not.
  */
 const WAIT_MS = 20_000;
 
@@ -24,26 +26,14 @@ async function main() {
   const ports = localPorts();
   const klaviyo = externalKlaviyo();
   const readProfile = klaviyo ? klaviyoApiReader(klaviyo) : sandboxReader(ports.klaviyo);
-  const webhookUrl = `http://127.0.0.1:${ports.http}/webhooks/shopify`;
+  const send = process.argv[2] === 'erp' ? sendErpChange : sendShopifyUpdate;
 
   printProfile('Klaviyo profile before', await readProfile());
 
   const stamp = Date.now();
   const email = `ada.${stamp}@example.com`;
   const phone = `+14155550${101 + (stamp % 99)}`; // 555-0101…0199: fictional, and not the seeded 0100
-  const body = customerPayload({
-    id: DEMO_TENANT.customer.externalId,
-    email,
-    phone,
-    // Later than any earlier run's, so the worker does not drop it as stale.
-    updatedAt: new Date(stamp).toISOString(),
-  });
-  const headers = shopifyHeaders(body, {
-    secret: DEMO_TENANT.shopifyWebhookSecret,
-    shop: DEMO_TENANT.shopDomain,
-  });
-  console.log(`\nPOST ${webhookUrl}  customers/update  email=${email} phone=${phone}`);
-  const response = await fetch(webhookUrl, { method: 'POST', headers, body });
+  const response = await send(ports.http, { email, phone, occurredAt: new Date(stamp).toISOString() });
   console.log(`  -> HTTP ${response.status} ${await response.text()}`);
   if (!response.ok) throw new Error('the webhook was not accepted');
 
@@ -52,6 +42,45 @@ async function main() {
   printProfile(`\nKlaviyo profile after (${Date.now() - started} ms)`, after);
   if (after?.email !== email) throw new Error(`the profile did not change within ${WAIT_MS / 1000} s`);
   console.log('\nThe profile now has the new email.');
+}
+
+interface NewIdentifiers {
+  email: string;
+  phone: string;
+  /** Later than any earlier run's, so the worker does not drop it as stale. */
+  occurredAt: string;
+}
+
+async function sendShopifyUpdate(httpPort: number, change: NewIdentifiers): Promise<Response> {
+  const url = `http://127.0.0.1:${httpPort}/webhooks/shopify`;
+  const body = customerPayload({
+    id: DEMO_TENANT.customer.externalId,
+    email: change.email,
+    phone: change.phone,
+    updatedAt: change.occurredAt,
+  });
+  const headers = shopifyHeaders(body, {
+    secret: DEMO_TENANT.shopifyWebhookSecret,
+    shop: DEMO_TENANT.shopDomain,
+  });
+  console.log(`\nPOST ${url}  customers/update  email=${change.email} phone=${change.phone}`);
+  return fetch(url, { method: 'POST', headers, body });
+}
+
+async function sendErpChange(httpPort: number, change: NewIdentifiers): Promise<Response> {
+  const url = `http://127.0.0.1:${httpPort}/webhooks/erp/${DEMO_TENANT.tenant}`;
+  const body = JSON.stringify({
+    externalId: DEMO_TENANT.customer.externalId,
+    email: change.email,
+    phoneNumber: change.phone,
+    occurredAt: change.occurredAt,
+  });
+  const headers = {
+    'content-type': 'application/json',
+    ...signErpRequest(body, DEMO_TENANT.erpWebhookSecret),
+  };
+  console.log(`\nPOST ${url}  ERP change  email=${change.email} phoneNumber=${change.phone}`);
+  return fetch(url, { method: 'POST', headers, body });
 }
 
 /** The sandbox's control route: no key needed. */

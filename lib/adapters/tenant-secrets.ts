@@ -26,28 +26,36 @@ export interface TenantSecretsOptions {
 export function createTenantSecrets(options: TenantSecretsOptions): TenantSecrets {
   const provider = new SecretsProvider({ awsSdkV3Client: options.client ?? new SecretsManagerClient({}) });
   return {
-    async get(tenant, { fresh = false } = {}) {
-      const secretId = `${options.prefix}${tenant}`;
-      let value: unknown;
-      try {
-        value = await provider.get(secretId, {
-          maxAge: options.cacheTtlSeconds,
-          forceFetch: fresh,
-          transform: 'json',
-        });
-      } catch (error) {
-        throw classify(error, secretId);
-      }
-      const parsed = tenantSecretSchema.safeParse(value);
-      if (!parsed.success) {
-        const fields = parsed.error.issues
-          .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-          .join('; ');
-        throw new PermanentError('tenant_secret_invalid', `Secret ${secretId} is malformed: ${fields}`);
-      }
-      return parsed.data satisfies TenantSecret;
-    },
+    get: (tenant, { fresh = false } = {}) =>
+      fetchTenantSecret(provider, `${options.prefix}${tenant}`, {
+        maxAge: options.cacheTtlSeconds,
+        forceFetch: fresh,
+      }),
   };
+}
+
+/** One tenant secret by its full id, read once (the CLI's `--secret-id`). */
+export function readTenantSecret(client: SecretsManagerClient, secretId: string): Promise<TenantSecret> {
+  return fetchTenantSecret(new SecretsProvider({ awsSdkV3Client: client }), secretId, { forceFetch: true });
+}
+
+async function fetchTenantSecret(
+  provider: SecretsProvider,
+  secretId: string,
+  caching: { maxAge?: number; forceFetch: boolean },
+): Promise<TenantSecret> {
+  let value: unknown;
+  try {
+    value = await provider.get(secretId, { ...caching, transform: 'json' });
+  } catch (error) {
+    throw classify(error, secretId);
+  }
+  const parsed = tenantSecretSchema.safeParse(value);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new PermanentError('tenant_secret_invalid', `Secret ${secretId} is malformed: ${fields}`);
+  }
+  return parsed.data satisfies TenantSecret;
 }
 
 function classify(error: unknown, secretId: string) {

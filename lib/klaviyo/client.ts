@@ -3,6 +3,7 @@ import { Agent, type Dispatcher, request } from 'undici';
 import { isTransient } from '../errors.js';
 import type { Identifiers } from '../identity-change.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
+import type { Pacer } from './pacer.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 
 export interface KlaviyoProfile {
@@ -35,6 +36,8 @@ export interface KlaviyoClientOptions {
   dispatcher?: Dispatcher;
   /** Told of each retry, so callers can log and count them. */
   onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: Error }) => void;
+  /** Awaited before each request (retries included), to stay under Klaviyo's rate limits. */
+  pacer?: Pacer;
 }
 
 const MEDIA_TYPE = 'application/vnd.api+json';
@@ -55,6 +58,10 @@ const toProfile = (resource: ProfileResource): KlaviyoProfile => ({
   external_id: resource.attributes?.external_id ?? null,
 });
 
+/** The rate-limit key of a request: Klaviyo counts each operation apart, e.g. `PATCH /api/profiles/{id}`. */
+const endpointOf = (method: string, path: string) =>
+  `${method} ${(path.split('?')[0] ?? path).replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')}`;
+
 /** Klaviyo filter values are double-quoted strings; escape what would end the quote. */
 const quoteFilterValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
@@ -64,6 +71,9 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
 
   async function send(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) {
+    const endpoint = endpointOf(method, path);
+    await options.pacer?.wait(endpoint);
+    // After the first wait for the pacer: the retry budget is for failures, not for pacing.
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -75,6 +85,7 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
         if (delayMs === undefined) throw error;
         options.onRetry?.({ method, path, attempt, delayMs, error: error as Error });
         await sleep(delayMs);
+        await options.pacer?.wait(endpoint);
       }
     }
   }

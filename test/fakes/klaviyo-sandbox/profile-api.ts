@@ -97,7 +97,7 @@ function listProfiles(ctx: ApiContext): Reply {
   const predicate = filter === null ? () => true : parseProfileFilter(filter);
   const size = pageSize(ctx.query);
   const offset = pageOffset(ctx.query);
-  const matches = ctx.store.list().filter(predicate);
+  const matches = ctx.store.filter(predicate);
   const data = matches
     .slice(offset, offset + size)
     .map((profile) => profileResource(profile, ctx.baseUrl, fields));

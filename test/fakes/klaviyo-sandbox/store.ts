@@ -44,7 +44,12 @@ export class ProfileStore {
   }
 
   list(): Profile[] {
-    return [...this.#profiles.values()].map((profile) => structuredClone(profile));
+    return this.filter(() => true);
+  }
+
+  /** Copies of the profiles that match: copying only matches keeps lookups cheap in large stores. */
+  filter(predicate: (profile: Profile) => boolean): Profile[] {
+    return [...this.#profiles.values()].filter(predicate).map((profile) => structuredClone(profile));
   }
 
   get(id: string): Profile | undefined {
@@ -55,7 +60,8 @@ export class ProfileStore {
   find(query: IdentifierQuery): Profile | undefined {
     const wanted = IDENTIFIERS.filter((name) => query[name] !== undefined);
     if (wanted.length === 0) return undefined;
-    return this.list().find((profile) => wanted.every((name) => profile[name] === query[name]));
+    const [match] = this.filter((profile) => wanted.every((name) => profile[name] === query[name]));
+    return match;
   }
 
   /** The first profile other than `exceptId` holding one of the identifier values being set (email first). */

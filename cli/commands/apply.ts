@@ -1,0 +1,72 @@
+import type { SyncPlan } from '../../lib/sync/plan.js';
+import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
+import { BATCH_OPTIONS_HELP, type BatchCommand, parseBatchArgs, runBatch } from '../batch.js';
+import { type CliIo, EXIT_OK, runCommand } from '../io.js';
+import { APPLY_OUTCOMES } from '../results.js';
+import { type ApplyTask, applyTaskOf, REQUIRED_COLUMNS } from '../rows.js';
+
+const USAGE = `Usage: identity-sync apply <file> [options]
+
+Applies identity changes from <file> to Klaviyo, one row per change, as the worker applies
+changes from the queue: same lookups, decisions, tenant policies and audit trail.
+<file> is NDJSON (.ndjson, .jsonl) or CSV with a header row (.csv). Fields:
+  externalId      the customer's id in the system of record (required)
+  email, phone    the new identifiers; empty or absent leaves the profile's as it is
+  previousEmail, previousPhone   what they were, to find the profile by (optional)
+  occurredAt      when the change happened, ISO 8601 with offset (default: when the file is read)
+
+${BATCH_OPTIONS_HELP}`;
+
+const applyCommand: BatchCommand<ApplyTask> = {
+  name: 'apply',
+  outcomes: APPLY_OUTCOMES,
+  requiredColumns: REQUIRED_COLUMNS.apply,
+  taskOf: applyTaskOf,
+  async run({ change }, session, dryRun) {
+    const result = await syncIdentityChange(change, {
+      state: session.state,
+      audit: session.audit,
+      klaviyo: async () => session.klaviyo,
+      policies: session.policies,
+      dryRun,
+    });
+    return {
+      outcome: result.outcome,
+      ...(result.outcome === 'planned'
+        ? { reason: describePlan(result.plan) }
+        : result.reason && { reason: result.reason }),
+      ...(result.profileId && { profileId: result.profileId }),
+    };
+  },
+};
+
+/** `identity-sync apply <file>`: applies a file of identity changes. */
+export async function apply(args: string[], io: CliIo): Promise<number> {
+  return runCommand(io, USAGE, async () => {
+    const options = parseBatchArgs(args);
+    if (!options) {
+      io.stdout.write(`${USAGE}\n`);
+      return EXIT_OK;
+    }
+    return runBatch(applyCommand, options, io);
+  });
+}
+
+/** What a dry run would have done, for the results file. */
+export function describePlan(plan: SyncPlan): string {
+  switch (plan.action) {
+    case 'skip':
+      return `would skip: ${plan.reason}`;
+    case 'patch':
+      return `would patch profile ${plan.profileId}: ${Object.keys(plan.attributes).join(', ')}`;
+    case 'create':
+      return `would create a profile with ${Object.keys(plan.attributes).join(', ')}`;
+    case 'merge-then-patch':
+      return `would merge profile ${plan.sourceId} into ${plan.profileId}, then patch it`;
+    case 'swap':
+      return `would trade identifiers with customer ${plan.holderExternalId} (profile ${plan.holderId})`;
+    case 'retry':
+    case 'park':
+      return `would park: ${plan.reason} (profile ${plan.holderId})`;
+  }
+}

@@ -1,0 +1,45 @@
+import { ConfigurationError } from '../lib/errors.js';
+
+/** What a command gets instead of `process`, so tests run commands in-process with their own streams. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  /** `isTTY` decides how progress is drawn. */
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+/** A subcommand: its arguments (after the subcommand's name) in, its exit code out. */
+export type Command = (args: string[], io: CliIo) => Promise<number>;
+
+export const EXIT_OK = 0;
+/** Something needs a person: a row invalid, failed or parked, or the command failed. */
+export const EXIT_ATTENTION = 1;
+export const EXIT_USAGE = 2;
+
+/** The command line (or the environment it relies on) is wrong: exit 2 with the usage. */
+export class UsageError extends Error {}
+
+/**
+ * Runs a command's body and turns what escapes it into an exit code: usage and configuration
+ * errors exit 2 with the usage, anything else exits 1 with its message (no stack: it is for people).
+ */
+export async function runCommand(io: CliIo, usage: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (isUsageError(error)) {
+      io.stderr.write(`identity-sync: ${(error as Error).message}\n\n${usage}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof ConfigurationError) {
+      io.stderr.write(`identity-sync: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr.write(`identity-sync: ${(error as Error)?.message ?? error}\n`);
+    return EXIT_ATTENTION;
+  }
+}
+
+/** Ours, or node:util parseArgs refusing an option (its errors carry an ERR_PARSE_ARGS_* code). */
+const isUsageError = (error: unknown) =>
+  error instanceof UsageError || String((error as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');

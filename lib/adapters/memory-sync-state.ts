@@ -1,0 +1,44 @@
+import type { AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
+
+/**
+ * The sync state and audit log in memory, with the DynamoDB adapter's rules: a change older than
+ * the one recorded is refused, applying clears the pending change, history is newest first. For
+ * one-off CLI runs without SYNC_STATE_TABLE, and for tests.
+ */
+export function createMemorySyncState(): SyncStateStore & AuditLog {
+  const states = new Map<string, CustomerState>();
+  const audits = new Map<string, AuditEntry[]>();
+  const keyOf = (tenant: string, externalId: string) => JSON.stringify([tenant, externalId]);
+
+  return {
+    async getState(tenant, externalId) {
+      return { ...states.get(keyOf(tenant, externalId)) };
+    },
+
+    async recordApplied(change) {
+      const key = keyOf(change.tenant, change.externalId);
+      const last = states.get(key)?.lastAppliedAt;
+      if (last !== undefined && Date.parse(last) > Date.parse(change.occurredAt)) return false;
+      states.set(key, { lastAppliedAt: change.occurredAt });
+      return true;
+    },
+
+    async recordPending(tenant, externalId, pending) {
+      const key = keyOf(tenant, externalId);
+      states.set(key, { ...states.get(key), pending });
+    },
+
+    async record(entry) {
+      const key = keyOf(entry.tenant, entry.externalId);
+      audits.set(key, [...(audits.get(key) ?? []), entry]);
+    },
+
+    async history(tenant, externalId, limit = 100) {
+      // DynamoDB's sort key is `audit#<decidedAt>#<sourceEventId>`; the same order here.
+      const sortKey = (entry: AuditEntry) => `${entry.decidedAt}#${entry.sourceEventId}`;
+      return [...(audits.get(keyOf(tenant, externalId)) ?? [])]
+        .sort((a, b) => (sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0))
+        .slice(0, limit);
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { send } from '../../cli/commands/send.js';
+import { signErpRequest } from '../../lib/erp/sign.js';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
+import { type LocalStack, startLocalStack } from '../../scripts/local-stack/stack.js';
+import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * The ERP endpoint as `npm start` runs it, on free ports: signed requests go over HTTP into
+ * serverless-offline (route POST /webhooks/erp/{tenant}), the queue poller invokes the worker
+ * through its Lambda endpoint, and the worker changes the profiles in the Klaviyo sandbox.
+ */
+let stack: LocalStack;
+let sandbox: KlaviyoSandbox;
+let baseUrl: string;
+let tempDir: string;
+const offlineOutput: string[] = [];
+const { tenant, erpWebhookSecret: secret } = DEMO_TENANT;
+const run = Date.now();
+
+beforeAll(async () => {
+  tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-erp-e2e-'));
+  const httpPort = await freePort();
+  try {
+    stack = await startLocalStack({
+      peers: {}, // port 0: free ports
+      httpPort,
+      lambdaPort: await freePort(),
+      // serverless-esbuild joins this onto the service dir: a relative path into our temp dir.
+      esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
+      onOutput: (line) => offlineOutput.push(line),
+      onPollError: (error) => offlineOutput.push(`[poller] ${error}`),
+    });
+  } catch (error) {
+    throw new Error(`local stack did not start:\n${offlineOutput.join('\n')}`, { cause: error });
+  }
+  sandbox = stack.peers.klaviyo as KlaviyoSandbox;
+  baseUrl = `http://127.0.0.1:${httpPort}`;
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (tempDir) await rm(tempDir, { recursive: true, force: true });
+});
+
+beforeEach(({ onTestFailed }) => {
+  offlineOutput.length = 0;
+  onTestFailed(() => console.error(`serverless-offline output:\n${offlineOutput.join('\n')}`));
+});
+
+function post(path: string, body: unknown) {
+  const text = JSON.stringify(body);
+  return fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signErpRequest(text, secret) },
+    body: text,
+  });
+}
+
+async function until(done: () => boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await sleep(100);
+  return done();
+}
+
+describe('the ERP endpoint over HTTP', () => {
+  it('applies a signed batch, including a profile found only through its previous email', async () => {
+    const email = (label: string) => `${label}.${run}@example.com`;
+    const ada = sandbox.seedProfile({ external_id: `ERP-ADA-${run}`, email: email('ada.before') });
+    const bob = sandbox.seedProfile({
+      external_id: `ERP-BOB-${run}`,
+      email: email('bob'),
+      phone_number: '+14155550188',
+    });
+    // Known to Klaviyo by email only (say, from a signup form): no external_id yet.
+    const cy = sandbox.seedProfile({ email: email('cy.before') });
+    const now = new Date().toISOString();
+
+    const response = await post(`/webhooks/erp/${tenant}`, {
+      changes: [
+        { externalId: `ERP-ADA-${run}`, email: email('ada.after'), occurredAt: now },
+        { externalId: `ERP-BOB-${run}`, phoneNumber: null, occurredAt: now },
+        {
+          externalId: `ERP-CY-${run}`,
+          email: email('cy.after'),
+          previous: { email: email('cy.before') },
+          occurredAt: now,
+        },
+        { externalId: `ERP-DAN-${run}`, phoneNumber: 'not a number', occurredAt: now },
+      ],
+    });
+    expect(response.status).toBe(202);
+    expect(
+      ((await response.json()) as { results: { status: string }[] }).results.map((r) => r.status),
+    ).toEqual(['accepted', 'accepted', 'accepted', 'rejected']);
+
+    const applied = () =>
+      sandbox.getProfile(ada.id)?.email === email('ada.after') &&
+      sandbox.getProfile(bob.id)?.phone_number === null &&
+      sandbox.getProfile(cy.id)?.email === email('cy.after');
+    await until(applied);
+    expect(sandbox.getProfile(ada.id)?.email).toBe(email('ada.after'));
+    expect(sandbox.getProfile(bob.id)).toMatchObject({ phone_number: null, email: email('bob') });
+    expect(sandbox.getProfile(cy.id)).toMatchObject({
+      email: email('cy.after'),
+      external_id: `ERP-CY-${run}`,
+    });
+    expect(sandbox.findProfile({ external_id: `ERP-DAN-${run}` })).toBeUndefined();
+  });
+
+  it('takes a change sent with the send command', async () => {
+    const profile = sandbox.seedProfile({
+      external_id: `ERP-CLI-${run}`,
+      email: `cli.before.${run}@example.com`,
+    });
+    const stdout = new PassThrough();
+    const printed: string[] = [];
+    stdout.on('data', (chunk) => printed.push(String(chunk)));
+    const code = await send(
+      [
+        '--url',
+        baseUrl,
+        '--tenant',
+        tenant,
+        '--external-id',
+        `ERP-CLI-${run}`,
+        '--email',
+        `cli.after.${run}@example.com`,
+      ],
+      { stdout, stderr: stdout, env: { ERP_WEBHOOK_SECRET: secret } },
+    );
+    expect(code, printed.join('')).toBe(0);
+    await until(() => sandbox.getProfile(profile.id)?.email === `cli.after.${run}@example.com`);
+    expect(sandbox.getProfile(profile.id)?.email).toBe(`cli.after.${run}@example.com`);
+  });
+
+  it('answers 401 for a tenant it does not know, and changes nothing', async () => {
+    const profile = sandbox.seedProfile({
+      external_id: `ERP-NOBODY-${run}`,
+      email: `nobody.${run}@example.com`,
+    });
+    const response = await post('/webhooks/erp/nobody', {
+      externalId: `ERP-NOBODY-${run}`,
+      email: `nobody.changed.${run}@example.com`,
+      occurredAt: new Date().toISOString(),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: 'unknown tenant' });
+    await sleep(1_500); // a poll cycle: the profile must stay as it was
+    expect(sandbox.getProfile(profile.id)?.email).toBe(`nobody.${run}@example.com`);
+  });
+});

@@ -1,0 +1,343 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { apply } from '../../cli/commands/apply.js';
+import { bind } from '../../cli/commands/bind.js';
+import { history } from '../../cli/commands/history.js';
+import type { RowResult } from '../../cli/results.js';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { type LocalPeers, startLocalPeers, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { type KlaviyoSandbox, startKlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
+import { captureIo } from '../support/cli.js';
+
+/**
+ * The CLI's commands in-process against the local peers: the Klaviyo sandbox (Klaviyo's own rate
+ * limits), dynalite for state and audit, the Secrets Manager endpoint for --secret-id.
+ */
+let peers: LocalPeers;
+let klaviyo: KlaviyoSandbox;
+let dir: string;
+let serial = 0;
+
+/** Identifiers unique to one test: Klaviyo identifiers are unique across the shared sandbox. */
+function namesOfThisTest() {
+  const run = ++serial;
+  return {
+    email: (label: string) => `${label}.${run}@example.com`,
+    id: (label: string) => `${label}-${run}`,
+    phone: (n: number) => `+1415555${String(run).padStart(2, '0')}${String(n).padStart(2, '0')}`,
+  };
+}
+
+/** Environment of a run: the sandbox's key, state and audit in dynalite unless `inMemory`. */
+function envOf({ inMemory = false, key = true } = {}) {
+  const { SYNC_STATE_TABLE, ...env } = peers.env;
+  return {
+    ...env,
+    ...(inMemory ? {} : { SYNC_STATE_TABLE }),
+    ...(key ? { KLAVIYO_API_KEY: DEMO_TENANT.klaviyoPrivateKey } : {}),
+  };
+}
+
+async function inputFile(name: string, lines: string[]) {
+  const path = join(dir, name);
+  await writeFile(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+async function resultsOf(path: string): Promise<RowResult[]> {
+  const text = await readFile(`${path}.results.ndjson`, 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as RowResult)
+    .sort((a, b) => a.line - b.line);
+}
+
+const writes = () => klaviyo.requests.filter((request) => request.method !== 'GET');
+
+beforeAll(async () => {
+  peers = await startLocalPeers();
+  // AWS SDK clients read their endpoints and credentials from process.env, as in production.
+  Object.assign(process.env, peers.env);
+  klaviyo = peers.klaviyo as KlaviyoSandbox;
+  dir = await mkdtemp(join(tmpdir(), 'identity-sync-cli-'));
+});
+afterAll(() => peers?.stop());
+beforeEach(() => klaviyo.clearRequests());
+
+describe('identity-sync apply', () => {
+  it('applies a mixed file: every row gets an outcome, bad rows are reported with their line', async () => {
+    const names = namesOfThisTest();
+    const ours = klaviyo.seedProfile({ external_id: names.id('ours'), email: names.email('ours.old') });
+    const someoneElse = klaviyo.seedProfile({ external_id: names.id('other'), email: names.email('taken') });
+    const unbound = klaviyo.seedProfile({ email: names.email('bind.before') });
+    const file = await inputFile('mixed.csv', [
+      'externalId,email,phone,previousEmail,occurredAt',
+      `${names.id('ours')},${names.email('ours.new')},,,`,
+      `,${names.email('nobody')},,,`,
+      `${names.id('bad-phone')},,12,,`,
+      `${names.id('conflict')},${names.email('taken')},,,`,
+      `${names.id('new')},"${names.email('new')}",${names.phone(1)},,2026-06-01T00:00:00Z`,
+      `${names.id('bind')},${names.email('bind.after')},,${names.email('bind.before')},`,
+      `"${names.id('broken')}"x,,,,`,
+    ]);
+    const { io, written } = captureIo(envOf());
+
+    expect(await apply([file], io)).toBe(1);
+
+    expect(await resultsOf(file)).toEqual([
+      { line: 2, externalId: names.id('ours'), outcome: 'applied', profileId: ours.id },
+      { line: 3, outcome: 'invalid', reason: 'externalId is missing' },
+      {
+        line: 4,
+        externalId: names.id('bad-phone'),
+        outcome: 'invalid',
+        reason: 'phone: not a valid phone number (read in region US)',
+      },
+      {
+        line: 5,
+        externalId: names.id('conflict'),
+        outcome: 'parked',
+        reason: `identifier_held_by_other_customer: profile ${someoneElse.id} of another customer holds an identifier this change needs`,
+      },
+      { line: 6, externalId: names.id('new'), outcome: 'created', profileId: expect.any(String) },
+      { line: 7, externalId: names.id('bind'), outcome: 'bound', profileId: unbound.id },
+      { line: 8, outcome: 'invalid', reason: 'malformed CSV: text after the closing quote of a field' },
+    ]);
+    expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('ours.new'));
+    expect(klaviyo.getProfile(unbound.id)).toMatchObject({
+      email: names.email('bind.after'),
+      external_id: names.id('bind'),
+    });
+    expect(klaviyo.findProfile({ external_id: names.id('new') })).toMatchObject({
+      phone_number: names.phone(1),
+    });
+    expect(klaviyo.getProfile(someoneElse.id)?.external_id).toBe(names.id('other'));
+
+    expect(written.stdout).toMatch(/^apply .*mixed\.csv: 7 rows in /);
+    for (const [outcome, count] of Object.entries({
+      applied: 1,
+      bound: 1,
+      created: 1,
+      parked: 1,
+      failed: 0,
+      invalid: 3,
+    })) {
+      expect(written.stdout).toMatch(new RegExp(`\\n  ${outcome} +${count}\\n`));
+    }
+    expect(written.stdout).toContain(`Results: ${file}.results.ndjson`);
+    expect(written.stderr).toContain('100%  7/7');
+  });
+
+  it('--dry-run looks up and decides, but writes nothing to Klaviyo', async () => {
+    const names = namesOfThisTest();
+    const ours = klaviyo.seedProfile({ external_id: names.id('dry'), email: names.email('dry.old') });
+    const file = await inputFile('dry-run.ndjson', [
+      JSON.stringify({ externalId: names.id('dry'), email: names.email('dry.new') }),
+      JSON.stringify({ externalId: names.id('dry-new'), email: names.email('dry.created') }),
+    ]);
+    const { io, written } = captureIo(envOf({ inMemory: true }));
+
+    expect(await apply([file, '--dry-run'], io)).toBe(0);
+
+    expect(await resultsOf(file)).toEqual([
+      {
+        line: 1,
+        externalId: names.id('dry'),
+        outcome: 'planned',
+        reason: `would patch profile ${ours.id}: email`,
+        profileId: ours.id,
+      },
+      {
+        line: 2,
+        externalId: names.id('dry-new'),
+        outcome: 'planned',
+        reason: 'would create a profile with external_id, email',
+      },
+    ]);
+    expect(klaviyo.requests.length).toBeGreaterThan(0);
+    expect(writes()).toEqual([]);
+    expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('dry.old'));
+    expect(written.stdout).toMatch(/^apply \(dry run\) .*\n(.*\n)* {2}planned +2\n/);
+  });
+
+  it('stops when Klaviyo refuses the key; the rows not attempted are failed, and say why', async () => {
+    const names = namesOfThisTest();
+    const file = await inputFile('refused.csv', [
+      'externalId,email',
+      ...Array.from({ length: 20 }, (_, i) => `${names.id(`r${i}`)},${names.email(`r${i}`)}`),
+    ]);
+    const { io, written } = captureIo({ ...envOf({ inMemory: true }), KLAVIYO_API_KEY: 'pk_revoked' });
+
+    expect(await apply([file], io)).toBe(1);
+
+    const results = await resultsOf(file);
+    expect(results).toHaveLength(20);
+    expect(results.every((result) => result.outcome === 'failed')).toBe(true);
+    expect(
+      results.filter((result) => result.reason?.startsWith('not attempted')).length,
+    ).toBeGreaterThanOrEqual(16);
+    expect(klaviyo.requests.length).toBeLessThanOrEqual(4);
+    expect(written.stderr).toContain('Klaviyo refused the API key, so the run stopped');
+  });
+});
+
+describe('identity-sync bind', () => {
+  it("binds profiles found by email or phone from Shopify's customer export, and never creates", async () => {
+    const names = namesOfThisTest();
+    const byEmail = klaviyo.seedProfile({ email: names.email('by-email') });
+    const byPhone = klaviyo.seedProfile({ phone_number: names.phone(1) });
+    const already = klaviyo.seedProfile({ email: names.email('already'), external_id: names.id('already') });
+    const others = klaviyo.seedProfile({ email: names.email('others'), external_id: names.id('someone') });
+    const holder = klaviyo.seedProfile({ email: names.email('holder'), external_id: names.id('dup') });
+    const duplicate = klaviyo.seedProfile({ email: names.email('duplicate') });
+    const header =
+      'Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address Company,Default Address Address1,' +
+      'Default Address Address2,Default Address City,Default Address Province Code,Default Address Country Code,' +
+      'Default Address Zip,Default Address Phone,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,Tax Exempt,Tags';
+    const customer = (id: string, email: string, phone = '') =>
+      `'${id},Ada,Lovelace,${email},yes,"Analytical Engines, Ltd.",12 St James's Sq,,London,,GB,SW1Y 4JH,,${phone ? `'${phone}` : ''},no,120.50,3,"Likes ""notes""\non two lines",no,"vip, wholesale"`;
+    const file = await inputFile('customers_export.csv', [
+      header,
+      customer(names.id('by-email'), names.email('by-email')),
+      customer(names.id('by-phone'), '', names.phone(1)),
+      customer(names.id('already'), names.email('already')),
+      customer(names.id('mine'), names.email('others')),
+      customer(names.id('nobody'), names.email('nobody'), names.phone(2)),
+      customer(names.id('dup'), names.email('duplicate')),
+      customer('', names.email('no-id')),
+    ]);
+    const { io, written } = captureIo(envOf());
+
+    expect(await bind([file], io)).toBe(1);
+
+    expect(await resultsOf(file)).toEqual([
+      {
+        line: 2,
+        externalId: names.id('by-email'),
+        outcome: 'bound',
+        reason: 'found by email',
+        profileId: byEmail.id,
+      },
+      {
+        line: 4,
+        externalId: names.id('by-phone'),
+        outcome: 'bound',
+        reason: 'found by phone',
+        profileId: byPhone.id,
+      },
+      { line: 6, externalId: names.id('already'), outcome: 'unchanged', profileId: already.id },
+      {
+        line: 8,
+        externalId: names.id('mine'),
+        outcome: 'conflict',
+        reason: `profile ${others.id} (found by email) belongs to customer ${names.id('someone')}, not ${names.id('mine')}`,
+        profileId: others.id,
+      },
+      { line: 10, externalId: names.id('nobody'), outcome: 'not-found' },
+      {
+        line: 12,
+        externalId: names.id('dup'),
+        outcome: 'conflict',
+        reason: `external_id ${names.id('dup')} is already on profile ${holder.id}`,
+        profileId: duplicate.id,
+      },
+      { line: 14, outcome: 'invalid', reason: 'Customer ID is missing' },
+    ]);
+    expect(klaviyo.getProfile(byEmail.id)?.external_id).toBe(names.id('by-email'));
+    expect(klaviyo.getProfile(byPhone.id)?.external_id).toBe(names.id('by-phone'));
+    expect(klaviyo.getProfile(others.id)?.external_id).toBe(names.id('someone'));
+    expect(writes().every((request) => request.method === 'PATCH')).toBe(true);
+    expect(written.stdout).toMatch(/\n {2}bound +2\n {2}unchanged +1\n {2}conflict +2\n {2}not-found +1\n/);
+  });
+});
+
+describe('identity-sync history', () => {
+  it("prints a customer's decisions newest first, from DynamoDB, after apply and bind", async () => {
+    const names = namesOfThisTest();
+    const externalId = names.id('audited');
+    const profile = klaviyo.seedProfile({ email: names.email('audit.first') });
+    const customers = await inputFile('audit-customers.csv', [
+      'id,email',
+      `${externalId},${names.email('audit.first')}`,
+    ]);
+    const changes = await inputFile('audit-changes.ndjson', [
+      JSON.stringify({ externalId, email: names.email('audit.second'), occurredAt: '2026-06-01T00:00:01Z' }),
+      JSON.stringify({ externalId, phone: names.phone(1), occurredAt: '2026-06-01T00:00:02Z' }),
+      JSON.stringify({ externalId, email: names.email('audit.stale'), occurredAt: '2026-05-01T00:00:00Z' }),
+    ]);
+    // The key from the tenant's secret, as the worker reads it.
+    const secretId = ['--secret-id', `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`];
+    expect(await bind([customers, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
+    expect(await apply([changes, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
+
+    const { io, written } = captureIo(envOf({ key: false }));
+    expect(await history([externalId], io)).toBe(0);
+
+    const lines = written.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`Decisions for customer ${externalId} of tenant demo, newest first:`);
+    expect(lines.slice(1).map((line) => line.split(/\s+/)[1])).toEqual([
+      'stale',
+      'applied',
+      'applied',
+      'bound',
+    ]);
+    expect(lines[2]).toContain(`phone_number (none) → ${names.phone(1)}`);
+    expect(lines[3]).toContain(`email ${names.email('audit.first')} → ${names.email('audit.second')}`);
+    expect(lines[4]).toContain(`profile ${profile.id}  external_id (none) → ${externalId}  (found by email)`);
+    expect(lines[4]).toContain('[cli:audit-customers.csv:2]');
+
+    const json = captureIo(envOf({ key: false }));
+    expect(await history([externalId, '--json', '--limit', '2'], json.io)).toBe(0);
+    expect(JSON.parse(json.written.stdout)).toMatchObject([
+      { outcome: 'stale', sourceEventId: 'cli:audit-changes.ndjson:3' },
+      { outcome: 'applied', sourceEventId: 'cli:audit-changes.ndjson:2' },
+    ]);
+  });
+});
+
+describe('a 1,000-row file', () => {
+  /**
+   * At Klaviyo's limits (700 requests a minute per endpoint) 1,000 rows take minutes, so this run
+   * raises the sandbox's limits and paces to match with --rate-per-second. The run at the real
+   * limits is bench/apply-throughput.ts.
+   */
+  const RATE = 500;
+  let fast: KlaviyoSandbox;
+  beforeAll(async () => {
+    fast = await startKlaviyoSandbox({
+      rateLimits: { burstPerSecond: RATE, steadyPerMinute: RATE * 60 },
+      apiKeys: [DEMO_TENANT.klaviyoPrivateKey],
+    });
+  });
+  afterAll(() => fast?.stop());
+
+  it('is applied with every row accounted for in the summary and the results file, showing progress', async () => {
+    const lines = ['externalId,email'];
+    for (let i = 0; i < 1000; i++) {
+      // Every other customer already has a profile and changes email; the others are new.
+      if (i % 2 === 0) fast.seedProfile({ external_id: `bulk-${i}`, email: `bulk.${i}.old@example.com` });
+      lines.push(`bulk-${i},bulk.${i}@example.com`);
+    }
+    const file = await inputFile('bulk.csv', lines);
+    const { io, written } = captureIo({ ...envOf({ inMemory: true }), KLAVIYO_BASE_URL: fast.url });
+
+    expect(await apply([file, '--rate-per-second', String(RATE)], io)).toBe(0);
+
+    const results = await resultsOf(file);
+    expect(results.map((result) => result.line)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 2));
+    expect(results.filter((result) => result.outcome === 'applied')).toHaveLength(500);
+    expect(results.filter((result) => result.outcome === 'created')).toHaveLength(500);
+    expect(written.stdout).toMatch(/: 1000 rows in /);
+    expect(written.stdout).toMatch(/\n {2}applied +500\n/);
+    expect(written.stdout).toMatch(/\n {2}created +500\n/);
+
+    const progress = written.stderr.split('\n').filter((line) => /^apply +\d+%/.test(line));
+    expect(progress.length).toBeGreaterThanOrEqual(20);
+    expect(progress[1]).toMatch(/^apply +\d+% +\d+\/1000 /);
+    expect(progress.at(-1)).toMatch(/^apply +100% +1000\/1000 /);
+    expect(fast.listProfiles()).toHaveLength(1000);
+  }, 90_000); // ~15 s here: the sandbox copies every stored profile on each lookup, so 1,000 rows cost CPU.
+});

@@ -1,0 +1,93 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { apply } from '../../cli/commands/apply.js';
+import { bind } from '../../cli/commands/bind.js';
+import { history } from '../../cli/commands/history.js';
+import { identitySync } from '../../cli/identity-sync.js';
+import { captureIo } from '../support/cli.js';
+
+/** Usage and exit codes; nothing here reaches Klaviyo or AWS (see test/integration/cli.test.ts). */
+let dir: string;
+let changes: string;
+const withKey = { KLAVIYO_API_KEY: 'pk_unit_test', KLAVIYO_BASE_URL: 'http://127.0.0.1:9' };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cli-commands-'));
+  changes = join(dir, 'changes.csv');
+  await writeFile(changes, 'externalId,email\n1,a@example.com\n');
+});
+
+describe('identity-sync', () => {
+  it('lists the commands on --help', async () => {
+    const { io, written } = captureIo();
+    expect(await identitySync(['--help'], io)).toBe(0);
+    for (const command of ['apply', 'bind', 'history', 'send'])
+      expect(written.stdout).toContain(`  ${command} `);
+  });
+
+  it('exits 2 with the usage without a command or with an unknown one', async () => {
+    const none = captureIo();
+    expect(await identitySync([], none.io)).toBe(2);
+    expect(none.written.stderr).toContain('Usage: identity-sync <command>');
+    const unknown = captureIo();
+    expect(await identitySync(['frobnicate'], unknown.io)).toBe(2);
+    expect(unknown.written.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it("passes the rest of the arguments to the command: a command's --help", async () => {
+    const { io, written } = captureIo();
+    expect(await identitySync(['apply', '--help'], io)).toBe(0);
+    expect(written.stdout).toContain('Usage: identity-sync apply <file>');
+  });
+});
+
+describe('usage errors exit 2, before anything is sent', () => {
+  it.each([
+    [[], {}, 'the input file is missing'],
+    [['CHANGES', '--bogus'], withKey, "Unknown option '--bogus'"],
+    [['CHANGES', '--concurrency', '0'], withKey, '--concurrency must be a positive integer'],
+    [['CHANGES', '--rate-per-second', 'fast'], withKey, '--rate-per-second must be a positive number'],
+    [['CHANGES', '--region', 'USA'], withKey, '--region must be an ISO 3166 alpha-2 region'],
+    [['CHANGES'], {}, 'set KLAVIYO_API_KEY or pass --secret-id'],
+    [['CHANGES'], { KLAVIYO_API_KEY: 'public-key' }, 'KLAVIYO_API_KEY: must be a Klaviyo private key'],
+    [['CHANGES'], { ...withKey, KLAVIYO_BASE_URL: 'not a url' }, 'Invalid configuration: KLAVIYO_BASE_URL'],
+    [['CHANGES', '--tenant', ''], { ...withKey, DEFAULT_TENANT: '' }, '--tenant is required'],
+    [['CHANGES', '--results', '/nonexistent/dir/out.ndjson'], withKey, 'cannot write the results to'],
+    [['missing.csv'], withKey, 'cannot read missing.csv'],
+    [['changes.txt'], withKey, 'cannot tell the format of changes.txt'],
+  ])('apply %j', async (args, env, message) => {
+    const { io, written } = captureIo(env);
+    expect(
+      await apply(
+        args.map((arg) => (arg === 'CHANGES' ? changes : arg)),
+        io,
+      ),
+    ).toBe(2);
+    expect(written.stderr).toContain(message);
+    expect(written.stdout).toBe('');
+  });
+
+  it("refuses a CSV without the command's id column, naming the columns it has", async () => {
+    const wrong = join(dir, 'wrong.csv');
+    await writeFile(wrong, 'customer,email\n1,a@example.com\n');
+    const applying = captureIo(withKey);
+    expect(await apply([wrong], applying.io)).toBe(2);
+    expect(applying.written.stderr).toContain(
+      'the CSV header has no externalid column (it has: customer, email)',
+    );
+    const binding = captureIo(withKey);
+    expect(await bind([wrong], binding.io)).toBe(2);
+    expect(binding.written.stderr).toContain('no customer id or id column');
+  });
+
+  it('history needs the DynamoDB table and one customer', async () => {
+    const noTable = captureIo({});
+    expect(await history(['42'], noTable.io)).toBe(2);
+    expect(noTable.written.stderr).toContain('set SYNC_STATE_TABLE');
+    const noCustomer = captureIo({ SYNC_STATE_TABLE: 'state' });
+    expect(await history([], noCustomer.io)).toBe(2);
+    expect(noCustomer.written.stderr).toContain('give exactly one externalId');
+  });
+});

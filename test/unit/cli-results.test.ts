@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest';
+import { outcomeOfError } from '../../cli/batch.js';
+import { describePlan } from '../../cli/commands/apply.js';
+import { formatEntry, formatHistory } from '../../cli/commands/history.js';
+import { createProgress, formatProgress } from '../../cli/progress.js';
+import {
+  APPLY_OUTCOMES,
+  BIND_OUTCOMES,
+  exitCodeOf,
+  formatSummary,
+  resultLine,
+  tally,
+} from '../../cli/results.js';
+import { TransientError } from '../../lib/errors.js';
+import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
+import type { AuditEntry } from '../../lib/ports.js';
+import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
+
+describe('results', () => {
+  it('writes one JSON line per row, fields in order and absent ones left out', () => {
+    expect(resultLine({ profileId: '01A', outcome: 'bound', line: 3, externalId: '42' })).toBe(
+      '{"line":3,"externalId":"42","outcome":"bound","profileId":"01A"}\n',
+    );
+    expect(resultLine({ line: 4, outcome: 'invalid', reason: 'externalId is missing' })).toBe(
+      '{"line":4,"outcome":"invalid","reason":"externalId is missing"}\n',
+    );
+  });
+
+  it('counts every outcome, listing those that did not happen as 0', () => {
+    const counts = tally(BIND_OUTCOMES, [
+      { outcome: 'bound' },
+      { outcome: 'bound' },
+      { outcome: 'not-found' },
+    ]);
+    expect(Object.fromEntries(counts)).toEqual({
+      bound: 2,
+      unchanged: 0,
+      conflict: 0,
+      'not-found': 1,
+      planned: 0,
+      failed: 0,
+      invalid: 0,
+    });
+  });
+
+  it('exits 1 only when a row needs a person: invalid, failed, parked or conflict', () => {
+    const exitWith = (outcome: string) =>
+      exitCodeOf(tally(APPLY_OUTCOMES, [{ outcome: 'applied' }, { outcome }]));
+    expect(['created', 'unchanged', 'stale', 'skipped', 'planned'].map(exitWith)).toEqual([0, 0, 0, 0, 0]);
+    expect(['invalid', 'failed', 'parked', 'conflict'].map(exitWith)).toEqual([1, 1, 1, 1]);
+  });
+
+  it('summarises by outcome with the rate, any retries, and where the results are', () => {
+    const summary = formatSummary({
+      title: 'apply changes.csv',
+      counts: tally(['applied', 'created', 'invalid'], [{ outcome: 'applied' }, { outcome: 'invalid' }]),
+      elapsedMs: 4_000,
+      resultsPath: 'changes.csv.results.ndjson',
+      retries: { total: 2, throttled: 1 },
+    });
+    expect(summary).toBe(
+      [
+        'apply changes.csv: 2 rows in 4.0 s, 0.5 rows/s',
+        '  applied       1',
+        '  created       0',
+        '  invalid       1',
+        'Klaviyo requests retried: 2 (1 after a 429)',
+        'Results: changes.csv.results.ndjson',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('outcomeOfError', () => {
+  it('parks what the policy parks, and what another customer blocks (a CLI run has no queue to wait in)', () => {
+    const parked = new ChangeParkedError('duplicate_profile', 'Profile 01B duplicates 01A', {
+      profileId: '01A',
+      holderId: '01B',
+    });
+    expect(outcomeOfError(parked)).toEqual({
+      outcome: 'parked',
+      reason: 'duplicate_profile: Profile 01B duplicates 01A',
+      profileId: '01A',
+    });
+    expect(outcomeOfError(new IdentifierHeldError('will retry', { holderId: '01B' }))).toEqual({
+      outcome: 'parked',
+      reason:
+        'identifier_held_by_other_customer: profile 01B of another customer holds an identifier this change needs',
+    });
+  });
+
+  it('fails rows on errors, with their reason', () => {
+    const refused = new KlaviyoApiError(400, 'PATCH', '/api/profiles/01A', [
+      { code: 'invalid', detail: 'Bad email' },
+    ]);
+    expect(outcomeOfError(refused)).toEqual({
+      outcome: 'failed',
+      reason: 'klaviyo_invalid: Klaviyo answered 400 to PATCH /api/profiles/01A: Bad email',
+    });
+    expect(outcomeOfError(new TransientError('merge_pending', 'not merged yet'))).toMatchObject({
+      reason: 'merge_pending: not merged yet',
+    });
+    expect(outcomeOfError(new TypeError('oops'))).toEqual({ outcome: 'failed', reason: 'TypeError: oops' });
+  });
+});
+
+describe('describePlan', () => {
+  it('says what a dry run would have done', () => {
+    expect(
+      describePlan({
+        action: 'patch',
+        profileId: '01A',
+        attributes: { email: 'a@x.io', external_id: '1' },
+        bind: true,
+      }),
+    ).toBe('would patch profile 01A: email, external_id');
+    expect(describePlan({ action: 'merge-then-patch', profileId: '01A', sourceId: '01B' })).toBe(
+      'would merge profile 01B into 01A, then patch it',
+    );
+    expect(
+      describePlan({ action: 'retry', reason: 'identifier-held-by-other-customer', holderId: '01B' }),
+    ).toBe('would park: identifier-held-by-other-customer (profile 01B)');
+  });
+});
+
+describe('progress', () => {
+  it('formats a line with bar, percentage, counts, rate and time left', () => {
+    const state = { label: 'apply', done: 250, total: 1000, elapsedMs: 5_000 };
+    expect(formatProgress(state, { bar: true })).toBe(
+      'apply  [######------------------]   25%  250/1000  50.0 rows/s  ETA 15 s',
+    );
+    expect(formatProgress({ ...state, done: 1000, elapsedMs: 20_000 })).toBe(
+      'apply  100%  1000/1000  50.0 rows/s',
+    );
+    expect(formatProgress({ ...state, done: 10, elapsedMs: 1_000 })).toMatch(/ETA 1 min 39 s$/);
+  });
+
+  function run(total: number, tty: boolean) {
+    let now = 0;
+    const lines: string[] = [];
+    const progress = createProgress({
+      label: 'apply',
+      total,
+      output: { write: (text: string) => lines.push(text), isTTY: tty },
+      now: () => now,
+    });
+    return {
+      lines,
+      progress,
+      advance: (rows: number, msEach: number) => {
+        for (let i = 0; i < rows; i++) {
+          now += msEach;
+          progress.advance();
+        }
+      },
+      wait: (ms: number) => {
+        now += ms;
+        progress.refresh();
+      },
+    };
+  }
+
+  it('without a terminal, prints a line every 5% of the rows', () => {
+    const { lines, advance, progress } = run(1000, false);
+    advance(1000, 1);
+    progress.finish();
+    expect(lines).toHaveLength(21); // 0% at the start, then 5%, 10%, … 100%
+    expect(lines.every((line) => line.endsWith('\n') && !line.includes('\r'))).toBe(true);
+    expect(lines[1]).toMatch(/^apply\s+5%\s+50\/1000/);
+    expect(lines.at(-1)).toMatch(/100%\s+1000\/1000/);
+  });
+
+  it('without a terminal, also prints every 5 seconds while rows are slow', () => {
+    const { lines, advance, wait } = run(1000, false);
+    advance(1, 10);
+    wait(4_000);
+    expect(lines).toHaveLength(1);
+    wait(1_000);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/1\/1000/);
+  });
+
+  it('on a terminal, redraws one line in place at most every 100 ms and ends it with a line break', () => {
+    const { lines, advance, progress } = run(100, true);
+    advance(100, 10);
+    progress.finish();
+    expect(lines.filter((line) => line.startsWith('\r'))).toHaveLength(12); // start, every 10th row, the end
+    expect(lines.at(-2)).toMatch(/^\rapply {2}\[#+\] {2}100% {2}100\/100 /);
+    expect(lines.at(-2)?.endsWith('\x1b[K')).toBe(true); // clears what a longer line left
+    expect(lines.at(-1)).toBe('\n');
+  });
+});
+
+describe('history', () => {
+  const entry: AuditEntry = {
+    tenant: 'acme',
+    externalId: '42',
+    sourceEventId: 'cli:changes.csv:3',
+    outcome: 'bound',
+    plan: 'patch',
+    profileIds: ['01A'],
+    before: { email: 'old@example.com', phone_number: null, external_id: null },
+    after: { email: 'new@example.com', external_id: '42' },
+    occurredAt: '2026-06-01T00:00:00.000Z',
+    decidedAt: '2026-06-01T00:00:01.000Z',
+  };
+
+  it('prints a decision on one line: time, outcome, plan, profiles, before → after, reason, event', () => {
+    expect(formatEntry(entry)).toBe(
+      '2026-06-01T00:00:01.000Z  bound      patch             profile 01A  email old@example.com → new@example.com, external_id (none) → 42  [cli:changes.csv:3]',
+    );
+    expect(
+      formatEntry({
+        ...entry,
+        outcome: 'parked',
+        plan: 'park',
+        profileIds: ['01A', '01B'],
+        before: undefined,
+        after: undefined,
+        reason: 'duplicate-profile',
+      }),
+    ).toBe(
+      '2026-06-01T00:00:01.000Z  parked     park              profiles 01A, 01B  (duplicate-profile)  [cli:changes.csv:3]',
+    );
+  });
+
+  it('says so when nothing was recorded', () => {
+    expect(formatHistory([], 'acme', '42')).toBe('No decisions recorded for customer 42 of tenant acme.\n');
+  });
+});

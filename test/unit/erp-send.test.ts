@@ -1,0 +1,244 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { send } from '../../cli/commands/send.js';
+import { EXIT_USAGE } from '../../cli/io.js';
+
+/**
+ * The send command against a stand-in endpoint on loopback, which checks each request's
+ * signature with the reference library (standardwebhooks) and answers as told.
+ */
+const SECRET = `whsec_${Buffer.from('cli-test-signing-key').toString('base64')}`;
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  signedCorrectly: boolean;
+}
+
+let server: Server;
+let baseUrl: string;
+let received: Received[] = [];
+let answer: { status: number; body: string } = { status: 202, body: '' };
+let tempDir: string;
+
+beforeAll(async () => {
+  server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    let signedCorrectly = true;
+    try {
+      new Webhook(SECRET).verify(body, request.headers as Record<string, string>);
+    } catch {
+      signedCorrectly = false;
+    }
+    received.push({ path: String(request.url), headers: request.headers, body, signedCorrectly });
+    response.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  tempDir = await mkdtemp(join(tmpdir(), 'erp-send-'));
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  await rm(tempDir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  received = [];
+  answer = { status: 202, body: JSON.stringify({ results: [{ index: 0, status: 'accepted' }] }) };
+});
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk) => out.push(String(chunk)));
+  stderr.on('data', (chunk) => err.push(String(chunk)));
+  const code = await send(args, { stdout, stderr, env });
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+describe('send', () => {
+  it('signs a change built from the options and posts it to the tenant’s endpoint', async () => {
+    const result = await run([
+      '--url',
+      baseUrl,
+      '--tenant',
+      'acme',
+      '--secret',
+      SECRET,
+      '--external-id',
+      'C-1',
+      '--email',
+      'ada@example.com',
+      '--phone',
+      'null',
+      '--previous-email',
+      'ada.old@example.com',
+      '--occurred-at',
+      '2026-05-01T12:00:00Z',
+    ]);
+    expect(result.code).toBe(0);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ path: '/webhooks/erp/acme', signedCorrectly: true });
+    expect(JSON.parse(received[0]?.body ?? '')).toEqual({
+      externalId: 'C-1',
+      email: 'ada@example.com',
+      phoneNumber: null,
+      previous: { email: 'ada.old@example.com' },
+      occurredAt: '2026-05-01T12:00:00Z',
+    });
+    expect(result.stdout).toContain('HTTP 202');
+    expect(result.stdout).toContain('"status": "accepted"');
+  });
+
+  it('leaves out identifiers not given, dates the change now, and takes the secret from the environment', async () => {
+    const before = Date.now();
+    const result = await run(
+      ['--url', `${baseUrl}/`, '--tenant', 'acme', '--external-id', 'C-2', '--phone', '+14155550123'],
+      {
+        ERP_WEBHOOK_SECRET: SECRET,
+      },
+    );
+    expect(result.code).toBe(0);
+    const body = JSON.parse(received[0]?.body ?? '');
+    expect(body).not.toHaveProperty('email');
+    expect(body).not.toHaveProperty('previous');
+    expect(Date.parse(body.occurredAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(received[0]).toMatchObject({ path: '/webhooks/erp/acme', signedCorrectly: true });
+  });
+
+  it('sends a file’s bytes as they are', async () => {
+    const file = join(tempDir, 'batch.json');
+    const text =
+      '{ "changes": [ {"externalId": "C-3", "email": null, "occurredAt": "2026-05-01T12:00:00Z"} ] }\n';
+    await writeFile(file, text);
+    const result = await run(['--url', baseUrl, '--tenant', 'acme', '--secret', SECRET, '--file', file]);
+    expect(result.code).toBe(0);
+    expect(received[0]?.body).toBe(text);
+    expect(received[0]?.signedCorrectly).toBe(true);
+  });
+
+  it('exits 1 when a change was rejected, printing why', async () => {
+    answer.body = JSON.stringify({
+      results: [
+        { index: 0, status: 'accepted' },
+        {
+          index: 1,
+          status: 'rejected',
+          errors: [{ path: '/phoneNumber', message: 'is not a phone number' }],
+        },
+      ],
+    });
+    const result = await run([
+      '--url',
+      baseUrl,
+      '--tenant',
+      'acme',
+      '--secret',
+      SECRET,
+      '--external-id',
+      'C-4',
+      '--email',
+      'a@example.com',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('is not a phone number');
+  });
+
+  it.each([
+    [401, '{"error":"invalid signature"}'],
+    [400, '{"error":"not a change or a batch of changes","errors":[]}'],
+    [503, '{"error":"temporarily unable to queue"}'],
+    [200, '{"status":"queued"}'],
+  ])('exits 1 on HTTP %i with %s', async (status, body) => {
+    answer = { status, body };
+    const result = await run([
+      '--url',
+      baseUrl,
+      '--tenant',
+      'acme',
+      '--secret',
+      SECRET,
+      '--external-id',
+      'C-5',
+      '--email',
+      'a@example.com',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`HTTP ${status}`);
+  });
+
+  it('exits 1 when the endpoint cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const result = await run([
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--tenant',
+      'acme',
+      '--secret',
+      SECRET,
+      '--external-id',
+      'C-6',
+      '--email',
+      'a@example.com',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/failed/);
+  });
+
+  it.each([
+    ['no --url', ['--tenant', 'acme', '--secret', SECRET, '--external-id', 'C'], '--url is required'],
+    [
+      'no --tenant',
+      ['--url', 'http://127.0.0.1:9', '--secret', SECRET, '--external-id', 'C'],
+      '--tenant is required',
+    ],
+    ['no secret', ['--url', 'http://127.0.0.1:9', '--tenant', 'acme', '--external-id', 'C'], 'whsec_'],
+    [
+      'a secret of another kind',
+      ['--url', 'http://127.0.0.1:9', '--tenant', 'a', '--secret', 'shpss_x', '--external-id', 'C'],
+      'whsec_',
+    ],
+    [
+      'no change',
+      ['--url', 'http://127.0.0.1:9', '--tenant', 'acme', '--secret', SECRET],
+      '--file or --external-id',
+    ],
+    [
+      'a relative --url',
+      ['--url', 'localhost', '--tenant', 'acme', '--secret', SECRET, '--external-id', 'C'],
+      'absolute URL',
+    ],
+    ['an unknown option', ['--url', 'http://127.0.0.1:9', '--shop', 'x'], "'--shop'"],
+    [
+      'a missing file',
+      ['--url', 'http://127.0.0.1:9', '--tenant', 'a', '--secret', SECRET, '--file', '/nonexistent/x.json'],
+      'cannot read --file',
+    ],
+  ])('exits 2 with the usage on %s, sending nothing', async (_, args, message) => {
+    const result = await run(args);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).toContain('Usage: identity-sync send');
+    expect(received).toEqual([]);
+  });
+
+  it('prints its usage on --help, sending nothing', async () => {
+    const result = await run(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: identity-sync send');
+    expect(received).toEqual([]);
+  });
+});
