@@ -1,63 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { send } from '../../cli/commands/send.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
-import { type LocalStack, startLocalStack } from '../../scripts/local-stack/stack.js';
-import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
-import { freePort } from '../support/ports.js';
+import { useLocalStack } from '../support/stack-under-test.js';
 
 /**
  * The ERP endpoint as `npm start` runs it, on free ports: signed requests go over HTTP into
  * serverless-offline (route POST /webhooks/erp/{tenant}), the queue poller invokes the worker
  * through its Lambda endpoint, and the worker changes the profiles in the Klaviyo sandbox.
  */
-let stack: LocalStack;
-let sandbox: KlaviyoSandbox;
-let baseUrl: string;
-let tempDir: string;
-const offlineOutput: string[] = [];
+const e2e = useLocalStack('erp-e2e');
 const { tenant, erpWebhookSecret: secret } = DEMO_TENANT;
 const run = Date.now();
 
-beforeAll(async () => {
-  tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-erp-e2e-'));
-  const httpPort = await freePort();
-  try {
-    stack = await startLocalStack({
-      peers: {}, // port 0: free ports
-      httpPort,
-      lambdaPort: await freePort(),
-      // serverless-esbuild joins this onto the service dir: a relative path into our temp dir.
-      esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
-      onOutput: (line) => offlineOutput.push(line),
-      onPollError: (error) => offlineOutput.push(`[poller] ${error}`),
-    });
-  } catch (error) {
-    throw new Error(`local stack did not start:\n${offlineOutput.join('\n')}`, { cause: error });
-  }
-  sandbox = stack.peers.klaviyo as KlaviyoSandbox;
-  baseUrl = `http://127.0.0.1:${httpPort}`;
-}, 120_000);
-
-afterAll(async () => {
-  await stack?.stop();
-  if (tempDir) await rm(tempDir, { recursive: true, force: true });
-});
-
-beforeEach(({ onTestFailed }) => {
-  offlineOutput.length = 0;
-  onTestFailed(() => console.error(`serverless-offline output:\n${offlineOutput.join('\n')}`));
-});
-
 function post(path: string, body: unknown) {
   const text = JSON.stringify(body);
-  return fetch(`${baseUrl}${path}`, {
+  return fetch(`${e2e.baseUrl}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...signErpRequest(text, secret) },
     body: text,
@@ -73,14 +33,14 @@ async function until(done: () => boolean, timeoutMs = 20_000) {
 describe('the ERP endpoint over HTTP', () => {
   it('applies a signed batch, including a profile found only through its previous email', async () => {
     const email = (label: string) => `${label}.${run}@example.com`;
-    const ada = sandbox.seedProfile({ external_id: `ERP-ADA-${run}`, email: email('ada.before') });
-    const bob = sandbox.seedProfile({
+    const ada = e2e.sandbox.seedProfile({ external_id: `ERP-ADA-${run}`, email: email('ada.before') });
+    const bob = e2e.sandbox.seedProfile({
       external_id: `ERP-BOB-${run}`,
       email: email('bob'),
       phone_number: '+14155550188',
     });
     // Known to Klaviyo by email only (say, from a signup form): no external_id yet.
-    const cy = sandbox.seedProfile({ email: email('cy.before') });
+    const cy = e2e.sandbox.seedProfile({ email: email('cy.before') });
     const now = new Date().toISOString();
 
     const response = await post(`/webhooks/erp/${tenant}`, {
@@ -102,21 +62,21 @@ describe('the ERP endpoint over HTTP', () => {
     ).toEqual(['accepted', 'accepted', 'accepted', 'rejected']);
 
     const applied = () =>
-      sandbox.getProfile(ada.id)?.email === email('ada.after') &&
-      sandbox.getProfile(bob.id)?.phone_number === null &&
-      sandbox.getProfile(cy.id)?.email === email('cy.after');
+      e2e.sandbox.getProfile(ada.id)?.email === email('ada.after') &&
+      e2e.sandbox.getProfile(bob.id)?.phone_number === null &&
+      e2e.sandbox.getProfile(cy.id)?.email === email('cy.after');
     await until(applied);
-    expect(sandbox.getProfile(ada.id)?.email).toBe(email('ada.after'));
-    expect(sandbox.getProfile(bob.id)).toMatchObject({ phone_number: null, email: email('bob') });
-    expect(sandbox.getProfile(cy.id)).toMatchObject({
+    expect(e2e.sandbox.getProfile(ada.id)?.email).toBe(email('ada.after'));
+    expect(e2e.sandbox.getProfile(bob.id)).toMatchObject({ phone_number: null, email: email('bob') });
+    expect(e2e.sandbox.getProfile(cy.id)).toMatchObject({
       email: email('cy.after'),
       external_id: `ERP-CY-${run}`,
     });
-    expect(sandbox.findProfile({ external_id: `ERP-DAN-${run}` })).toBeUndefined();
+    expect(e2e.sandbox.findProfile({ external_id: `ERP-DAN-${run}` })).toBeUndefined();
   });
 
   it('takes a change sent with the send command', async () => {
-    const profile = sandbox.seedProfile({
+    const profile = e2e.sandbox.seedProfile({
       external_id: `ERP-CLI-${run}`,
       email: `cli.before.${run}@example.com`,
     });
@@ -126,7 +86,7 @@ describe('the ERP endpoint over HTTP', () => {
     const code = await send(
       [
         '--url',
-        baseUrl,
+        e2e.baseUrl,
         '--tenant',
         tenant,
         '--external-id',
@@ -137,12 +97,12 @@ describe('the ERP endpoint over HTTP', () => {
       { stdout, stderr: stdout, env: { ERP_WEBHOOK_SECRET: secret } },
     );
     expect(code, printed.join('')).toBe(0);
-    await until(() => sandbox.getProfile(profile.id)?.email === `cli.after.${run}@example.com`);
-    expect(sandbox.getProfile(profile.id)?.email).toBe(`cli.after.${run}@example.com`);
+    await until(() => e2e.sandbox.getProfile(profile.id)?.email === `cli.after.${run}@example.com`);
+    expect(e2e.sandbox.getProfile(profile.id)?.email).toBe(`cli.after.${run}@example.com`);
   });
 
   it('answers 401 for a tenant it does not know, and changes nothing', async () => {
-    const profile = sandbox.seedProfile({
+    const profile = e2e.sandbox.seedProfile({
       external_id: `ERP-NOBODY-${run}`,
       email: `nobody.${run}@example.com`,
     });
@@ -154,6 +114,6 @@ describe('the ERP endpoint over HTTP', () => {
     expect(response.status).toBe(401);
     expect(await response.json()).toEqual({ error: 'unknown tenant' });
     await sleep(1_500); // a poll cycle: the profile must stay as it was
-    expect(sandbox.getProfile(profile.id)?.email).toBe(`nobody.${run}@example.com`);
+    expect(e2e.sandbox.getProfile(profile.id)?.email).toBe(`nobody.${run}@example.com`);
   });
 });
