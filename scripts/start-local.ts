@@ -66,6 +66,7 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     '',
     'Local stack is up (all on 127.0.0.1):',
     `  Shopify webhook    POST ${stack.offline.webhookUrl}`,
+    `  ERP webhook        POST ${stack.offline.webhookUrl.replace(/shopify$/, 'erp')}/{tenant}`,
     `  Lambda endpoint    ${stack.offline.lambdaUrl}/2015-03-31/functions/{name}/invocations`,
     `  SQS (fauxqs)       ${env.AWS_ENDPOINT_URL_SQS}   queue ${env.IDENTITY_CHANGES_QUEUE_URL}`,
     `                     dead-letter queue ${env.DEAD_LETTER_QUEUE_URL}`,
@@ -75,11 +76,12 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     '',
     `Demo tenant '${DEMO_TENANT.tenant}':`,
     `  shop domain        ${DEMO_TENANT.shopDomain}`,
-    `  webhook secret     ${DEMO_TENANT.shopifyWebhookSecret}`,
+    `  Shopify secret     ${DEMO_TENANT.shopifyWebhookSecret}`,
+    `  ERP secret         ${DEMO_TENANT.erpWebhookSecret}`,
     `  Klaviyo key        ${klaviyoKey}`,
     `  customer           ${DEMO_TENANT.customer.externalId}${sandbox ? ` (seeded: ${DEMO_TENANT.customer.email})` : ''}`,
     '',
-    `Run the demo in another shell: npm run demo${demoVariables(ports)}`,
+    `Run the demo in another shell: npm run demo${demoVariables(ports)}  (an ERP change: npm run demo:erp)`,
     'Ctrl-C stops everything.',
   ].join('\n');
 }
