@@ -29,7 +29,8 @@ export type Outcome =
   | 'ChangeStale'
   | 'ChangeSkipped'
   | 'ChangePlanned'
-  | 'ChangeParked'
+  /** Parked on the dead-letter queue: could not be applied as it was. */
+  | 'ChangeFailed'
   | 'ChangeRetried';
 
 /** The narrow surface the core needs, so tests can hand it a recorder instead. */

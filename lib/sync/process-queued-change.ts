@@ -59,7 +59,7 @@ export async function processQueuedChange(
       payload: messageBody,
       parkedAt: deps.clock().toISOString(),
     });
-    count('ChangeParked');
+    count('ChangeFailed');
     log.error('Queued message parked: not an identity change', { problem: change.problem });
     return { outcome: 'parked', reason: 'invalid_message' };
   }
@@ -98,7 +98,7 @@ export async function processQueuedChange(
       context: contextOf(error),
       parkedAt: deps.clock().toISOString(),
     });
-    count('ChangeParked');
+    count('ChangeFailed');
     log.error('Change parked on the dead-letter queue', {
       ...context,
       reason: error.reason,

@@ -262,8 +262,12 @@ describe('when Klaviyo pushes back', () => {
   it('parks a change whose email another customer keeps, with both profile ids, after its tries', async () => {
     const holder = klaviyo.seedProfile({ email: 'taken@example.com', external_id: 'someone-else' });
     const { id, profileId } = seedCustomer('wants.taken@example.com');
-    await deliverUpdate({ id, email: 'taken@example.com' });
-    await harness.drain();
+    const output = await capturedOutput(async () => {
+      await deliverUpdate({ id, email: 'taken@example.com' });
+      await harness.drain();
+    });
+    expect(output).toMatch(/"ChangeRetried":\s*1/);
+    expect(output).toMatch(/"ChangeFailed":\s*1/);
     const [parked] = await harness.takeDeadLetters();
     expect(parked?.reason).toBe('identifier_held_by_other_customer');
     expect(parked?.letter).toMatchObject({
