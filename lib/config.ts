@@ -6,6 +6,9 @@ import { defaultPolicies, type Policies } from './sync/plan.js';
 export const KLAVIYO_REVISION = '2026-07-15';
 export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
 
+/** Tenant names: they end secret ids and URL paths, so a safe alphabet. */
+export const TENANT_NAME = /^[A-Za-z0-9_.-]+$/;
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** Per-tenant policies, as JSON: `{"acme": {"onDuplicateProfile": "park", "dryRun": true}}`. */
@@ -38,10 +41,13 @@ export const settingsSchema = z.object({
   TENANT_SECRET_PREFIX: z.string().min(1).default('klaviyo-identity-sync/tenants/'),
   DEFAULT_TENANT: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]*$/)
+    .refine(
+      (tenant) => tenant === '' || TENANT_NAME.test(tenant),
+      'must be a tenant name ([A-Za-z0-9_.-]) or empty',
+    )
     .default('default'),
   SHOP_TENANTS: jsonSetting(
-    z.record(z.string().min(1), z.string().regex(/^[A-Za-z0-9_.-]+$/)),
+    z.record(z.string().min(1), z.string().regex(TENANT_NAME)),
     'shop domain to tenant',
   ),
   TENANT_POLICIES: jsonSetting(z.record(z.string().min(1), tenantPolicySchema), 'tenant to policy'),

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { type Config, TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
 import { type IdentityChange, messageGroupOf } from '../identity-change.js';
@@ -27,9 +27,6 @@ export interface ErpIntakeDependencies {
   telemetry: Telemetry;
   clock: Clock;
 }
-
-/** The rule config.ts applies to tenant names: anything else is refused before Secrets Manager is asked. */
-const TENANT_NAME = /^[A-Za-z0-9_.-]+$/;
 
 type Refusal = Exclude<SignatureCheck, { valid: true }>['reason'] | 'unknown_tenant';
 
@@ -77,6 +74,7 @@ export async function receiveErpWebhook(
     log.warn('ERP request refused: body too large', { tenant, webhookId, bytes: body.length });
     return refuse(413, `body larger than ${MAX_BODY_BYTES} bytes`);
   }
+  // Refused before Secrets Manager is asked: the name ends a secret id.
   if (!tenant || !TENANT_NAME.test(tenant)) return unauthorized('unknown_tenant');
   if (!webhookId || !delivery.timestamp || !delivery.signature) return unauthorized('missing_headers');
 
