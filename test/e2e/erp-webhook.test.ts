@@ -1,9 +1,9 @@
-import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { send } from '../../cli/commands/send.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { captureIo } from '../support/cli.js';
 import { useLocalStack } from '../support/stack-under-test.js';
 
 /**
@@ -80,9 +80,7 @@ describe('the ERP endpoint over HTTP', () => {
       external_id: `ERP-CLI-${run}`,
       email: `cli.before.${run}@example.com`,
     });
-    const stdout = new PassThrough();
-    const printed: string[] = [];
-    stdout.on('data', (chunk) => printed.push(String(chunk)));
+    const { io, written } = captureIo({ ERP_WEBHOOK_SECRET: secret });
     const code = await send(
       [
         '--url',
@@ -94,9 +92,9 @@ describe('the ERP endpoint over HTTP', () => {
         '--email',
         `cli.after.${run}@example.com`,
       ],
-      { stdout, stderr: stdout, env: { ERP_WEBHOOK_SECRET: secret } },
+      io,
     );
-    expect(code, printed.join('')).toBe(0);
+    expect(code, written.stdout + written.stderr).toBe(0);
     await until(() => e2e.sandbox.getProfile(profile.id)?.email === `cli.after.${run}@example.com`);
     expect(e2e.sandbox.getProfile(profile.id)?.email).toBe(`cli.after.${run}@example.com`);
   });

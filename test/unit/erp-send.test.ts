@@ -3,11 +3,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../cli/commands/send.js';
 import { EXIT_USAGE } from '../../cli/io.js';
+import { captureIo } from '../support/cli.js';
 
 /**
  * The send command against a stand-in endpoint on loopback, which checks each request's
@@ -56,14 +56,9 @@ beforeEach(() => {
 });
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk) => out.push(String(chunk)));
-  stderr.on('data', (chunk) => err.push(String(chunk)));
-  const code = await send(args, { stdout, stderr, env });
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  const { io, written } = captureIo(env);
+  const code = await send(args, io);
+  return { code, ...written };
 }
 
 describe('send', () => {
