@@ -1,7 +1,9 @@
+import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import { type Harness, lambdaContext, startHarness } from '../support/harness.js';
 import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 
 /**
@@ -288,6 +290,32 @@ describe('when Klaviyo pushes back', () => {
     expect(letters).toHaveLength(1);
     expect(letters[0]?.letter).toMatchObject({ externalId: id, sourceEventId: `wh-down-${id}` });
     expect(klaviyo.getProfile(profileId)?.email).toBe('down.old@example.com');
+  });
+});
+
+describe('the worker near its timeout', () => {
+  it('hands changes back to the queue instead of starting them without time to finish', async () => {
+    const { id, profileId } = seedCustomer('late.old@example.com');
+    await deliverUpdate({ id, email: 'late.new@example.com' });
+    const { handler } = await import('../../functions/sync-worker.js');
+    const nearlyOut = { ...lambdaContext('sync-worker'), getRemainingTimeInMillis: () => 1_000 };
+    const poller = createQueuePoller({
+      sqs: harness.peers.sqs,
+      queueUrl: harness.peers.queueUrl,
+      queueArn: harness.peers.queueArn,
+      invoke: async (event) => {
+        const response = (await handler(event, nearlyOut)) as SQSBatchResponse;
+        expect(response.batchItemFailures).toHaveLength(event.Records.length);
+        return response;
+      },
+      onError: (error) => {
+        throw error;
+      },
+    });
+    expect(await poller.pollOnce(0)).toBe(1);
+    expect(klaviyo.getProfile(profileId)?.email).toBe('late.old@example.com');
+    await harness.drain(); // the next delivery has time, and applies it
+    expect(klaviyo.getProfile(profileId)?.email).toBe('late.new@example.com');
   });
 });
 
