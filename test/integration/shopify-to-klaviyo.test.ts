@@ -293,6 +293,32 @@ describe('when Klaviyo pushes back', () => {
   });
 });
 
+describe('Klaviyo key rotation', () => {
+  it('reads the tenant secret again when Klaviyo refuses the cached key, and applies with the new one', async () => {
+    const { id, profileId } = seedCustomer('key.old@example.com');
+    await deliverUpdate({ id, email: 'key.warm@example.com' }); // the worker now has the key cached
+    await harness.drain();
+    klaviyo.setApiKeys(['pk_rotated_key']);
+    harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+      klaviyoPrivateKey: 'pk_rotated_key',
+      shopifyWebhookSecrets: [secret],
+    });
+    try {
+      await deliverUpdate({ id, email: 'key.new@example.com' });
+      await harness.drain();
+      expect(klaviyo.getProfile(profileId)?.email).toBe('key.new@example.com');
+      const statuses = klaviyo.requests.filter((request) => request.method === 'GET').map((r) => r.status);
+      expect(statuses).toContain(401);
+    } finally {
+      klaviyo.setApiKeys([DEMO_TENANT.klaviyoPrivateKey]);
+      harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+        klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+        shopifyWebhookSecrets: [secret],
+      });
+    }
+  });
+});
+
 describe('the worker near its timeout', () => {
   it('hands changes back to the queue instead of starting them without time to finish', async () => {
     const { id, profileId } = seedCustomer('late.old@example.com');

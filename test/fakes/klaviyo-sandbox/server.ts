@@ -28,7 +28,7 @@ interface SandboxState {
   limiter: RateLimiter;
   requests: RecordedRequest[];
   clock: () => number;
-  apiKeys: ReadonlySet<string>;
+  apiKeys: Set<string>;
   revisions: readonly string[] | undefined;
   baseUrl: string;
   /** Aborted by stop(), which cuts short injected delays. */
@@ -90,6 +90,10 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
     deleteProfile: (id) => state.store.delete(id),
     injectFaults: (faults) => state.faults.add([faults].flat()),
     clearFaults: () => state.faults.clear(),
+    setApiKeys: (keys) => {
+      state.apiKeys.clear();
+      for (const key of keys) state.apiKeys.add(key);
+    },
     clearRequests: () => {
       state.requests.length = 0;
     },

@@ -163,6 +163,8 @@ export interface KlaviyoSandbox {
   injectFaults(faults: SandboxFault | SandboxFault[]): void;
   /** Drops every queued fault, used up or not. */
   clearFaults(): void;
+  /** Replaces the accepted private keys, as when a key is rotated (revoked and a new one made). */
+  setApiKeys(keys: string[]): void;
   clearRequests(): void;
   /** Accepted profile merges that have not run yet, oldest first. */
   pendingMerges(): PendingMerge[];
