@@ -78,11 +78,12 @@ function windowOpensAt(slots: number[], limit: number, windowMs: number): number
  * Klaviyo's limits, or `ratePerSecond` for every endpoint when the account's (or a sandbox's)
  * limits differ. Merges never go faster than Klaviyo allows them.
  */
-export function createKlaviyoPacer(ratePerSecond?: number): Pacer {
+export function createKlaviyoPacer(ratePerSecond?: number, clock: Pick<PacerOptions, 'now'> = {}): Pacer {
   if (ratePerSecond === undefined) {
     return createPacer({
       limits: KLAVIYO_PROFILE_LIMITS,
       overrides: { [MERGE_ENDPOINT]: KLAVIYO_MERGE_LIMITS },
+      ...clock,
     });
   }
   const limits = { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
@@ -90,5 +91,5 @@ export function createKlaviyoPacer(ratePerSecond?: number): Pacer {
     perSecond: Math.min(limits.perSecond, KLAVIYO_MERGE_LIMITS.perSecond),
     perMinute: Math.min(limits.perMinute, KLAVIYO_MERGE_LIMITS.perMinute),
   };
-  return createPacer({ limits, overrides: { [MERGE_ENDPOINT]: merges } });
+  return createPacer({ limits, overrides: { [MERGE_ENDPOINT]: merges }, ...clock });
 }

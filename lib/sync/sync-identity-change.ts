@@ -130,7 +130,7 @@ export async function syncIdentityChange(
             profileId: plan.profileId,
             reason: plan.reason,
           },
-          true,
+          { recordApplied: true },
         );
       case 'patch':
         await klaviyo.updateProfile(plan.profileId, plan.attributes);
@@ -141,8 +141,7 @@ export async function syncIdentityChange(
             profileId: plan.profileId,
             fields: Object.keys(plan.attributes),
           },
-          true,
-          target,
+          { recordApplied: true, before: target },
         );
       case 'create': {
         const { profile, created } = await klaviyo.importProfile(plan.attributes);
@@ -153,7 +152,7 @@ export async function syncIdentityChange(
             profileId: profile.id,
             fields: Object.keys(plan.attributes),
           },
-          true,
+          { recordApplied: true },
         );
       }
       case 'merge-then-patch':
@@ -175,8 +174,7 @@ export async function syncIdentityChange(
             fields: Object.keys(plan.attributes),
             reason: `traded with customer ${plan.holderExternalId}`,
           },
-          true,
-          target,
+          { recordApplied: true, before: target },
         );
       case 'retry':
         await deps.state.recordPending(change.tenant, change.externalId, {
@@ -198,12 +196,16 @@ export async function syncIdentityChange(
     }
   }
 
-  async function finish(result: SyncResult, record = false, before?: KlaviyoProfile): Promise<SyncResult> {
+  /** Ends with `result`: marks the change applied for the staleness guard when asked, and audits it. */
+  async function finish(
+    result: SyncResult,
+    { recordApplied = false, before }: { recordApplied?: boolean; before?: KlaviyoProfile } = {},
+  ): Promise<SyncResult> {
     const final =
       merged && result.outcome !== 'stale'
         ? { ...result, outcome: 'merged' as const, reason: `merged profile ${merged}` }
         : result;
-    if (record) {
+    if (recordApplied) {
       const recorded = await deps.state.recordApplied({
         tenant: change.tenant,
         externalId: change.externalId,
