@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { erpReceiptSchema, erpRefusalSchema, MAX_BODY_BYTES } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import { type Harness, useHarness } from '../support/harness.js';
 
 /**
  * The ERP path through the real handlers, SDK clients and adapters, against fauxqs, dynalite,
@@ -44,15 +44,9 @@ function send(body: unknown, options: { tenant?: string; secret?: string; id?: s
   });
 }
 
-beforeAll(async () => {
-  harness = await startHarness();
-  klaviyo = harness.peers.klaviyo as KlaviyoSandbox;
-});
-afterAll(() => harness?.stop());
-beforeEach(async () => {
-  await harness.drain();
-  await harness.takeDeadLetters();
-  klaviyo.clearRequests();
+useHarness({}, (started) => {
+  harness = started;
+  klaviyo = started.peers.klaviyo as KlaviyoSandbox;
 });
 
 describe('a signed batch', () => {

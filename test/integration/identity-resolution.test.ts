@@ -1,5 +1,5 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue } from '../../lib/adapters/sqs-queues.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
@@ -8,7 +8,7 @@ import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TABLE_NAME, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { aChange } from '../support/factories.js';
-import { type Harness, startHarness } from '../support/harness.js';
+import { type Harness, useHarness } from '../support/harness.js';
 
 /**
  * Each situation of the decision table, through the real worker (queue → resolver → Klaviyo
@@ -45,8 +45,8 @@ async function apply(...changes: Partial<IdentityChange>[]) {
 
 const requestsTo = (path: string) => klaviyo.requests.filter((request) => request.path === path);
 
-beforeAll(async () => {
-  harness = await startHarness({
+useHarness(
+  {
     env: {
       CONFLICT_RETRY_ATTEMPTS: '2',
       TENANT_POLICIES: JSON.stringify({
@@ -54,21 +54,19 @@ beforeAll(async () => {
         rehearsal: { dryRun: true },
       }),
     },
-  });
-  klaviyo = harness.peers.klaviyo as KlaviyoSandbox;
-  queue = createSqsChangeQueue(harness.peers.sqs, harness.peers.queueUrl);
-  for (const tenant of ['strict', 'rehearsal']) {
-    harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
-      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
-      shopifyWebhookSecrets: [],
-    });
-  }
-});
-afterAll(() => harness?.stop());
-beforeEach(async () => {
-  await harness.takeDeadLetters();
-  klaviyo.clearRequests();
-});
+  },
+  (started) => {
+    harness = started;
+    klaviyo = started.peers.klaviyo as KlaviyoSandbox;
+    queue = createSqsChangeQueue(harness.peers.sqs, harness.peers.queueUrl);
+    for (const tenant of ['strict', 'rehearsal']) {
+      harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
+        klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+        shopifyWebhookSecrets: [],
+      });
+    }
+  },
+);
 
 describe('finding the profile', () => {
   it('finds a profile by the previous email and binds the external_id in the same PATCH', async () => {

@@ -1,9 +1,9 @@
 import type { SQSBatchResponse } from 'aws-lambda';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
-import { type Harness, lambdaContext, startHarness } from '../support/harness.js';
+import { type Harness, lambdaContext, useHarness } from '../support/harness.js';
 import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 
 /**
@@ -44,19 +44,14 @@ const patchesTo = (profileId: string) =>
     (request) => request.method === 'PATCH' && request.path === `/api/profiles/${profileId}`,
   );
 
-beforeAll(async () => {
-  harness = await startHarness({
-    // Fewer conflict tries than SQS receives, so a blocked change is parked before redrive.
-    env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000', CONFLICT_RETRY_ATTEMPTS: '2' },
-  });
-  klaviyo = harness.peers.klaviyo as KlaviyoSandbox;
-});
-afterAll(() => harness?.stop());
-beforeEach(async () => {
-  await harness.drain();
-  await harness.takeDeadLetters();
-  klaviyo.clearRequests();
-});
+useHarness(
+  // Fewer conflict tries than SQS receives, so a blocked change is parked before redrive.
+  { env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000', CONFLICT_RETRY_ATTEMPTS: '2' } },
+  (started) => {
+    harness = started;
+    klaviyo = started.peers.klaviyo as KlaviyoSandbox;
+  },
+);
 
 /** Everything the functions log or emit as metrics while `action` runs, as text. */
 async function capturedOutput(action: () => Promise<void>): Promise<string> {

@@ -6,6 +6,7 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import type { DeadLetter } from '../../lib/ports.js';
 import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller, type QueuePoller } from '../../scripts/local-stack/queue-poller.js';
@@ -205,4 +206,26 @@ export async function startHarness(
       await peers.stop();
     },
   };
+}
+
+/**
+ * A harness for the tests of one file: started before them (then `onStart`), stopped after them;
+ * before each test the queue is drained and the dead letters and Klaviyo's request log cleared,
+ * so no test sees another's leftovers.
+ */
+export function useHarness(
+  options: Parameters<typeof startHarness>[0],
+  onStart: (harness: Harness) => void | Promise<void>,
+): void {
+  let harness: Harness | undefined;
+  beforeAll(async () => {
+    harness = await startHarness(options);
+    await onStart(harness);
+  });
+  afterAll(() => harness?.stop());
+  beforeEach(async () => {
+    await harness?.drain();
+    await harness?.takeDeadLetters();
+    harness?.peers.klaviyo?.clearRequests();
+  });
 }
