@@ -241,6 +241,30 @@ describe('queues', () => {
     expect(mapping.FunctionName).toEqual(arnOf(logicalIdOfFunction(WORKER) ?? ''));
     expect(mapping.BatchSize).toBe(10);
     expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(mapping.ScalingConfig).toEqual({ MaximumConcurrency: 5 });
+  });
+});
+
+describe('alarms', () => {
+  const alarmOn = (metric: string) =>
+    ofType('AWS::CloudWatch::Alarm').find(([, alarm]) => alarm.Properties.MetricName === metric)?.[1]
+      .Properties;
+
+  it('alarm on parked changes, stuck changes and worker errors, to one SNS topic', () => {
+    resource('AlertsTopic', 'AWS::SNS::Topic');
+    const parked = alarmOn('ApproximateNumberOfMessagesVisible');
+    expect(parked?.Dimensions).toEqual([
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdentityChangesDeadLetterQueue', 'QueueName'] } },
+    ]);
+    expect(parked).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    const stuck = alarmOn('ApproximateAgeOfOldestMessage');
+    expect(stuck?.Dimensions).toEqual([
+      { Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdentityChangesQueue', 'QueueName'] } },
+    ]);
+    expect(alarmOn('Errors')?.Dimensions).toEqual([{ Name: 'FunctionName', Value: WORKER }]);
+    for (const [, alarm] of ofType('AWS::CloudWatch::Alarm')) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: 'AlertsTopic' }]);
+    }
   });
 });
 
