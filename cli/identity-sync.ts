@@ -1,5 +1,6 @@
 import { apply } from './commands/apply.js';
 import { bind } from './commands/bind.js';
+import { deadLetters } from './commands/dead-letters.js';
 import { history } from './commands/history.js';
 import { send } from './commands/send.js';
 import { type CliIo, type Command, EXIT_OK, EXIT_USAGE } from './io.js';
@@ -8,15 +9,21 @@ import { type CliIo, type Command, EXIT_OK, EXIT_USAGE } from './io.js';
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   apply: { run: apply, summary: 'apply identity changes from an NDJSON or CSV file to Klaviyo' },
   bind: { run: bind, summary: 'set external_id on profiles found by email or phone (Shopify export)' },
+  'dead-letters': {
+    run: deadLetters,
+    summary: 'report what is parked on the dead-letter queue and why, leaving it there',
+  },
   history: { run: history, summary: "print a customer's audit trail (needs SYNC_STATE_TABLE)" },
   send: { run: send, summary: 'sign a change and post it to the ERP webhook endpoint' },
 };
+
+const WIDTH = Math.max(...Object.keys(COMMANDS).map((name) => name.length)) + 2;
 
 const USAGE = `Usage: identity-sync <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, { summary }]) => `  ${name.padEnd(9)}${summary}`)
+  .map(([name, { summary }]) => `  ${name.padEnd(WIDTH)}${summary}`)
   .join('\n')}
 
 Run identity-sync <command> --help for a command's options.`;

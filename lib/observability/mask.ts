@@ -22,3 +22,19 @@ export function maskIdentifiers<
   if ('phone_number' in value) masked.phone_number = maskPhone(value.phone_number);
   return masked;
 }
+
+/** What looks like an email in free text: something@something, up to a space, quote or bracket. */
+const EMAIL_IN_TEXT = /[^\s@"'`<>()[\]{},;:\\]+@[^\s@"'`<>()[\]{},;:\\]+/g;
+/** What looks like an international phone number in free text: E.164, or written with spaces, dots, dashes, brackets. */
+const PHONE_IN_TEXT = /\+\d[\d ().-]{5,20}\d/g;
+
+/**
+ * Masks what looks like an email or an international (`+…`) phone number inside free text, such
+ * as an error's detail, with maskEmail and maskPhone; the rest of the text is kept. National
+ * numbers without `+` are left alone: they cannot be told from ids.
+ */
+export function maskIdentifiersInText(text: string): string {
+  return text
+    .replace(EMAIL_IN_TEXT, (email) => maskEmail(email) as string)
+    .replace(PHONE_IN_TEXT, (phone) => maskPhone(phone) as string);
+}
