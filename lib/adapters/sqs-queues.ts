@@ -42,8 +42,12 @@ export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: stri
       send(client, {
         QueueUrl: deadLetterQueueUrl,
         MessageBody: JSON.stringify(letter),
+        // A parked change stays in its customer's group, so a redrive replays that customer in
+        // order; an unusable payload has no order to keep, and a group of its own blocks nothing.
         MessageGroupId: fifoId(
-          letter.change ? messageGroupOf(letter.change) : `intake:${letter.tenant ?? 'unknown'}`,
+          letter.change
+            ? messageGroupOf(letter.change)
+            : `intake:${letter.tenant ?? 'unknown'}:${letter.sourceEventId}`,
         ),
         MessageDeduplicationId: fifoId(`parked:${letter.source}:${letter.sourceEventId}`),
         MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
