@@ -22,15 +22,34 @@ export interface TenantSecretsOptions {
   client?: SecretsManagerClient;
 }
 
+/**
+ * How long a tenant without a secret is remembered as such. The tenant comes from a request (the
+ * ERP path), so without this anyone could make every request a Secrets Manager call; short, so a
+ * newly created tenant is served within a minute.
+ */
+const MISSING_TENANT_TTL_MS = 60_000;
+
 /** Tenant secrets from AWS Secrets Manager, cached across invocations of a warm Lambda. */
 export function createTenantSecrets(options: TenantSecretsOptions): TenantSecrets {
   const provider = new SecretsProvider({ awsSdkV3Client: options.client ?? new SecretsManagerClient({}) });
+  const missing = new Map<string, { until: number; error: PermanentError }>();
   return {
-    get: (tenant, { fresh = false } = {}) =>
-      fetchTenantSecret(provider, `${options.prefix}${tenant}`, {
-        maxAge: options.cacheTtlSeconds,
-        forceFetch: fresh,
-      }),
+    async get(tenant, { fresh = false } = {}) {
+      const secretId = `${options.prefix}${tenant}`;
+      const known = missing.get(secretId);
+      if (known && known.until > Date.now()) throw known.error;
+      try {
+        return await fetchTenantSecret(provider, secretId, {
+          maxAge: options.cacheTtlSeconds,
+          forceFetch: fresh,
+        });
+      } catch (error) {
+        if (error instanceof PermanentError && error.reason === 'tenant_secret_missing') {
+          missing.set(secretId, { until: Date.now() + MISSING_TENANT_TTL_MS, error });
+        }
+        throw error;
+      }
+    },
   };
 }
 

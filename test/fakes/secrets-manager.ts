@@ -11,7 +11,7 @@ export interface LocalSecretsManager {
   url: string;
   /** Creates or replaces a secret, as a rotation would. */
   putSecret(name: string, value: string | object): void;
-  /** How many times GetSecretValue was asked for `name`: shows what a cache saves. */
+  /** How many times GetSecretValue was asked for `name`, found or not: shows what a cache saves. */
   reads(name: string): number;
   stop(): Promise<void>;
 }
@@ -21,7 +21,6 @@ interface StoredSecret {
   value: string;
   versionId: string;
   created: number;
-  reads: number;
 }
 
 export async function startLocalSecretsManager(
@@ -29,6 +28,7 @@ export async function startLocalSecretsManager(
 ): Promise<LocalSecretsManager> {
   const region = options.region ?? 'us-east-1';
   const secrets = new Map<string, StoredSecret>();
+  const getRequests = new Map<string, number>();
 
   const putSecret = (name: string, value: string | object) => {
     const suffix = randomUUID().slice(0, 6);
@@ -37,7 +37,6 @@ export async function startLocalSecretsManager(
       value: typeof value === 'string' ? value : JSON.stringify(value),
       versionId: randomUUID(),
       created: Date.now() / 1000,
-      reads: secrets.get(name)?.reads ?? 0,
     });
   };
   for (const [name, value] of Object.entries(options.secrets ?? {})) putSecret(name, value);
@@ -47,9 +46,9 @@ export async function startLocalSecretsManager(
 
   const actions: Record<string, (input: Record<string, unknown>) => [number, object]> = {
     GetSecretValue(input) {
+      getRequests.set(String(input.SecretId), (getRequests.get(String(input.SecretId)) ?? 0) + 1);
       const secret = find(input.SecretId);
       if (!secret) return notFound();
-      secret.reads += 1;
       const name = [...secrets.entries()].find(([, s]) => s === secret)?.[0];
       return [
         200,
@@ -120,7 +119,7 @@ export async function startLocalSecretsManager(
   return {
     url: `http://127.0.0.1:${port}`,
     putSecret,
-    reads: (name) => secrets.get(name)?.reads ?? 0,
+    reads: (name) => getRequests.get(name) ?? 0,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -193,6 +193,13 @@ describe('what is refused as a whole', () => {
     await expectNothingQueued();
   });
 
+  it('asks Secrets Manager about an unknown tenant once, not on every request', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await send(anyChange(), { tenant: 'stranger' })).statusCode).toBe(401);
+    }
+    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}stranger`)).toBe(1);
+  });
+
   it('answers 401 for a tenant with no ERP secret', async () => {
     harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}shopify-only`, {
       klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
