@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
 import {
   ChangeMessageVisibilityBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
 import { type IdentityChange, identityChangeSchema } from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
@@ -88,16 +88,7 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
 
 async function approximateCount(sqs: SQSClient, queueUrl: string): Promise<number> {
   try {
-    const { Attributes = {} } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return (
-      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
-    );
+    return await approximateMessageCount(sqs, queueUrl);
   } catch (error) {
     throw new Error(`cannot read the queue ${queueUrl}: ${(error as Error).message}`, { cause: error });
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { TransientError } from '../errors.js';
 import { type IdentityChange, messageGroupOf } from '../identity-change.js';
 import type { ChangeQueue, DeadLetter, DeadLetters } from '../ports.js';
@@ -53,4 +53,18 @@ export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: stri
         MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
       }),
   };
+}
+
+/** Messages on a queue, waiting or in flight (SQS's approximate counts). */
+export async function approximateMessageCount(client: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
 }

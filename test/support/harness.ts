@@ -1,4 +1,4 @@
-import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyStructuredResultV2,
@@ -7,6 +7,7 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
 import type { DeadLetter } from '../../lib/ports.js';
 import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller, type QueuePoller } from '../../scripts/local-stack/queue-poller.js';
@@ -128,18 +129,7 @@ export async function startHarness(
       worker.handler(event, lambdaContext('sync-worker')) as Promise<SQSBatchResponse | undefined>,
   });
 
-  const countMessages = async (queueUrl: string) => {
-    const { Attributes = {} } = await peers.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
-    );
-    return (
-      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)
-    );
-  };
+  const countMessages = (queueUrl: string) => approximateMessageCount(peers.sqs, queueUrl);
 
   return {
     peers,
