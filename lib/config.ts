@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
 import { defaultPolicies, type Policies } from './sync/plan.js';
+import { describeIssues } from './validation.js';
 
 /** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
 export const KLAVIYO_REVISION = '2026-07-15';
@@ -102,8 +103,7 @@ export function parseSettings<S extends z.ZodType>(
 ): z.output<S> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
+    throw new ConfigurationError(`Invalid configuration: ${describeIssues(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -1,4 +1,4 @@
-import type { IdentityChange } from './identity-change.js';
+import type { Identifiers, IdentityChange } from './identity-change.js';
 import type { KlaviyoProfiles } from './klaviyo/client.js';
 
 /**
@@ -53,7 +53,7 @@ export interface AppliedChange {
 
 /** A change that met an identifier held by another customer, kept so that customer can trade. */
 export interface PendingChange {
-  identifiers: { email?: string | null; phone_number?: string | null };
+  identifiers: Identifiers;
   occurredAt: string;
   sourceEventId: string;
 }

@@ -3,6 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { PermanentError, TransientError } from '../errors.js';
 import type { TenantSecret, TenantSecrets } from '../ports.js';
+import { describeIssues } from '../validation.js';
 
 /** One secret per tenant, JSON; validated so a malformed secret is named, not guessed at. */
 const tenantSecretSchema = z.object({
@@ -71,8 +72,10 @@ async function fetchTenantSecret(
   }
   const parsed = tenantSecretSchema.safeParse(value);
   if (!parsed.success) {
-    const fields = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
-    throw new PermanentError('tenant_secret_invalid', `Secret ${secretId} is malformed: ${fields}`);
+    throw new PermanentError(
+      'tenant_secret_invalid',
+      `Secret ${secretId} is malformed: ${describeIssues(parsed.error)}`,
+    );
   }
   return parsed.data satisfies TenantSecret;
 }

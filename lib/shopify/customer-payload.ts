@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../validation.js';
 
 /**
  * The parts of a Shopify `customers/create` / `customers/update` payload we use, from API
@@ -44,10 +45,7 @@ export function parseShopifyCustomer(rawBody: string): CustomerParseResult {
   }
   const parsed = customerPayloadSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`,
-    );
-    return { ok: false, reason: `not a Shopify customer payload: ${problems.join('; ')}` };
+    return { ok: false, reason: `not a Shopify customer payload: ${describeIssues(parsed.error, 'body')}` };
   }
   const payload = parsed.data;
   // The GraphQL id is loss-free even where a serialiser rounded the numeric id.

@@ -27,12 +27,6 @@ export interface Holder {
   profile: KlaviyoProfile;
 }
 
-/** What the holder's own customer is waiting to change, if its change was blocked too. */
-export interface PendingIdentifiers {
-  email?: string | null;
-  phone_number?: string | null;
-}
-
 export interface Facts {
   /** When the last change applied for this customer happened. */
   lastAppliedAt?: string;
@@ -40,7 +34,8 @@ export interface Facts {
   found: FoundProfile[];
   holder?: Holder;
   /** The holder's customer's blocked change, when the holder belongs to another customer. */
-  holderPending?: PendingIdentifiers;
+  /** What the holder's own customer is waiting to change, if its change was blocked too. */
+  holderPending?: Identifiers;
   /** How many times this change has been tried (1 on the first delivery). */
   attempt: number;
 }
@@ -127,7 +122,7 @@ const sameValue = (field: string, a: string | null | undefined, b: string | null
   field === 'email' ? (a ?? '').toLowerCase() === (b ?? '').toLowerCase() : (a ?? null) === (b ?? null);
 
 /** The identifier attributes the change asks for (absent = leave, null = clear). */
-function requested(change: IdentityChange): Identifiers {
+export function requestedIdentifiers(change: IdentityChange): Identifiers {
   const attributes: Identifiers = {};
   if (change.email !== undefined) attributes.email = change.email;
   if (change.phoneNumber !== undefined) attributes.phone_number = change.phoneNumber;
@@ -174,7 +169,7 @@ export function planChange(
 ): SyncPlan {
   if (isStale(change.occurredAt, facts.lastAppliedAt)) return { action: 'skip', reason: 'stale' };
 
-  const wanted = requested(change);
+  const wanted = requestedIdentifiers(change);
   let target = facts.found.find((found) => isOurs(found, change.externalId))?.profile;
   let holder = holderOf(change, facts, target);
   const holderIsOurs = holder !== undefined && [null, change.externalId].includes(holder.profile.external_id);

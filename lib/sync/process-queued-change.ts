@@ -6,6 +6,7 @@ import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
 import type { AuditLog, Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
+import { describeIssues } from '../validation.js';
 import {
   ChangeParkedError,
   type SyncOutcome,
@@ -150,9 +151,7 @@ function parseChange(body: string): IdentityChange | { problem: string } {
     typeof parked.reason === 'string' && parked.change ? parked.change : json,
   );
   if (parsed.success) return parsed.data;
-  return {
-    problem: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
-  };
+  return { problem: describeIssues(parsed.error) };
 }
 
 function contextOf(error: IdentitySyncError): Record<string, unknown> | undefined {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../errors.js';
-import type { Identifiers, IdentityChange } from '../identity-change.js';
+import type { IdentityChange } from '../identity-change.js';
 import type { KlaviyoProfile, KlaviyoProfiles } from '../klaviyo/client.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import type { AuditLog, Clock, SyncStateStore } from '../ports.js';
@@ -11,6 +11,7 @@ import {
   lookupOrder,
   type Policies,
   planChange,
+  requestedIdentifiers,
   resolved,
   type SyncPlan,
 } from './plan.js';
@@ -301,13 +302,6 @@ export async function syncIdentityChange(
       profileId: holderId,
     });
   }
-}
-
-function requestedIdentifiers(change: IdentityChange): Identifiers {
-  return {
-    ...(change.email !== undefined ? { email: change.email } : {}),
-    ...(change.phoneNumber !== undefined ? { phone_number: change.phoneNumber } : {}),
-  };
 }
 
 const profileOf = (plan: SyncPlan) => ('profileId' in plan ? plan.profileId : undefined);
