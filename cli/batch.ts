@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { IdentitySyncError } from '../lib/errors.js';
 import { ChangeParkedError, IdentifierHeldError } from '../lib/sync/sync-identity-change.js';
 import { type InputRow, readInputFile } from './input.js';
-import { type CliIo, UsageError } from './io.js';
+import { type CliIo, EXIT_OK, runCommand, UsageError } from './io.js';
 import { createProgress } from './progress.js';
 import { exitCodeOf, formatSummary, openResultsFile, type RowResult, tally } from './results.js';
 import type { RowContext } from './rows.js';
@@ -104,6 +104,22 @@ export interface BatchCommand<Task extends { line: number; externalId: string }>
  * Reads the file, works through its rows (paced, `concurrency` customers at a time), and reports:
  * progress on stderr, a results line per row, the summary on stdout. Returns the exit code.
  */
+/** A command that runs `command` over a file (apply, bind): `--help` prints `usage`. */
+export function batchCommandLine<Task extends { line: number; externalId: string }>(
+  usage: string,
+  command: BatchCommand<Task>,
+): (args: string[], io: CliIo) => Promise<number> {
+  return (args, io) =>
+    runCommand(io, usage, async () => {
+      const options = parseBatchArgs(args);
+      if (!options) {
+        io.stdout.write(`${usage}\n`);
+        return EXIT_OK;
+      }
+      return runBatch(command, options, io);
+    });
+}
+
 export async function runBatch<Task extends { line: number; externalId: string }>(
   command: BatchCommand<Task>,
   options: BatchOptions,

@@ -1,7 +1,6 @@
 import type { SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
-import { BATCH_OPTIONS_HELP, type BatchCommand, parseBatchArgs, runBatch } from '../batch.js';
-import { type CliIo, EXIT_OK, runCommand } from '../io.js';
+import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
 import { APPLY_OUTCOMES } from '../results.js';
 import { type ApplyTask, applyTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 
@@ -41,16 +40,7 @@ const applyCommand: BatchCommand<ApplyTask> = {
 };
 
 /** `identity-sync apply <file>`: applies a file of identity changes. */
-export async function apply(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const options = parseBatchArgs(args);
-    if (!options) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
-    return runBatch(applyCommand, options, io);
-  });
-}
+export const apply = batchCommandLine(USAGE, applyCommand);
 
 /** What a dry run would have done, for the results file. */
 export function describePlan(plan: SyncPlan): string {

@@ -1,6 +1,6 @@
 import type { KlaviyoProfile, KlaviyoProfiles } from '../../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
-import { BATCH_OPTIONS_HELP, type BatchCommand, parseBatchArgs, runBatch } from '../batch.js';
+import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
 import {
   type BindFound,
   type BindLookup,
@@ -8,7 +8,6 @@ import {
   conflictOnBind,
   decideBind,
 } from '../bind-decision.js';
-import { type CliIo, EXIT_OK, runCommand } from '../io.js';
 import { BIND_OUTCOMES } from '../results.js';
 import { type BindTask, bindTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 import type { Session } from '../session.js';
@@ -51,16 +50,7 @@ const bindCommand: BatchCommand<BindTask> = {
 };
 
 /** `identity-sync bind <file>`: sets external_id on profiles Klaviyo knows by email or phone only. */
-export async function bind(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const options = parseBatchArgs(args);
-    if (!options) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
-    return runBatch(bindCommand, options, io);
-  });
-}
+export const bind = batchCommandLine(USAGE, bindCommand);
 
 async function findFirst(klaviyo: KlaviyoProfiles, lookups: BindLookup[]): Promise<BindFound | undefined> {
   for (const lookup of lookups) {
