@@ -21,6 +21,7 @@ function tenantSecretsFor(config: Config): TenantSecrets {
   return createTenantSecrets({
     prefix: config.tenantSecretPrefix,
     cacheTtlSeconds: config.secretCacheTtlSeconds,
+    minFreshIntervalSeconds: config.secretRefreshMinSeconds,
   });
 }
 

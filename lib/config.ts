@@ -67,6 +67,7 @@ export const settingsSchema = z.object({
   KLAVIYO_MAX_ATTEMPTS: positiveInt(4),
   KLAVIYO_RETRY_BUDGET_MS: positiveInt(20_000),
   SECRET_CACHE_TTL_SECONDS: positiveInt(300),
+  SECRET_REFRESH_MIN_SECONDS: z.coerce.number().int().min(0).default(30),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -87,6 +88,8 @@ export interface Config {
     retryBudgetMs: number;
   };
   secretCacheTtlSeconds: number;
+  /** Least time between two reads of a tenant secret that bypass the cache. */
+  secretRefreshMinSeconds: number;
   auditRetentionDays: number;
   /** The policies a tenant's changes are applied under. */
   policiesFor(tenant: string): TenantPolicies;
@@ -129,6 +132,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryBudgetMs: s.KLAVIYO_RETRY_BUDGET_MS,
     },
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
+    secretRefreshMinSeconds: s.SECRET_REFRESH_MIN_SECONDS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     policiesFor: policiesFrom(s),
   };

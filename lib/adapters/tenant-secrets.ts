@@ -20,6 +20,12 @@ export interface TenantSecretsOptions {
   prefix: string;
   /** How long a value is reused before Secrets Manager is asked again: rotations show up within it. */
   cacheTtlSeconds: number;
+  /**
+   * Least time between two reads that bypass the cache. A request that fails to verify asks for a
+   * fresh read (a rotation may have added a secret), so without this bound every forged request
+   * would be a Secrets Manager call.
+   */
+  minFreshIntervalSeconds: number;
   client?: SecretsManagerClient;
 }
 
@@ -34,6 +40,15 @@ const MISSING_TENANT_TTL_MS = 60_000;
 export function createTenantSecrets(options: TenantSecretsOptions): TenantSecrets {
   const provider = new SecretsProvider({ awsSdkV3Client: options.client ?? new SecretsManagerClient({}) });
   const missing = new Map<string, { until: number; error: PermanentError }>();
+  const lastFreshRead = new Map<string, number>();
+  /** Whether a cache-bypassing read of `secretId` may happen now; if so, it is booked. */
+  const mayReadFresh = (secretId: string) => {
+    const now = Date.now();
+    const last = lastFreshRead.get(secretId) ?? Number.NEGATIVE_INFINITY;
+    if (now - last < options.minFreshIntervalSeconds * 1000) return false;
+    lastFreshRead.set(secretId, now);
+    return true;
+  };
   return {
     async get(tenant, { fresh = false } = {}) {
       const secretId = `${options.prefix}${tenant}`;
@@ -42,7 +57,7 @@ export function createTenantSecrets(options: TenantSecretsOptions): TenantSecret
       try {
         return await fetchTenantSecret(provider, secretId, {
           maxAge: options.cacheTtlSeconds,
-          forceFetch: fresh,
+          forceFetch: fresh && mayReadFresh(secretId),
         });
       } catch (error) {
         if (error instanceof PermanentError && error.reason === 'tenant_secret_missing') {

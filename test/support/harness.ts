@@ -116,7 +116,8 @@ export async function startHarness(
   options: { peers?: LocalPeersOptions; env?: Record<string, string> } = {},
 ): Promise<Harness> {
   const peers = await startLocalPeers({ visibilityTimeoutSeconds: 1, maxReceiveCount: 3, ...options.peers });
-  Object.assign(process.env, peers.env, options.env);
+  // Tests rotate a secret right after refusing forged requests: let every fresh read through.
+  Object.assign(process.env, peers.env, { SECRET_REFRESH_MIN_SECONDS: '0' }, options.env);
   // Imported only now: handlers read their configuration once, at load, from the environment.
   const webhook = await import('../../functions/shopify-webhook.js');
   const erpWebhook = await import('../../functions/erp-webhook.js');
