@@ -1,10 +1,11 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { erpReceiptSchema, erpRefusalSchema, MAX_BODY_BYTES } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { type Harness, useHarness } from '../support/harness.js';
+import { capturedOutput } from '../support/output.js';
 
 /**
  * The ERP path through the real handlers, SDK clients and adapters, against fauxqs, dynalite,
@@ -281,11 +282,7 @@ describe('secret rotation', () => {
 describe('logs', () => {
   it('tell what happened without showing an email or phone number', async () => {
     const ada = seedCustomer();
-    const lines: string[] = [];
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-      vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args.join(' '))),
-    );
-    try {
+    const output = await capturedOutput(async () => {
       await send({
         changes: [
           { externalId: ada.externalId, email: ada.email('logged'), occurredAt: later() },
@@ -297,10 +294,7 @@ describe('logs', () => {
           },
         ],
       });
-    } finally {
-      for (const spy of spies) spy.mockRestore();
-    }
-    const output = lines.join('\n');
+    });
     expect(output).toContain('ERP changes received');
     expect(output).toContain('ERP change rejected');
     expect(output).toMatch(/"WebhookAccepted":\s*1/);

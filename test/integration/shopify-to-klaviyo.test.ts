@@ -1,9 +1,10 @@
 import type { SQSBatchResponse } from 'aws-lambda';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { type Harness, lambdaContext, useHarness } from '../support/harness.js';
+import { capturedOutput } from '../support/output.js';
 import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 
 /**
@@ -52,22 +53,6 @@ useHarness(
     klaviyo = started.peers.klaviyo as KlaviyoSandbox;
   },
 );
-
-/** Everything the functions log or emit as metrics while `action` runs, as text. */
-async function capturedOutput(action: () => Promise<void>): Promise<string> {
-  const lines: string[] = [];
-  const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((method) =>
-    vi
-      .spyOn(console, method)
-      .mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' '))),
-  );
-  try {
-    await action();
-  } finally {
-    for (const spy of spies) spy.mockRestore();
-  }
-  return lines.join('\n');
-}
 
 describe('logs and metrics', () => {
   it('tell what happened without ever showing a whole email or phone number', async () => {
