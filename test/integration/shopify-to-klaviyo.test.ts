@@ -1,6 +1,7 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
 import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { type Harness, lambdaContext, useHarness } from '../support/harness.js';
@@ -14,6 +15,7 @@ import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 let harness: Harness;
 let klaviyo: KlaviyoSandbox;
 const secret = DEMO_TENANT.shopifyWebhookSecret;
+const DEMO_SECRET_ID = `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`;
 let nextCustomer = 5_000_000_000_000;
 let clock = Date.parse('2026-05-01T12:00:00Z');
 
@@ -279,7 +281,7 @@ describe('Klaviyo key rotation', () => {
     await deliverUpdate({ id, email: 'key.warm@example.com' }); // the worker now has the key cached
     await harness.drain();
     klaviyo.setApiKeys(['pk_rotated_key']);
-    harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+    harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
       klaviyoPrivateKey: 'pk_rotated_key',
       shopifyWebhookSecrets: [secret],
     });
@@ -291,7 +293,7 @@ describe('Klaviyo key rotation', () => {
       expect(statuses).toContain(401);
     } finally {
       klaviyo.setApiKeys([DEMO_TENANT.klaviyoPrivateKey]);
-      harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+      harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
         klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
         shopifyWebhookSecrets: [secret],
       });
@@ -328,7 +330,7 @@ describe('the worker near its timeout', () => {
 describe('secret rotation', () => {
   it('accepts a webhook signed with a secret added after the cache was filled', async () => {
     const { id, profileId } = seedCustomer('rotate.old@example.com');
-    harness.peers.secrets.putSecret(`klaviyo-identity-sync/local/tenants/${DEMO_TENANT.tenant}`, {
+    harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
       klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: ['shpss_rotated_secret', secret],
     });
