@@ -55,6 +55,9 @@ beforeEach(() => {
   answer = { status: 202, body: JSON.stringify({ results: [{ index: 0, status: 'accepted' }] }) };
 });
 
+/** The options that address the test tenant's endpoint on the loopback server. */
+const toAcme = (url = baseUrl) => ['--url', url, '--tenant', 'acme', '--secret', SECRET];
+
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const { io, written } = captureIo(env);
   const code = await send(args, io);
@@ -64,12 +67,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
 describe('send', () => {
   it('signs a change built from the options and posts it to the tenant’s endpoint', async () => {
     const result = await run([
-      '--url',
-      baseUrl,
-      '--tenant',
-      'acme',
-      '--secret',
-      SECRET,
+      ...toAcme(),
       '--external-id',
       'C-1',
       '--email',
@@ -133,18 +131,7 @@ describe('send', () => {
         },
       ],
     });
-    const result = await run([
-      '--url',
-      baseUrl,
-      '--tenant',
-      'acme',
-      '--secret',
-      SECRET,
-      '--external-id',
-      'C-4',
-      '--email',
-      'a@example.com',
-    ]);
+    const result = await run([...toAcme(), '--external-id', 'C-4', '--email', 'a@example.com']);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('is not a phone number');
   });
@@ -156,18 +143,7 @@ describe('send', () => {
     [200, '{"status":"queued"}'],
   ])('exits 1 on HTTP %i with %s', async (status, body) => {
     answer = { status, body };
-    const result = await run([
-      '--url',
-      baseUrl,
-      '--tenant',
-      'acme',
-      '--secret',
-      SECRET,
-      '--external-id',
-      'C-5',
-      '--email',
-      'a@example.com',
-    ]);
+    const result = await run([...toAcme(), '--external-id', 'C-5', '--email', 'a@example.com']);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`HTTP ${status}`);
   });
@@ -178,12 +154,7 @@ describe('send', () => {
     const { port } = closed.address() as AddressInfo;
     await new Promise((resolve) => closed.close(resolve));
     const result = await run([
-      '--url',
-      `http://127.0.0.1:${port}`,
-      '--tenant',
-      'acme',
-      '--secret',
-      SECRET,
+      ...toAcme(`http://127.0.0.1:${port}`),
       '--external-id',
       'C-6',
       '--email',
