@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { apply } from '../cli/commands/apply.js';
-import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../test/fakes/klaviyo-sandbox.js';
+import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../local/klaviyo-sandbox.js';
 
 /**
  * `npx tsx bench/apply-throughput.ts [--rows N] [--concurrency N]`: `identity-sync apply` on N

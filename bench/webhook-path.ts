@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { httpApiEvent, lambdaContext } from '../local/lambda-events.js';
+import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
 import { startLocalPeers } from '../scripts/local-stack/peers.js';
 import { createQueuePoller } from '../scripts/local-stack/queue-poller.js';
-import { httpApiEvent, lambdaContext } from '../test/support/harness.js';
-import { customerPayload, shopifyHeaders } from '../test/support/shopify.js';
 
 /**
  * `npx tsx bench/webhook-path.ts [--deliveries N] [--concurrency C]`: the Shopify path's figures,

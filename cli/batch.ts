@@ -19,7 +19,7 @@ export const BATCH_OPTIONS_HELP = `Options:
   --results PATH         one NDJSON line per input row (default: <file>.results.ndjson)
   --concurrency N        customers worked on at once (default: 4)
   --rate-per-second R    requests per second per Klaviyo endpoint (default: Klaviyo's limits,
-                         75/s and 700/min; profile merges 10/s and 150/min)
+                         75/s and 750/min; profile merges 10/s and 150/min)
   --secret-id ID         read the Klaviyo key from this Secrets Manager secret (its full id)
                          instead of KLAVIYO_API_KEY
   -h, --help             this help

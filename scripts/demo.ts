@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KLAVIYO_REVISION } from '../lib/config.js';
 import { signErpRequest } from '../lib/erp/sign.js';
-import { customerPayload, shopifyHeaders } from '../test/support/shopify.js';
+import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js';
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
 import { type ExternalKlaviyo, externalKlaviyo, localPorts } from './local-stack/settings.js';
 

@@ -1,4 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KLAVIYO_MERGE_LIMITS, KLAVIYO_PROFILE_LIMITS, MERGE_ENDPOINT, type RateLimit } from './limits.js';
+
+export { MERGE_ENDPOINT, type RateLimit };
 
 /**
  * Holds requests back so that each endpoint stays under its rate limits, instead of living on
@@ -7,11 +10,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * window's length, which is under the limit wherever Klaviyo's edges fall. `marginMs` widens each
  * window to absorb the jitter between when we send a request and when Klaviyo counts it.
  */
-export interface RateLimit {
-  perSecond: number;
-  perMinute: number;
-}
-
 export interface Pacer {
   /** Resolves when a request to `endpoint` (e.g. `PATCH /api/profiles/{id}`) may be sent. */
   wait(endpoint: string): Promise<void>;
@@ -27,11 +25,6 @@ export interface PacerOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<unknown>;
 }
-
-/** Klaviyo's documented limits: "L" for the profile endpoints, "M" for profile merges. */
-export const KLAVIYO_PROFILE_LIMITS: RateLimit = { perSecond: 75, perMinute: 700 };
-export const KLAVIYO_MERGE_LIMITS: RateLimit = { perSecond: 10, perMinute: 150 };
-export const MERGE_ENDPOINT = 'POST /api/profile-merge';
 
 const SECOND_MS = 1_000;
 const MINUTE_MS = 60_000;

@@ -3,8 +3,8 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
-import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../test/fakes/klaviyo-sandbox.js';
-import { type LocalSecretsManager, startLocalSecretsManager } from '../../test/fakes/secrets-manager.js';
+import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
 import { DEMO_TENANT } from './demo-tenant.js';
 
 /**

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 import { useLocalStack } from '../support/stack-under-test.js';
 
 /**

@@ -6,9 +6,9 @@ import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
 import { history } from '../../cli/commands/history.js';
 import type { RowResult } from '../../cli/results.js';
+import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { type LocalPeers, startLocalPeers, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
-import { type KlaviyoSandbox, startKlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { captureIo } from '../support/cli.js';
 
 /**
@@ -300,7 +300,7 @@ describe('identity-sync history', () => {
 
 describe('a 1,000-row file', () => {
   /**
-   * At Klaviyo's limits (700 requests a minute per endpoint) 1,000 rows take minutes, so this run
+   * At Klaviyo's limits (750 requests a minute per endpoint) 1,000 rows take minutes, so this run
    * raises the sandbox's limits and paces to match with --rate-per-second. The run at the real
    * limits is bench/apply-throughput.ts.
    */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { erpReceiptSchema, erpRefusalSchema, MAX_BODY_BYTES } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
+import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
-import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { type Harness, useHarness } from '../support/harness.js';
 import { capturedOutput } from '../support/output.js';
 

@@ -4,9 +4,9 @@ import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue } from '../../lib/adapters/sqs-queues.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import type { ChangeQueue } from '../../lib/ports.js';
+import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TABLE_NAME, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
-import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { aChange } from '../support/factories.js';
 import { type Harness, useHarness } from '../support/harness.js';
 

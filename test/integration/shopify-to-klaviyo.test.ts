@@ -1,12 +1,13 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
+import { lambdaContext } from '../../local/lambda-events.js';
+import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
-import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
-import { type Harness, lambdaContext, useHarness } from '../support/harness.js';
+import { type Harness, useHarness } from '../support/harness.js';
 import { capturedOutput } from '../support/output.js';
-import { customerPayload, shopifyHeaders } from '../support/shopify.js';
 
 /**
  * The Shopify path through the real handlers, SDK clients and adapters, against fauxqs, dynalite,

@@ -2,7 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantSecrets } from '../../lib/adapters/tenant-secrets.js';
 import { PermanentError } from '../../lib/errors.js';
-import { type LocalSecretsManager, startLocalSecretsManager } from '../fakes/secrets-manager.js';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
 
 /** The tenant secrets adapter with the real SDK client, against the local Secrets Manager endpoint. */
 let endpoint: LocalSecretsManager;

@@ -1,14 +1,9 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import type {
-  APIGatewayProxyEventV2,
-  APIGatewayProxyStructuredResultV2,
-  Context,
-  SQSBatchResponse,
-  SQSEvent,
-} from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
 import type { DeadLetter } from '../../lib/ports.js';
+import { httpApiEvent, lambdaContext } from '../../local/lambda-events.js';
 import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller, type QueuePoller } from '../../scripts/local-stack/queue-poller.js';
 
@@ -43,68 +38,6 @@ export interface Harness {
   takeDeadLetters(): Promise<{ letter: DeadLetter | Record<string, unknown>; reason: string | undefined }[]>;
   queueDepth(): Promise<number>;
   stop(): Promise<void>;
-}
-
-export function lambdaContext(functionName: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => 30_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** The route an API Gateway event was matched to; the Shopify webhook's unless said. */
-export interface HttpRoute {
-  routeKey: string;
-  path: string;
-  pathParameters?: Record<string, string>;
-}
-
-const SHOPIFY_ROUTE: HttpRoute = { routeKey: 'POST /webhooks/shopify', path: '/webhooks/shopify' };
-
-export function httpApiEvent(
-  body: string,
-  headers: Record<string, string>,
-  base64 = false,
-  route: HttpRoute = SHOPIFY_ROUTE,
-): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: route.routeKey,
-    rawPath: route.path,
-    rawQueryString: '',
-    headers,
-    ...(route.pathParameters && { pathParameters: route.pathParameters }),
-    isBase64Encoded: base64,
-    body: base64 ? Buffer.from(body).toString('base64') : body,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: 'localhost',
-      domainPrefix: 'localhost',
-      http: {
-        method: 'POST',
-        path: route.path,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'Shopify',
-      },
-      requestId: crypto.randomUUID(),
-      routeKey: route.routeKey,
-      stage: '$default',
-      time: new Date().toISOString(),
-      timeEpoch: Date.now(),
-    },
-  };
 }
 
 /** What a handler answered, its JSON body parsed. */

@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
+import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local-stack/stack.js';
-import type { KlaviyoSandbox } from '../fakes/klaviyo-sandbox.js';
 import { freePort } from './ports.js';
 
 export interface StackUnderTest {

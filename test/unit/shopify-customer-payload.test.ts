@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseShopifyCustomer } from '../../lib/shopify/customer-payload.js';
-import { BIG_CUSTOMER_ID, customerPayload } from '../support/shopify.js';
+import { BIG_CUSTOMER_ID, customerPayload } from '../../local/shopify-deliveries.js';
 
 describe('parseShopifyCustomer', () => {
   it('keeps an id beyond 2^53 exactly, from the GraphQL id', () => {

@@ -1,4 +1,4 @@
-import { signShopifyBody } from '../../lib/shopify/signature.js';
+import { signShopifyBody } from '../lib/shopify/signature.js';
 
 /**
  * Shopify customer payloads shaped after Shopify's published samples (API 2024-10 to 2026-04),

@@ -6,7 +6,7 @@ import {
   type KlaviyoSandboxOptions,
   SANDBOX_API_KEY,
   startKlaviyoSandbox,
-} from './klaviyo-sandbox.js';
+} from '../../local/klaviyo-sandbox.js';
 
 const REVISION = '2026-07-15';
 const START = Date.parse('2026-08-03T12:00:00.250Z');

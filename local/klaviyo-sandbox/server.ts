@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { KLAVIYO_MERGE_LIMITS, KLAVIYO_PROFILE_LIMITS, type RateLimit } from '../../lib/klaviyo/limits.js';
 import { CONTROL_PREFIX, handleControl, seedProfile } from './control.js';
 import { ApiError, internalError, invalidParameter, notAuthenticated } from './errors.js';
 import { FaultQueue, faultError } from './faults.js';
@@ -12,8 +13,12 @@ import { ProfileStore } from './store.js';
 import type { KlaviyoSandbox, KlaviyoSandboxOptions, RecordedRequest } from './types.js';
 
 export const SANDBOX_API_KEY = 'pk_sandbox_demo';
-const DEFAULT_RATE_LIMITS = { burstPerSecond: 75, steadyPerMinute: 750 };
-const DEFAULT_MERGE_RATE_LIMITS = { burstPerSecond: 10, steadyPerMinute: 150 };
+const asSandboxLimits = (limits: RateLimit) => ({
+  burstPerSecond: limits.perSecond,
+  steadyPerMinute: limits.perMinute,
+});
+const DEFAULT_RATE_LIMITS = asSandboxLimits(KLAVIYO_PROFILE_LIMITS);
+const DEFAULT_MERGE_RATE_LIMITS = asSandboxLimits(KLAVIYO_MERGE_LIMITS);
 const DEFAULT_MERGE_DELAY_MS = 200;
 /** Oldest revision whose paths have no trailing slash; older ones are retired anyway. */
 const OLDEST_REVISION = '2024-10-15';
