@@ -1,4 +1,4 @@
-import type { KlaviyoProfile } from '../lib/klaviyo/client.js';
+import type { KlaviyoProfile } from '../lib/ports.js';
 import type { BindTask } from './rows.js';
 
 /**

@@ -5,10 +5,10 @@ import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dyn
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
 import { readTenantSecret } from '../lib/adapters/tenant-secrets.js';
 import { parseSettings, policiesFrom, settingsSchema, type TenantPolicies } from '../lib/config.js';
-import { createKlaviyoClient, type KlaviyoProfiles } from '../lib/klaviyo/client.js';
+import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import { createKlaviyoPacer } from '../lib/klaviyo/pacer.js';
-import type { AuditLog, SyncStateStore } from '../lib/ports.js';
+import type { AuditLog, KlaviyoProfiles, SyncStateStore } from '../lib/ports.js';
 import { UsageError } from './io.js';
 
 /**

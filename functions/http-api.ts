@@ -1,5 +1,10 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { lowerCaseHeaders, type WebhookRequest, type WebhookResponse } from '../lib/http.js';
+import type { WebhookIntake } from '../lib/intake/receive.js';
+import { logger, metrics } from '../lib/observability/telemetry.js';
 
 /** Between API Gateway HTTP API events (payload 2.0) and the core's webhook request and response. */
 export function webhookRequestOf(event: APIGatewayProxyEventV2): WebhookRequest {
@@ -7,6 +12,7 @@ export function webhookRequestOf(event: APIGatewayProxyEventV2): WebhookRequest 
     headers: lowerCaseHeaders(event.headers),
     // Signatures cover the exact bytes sent; API Gateway may hand them over base64.
     body: Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8'),
+    ...(event.pathParameters && { pathParameters: event.pathParameters }),
   };
 }
 
@@ -16,4 +22,14 @@ export function httpApiResponse(response: WebhookResponse): APIGatewayProxyStruc
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(response.body),
   };
+}
+
+/** The Lambda handler of a webhook route: HTTP API event in, the intake, HTTP response out. */
+export function webhookHandler(intake: WebhookIntake) {
+  return middy(
+    async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> =>
+      httpApiResponse(await intake(webhookRequestOf(event))),
+  )
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics));
 }

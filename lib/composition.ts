@@ -1,14 +1,18 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue, createSqsDeadLetters } from './adapters/sqs-queues.js';
 import { createTenantSecrets } from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
-import type { ErpIntakeDependencies } from './erp/receive-webhook.js';
+import { erpWebhookSource } from './erp/receive-webhook.js';
+import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
+import type { WebhookSource } from './intake/source.js';
 import { createKlaviyoClient } from './klaviyo/client.js';
+import { limitsOf, shareOf } from './klaviyo/limits.js';
 import { telemetry as defaultTelemetry, type Telemetry } from './observability/telemetry.js';
-import type { KlaviyoForTenant, TenantSecrets } from './ports.js';
-import type { ShopifyIntakeDependencies } from './shopify/receive-webhook.js';
+import type { KlaviyoForTenant, RequestGate, TenantSecrets } from './ports.js';
+import { shopifyWebhookSource } from './shopify/receive-webhook.js';
 import type { WorkerDependencies } from './sync/process-queued-change.js';
 
 /**
@@ -26,10 +30,9 @@ function tenantSecretsFor(config: Config): TenantSecrets {
 }
 
 /** What every webhook intake needs: tenant secrets, the changes queue and the dead-letter queue. */
-function webhookIntake(config: Config, telemetry: Telemetry) {
+function webhookIntake(config: Config, telemetry: Telemetry): IntakeDependencies {
   const sqs = new SQSClient({});
   return {
-    config,
     secrets: tenantSecretsFor(config),
     queue: createSqsChangeQueue(sqs, config.queueUrl),
     deadLetters: createSqsDeadLetters(sqs, config.deadLetterQueueUrl),
@@ -38,18 +41,17 @@ function webhookIntake(config: Config, telemetry: Telemetry) {
   };
 }
 
-export function createShopifyIntake(
-  config: Config,
-  telemetry: Telemetry = defaultTelemetry,
-): ShopifyIntakeDependencies {
-  return webhookIntake(config, telemetry);
+const intakeOf =
+  (source: WebhookSource, deps: IntakeDependencies): WebhookIntake =>
+  (request) =>
+    receiveWebhook(source, request, deps);
+
+export function createShopifyIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
+  return intakeOf(shopifyWebhookSource(config), webhookIntake(config, telemetry));
 }
 
-export function createErpIntake(
-  config: Config,
-  telemetry: Telemetry = defaultTelemetry,
-): ErpIntakeDependencies {
-  return webhookIntake(config, telemetry);
+export function createErpIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
+  return intakeOf(erpWebhookSource(config), webhookIntake(config, telemetry));
 }
 
 /** Klaviyo clients built from each tenant's private key, as read (and cached) from its secret. */
@@ -57,10 +59,12 @@ export function klaviyoForTenants(
   config: Config,
   secrets: TenantSecrets,
   telemetry: Telemetry,
+  gateFor?: (tenant: string) => RequestGate,
 ): KlaviyoForTenant {
   return async (tenant, options) => {
     const { klaviyoPrivateKey } = await secrets.get(tenant, options);
     return createKlaviyoClient({
+      pacer: gateFor?.(tenant),
       baseUrl: config.klaviyo.baseUrl,
       apiKey: klaviyoPrivateKey,
       revision: config.klaviyo.revision,
@@ -84,11 +88,25 @@ export function createSyncWorker(
   telemetry: Telemetry = defaultTelemetry,
 ): WorkerDependencies {
   const dynamodb = new DynamoDBClient({});
+  // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
+  const gates = new Map<string, RequestGate>();
+  const gateFor = (tenant: string) => {
+    const gate =
+      gates.get(tenant) ??
+      createDynamoRequestQuota({
+        client: dynamodb,
+        tableName: config.syncStateTable,
+        account: tenant,
+        limitsOf: (endpoint) => shareOf(limitsOf(endpoint), config.klaviyo.quotaShare),
+      });
+    gates.set(tenant, gate);
+    return gate;
+  };
   return {
     state: createDynamoSyncState(dynamodb, config.syncStateTable),
     audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
     policiesFor: config.policiesFor,
-    klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry),
+    klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry, gateFor),
     deadLetters: createSqsDeadLetters(new SQSClient({}), config.deadLetterQueueUrl),
     telemetry,
     clock: systemClock,

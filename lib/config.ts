@@ -18,6 +18,7 @@ const tenantPolicySchema = z
     onMissingProfile: z.enum(['create', 'skip']).optional(),
     onDuplicateProfile: z.enum(['merge', 'park', 'skip']).optional(),
     dryRun: z.boolean().optional(),
+    verifyUnchanged: z.boolean().optional(),
   })
   .strict();
 
@@ -66,6 +67,11 @@ export const settingsSchema = z.object({
   KLAVIYO_TIMEOUT_MS: positiveInt(10_000),
   KLAVIYO_MAX_ATTEMPTS: positiveInt(4),
   KLAVIYO_RETRY_BUDGET_MS: positiveInt(20_000),
+  KLAVIYO_QUOTA_SHARE: z.coerce
+    .number()
+    .gt(0, "must be a fraction of the account's rate limits, above 0")
+    .max(1, "must be a fraction of the account's rate limits, at most 1")
+    .default(1),
   SECRET_CACHE_TTL_SECONDS: positiveInt(300),
   SECRET_REFRESH_MIN_SECONDS: z.coerce.number().int().min(0).default(30),
 });
@@ -86,6 +92,8 @@ export interface Config {
     timeoutMs: number;
     maxAttempts: number;
     retryBudgetMs: number;
+    /** The fraction of the account's per-endpoint limits this service (workers and CLI) may use. */
+    quotaShare: number;
   };
   secretCacheTtlSeconds: number;
   /** Least time between two reads of a tenant secret that bypass the cache. */
@@ -130,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: s.KLAVIYO_TIMEOUT_MS,
       maxAttempts: s.KLAVIYO_MAX_ATTEMPTS,
       retryBudgetMs: s.KLAVIYO_RETRY_BUDGET_MS,
+      quotaShare: s.KLAVIYO_QUOTA_SHARE,
     },
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
     secretRefreshMinSeconds: s.SECRET_REFRESH_MIN_SECONDS,

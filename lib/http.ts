@@ -2,6 +2,8 @@
 export interface WebhookRequest {
   headers: Readonly<Record<string, string | undefined>>;
   body: Buffer;
+  /** The route's path parameters, e.g. `{tenant}` of `POST /webhooks/erp/{tenant}`. */
+  pathParameters?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface WebhookResponse {

@@ -1,5 +1,5 @@
+import type { DeadLetter } from './dead-letter.js';
 import type { Identifiers, IdentityChange } from './identity-change.js';
-import type { KlaviyoProfiles } from './klaviyo/client.js';
 
 /**
  * The I/O the core depends on, as small interfaces. Production wires them to SQS, DynamoDB,
@@ -11,22 +11,8 @@ export interface ChangeQueue {
   enqueue(change: IdentityChange): Promise<void>;
 }
 
-/** Something kept for a person to look at and replay: it could not be applied as it was. */
-export interface DeadLetter {
-  /** Machine-readable, e.g. `invalid_payload`, `klaviyo_duplicate_profile`. */
-  reason: string;
-  detail: string;
-  tenant: string | undefined;
-  source: IdentityChange['source'] | 'unknown';
-  sourceEventId: string;
-  /** The queued change, when the failure came after intake. */
-  change?: IdentityChange;
-  /** The raw request body, when the payload itself was unusable. */
-  payload?: string;
-  /** Extra facts for the reader, e.g. Klaviyo's error code and duplicate_profile_id. */
-  context?: Record<string, unknown>;
-  parkedAt: string;
-}
+/** A letter on the dead-letter queue: its one definition, with the schema, is lib/dead-letter.ts. */
+export type { DeadLetter };
 
 export interface DeadLetters {
   park(letter: DeadLetter): Promise<void>;
@@ -49,6 +35,14 @@ export interface AppliedChange {
   occurredAt: string;
   sourceEventId: string;
   profileId: string | undefined;
+  /** The profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
+  identifiers?: RecordedIdentifiers;
+}
+
+/** What the customer's profile held when we last applied or saw it: lets a no-op cost nothing. */
+export interface RecordedIdentifiers {
+  email: string | null;
+  phone_number: string | null;
 }
 
 /** A change that met an identifier held by another customer, kept so that customer can trade. */
@@ -62,6 +56,9 @@ export interface CustomerState {
   /** When the last applied change for this customer happened, if any was applied. */
   lastAppliedAt?: string;
   pending?: PendingChange;
+  /** The customer's Klaviyo profile, as of the last change applied or seen. */
+  profileId?: string;
+  identifiers?: RecordedIdentifiers;
 }
 
 export interface SyncStateStore {
@@ -94,7 +91,47 @@ export interface AuditLog {
   history(tenant: string, externalId: string, limit?: number): Promise<AuditEntry[]>;
 }
 
+/** A Klaviyo profile's id and the identifiers we keep in step. */
+export interface KlaviyoProfile {
+  id: string;
+  email: string | null;
+  phone_number: string | null;
+  external_id: string | null;
+}
+
+/** What a profile can be looked up by. */
+export type IdentifierField = 'id' | 'email' | 'phone_number' | 'external_id';
+
+/** The Klaviyo profile operations the core needs (lib/klaviyo/client.ts; in memory for tests). */
+export interface KlaviyoProfiles {
+  /** The profiles whose `field` is `value` (emails as given and lower-cased: filters are case-sensitive). */
+  findProfiles(field: IdentifierField, value: string): Promise<KlaviyoProfile[]>;
+  /** The profiles whose `field` is any of `values` (at most 100), in one request. */
+  findProfilesAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]>;
+  /** The profile, or undefined when Klaviyo has none with that id (404). */
+  getProfile(id: string): Promise<KlaviyoProfile | undefined>;
+  updateProfile(id: string, attributes: Identifiers): Promise<KlaviyoProfile>;
+  /** Create-or-update matched by any identifier; `created` tells which happened. */
+  importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
+  /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
+  mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
+}
+
 /** A Klaviyo client holding the tenant's private key. */
 export type KlaviyoForTenant = (tenant: string, options?: { fresh?: boolean }) => Promise<KlaviyoProfiles>;
 
 export type Clock = () => Date;
+
+/** What Klaviyo's RateLimit-* headers say of an endpoint's steady (one-minute) window. */
+export interface SteadyWindowReport {
+  remaining: number;
+  resetSeconds: number;
+}
+
+/** Holds Klaviyo requests back so that everyone sharing the account's quota stays under its limits. */
+export interface RequestGate {
+  /** Resolves when a request to `endpoint` (e.g. `PATCH /api/profiles/{id}`) may be sent. */
+  wait(endpoint: string): Promise<void>;
+  /** Told what each answer's RateLimit-* headers said. */
+  observe?(endpoint: string, report: SteadyWindowReport): void;
+}

@@ -1,5 +1,5 @@
-import type { KlaviyoProfile, KlaviyoProfiles } from '../../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
+import type { KlaviyoProfile, KlaviyoProfiles } from '../../lib/ports.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
 import {
   type BindFound,

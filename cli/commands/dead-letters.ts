@@ -1,17 +1,9 @@
 import { parseArgs } from 'node:util';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
-import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
-import { type IdentityChange, identityChangeSchema } from '../../lib/identity-change.js';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
+import type { IdentityChange } from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
-
-/** How long a read hides the messages if making them visible again fails (or the command dies). */
-export const READ_VISIBILITY_SECONDS = 30;
 
 const USAGE = `Usage: identity-sync dead-letters [--queue-url URL] [--limit N] [--reason R] [--json]
 
@@ -58,8 +50,7 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
     // Region, credentials and endpoint (AWS_ENDPOINT_URL_SQS) come from the environment, as everywhere.
     const sqs = new SQSClient({});
     try {
-      const onQueue = await approximateCount(sqs, queueUrl);
-      const { messages, problem } = await peekQueue(sqs, queueUrl, limit);
+      const { messages, onQueue, problem } = await peekQueue(sqs, queueUrl, limit);
       const letters = newestFirst(messages.map(classifyDeadLetter));
       const shown = values.reason === undefined ? letters : letters.filter((l) => l.reason === values.reason);
       io.stdout.write(
@@ -82,96 +73,6 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
       sqs.destroy();
     }
   });
-}
-
-// --- Reading without consuming -------------------------------------------------------------
-
-async function approximateCount(sqs: SQSClient, queueUrl: string): Promise<number> {
-  try {
-    return await approximateMessageCount(sqs, queueUrl);
-  } catch (error) {
-    throw new Error(`cannot read the queue ${queueUrl}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-/**
- * Receives up to `limit` messages, then makes every one visible again, also when a receive
- * failed: on a FIFO queue a received message locks its group (no replay, no redrive, no other
- * reader) until it is visible again. `problem` says what could not be made visible again; those
- * messages come back on their own after READ_VISIBILITY_SECONDS.
- */
-export async function peekQueue(
-  sqs: SQSClient,
-  queueUrl: string,
-  limit: number,
-): Promise<{ messages: Message[]; problem: string | undefined }> {
-  const messages = new Map<string, Message>();
-  // Every receipt handle, also of a message received twice (its visibility ran out meanwhile).
-  const handles: string[] = [];
-  let failure: unknown;
-  try {
-    while (messages.size < limit) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: Math.min(10, limit - messages.size),
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['All'],
-          VisibilityTimeout: READ_VISIBILITY_SECONDS,
-          // Long polling asks every SQS server, so an answer with nothing means nothing more to read.
-          WaitTimeSeconds: 1,
-        }),
-      );
-      const before = messages.size;
-      for (const message of Messages) {
-        if (message.ReceiptHandle) handles.push(message.ReceiptHandle);
-        messages.set(message.MessageId ?? message.ReceiptHandle ?? String(handles.length), message);
-      }
-      if (messages.size === before) break;
-    }
-  } catch (error) {
-    failure = error;
-  }
-  // The `finally` of the reads: runs whatever happened above, and never throws itself.
-  const problem = await makeVisibleAgain(sqs, queueUrl, handles);
-  if (failure !== undefined) {
-    const also = problem ? `; also, ${problem}` : '';
-    throw new Error(`cannot read the queue ${queueUrl}: ${(failure as Error).message}${also}`, {
-      cause: failure,
-    });
-  }
-  return { messages: [...messages.values()], problem };
-}
-
-/** ChangeMessageVisibilityBatch to 0, ten at a time; what failed, for people, or undefined. */
-async function makeVisibleAgain(
-  sqs: SQSClient,
-  queueUrl: string,
-  handles: string[],
-): Promise<string | undefined> {
-  let failed = 0;
-  let firstError: string | undefined;
-  for (let start = 0; start < handles.length; start += 10) {
-    const batch = handles.slice(start, start + 10);
-    try {
-      const { Failed = [] } = await sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: batch.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout: 0 })),
-        }),
-      );
-      failed += Failed.length;
-      firstError ??= Failed[0] && `${Failed[0].Code}: ${Failed[0].Message}`;
-    } catch (error) {
-      failed += batch.length;
-      firstError ??= (error as Error).message;
-    }
-  }
-  if (failed === 0) return undefined;
-  return (
-    `${failed} of ${handles.length} messages read could not be made visible again (${firstError}); ` +
-    `they stay hidden, and their message groups held, for up to ${READ_VISIBILITY_SECONDS} s`
-  );
 }
 
 // --- Classifying (pure) ---------------------------------------------------------------------
@@ -205,65 +106,37 @@ export const RETRIES_EXHAUSTED = 'retries_exhausted';
 export const UNREADABLE = 'unreadable';
 
 /** What a dead-letter queue message is: a parked letter, a redriven plain change, or unreadable. */
-export function classifyDeadLetter(message: Message): ClassifiedLetter {
-  const receiveCount = Number(message.Attributes?.ApproximateReceiveCount);
-  const common = {
-    messageId: message.MessageId,
-    ...(Number.isFinite(receiveCount) && { receiveCount }),
-    ...optional('sentAt', isoOf(Number(message.Attributes?.SentTimestamp))),
-  };
-  const body = message.Body ?? '';
-  const unreadable = (problem: string): ClassifiedLetter => {
-    const attribute = message.MessageAttributes?.reason?.StringValue;
-    const said = attribute ? `; its reason attribute says ${masked(attribute)}` : '';
-    return {
-      ...common,
-      kind: 'unreadable',
-      reason: UNREADABLE,
-      time: common.sentAt,
-      detail: `${problem} (${body.length} characters)${said}`,
-    };
-  };
-
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return unreadable('the body is not JSON');
-  }
-  if (isRecord(json) && typeof json.reason === 'string' && json.reason) {
-    const parsed = identityChangeSchema.safeParse(json.change);
-    const change = parsed.success ? parsed.data : undefined;
-    const rawChange = isRecord(json.change) ? json.change : {};
-    const parkedAt = isoOf(Date.parse(String(json.parkedAt)));
+export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
+  const { messageId, content, receiveCount, sentAt } = message;
+  const common = { messageId, ...optional('receiveCount', receiveCount), ...optional('sentAt', sentAt) };
+  if (content.kind === 'letter') {
+    const { letter } = content;
+    // The schema holds it to an ISO time; written the same way for every letter.
+    const parkedAt = new Date(letter.parkedAt).toISOString();
     return {
       ...common,
       kind: 'parked',
-      reason: masked(json.reason),
-      time: parkedAt ?? common.sentAt,
-      ...optional('tenant', stringOf(json.tenant) ?? change?.tenant),
-      ...optional('source', stringOf(json.source)),
-      ...optional('sourceEventId', maskedOf(json.sourceEventId)),
-      ...optional('externalId', maskedOf(change?.externalId ?? rawChange.externalId)),
-      detail: maskedOf(json.detail) ?? '',
-      ...optional('parkedAt', parkedAt),
-      ...optional(
-        'context',
-        isRecord(json.context) ? (maskDeep(json.context) as Record<string, unknown>) : undefined,
-      ),
-      ...optional('change', change && maskChange(change)),
+      reason: masked(letter.reason),
+      time: parkedAt,
+      ...optional('tenant', letter.tenant ?? letter.change?.tenant),
+      source: letter.source,
+      sourceEventId: masked(letter.sourceEventId),
+      ...optional('externalId', maskedOf(letter.externalId ?? letter.change?.externalId)),
+      detail: masked(letter.detail),
+      parkedAt,
+      ...optional('context', letter.context && (maskDeep(letter.context) as Record<string, unknown>)),
+      ...optional('change', letter.change && maskChange(letter.change)),
     };
   }
-  const parsed = identityChangeSchema.safeParse(json);
-  if (parsed.success) {
-    const change = parsed.data;
-    const count = common.receiveCount;
-    const times = count === undefined ? '' : `; received ${count} ${count === 1 ? 'time' : 'times'}`;
+  if (content.kind === 'change') {
+    const { change } = content;
+    const times =
+      receiveCount === undefined ? '' : `; received ${receiveCount} ${receiveCount === 1 ? 'time' : 'times'}`;
     return {
       ...common,
       kind: 'redriven',
       reason: RETRIES_EXHAUSTED,
-      time: common.sentAt,
+      time: sentAt,
       tenant: change.tenant,
       source: change.source,
       sourceEventId: masked(change.sourceEventId),
@@ -272,11 +145,16 @@ export function classifyDeadLetter(message: Message): ClassifiedLetter {
       change: maskChange(change),
     };
   }
-  return unreadable(
-    isRecord(json)
-      ? 'JSON, but neither a parked letter (no reason) nor an identity change'
-      : 'JSON, but not an object',
-  );
+  const said = message.reasonAttribute
+    ? `; its reason attribute says ${masked(message.reasonAttribute)}`
+    : '';
+  return {
+    ...common,
+    kind: 'unreadable',
+    reason: UNREADABLE,
+    time: sentAt,
+    detail: `${masked(content.problem)} (${message.bodyLength} characters)${said}`,
+  };
 }
 
 /** Newest first; letters without a time last, in the order read. */
@@ -305,14 +183,9 @@ function maskDeep(value: unknown): unknown {
 }
 
 const masked = (text: string) => maskIdentifiersInText(text);
-const maskedOf = (value: unknown) => {
-  const text = stringOf(value);
-  return text === undefined ? undefined : masked(text);
-};
-const stringOf = (value: unknown) => (typeof value === 'string' ? value : undefined);
+const maskedOf = (text: string | undefined) => (text === undefined ? undefined : masked(text));
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isoOf = (epochMs: number) => (Number.isFinite(epochMs) ? new Date(epochMs).toISOString() : undefined);
 /** `{ [key]: value }`, or nothing when value is undefined (so JSON and toEqual see no key). */
 const optional = <K extends string, V>(key: K, value: V | undefined) =>
   (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

@@ -49,6 +49,8 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
       const state: CustomerState = {};
       if (Item?.lastOccurredAt?.S) state.lastAppliedAt = Item.lastOccurredAt.S;
       if (Item?.pending?.S) state.pending = JSON.parse(Item.pending.S);
+      if (Item?.profileId?.S) state.profileId = Item.profileId.S;
+      if (Item?.identifiers?.S) state.identifiers = JSON.parse(Item.identifiers.S);
       return state;
     },
 
@@ -61,7 +63,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
               TableName: tableName,
               Key: stateKey(change.tenant, change.externalId),
               UpdateExpression:
-                'SET lastOccurredAt = :at, lastOccurredAtMs = :ms, lastSourceEventId = :event, profileId = :profile, recordedAt = :now REMOVE pending',
+                'SET lastOccurredAt = :at, lastOccurredAtMs = :ms, lastSourceEventId = :event, profileId = :profile, identifiers = :identifiers, recordedAt = :now REMOVE pending',
               // Conditional so two writers can never move the clock backwards.
               ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
               ExpressionAttributeValues: {
@@ -69,6 +71,11 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
                 ':ms': { N: occurredMs },
                 ':event': { S: change.sourceEventId },
                 ':profile': change.profileId ? { S: change.profileId } : { NULL: true },
+                // Without the profile, recorded identifiers would describe nobody: forget them.
+                ':identifiers':
+                  change.profileId && change.identifiers
+                    ? { S: JSON.stringify(change.identifiers) }
+                    : { NULL: true },
                 ':now': { S: new Date().toISOString() },
               },
             }),

@@ -19,7 +19,11 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
       const key = keyOf(change.tenant, change.externalId);
       const last = states.get(key)?.lastAppliedAt;
       if (last !== undefined && Date.parse(last) > Date.parse(change.occurredAt)) return false;
-      states.set(key, { lastAppliedAt: change.occurredAt });
+      states.set(key, {
+        lastAppliedAt: change.occurredAt,
+        ...(change.profileId && { profileId: change.profileId }),
+        ...(change.profileId && change.identifiers && { identifiers: change.identifiers }),
+      });
       return true;
     },
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type DeadLetter, serializeDeadLetter } from '../dead-letter.js';
 import { TransientError } from '../errors.js';
 import { type IdentityChange, messageGroupOf } from '../identity-change.js';
-import type { ChangeQueue, DeadLetter, DeadLetters } from '../ports.js';
+import type { ChangeQueue, DeadLetters } from '../ports.js';
 
 /** SQS FIFO ids allow 128 characters of alphanumerics and punctuation; anything else is hashed. */
 export function fifoId(value: string): string {
@@ -38,10 +39,11 @@ export function createSqsChangeQueue(client: SQSClient, queueUrl: string): Chang
 /** The dead-letter queue (FIFO, like the queue it serves), holding letters with their reason. */
 export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: string): DeadLetters {
   return {
-    park: (letter: DeadLetter) =>
+    // async: a letter that does not fit its schema rejects like a failed send, never throws at the call.
+    park: async (letter: DeadLetter) =>
       send(client, {
         QueueUrl: deadLetterQueueUrl,
-        MessageBody: JSON.stringify(letter),
+        MessageBody: serializeDeadLetter(letter),
         // A parked change stays in its customer's group, so a redrive replays that customer in
         // order; an unusable payload has no order to keep, and a group of its own blocks nothing.
         MessageGroupId: fifoId(

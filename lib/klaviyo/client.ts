@@ -1,31 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher, request } from 'undici';
 import { isTransient } from '../errors.js';
-import type { Identifiers } from '../identity-change.js';
+import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles, RequestGate } from '../ports.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
-import type { Pacer } from './pacer.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
-
-export interface KlaviyoProfile {
-  id: string;
-  email: string | null;
-  phone_number: string | null;
-  external_id: string | null;
-}
-
-export type IdentifierField = 'id' | 'email' | 'phone_number' | 'external_id';
-
-/** The profile operations the core needs; the port a test may fill with a fake. */
-export interface KlaviyoProfiles {
-  findProfiles(field: IdentifierField, value: string): Promise<KlaviyoProfile[]>;
-  /** The profile, or undefined when Klaviyo has none with that id (404). */
-  getProfile(id: string): Promise<KlaviyoProfile | undefined>;
-  updateProfile(id: string, attributes: Identifiers): Promise<KlaviyoProfile>;
-  /** Create-or-update matched by any identifier; `created` tells which happened. */
-  importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
-  /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
-  mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
-}
 
 export interface KlaviyoClientOptions {
   baseUrl: string;
@@ -36,12 +14,17 @@ export interface KlaviyoClientOptions {
   dispatcher?: Dispatcher;
   /** Told of each retry, so callers can log and count them. */
   onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: Error }) => void;
-  /** Awaited before each request (retries included), to stay under Klaviyo's rate limits. */
-  pacer?: Pacer;
+  /**
+   * Awaited before each request (retries included), to stay under Klaviyo's rate limits, and told
+   * what each answer's RateLimit-* headers say.
+   */
+  pacer?: RequestGate;
 }
 
 const MEDIA_TYPE = 'application/vnd.api+json';
 const PROFILE_FIELDS = 'email,phone_number,external_id';
+/** Values one lookup may carry: a page holds at most 100 profiles, one per value at most. */
+export const MAX_FILTER_VALUES = 100;
 
 /** Shared across clients (one per tenant key) so connections stay alive between invocations. */
 const sharedAgent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
@@ -113,6 +96,7 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     } catch (error) {
       throw new KlaviyoUnreachableError(method, path.split('?')[0] ?? path, error);
     }
+    reportSteadyWindow(method, path, response.headers);
     const text = await response.body.text();
     const json = text ? safeJson(text) : undefined;
     if (response.statusCode >= 200 && response.statusCode < 300) return { status: response.statusCode, json };
@@ -126,16 +110,43 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     );
   }
 
+  function reportSteadyWindow(method: string, path: string, headers: Dispatcher.ResponseData['headers']) {
+    if (!options.pacer?.observe) return;
+    const remaining = Number(headers['ratelimit-remaining']);
+    const resetSeconds = Number(headers['ratelimit-reset']);
+    if (headers['ratelimit-remaining'] === undefined || Number.isNaN(remaining) || Number.isNaN(resetSeconds))
+      return;
+    options.pacer.observe(endpointOf(method, path), { remaining, resetSeconds });
+  }
+
+  /** One request: `equals` for one value, `any` for several; a page holds every match of ≤ 100 values. */
+  async function findAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]> {
+    const unique = [...new Set(values)];
+    if (unique.length === 0) return [];
+    if (unique.length > MAX_FILTER_VALUES) {
+      throw new RangeError(`at most ${MAX_FILTER_VALUES} values a lookup, got ${unique.length}`);
+    }
+    const filter =
+      unique.length === 1
+        ? `equals(${field},${quoteFilterValue(unique[0] as string)})`
+        : `any(${field},[${unique.map(quoteFilterValue).join(',')}])`;
+    const query = new URLSearchParams({
+      filter,
+      'fields[profile]': PROFILE_FIELDS,
+      'page[size]': String(MAX_FILTER_VALUES),
+    });
+    const { json } = await send('GET', `/api/profiles?${query}`);
+    return ((json as { data?: ProfileResource[] })?.data ?? []).map(toProfile);
+  }
+
   return {
-    async findProfiles(field, value) {
-      const query = new URLSearchParams({
-        filter: `equals(${field},${quoteFilterValue(value)})`,
-        'fields[profile]': PROFILE_FIELDS,
-        'page[size]': '10',
-      });
-      const { json } = await send('GET', `/api/profiles?${query}`);
-      return ((json as { data?: ProfileResource[] })?.data ?? []).map(toProfile);
+    findProfiles(field, value) {
+      // Klaviyo compares filter strings case-sensitively; an email may be stored either way.
+      const values = field === 'email' ? [value, value.toLowerCase()] : [value];
+      return findAmong(field, values);
     },
+
+    findProfilesAmong: findAmong,
 
     async getProfile(id) {
       try {

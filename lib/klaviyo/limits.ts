@@ -20,3 +20,24 @@ export const KLAVIYO_MERGE_LIMITS: RateLimit = { perSecond: 10, perMinute: 150 }
 export const KLAVIYO_BULK_IMPORT_LIMITS: RateLimit = { perSecond: 10, perMinute: 150 };
 
 export const MERGE_ENDPOINT = 'POST /api/profile-merge';
+
+/** The limits Klaviyo applies to an endpoint, keyed like `PATCH /api/profiles/{id}`. */
+export function limitsOf(endpoint: string): RateLimit {
+  if (endpoint === MERGE_ENDPOINT) return KLAVIYO_MERGE_LIMITS;
+  if (endpoint.includes('/api/profile-bulk-import-jobs')) return KLAVIYO_BULK_IMPORT_LIMITS;
+  return KLAVIYO_PROFILE_LIMITS;
+}
+
+/**
+ * The most requests one second of our wall time may take so that, however many seconds in a row
+ * take it, no window of Klaviyo's is exceeded: a 60-second window overlaps at most 61 of our
+ * seconds, and a 1-second window at most 2.
+ */
+export const steadyShareOfOneSecond = (limits: RateLimit): number =>
+  Math.max(1, Math.min(Math.floor(limits.perMinute / 61), Math.floor(limits.perSecond / 2)));
+
+/** A fraction of `limits`, for a service that must leave the rest of the account's quota to others. */
+export const shareOf = (limits: RateLimit, share: number): RateLimit => ({
+  perSecond: limits.perSecond * share,
+  perMinute: limits.perMinute * share,
+});

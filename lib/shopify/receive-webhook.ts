@@ -1,124 +1,74 @@
-import { createHash } from 'node:crypto';
 import { type Config, tenantForShop } from '../config.js';
-import { isTransient } from '../errors.js';
-import type { WebhookRequest, WebhookResponse } from '../http.js';
+import type { WebhookRequest } from '../http.js';
 import type { IdentityChange } from '../identity-change.js';
+import type { Reading, VerifiedDelivery, WebhookSource } from '../intake/source.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
-import { maskIdentifiers, maskPhone } from '../observability/mask.js';
-import type { Telemetry } from '../observability/telemetry.js';
-import type { ChangeQueue, Clock, DeadLetters, TenantSecrets } from '../ports.js';
+import { maskPhone } from '../observability/mask.js';
 import { parseShopifyCustomer, type ShopifyCustomer } from './customer-payload.js';
 import { isValidShopifySignature } from './signature.js';
 
 export const PROCESSED_TOPICS = new Set(['customers/create', 'customers/update']);
+/**
+ * Shopify customer payloads take a few KiB (a customer with hundreds of addresses, tens): far
+ * larger is not a customer payload, and is not read.
+ */
+export const SHOPIFY_MAX_BODY_BYTES = 256 * 1024;
 
-export interface ShopifyIntakeDependencies {
-  config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion'>;
-  secrets: TenantSecrets;
-  queue: ChangeQueue;
-  deadLetters: DeadLetters;
-  telemetry: Telemetry;
-  clock: Clock;
-}
-
-const answer = (statusCode: number, body: Record<string, unknown>): WebhookResponse => ({ statusCode, body });
+const SIGNATURE_HEADER = 'x-shopify-hmac-sha256';
 
 /**
- * Takes one Shopify webhook delivery: refuses it unless correctly signed, queues the identity
- * change it carries, and keeps an unusable but signed payload on the dead-letter queue. It never
- * calls Klaviyo, so Shopify gets its answer well inside its 5 seconds.
+ * Shopify's webhooks `customers/create` and `customers/update` (other topics are answered and
+ * ignored): signed with the app's client secret over the raw body, the tenant found from the
+ * shop's domain, one identity change per delivery.
  */
-export async function receiveShopifyWebhook(
-  request: WebhookRequest,
-  deps: ShopifyIntakeDependencies,
-): Promise<WebhookResponse> {
-  const { headers, body } = request;
-  const { log, count } = deps.telemetry;
-  const shop = headers['x-shopify-shop-domain'];
-  const topic = headers['x-shopify-topic'];
-  const webhookId =
-    headers['x-shopify-webhook-id'] ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
-
-  const tenant = tenantForShop(deps.config, shop);
-  if (!tenant) {
-    count('WebhookRejected');
-    log.warn('Webhook refused: shop has no tenant', { shop, webhookId });
-    return answer(401, { error: 'unknown shop' });
-  }
-
-  try {
-    if (!(await isSignedByTenant(request, tenant, deps.secrets))) {
-      count('WebhookRejected');
-      log.warn('Webhook refused: signature missing or invalid', { shop, tenant, topic, webhookId });
-      return answer(401, { error: 'invalid signature' });
-    }
-  } catch (error) {
-    // Without the secret we cannot tell a good delivery from a forged one; Shopify will retry.
-    log.error('Webhook not verified: tenant secret unavailable', {
-      tenant,
-      webhookId,
-      error: error as Error,
-    });
-    return answer(503, { error: 'temporarily unable to verify' });
-  }
-
-  if (!topic || !PROCESSED_TOPICS.has(topic)) {
-    count('WebhookIgnored');
-    log.info('Webhook ignored: topic not processed', { tenant, topic, webhookId });
-    return answer(200, { status: 'ignored', reason: `topic ${topic ?? '(none)'} is not processed` });
-  }
-
-  const rawBody = body.toString('utf8');
-  const parsed = parseShopifyCustomer(rawBody);
-  const change = parsed.ok ? toIdentityChange(parsed.customer, tenant, headers, webhookId, deps) : parsed;
-  try {
-    if ('reason' in change) {
-      await deps.deadLetters.park({
-        reason: 'invalid_payload',
-        detail: change.reason,
-        tenant,
-        source: 'shopify',
-        sourceEventId: webhookId,
-        payload: rawBody,
-        context: { topic, shop },
-        parkedAt: deps.clock().toISOString(),
-      });
-      count('WebhookDeadLettered');
-      log.warn('Webhook kept on the dead-letter queue: payload unusable', {
-        tenant,
-        topic,
-        webhookId,
-        reason: change.reason,
-      });
-      // 200: a retry would carry the same bytes, and failures make Shopify delete the subscription.
-      return answer(200, { status: 'dead-lettered', reason: change.reason });
-    }
-    await deps.queue.enqueue(change);
-  } catch (error) {
-    log.error('Webhook not queued', { tenant, webhookId, error: error as Error });
-    return answer(isTransient(error) ? 503 : 500, { error: 'temporarily unable to queue' });
-  }
-  count('WebhookAccepted');
-  log.info('Identity change queued', { tenant, topic, webhookId, change: maskIdentifiers(change) });
-  return answer(200, { status: 'queued' });
+export function shopifyWebhookSource(
+  config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion'>,
+): WebhookSource {
+  return {
+    name: 'shopify',
+    maxBodyBytes: SHOPIFY_MAX_BODY_BYTES,
+    tenantOf: (request) => tenantForShop(config, request.headers['x-shopify-shop-domain']),
+    deliveryIdOf: (request) => request.headers['x-shopify-webhook-id'],
+    unsignedReason: (request) =>
+      request.headers[SIGNATURE_HEADER] ? undefined : 'X-Shopify-Hmac-Sha256 is required',
+    secretsOf: (secret) => secret.shopifyWebhookSecrets,
+    isSignedWith: (request, secrets) =>
+      isValidShopifySignature(request.body, request.headers[SIGNATURE_HEADER], secrets),
+    letterContext: (request) => ({
+      topic: request.headers['x-shopify-topic'],
+      shop: request.headers['x-shopify-shop-domain'],
+    }),
+    read: (request, delivery) => readShopifyDelivery(request, delivery, config.defaultPhoneRegion),
+  };
 }
 
-/** Tries the cached secrets first, then fresh ones once: a rotation may have added a secret. */
-async function isSignedByTenant(request: WebhookRequest, tenant: string, secrets: TenantSecrets) {
-  const signature = request.headers['x-shopify-hmac-sha256'];
-  if (!signature) return false;
-  const cached = await secrets.get(tenant);
-  if (isValidShopifySignature(request.body, signature, cached.shopifyWebhookSecrets)) return true;
-  const fresh = await secrets.get(tenant, { fresh: true });
-  return isValidShopifySignature(request.body, signature, fresh.shopifyWebhookSecrets);
+function readShopifyDelivery(
+  { headers, body }: WebhookRequest,
+  delivery: VerifiedDelivery,
+  defaultPhoneRegion: string,
+): Reading {
+  const topic = headers['x-shopify-topic'];
+  if (!topic || !PROCESSED_TOPICS.has(topic)) {
+    return { kind: 'ignored', reason: `topic ${topic ?? '(none)'} is not processed` };
+  }
+  const parsed = parseShopifyCustomer(body.toString('utf8'));
+  const change = parsed.ok
+    ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion)
+    : parsed;
+  if ('reason' in change) return { kind: 'unusable', reason: change.reason };
+  return {
+    kind: 'changes',
+    changes: [change],
+    rejected: [],
+    answer: { statusCode: 200, body: { status: 'queued' } },
+  };
 }
 
 function toIdentityChange(
   customer: ShopifyCustomer,
-  tenant: string,
   headers: WebhookRequest['headers'],
-  webhookId: string,
-  deps: ShopifyIntakeDependencies,
+  { tenant, deliveryId, receivedAt, log }: VerifiedDelivery,
+  defaultPhoneRegion: string,
 ): IdentityChange | { reason: string } {
   const occurredAt = toIsoInstant(customer.updatedAt ?? headers['x-shopify-triggered-at']);
   if (!occurredAt) return { reason: 'updated_at (or X-Shopify-Triggered-At) is missing or not a date' };
@@ -130,20 +80,20 @@ function toIdentityChange(
     source: 'shopify',
     externalId: customer.customerId,
     occurredAt,
-    sourceEventId: webhookId,
-    receivedAt: deps.clock().toISOString(),
+    sourceEventId: deliveryId,
+    receivedAt: receivedAt.toISOString(),
   };
   const eventId = headers['x-shopify-event-id'];
   if (eventId) change.eventId = eventId;
   const email = normalizeEmail(customer.email);
   if (email) change.email = email;
   if (customer.phone?.trim()) {
-    const phone = normalizePhone(customer.phone, deps.config.defaultPhoneRegion);
+    const phone = normalizePhone(customer.phone, defaultPhoneRegion);
     if (phone.ok) change.phoneNumber = phone.e164;
     else {
-      deps.telemetry.log.warn('Phone dropped from the change: not a usable number', {
+      log.warn('Phone dropped from the change: not a usable number', {
         tenant,
-        webhookId,
+        deliveryId,
         phone: maskPhone(customer.phone),
         why: phone.reason,
       });

@@ -1,14 +1,18 @@
 import type { Identifiers, IdentityChange } from '../identity-change.js';
-import type { IdentifierField, KlaviyoProfile } from '../klaviyo/client.js';
+import type { CustomerState, IdentifierField, KlaviyoProfile } from '../ports.js';
+import { Reason } from '../reasons.js';
 
 /**
  * How a change is applied, decided from plain data: the change, what the lookups found, and the
- * tenant's policies. Executing the plan is someone else's job (sync-identity-change.ts). The
+ * tenant's policies. Carrying the plan out is execute.ts's job, the lookups resolve.ts's. The
  * README's "How a change is applied" says the same in words; keep them together.
  */
 
-/** Where a profile may be found, in the order we look. */
-export type LookupKey = 'external_id' | 'previous_email' | 'previous_phone' | 'email' | 'phone';
+/**
+ * Where a profile may be found, in the order we look. `recorded`: the profile our last applied
+ * (or seen) change left the customer with, as the state table keeps it: known without a request.
+ */
+export type LookupKey = 'recorded' | 'external_id' | 'previous_email' | 'previous_phone' | 'email' | 'phone';
 
 export interface Lookup {
   key: LookupKey;
@@ -33,7 +37,6 @@ export interface Facts {
   /** The lookups made, in order, with the profile each found. */
   found: FoundProfile[];
   holder?: Holder;
-  /** The holder's customer's blocked change, when the holder belongs to another customer. */
   /** What the holder's own customer is waiting to change, if its change was blocked too. */
   holderPending?: Identifiers;
   /** How many times this change has been tried (1 on the first delivery). */
@@ -47,15 +50,26 @@ export interface Policies {
   onDuplicateProfile: 'merge' | 'park' | 'skip';
   /** Tries before a change blocked by another customer's identifier is parked. */
   conflictAttempts: number;
+  /**
+   * Read the recorded profile back from Klaviyo (one request) instead of trusting the record: an
+   * identifier someone edited in Klaviyo is then corrected by a no-op change too.
+   */
+  verifyUnchanged: boolean;
 }
 
 export const defaultPolicies: Policies = {
   onMissingProfile: 'create',
   onDuplicateProfile: 'merge',
   conflictAttempts: 4,
+  verifyUnchanged: false,
 };
 
-export type SkipReason = 'stale' | 'unchanged' | 'no-profile' | 'nothing-to-create' | 'duplicate-profile';
+export type SkipReason =
+  | typeof Reason.Stale
+  | typeof Reason.Unchanged
+  | typeof Reason.NoProfile
+  | typeof Reason.NothingToCreate
+  | typeof Reason.DuplicateProfile;
 
 export type SyncPlan =
   | { action: 'skip'; reason: SkipReason; profileId?: string; holderId?: string }
@@ -73,10 +87,15 @@ export type SyncPlan =
       release: Identifiers;
       holderAttributes: Identifiers;
     }
-  | { action: 'retry'; reason: 'identifier-held-by-other-customer'; profileId?: string; holderId: string }
+  | {
+      action: 'retry';
+      reason: typeof Reason.IdentifierHeldByOtherCustomer;
+      profileId?: string;
+      holderId: string;
+    }
   | {
       action: 'park';
-      reason: 'identifier-held-by-other-customer' | 'duplicate-profile';
+      reason: typeof Reason.IdentifierHeldByOtherCustomer | typeof Reason.DuplicateProfile;
       profileId?: string;
       holderId: string;
     };
@@ -107,8 +126,30 @@ export function lookupOrder(change: IdentityChange): Lookup[] {
   });
 }
 
-/** Ours: found by our external_id, or found by an identifier and carrying no external_id yet. */
+/**
+ * The customer's profile as recorded after its last applied or seen change, when the record names
+ * one: a change can then be planned with no lookup at all (none, when nothing differs).
+ */
+export function recordedProfile(
+  change: Pick<IdentityChange, 'externalId'>,
+  state: Pick<CustomerState, 'profileId' | 'identifiers'>,
+): FoundProfile | undefined {
+  if (!state.profileId || !state.identifiers) return undefined;
+  return {
+    lookup: { key: 'recorded', field: 'id', value: state.profileId },
+    profile: { id: state.profileId, ...state.identifiers, external_id: change.externalId },
+  };
+}
+
+/** What to keep of a profile in the customer's record: the identifiers we keep in step. */
+export const identifiersOf = (profile: KlaviyoProfile) => ({
+  email: profile.email,
+  phone_number: profile.phone_number,
+});
+
+/** Ours: found by our external_id (or our record), or found by an identifier and carrying no external_id yet. */
 export const isOurs = (found: FoundProfile, externalId: string) =>
+  found.lookup.key === 'recorded' ||
   found.lookup.key === 'external_id' ||
   found.profile.external_id === null ||
   found.profile.external_id === externalId;
@@ -159,6 +200,24 @@ function holderOf(
 }
 
 /**
+ * Which identifier a profile named by Klaviyo's 409 holds: the 409 does not say, the holder's
+ * values do. The phone only when it holds our phone and not our email.
+ */
+export function contestedField(change: IdentityChange, profile: KlaviyoProfile): Holder['field'] {
+  const holdsOurPhone = Boolean(change.phoneNumber) && profile.phone_number === change.phoneNumber;
+  const holdsOurEmail = Boolean(change.email) && sameValue('email', profile.email, change.email);
+  return holdsOurPhone && !holdsOurEmail ? 'phone_number' : 'email';
+}
+
+/** The customer a holder belongs to when that is not us: their blocked change may trade with ours. */
+export const otherCustomerOf = (profile: KlaviyoProfile, externalId: string) =>
+  profile.external_id && profile.external_id !== externalId ? profile.external_id : undefined;
+
+/** What a customer's blocked change still wants, unless a newer change was applied since. */
+export const pendingIdentifiers = ({ pending, lastAppliedAt }: CustomerState) =>
+  pending && !isStale(pending.occurredAt, lastAppliedAt) ? pending.identifiers : undefined;
+
+/**
  * The one decision: what to do with `change`, given what was found. Pure; every situation of the
  * README's decision table is a row in test/unit/plan.test.ts.
  */
@@ -167,7 +226,7 @@ export function planChange(
   facts: Facts,
   policies: Policies = defaultPolicies,
 ): SyncPlan {
-  if (isStale(change.occurredAt, facts.lastAppliedAt)) return { action: 'skip', reason: 'stale' };
+  if (isStale(change.occurredAt, facts.lastAppliedAt)) return { action: 'skip', reason: Reason.Stale };
 
   const wanted = requestedIdentifiers(change);
   let target = facts.found.find((found) => isOurs(found, change.externalId))?.profile;
@@ -185,16 +244,21 @@ export function planChange(
       return { action: 'merge-then-patch', profileId: target.id, sourceId: holder.profile.id };
     }
     return policies.onDuplicateProfile === 'park'
-      ? { action: 'park', reason: 'duplicate-profile', profileId: target.id, holderId: holder.profile.id }
-      : { action: 'skip', reason: 'duplicate-profile', profileId: target.id, holderId: holder.profile.id };
+      ? { action: 'park', reason: Reason.DuplicateProfile, profileId: target.id, holderId: holder.profile.id }
+      : {
+          action: 'skip',
+          reason: Reason.DuplicateProfile,
+          profileId: target.id,
+          holderId: holder.profile.id,
+        };
   }
 
   if (holder) return planForOtherCustomer(facts, policies, target, holder, wanted);
 
   if (!target) {
-    if (policies.onMissingProfile === 'skip') return { action: 'skip', reason: 'no-profile' };
+    if (policies.onMissingProfile === 'skip') return { action: 'skip', reason: Reason.NoProfile };
     const identifiers = Object.fromEntries(Object.entries(wanted).filter(([, value]) => value !== null));
-    if (Object.keys(identifiers).length === 0) return { action: 'skip', reason: 'nothing-to-create' };
+    if (Object.keys(identifiers).length === 0) return { action: 'skip', reason: Reason.NothingToCreate };
     return { action: 'create', attributes: { external_id: change.externalId, ...identifiers } };
   }
 
@@ -204,7 +268,7 @@ export function planChange(
     ...(bind ? { external_id: change.externalId } : {}),
   };
   if (Object.keys(attributes).length === 0)
-    return { action: 'skip', reason: 'unchanged', profileId: target.id };
+    return { action: 'skip', reason: Reason.Unchanged, profileId: target.id };
   return { action: 'patch', profileId: target.id, attributes, bind };
 }
 
@@ -237,7 +301,7 @@ function planForOtherCustomer(
   }
   const ids = { ...(target ? { profileId: target.id } : {}), holderId: holder.profile.id };
   if (facts.attempt < policies.conflictAttempts) {
-    return { action: 'retry', reason: 'identifier-held-by-other-customer', ...ids };
+    return { action: 'retry', reason: Reason.IdentifierHeldByOtherCustomer, ...ids };
   }
-  return { action: 'park', reason: 'identifier-held-by-other-customer', ...ids };
+  return { action: 'park', reason: Reason.IdentifierHeldByOtherCustomer, ...ids };
 }

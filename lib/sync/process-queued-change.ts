@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { TenantPolicies } from '../config.js';
+import { readQueuedMessage } from '../dead-letter.js';
 import { IdentitySyncError, isTransient } from '../errors.js';
-import { type IdentityChange, identityChangeSchema } from '../identity-change.js';
+import type { IdentityChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
 import type { AuditLog, Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
-import { describeIssues } from '../validation.js';
+import { Reason } from '../reasons.js';
 import {
   ChangeParkedError,
   type SyncOutcome,
@@ -52,7 +53,7 @@ export async function processQueuedChange(
   const change = parseChange(messageBody);
   if ('problem' in change) {
     await deps.deadLetters.park({
-      reason: 'invalid_message',
+      reason: Reason.InvalidMessage,
       detail: change.problem,
       tenant: undefined,
       source: 'unknown',
@@ -62,7 +63,7 @@ export async function processQueuedChange(
     });
     count('ChangeFailed');
     log.error('Queued message parked: not an identity change', { problem: change.problem });
-    return { outcome: 'parked', reason: 'invalid_message' };
+    return { outcome: 'parked', reason: Reason.InvalidMessage };
   }
 
   const context = {
@@ -138,20 +139,14 @@ async function syncWithKeyRotation(
   }
 }
 
+/** The change a message carries; a parked letter moved back by DLQ redrive carries its own. */
 function parseChange(body: string): IdentityChange | { problem: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return { problem: 'message body is not JSON' };
-  }
-  // A parked letter moved back by SQS's dead-letter redrive carries its change: replay that.
-  const parked = (json as { change?: unknown; reason?: unknown } | null) ?? {};
-  const parsed = identityChangeSchema.safeParse(
-    typeof parked.reason === 'string' && parked.change ? parked.change : json,
+  const message = readQueuedMessage(body);
+  if (message.kind === 'change') return message.change;
+  if (message.kind === 'unreadable') return { problem: message.problem };
+  return (
+    message.letter.change ?? { problem: `a parked ${message.letter.reason} letter with no change to replay` }
   );
-  if (parsed.success) return parsed.data;
-  return { problem: describeIssues(parsed.error) };
 }
 
 function contextOf(error: IdentitySyncError): Record<string, unknown> | undefined {

@@ -1,40 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentError, TransientError } from '../errors.js';
 import type { IdentityChange } from '../identity-change.js';
-import type { KlaviyoProfile, KlaviyoProfiles } from '../klaviyo/client.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
-import type { AuditLog, Clock, SyncStateStore } from '../ports.js';
-import {
-  type Facts,
-  type Holder,
-  isStale,
-  lookupOrder,
-  type Policies,
-  planChange,
-  requestedIdentifiers,
-  resolved,
-  type SyncPlan,
-} from './plan.js';
+import type { AuditLog, Clock, KlaviyoProfiles, SyncStateStore } from '../ports.js';
+import { Reason } from '../reasons.js';
+import type { KlaviyoContext, SyncContext, SyncResult } from './context.js';
+import { audit, type Executed, execute, profileOf, recordApplied } from './execute.js';
+import { type Facts, isStale, type Policies, planChange, recordedProfile, type SyncPlan } from './plan.js';
+import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
 
-export type SyncOutcome =
-  | 'applied'
-  | 'bound'
-  | 'created'
-  | 'merged'
-  | 'swapped'
-  | 'unchanged'
-  | 'stale'
-  | 'skipped'
-  | 'planned';
-
-export interface SyncResult {
-  outcome: SyncOutcome;
-  plan: SyncPlan;
-  profileId?: string;
-  /** Which identifiers were written, for the log. */
-  fields?: string[];
-  reason?: string;
-}
+export type { SyncOutcome, SyncResult } from './context.js';
+export { ChangeParkedError, IdentifierHeldError } from './execute.js';
 
 export interface SyncDependencies {
   state: SyncStateStore;
@@ -48,268 +22,115 @@ export interface SyncDependencies {
   attempt?: number;
   clock?: Clock;
   /** How long to wait for Klaviyo to finish a merge before handing the change back to the queue. */
-  mergeWait?: { attempts: number; firstDelayMs: number };
+  mergeWait?: KlaviyoContext['mergeWait'];
 }
 
-/** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
-export class ChangeParkedError extends PermanentError {
-  constructor(
-    reason: string,
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super(reason, message);
-  }
-}
-
-/** Another customer holds an identifier this change needs; their own change may free it soon. */
-export class IdentifierHeldError extends TransientError {
-  constructor(
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super('identifier_held_by_other_customer', message);
-  }
-}
-
-const MAX_ROUNDS = 4;
+/** 409s learned from before giving up: each names a holder we then plan around. */
+const MAX_HOLDERS_LEARNED = 3;
 
 /**
- * Brings the customer's Klaviyo profile in line with the change: finds it (external_id, then
- * previous and new identifiers), asks `planChange` what to do, does it, and learns from Klaviyo's
- * answers (a 409 names the profile holding an identifier; a merge changes the profile) until the
- * plan is done. Every final decision is written to the audit log.
+ * Brings the customer's Klaviyo profile in line with the change. Skips it if stale; resolves the
+ * profile (lookups); plans (plan.ts decides, pure); executes the plan; and learns from Klaviyo's
+ * answers until the plan is done: a 409 names the profile holding an identifier, a merge changes
+ * the profile, and either way the change is planned again. Every final decision is audited.
  */
 export async function syncIdentityChange(
   change: IdentityChange,
   deps: SyncDependencies,
 ): Promise<SyncResult> {
-  const clock = deps.clock ?? (() => new Date());
-  /** The profile merged into ours on the way, if any: the result then says so. */
-  let merged: string | undefined;
+  const context: SyncContext = {
+    change,
+    state: deps.state,
+    audit: deps.audit,
+    clock: deps.clock ?? (() => new Date()),
+  };
   const state = await deps.state.getState(change.tenant, change.externalId);
-  const facts: Facts = { lastAppliedAt: state.lastAppliedAt, found: [], attempt: deps.attempt ?? 1 };
-  if (isStale(change.occurredAt, facts.lastAppliedAt)) {
-    return finish({
+  const { lastAppliedAt } = state;
+  if (isStale(change.occurredAt, lastAppliedAt)) {
+    const result: SyncResult = {
       outcome: 'stale',
-      plan: { action: 'skip', reason: 'stale' },
-      reason: `a change from ${facts.lastAppliedAt} was applied already`,
-    });
+      plan: { action: 'skip', reason: Reason.Stale },
+      reason: `a change from ${lastAppliedAt} was applied already`,
+    };
+    await audit(context, result);
+    return result;
   }
 
-  const klaviyo = await deps.klaviyo();
-  for (const lookup of lookupOrder(change)) {
-    const [profile] = await klaviyo.findProfiles(lookup.field, lookup.value);
-    if (profile) facts.found.push({ lookup, profile });
-    if (resolved(facts.found, change.externalId)) break;
+  const known = { lastAppliedAt, attempt: deps.attempt ?? 1 };
+  const recorded = recordedProfile(change, state);
+  const trustRecord = recorded !== undefined && !deps.policies.verifyUnchanged;
+  let facts: Facts = { ...known, found: trustRecord ? [recorded] : [] };
+
+  // Nothing differs from what we last applied: done, without asking Klaviyo (or for its key).
+  const planFromRecord = trustRecord ? planChange(change, facts, deps.policies) : undefined;
+  if (planFromRecord?.action === 'skip' && planFromRecord.reason === Reason.Unchanged) {
+    if (deps.dryRun) return planned(planFromRecord);
+    const result: SyncResult = {
+      outcome: 'unchanged',
+      plan: planFromRecord,
+      profileId: recorded?.profile.id,
+      reason: Reason.Unchanged,
+    };
+    return recordApplied(context, result, { before: recorded?.profile, after: recorded?.profile });
   }
 
-  for (let round = 1; ; round++) {
-    const plan = planChange(change, facts, deps.policies);
-    if (deps.dryRun)
-      return { outcome: 'planned', plan, profileId: profileOf(plan), reason: 'dry run: nothing written' };
+  const ctx: KlaviyoContext = {
+    ...context,
+    klaviyo: await deps.klaviyo(),
+    mergeWait: deps.mergeWait ?? { attempts: 8, firstDelayMs: 250 },
+  };
+  if (!trustRecord) {
+    facts = recorded ? await verifyRecorded(ctx, recorded, known) : await resolveProfiles(ctx, known);
+  }
+  if (deps.dryRun) return planned(planChange(change, facts, deps.policies));
+
+  /** The duplicate merged into ours on the way, if any: the result then says so. */
+  let merged: string | undefined;
+  let holdersLearned = 0;
+  for (;;) {
+    let executed: Executed;
     try {
-      return await execute(plan);
+      executed = await execute(ctx, planChange(change, facts, deps.policies), facts);
     } catch (error) {
-      const holderId =
-        error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;
-      if (!holderId || round >= MAX_ROUNDS) throw error;
-      await learnHolder(holderId);
-    }
-  }
-
-  async function execute(plan: SyncPlan): Promise<SyncResult> {
-    const target =
-      facts.found.find((found) => found.profile.id === profileOf(plan))?.profile ?? facts.holder?.profile;
-    switch (plan.action) {
-      case 'skip':
-        if (plan.reason === 'stale') return finish({ outcome: 'stale', plan });
-        return finish(
-          {
-            outcome: plan.reason === 'unchanged' ? 'unchanged' : 'skipped',
-            plan,
-            profileId: plan.profileId,
-            reason: plan.reason,
-          },
-          { recordApplied: true },
-        );
-      case 'patch':
-        await klaviyo.updateProfile(plan.profileId, plan.attributes);
-        return finish(
-          {
-            outcome: plan.bind ? 'bound' : 'applied',
-            plan,
-            profileId: plan.profileId,
-            fields: Object.keys(plan.attributes),
-          },
-          { recordApplied: true, before: target },
-        );
-      case 'create': {
-        const { profile, created } = await klaviyo.importProfile(plan.attributes);
-        return finish(
-          {
-            outcome: created ? 'created' : 'applied',
-            plan,
-            profileId: profile.id,
-            fields: Object.keys(plan.attributes),
-          },
-          { recordApplied: true },
-        );
+      // The record was wrong (profile merged away or deleted, an identifier taken meanwhile):
+      // find the profile as if there were no record, and plan again.
+      if (isFromRecord(facts) && recordProvedWrong(error)) {
+        facts = await resolveProfiles(ctx, known);
+        continue;
       }
-      case 'merge-then-patch':
-        await klaviyo.mergeProfiles(plan.profileId, plan.sourceId);
-        await waitUntilGone(plan.sourceId);
-        await refreshAfterMerge(plan.profileId);
-        merged = plan.sourceId;
-        return execute(planChange(change, facts, deps.policies));
-      case 'swap':
-        await klaviyo.updateProfile(plan.holderId, plan.release);
-        await klaviyo.updateProfile(plan.profileId, plan.attributes);
-        await klaviyo.updateProfile(plan.holderId, plan.holderAttributes);
-        await recordHolderApplied(plan.holderExternalId, plan.holderId);
-        return finish(
-          {
-            outcome: 'swapped',
-            plan,
-            profileId: plan.profileId,
-            fields: Object.keys(plan.attributes),
-            reason: `traded with customer ${plan.holderExternalId}`,
-          },
-          { recordApplied: true, before: target },
-        );
-      case 'retry':
-        await deps.state.recordPending(change.tenant, change.externalId, {
-          identifiers: requestedIdentifiers(change),
-          occurredAt: change.occurredAt,
-          sourceEventId: change.sourceEventId,
-        });
-        throw new IdentifierHeldError(
-          `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
-          { profileId: plan.profileId, holderId: plan.holderId },
-        );
-      case 'park': {
-        await audit({ outcome: 'parked', plan, reason: plan.reason });
-        throw new ChangeParkedError(plan.reason.replaceAll('-', '_'), parkMessage(plan), {
-          profileId: plan.profileId,
-          holderId: plan.holderId,
-        });
-      }
+      const holderId = holderNamedBy(error);
+      if (!holderId || holdersLearned === MAX_HOLDERS_LEARNED) throw error;
+      holdersLearned++;
+      facts = await learnHolder(ctx, facts, holderId);
+      continue;
     }
-  }
-
-  /** Ends with `result`: marks the change applied for the staleness guard when asked, and audits it. */
-  async function finish(
-    result: SyncResult,
-    { recordApplied = false, before }: { recordApplied?: boolean; before?: KlaviyoProfile } = {},
-  ): Promise<SyncResult> {
-    const final =
-      merged && result.outcome !== 'stale'
-        ? { ...result, outcome: 'merged' as const, reason: `merged profile ${merged}` }
-        : result;
-    if (recordApplied) {
-      const recorded = await deps.state.recordApplied({
-        tenant: change.tenant,
-        externalId: change.externalId,
-        occurredAt: change.occurredAt,
-        sourceEventId: change.sourceEventId,
-        profileId: final.profileId,
-      });
-      // FIFO groups make this rare: only a replay racing a live change can lose the race.
-      if (!recorded) final.reason = 'a newer change was recorded while this one was applied';
+    if ('merged' in executed) {
+      ({ merged, facts } = executed);
+      continue;
     }
-    await audit(final, before);
-    return final;
-  }
-
-  async function audit(
-    result: Pick<SyncResult, 'plan' | 'reason'> & { outcome: string },
-    before?: KlaviyoProfile,
-  ) {
-    if (!deps.audit) return;
-    const after =
-      'attributes' in result.plan ? (result.plan.attributes as Record<string, string | null>) : undefined;
-    await deps.audit.record({
-      tenant: change.tenant,
-      externalId: change.externalId,
-      sourceEventId: change.sourceEventId,
-      outcome: result.outcome,
-      plan: result.plan.action,
-      ...(result.reason ? { reason: result.reason } : {}),
-      profileIds: [profileOf(result.plan), holderOf(result.plan)].filter((id): id is string => Boolean(id)),
-      ...(before
-        ? {
-            before: {
-              email: before.email,
-              phone_number: before.phone_number,
-              external_id: before.external_id,
-            },
-          }
-        : {}),
-      ...(after ? { after } : {}),
-      occurredAt: change.occurredAt,
-      decidedAt: clock().toISOString(),
-    });
-  }
-
-  /** Klaviyo named the profile holding an identifier we want: fetch it, and its customer's pending change. */
-  async function learnHolder(holderId: string) {
-    const profile = await klaviyo.getProfile(holderId);
-    if (!profile) return; // gone meanwhile (merged or deleted): the next round simply tries again
-    facts.holder = { field: contestedField(profile), profile };
-    facts.holderPending = undefined;
-    if (profile.external_id && profile.external_id !== change.externalId) {
-      const holderState = await deps.state.getState(change.tenant, profile.external_id);
-      const pending = holderState.pending;
-      if (pending && !isStale(pending.occurredAt, holderState.lastAppliedAt))
-        facts.holderPending = pending.identifiers;
-    }
-  }
-
-  /** Klaviyo's 409 does not say which identifier clashed; the holder's values do. */
-  function contestedField(profile: KlaviyoProfile): Holder['field'] {
-    const holdsOurPhone = Boolean(change.phoneNumber) && profile.phone_number === change.phoneNumber;
-    const holdsOurEmail =
-      Boolean(change.email) && profile.email?.toLowerCase() === change.email?.toLowerCase();
-    return holdsOurPhone && !holdsOurEmail ? 'phone_number' : 'email';
-  }
-
-  async function waitUntilGone(profileId: string) {
-    const { attempts, firstDelayMs } = deps.mergeWait ?? { attempts: 8, firstDelayMs: 250 };
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (!(await klaviyo.getProfile(profileId))) return;
-      await sleep(Math.min(firstDelayMs * 2 ** attempt, 4_000));
-    }
-    throw new TransientError('merge_pending', `Klaviyo has not finished merging profile ${profileId} yet`);
-  }
-
-  async function refreshAfterMerge(profileId: string) {
-    const profile = await klaviyo.getProfile(profileId);
-    if (!profile) throw new TransientError('merge_pending', `Profile ${profileId} is missing after a merge`);
-    facts.found = [
-      { lookup: { key: 'external_id', field: 'external_id', value: change.externalId }, profile },
-    ];
-    facts.holder = undefined;
-  }
-
-  async function recordHolderApplied(holderExternalId: string, holderId: string) {
-    const holderState = await deps.state.getState(change.tenant, holderExternalId);
-    if (!holderState.pending) return;
-    await deps.state.recordApplied({
-      tenant: change.tenant,
-      externalId: holderExternalId,
-      occurredAt: holderState.pending.occurredAt,
-      sourceEventId: holderState.pending.sourceEventId,
-      profileId: holderId,
-    });
+    const { result, before, after } = executed;
+    return recordApplied(
+      ctx,
+      merged ? { ...result, outcome: 'merged', reason: `merged profile ${merged}` } : result,
+      { before, after },
+    );
   }
 }
 
-const profileOf = (plan: SyncPlan) => ('profileId' in plan ? plan.profileId : undefined);
-const holderOf = (plan: SyncPlan) =>
-  'holderId' in plan ? plan.holderId : 'sourceId' in plan ? plan.sourceId : undefined;
+const planned = (plan: SyncPlan): SyncResult => ({
+  outcome: 'planned',
+  plan,
+  profileId: profileOf(plan),
+  reason: 'dry run: nothing written',
+});
 
-function parkMessage(plan: Extract<SyncPlan, { action: 'park' }>) {
-  return plan.reason === 'duplicate-profile'
-    ? `Profile ${plan.holderId} duplicates this customer's profile ${plan.profileId}; the tenant's policy is to park`
-    : `Profile ${plan.holderId} of another customer still holds an identifier this change needs`;
-}
+/** Facts that rest on the record alone, not on anything Klaviyo said in this sync. */
+const isFromRecord = (facts: Facts) => facts.found.length === 1 && facts.found[0]?.lookup.key === 'recorded';
+
+/** A 404 (profile gone) or 409 (identifier held elsewhere) to a PATCH planned from the record. */
+const recordProvedWrong = (error: unknown) =>
+  error instanceof KlaviyoApiError && (error.status === 404 || error.status === 409);
+
+/** The profile Klaviyo's 409 duplicate_profile says holds an identifier we tried to set. */
+const holderNamedBy = (error: unknown) =>
+  error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;

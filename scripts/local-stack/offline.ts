@@ -13,6 +13,11 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 export interface OfflineOptions {
   /** The peers' env: serverless.yml reads the resource settings of stage `local` from it. */
   env: Record<string, string>;
+  /**
+   * The environment osls starts in, under `env`: each setting serverless.yml reads with
+   * `${env:…}` and the peers do not set comes from here. Default: this process's, the shell's.
+   */
+  baseEnv?: NodeJS.ProcessEnv;
   httpPort: number;
   lambdaPort: number;
   /** serverless-esbuild's work folder, relative to the repo; keeps parallel runs apart. */
@@ -34,22 +39,30 @@ export interface Offline {
 }
 
 export const SERVICE_DIR = resolve(import.meta.dirname, '../..');
-const OSLS = resolve(SERVICE_DIR, 'node_modules/osls/bin/serverless.js');
-const STAGE = 'local';
-const WORKER_FUNCTION_NAME = `klaviyo-identity-sync-${STAGE}-sync-worker`;
+export const OSLS = resolve(SERVICE_DIR, 'node_modules/osls/bin/serverless.js');
+export const LOCAL_STAGE = 'local';
+const WORKER_FUNCTION_NAME = `klaviyo-identity-sync-${LOCAL_STAGE}-sync-worker`;
+
+/**
+ * What osls runs with: serverless.yml resolves the functions' environment from it, and
+ * serverless-offline hands the functions that environment (and of its own only AWS_* variables).
+ */
+export function offlineEnvironment(options: OfflineOptions): NodeJS.ProcessEnv {
+  return {
+    ...(options.baseEnv ?? process.env),
+    ...options.env,
+    OFFLINE_HTTP_PORT: String(options.httpPort),
+    OFFLINE_LAMBDA_PORT: String(options.lambdaPort),
+    ...(options.esbuildWorkFolder && { SLS_ESBUILD_WORK_FOLDER: options.esbuildWorkFolder }),
+  };
+}
 
 export async function startOffline(options: OfflineOptions): Promise<Offline> {
   await assertFree(options.httpPort);
   await assertFree(options.lambdaPort);
-  const child = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', STAGE], {
+  const child = spawn(process.execPath, [OSLS, 'offline', 'start', '--stage', LOCAL_STAGE], {
     cwd: SERVICE_DIR,
-    env: {
-      ...process.env,
-      ...options.env,
-      OFFLINE_HTTP_PORT: String(options.httpPort),
-      OFFLINE_LAMBDA_PORT: String(options.lambdaPort),
-      ...(options.esbuildWorkFolder && { SLS_ESBUILD_WORK_FOLDER: options.esbuildWorkFolder }),
-    },
+    env: offlineEnvironment(options),
     // Its own process group, so stop() also ends what it spawns (esbuild's service process).
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

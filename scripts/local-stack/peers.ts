@@ -5,12 +5,14 @@ import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
+import { declaredQueues } from './declared-queues.js';
 import { DEMO_TENANT } from './demo-tenant.js';
+import { LOCAL_STAGE } from './offline.js';
 
 /**
- * The protocol peers the functions talk to, all on loopback: fauxqs (SQS FIFO + dead-letter
- * queue), dynalite (DynamoDB), a Secrets Manager endpoint and the Klaviyo sandbox. The same
- * handlers run against them as against AWS; only endpoints differ.
+ * The protocol peers the functions talk to, all on loopback: fauxqs (the SQS FIFO queue and
+ * dead-letter queue of infra/queues.yml), dynalite (DynamoDB), a Secrets Manager endpoint and the
+ * Klaviyo sandbox. The same handlers run against them as against AWS; only endpoints differ.
  */
 export interface LocalPeers {
   /** Environment for the functions: endpoints, resource names, demo tenant. */
@@ -34,16 +36,14 @@ export interface LocalPeersOptions {
   klaviyoPrivateKey?: string;
   /** Where Klaviyo is; given, the sandbox is not started. Default: the sandbox, or real Klaviyo with a real key. */
   klaviyoBaseUrl?: string;
-  /** Seconds a failed message stays hidden before SQS redelivers it. */
+  /** Seconds a failed message stays hidden before SQS redelivers it. Default: infra/queues.yml's. */
   visibilityTimeoutSeconds?: number;
-  /** Deliveries before SQS moves a message to the dead-letter queue. */
+  /** Deliveries before SQS moves a message to the dead-letter queue. Default: infra/queues.yml's. */
   maxReceiveCount?: number;
 }
 
 const REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-export const QUEUE_NAME = 'identity-changes.fifo';
-export const DEAD_LETTER_QUEUE_NAME = 'identity-changes-dlq.fifo';
 export const TABLE_NAME = 'identity-sync-state';
 export const TENANT_SECRET_PREFIX = 'klaviyo-identity-sync/local/tenants/';
 
@@ -134,36 +134,40 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
 const onLoopback = (queueUrl: string | undefined, sqsUrl: string) =>
   String(queueUrl).replace(/^https?:\/\/[^/]+/, sqsUrl);
 
+/** The queues of infra/queues.yml this stack's env points at (its CloudFormation logical ids). */
+const QUEUE_ID = 'IdentityChangesQueue';
+const DEAD_LETTER_QUEUE_ID = 'IdentityChangesDeadLetterQueue';
+
+/** Creates infra/queues.yml's queues, dead-letter targets first: a redrive policy names its target's ARN. */
 async function createQueues(sqs: SQSClient, sqsUrl: string, options: LocalPeersOptions) {
-  const fifo = { FifoQueue: 'true', ContentBasedDeduplication: 'false' };
-  const dlq = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: DEAD_LETTER_QUEUE_NAME,
-      Attributes: { ...fifo, MessageRetentionPeriod: '1209600' },
-    }),
-  );
-  const deadLetterQueueUrl = onLoopback(dlq.QueueUrl, sqsUrl);
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
-  );
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: QUEUE_NAME,
-      Attributes: {
-        ...fifo,
-        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: Attributes?.QueueArn,
-          maxReceiveCount: options.maxReceiveCount ?? 5,
-        }),
-      },
-    }),
-  );
-  const queueUrl = onLoopback(queue.QueueUrl, sqsUrl);
-  const queueAttributes = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
-  );
-  return { queueUrl, queueArn: queueAttributes.Attributes?.QueueArn as string, deadLetterQueueUrl };
+  const declared = await declaredQueues(LOCAL_STAGE);
+  const created = new Map<string, { url: string; arn: string }>();
+  for (const queue of declared.sort((a, b) => Number(Boolean(a.redrive)) - Number(Boolean(b.redrive)))) {
+    const attributes = { ...queue.attributes };
+    if (queue.redrive) {
+      attributes.RedrivePolicy = JSON.stringify({
+        deadLetterTargetArn: created.get(queue.redrive.deadLetterTargetId)?.arn,
+        maxReceiveCount: options.maxReceiveCount ?? queue.redrive.maxReceiveCount,
+      });
+    }
+    if (queue.logicalId === QUEUE_ID && options.visibilityTimeoutSeconds !== undefined) {
+      attributes.VisibilityTimeout = String(options.visibilityTimeoutSeconds);
+    }
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: queue.name, Attributes: attributes }),
+    );
+    const url = onLoopback(QueueUrl, sqsUrl);
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    );
+    created.set(queue.logicalId, { url, arn: Attributes?.QueueArn as string });
+  }
+  const queue = created.get(QUEUE_ID);
+  const deadLetterQueue = created.get(DEAD_LETTER_QUEUE_ID);
+  if (!queue || !deadLetterQueue) {
+    throw new Error(`infra/queues.yml must declare ${QUEUE_ID} and ${DEAD_LETTER_QUEUE_ID}`);
+  }
+  return { queueUrl: queue.url, queueArn: queue.arn, deadLetterQueueUrl: deadLetterQueue.url };
 }
 
 async function createStateTable(dynamodb: DynamoDBClient) {

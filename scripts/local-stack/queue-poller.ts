@@ -17,6 +17,12 @@ export interface QueuePollerOptions {
   queueArn: string;
   region?: string;
   batchSize?: number;
+  /**
+   * Batches worked on at once, as Lambda's SQS trigger runs up to its maximum concurrency of
+   * worker invocations (WORKER_MAX_CONCURRENCY). Order holds: a FIFO queue hands out no message of
+   * a group while another of that group is in flight.
+   */
+  concurrency?: number;
   /** Runs the worker on one batch: in-process in tests, through serverless-offline in npm start. */
   invoke: (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
   onError?: (error: unknown) => void;
@@ -74,7 +80,7 @@ export function createQueuePoller(options: QueuePollerOptions): QueuePoller {
     pollOnce,
     start() {
       stopping = false;
-      running = (async () => {
+      const loop = async () => {
         while (!stopping) {
           try {
             await pollOnce(1);
@@ -83,7 +89,8 @@ export function createQueuePoller(options: QueuePollerOptions): QueuePoller {
             await new Promise((resolve) => setTimeout(resolve, 1000));
           }
         }
-      })();
+      };
+      running = Promise.all(Array.from({ length: options.concurrency ?? 1 }, loop)).then(() => undefined);
     },
     async stop() {
       stopping = true;

@@ -8,6 +8,8 @@ import { createQueuePoller, type QueuePoller } from './queue-poller.js';
  */
 export interface LocalStackOptions {
   peers: LocalPeersOptions;
+  /** The environment serverless-offline starts in, whose settings reach the functions. Default: this process's. */
+  env?: NodeJS.ProcessEnv;
   httpPort: number;
   lambdaPort: number;
   esbuildWorkFolder?: string;
@@ -30,6 +32,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     offline = await startOffline({
       env: peers.env,
+      baseEnv: options.env,
       httpPort: options.httpPort,
       lambdaPort: options.lambdaPort,
       esbuildWorkFolder: options.esbuildWorkFolder,

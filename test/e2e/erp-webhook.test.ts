@@ -99,7 +99,7 @@ describe('the ERP endpoint over HTTP', () => {
     expect(e2e.sandbox.getProfile(profile.id)?.email).toBe(`cli.after.${run}@example.com`);
   });
 
-  it('answers 401 for a tenant it does not know, and changes nothing', async () => {
+  it('answers 401 for a tenant it does not know, as for a wrong signature, and changes nothing', async () => {
     const profile = e2e.sandbox.seedProfile({
       external_id: `ERP-NOBODY-${run}`,
       email: `nobody.${run}@example.com`,
@@ -110,7 +110,7 @@ describe('the ERP endpoint over HTTP', () => {
       occurredAt: new Date().toISOString(),
     });
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: 'unknown tenant' });
+    expect(await response.json()).toEqual({ error: 'invalid signature' }); // as for a wrong signature
     await sleep(1_500); // a poll cycle: the profile must stay as it was
     expect(e2e.sandbox.getProfile(profile.id)?.email).toBe(`nobody.${run}@example.com`);
   });

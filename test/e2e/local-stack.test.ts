@@ -7,9 +7,11 @@ import { useLocalStack } from '../support/stack-under-test.js';
 /**
  * The stack as `npm start` runs it, on free ports: Shopify's webhook goes over HTTP into
  * serverless-offline, the queue poller invokes the worker through its Lambda endpoint, and the
- * worker changes the profile in the Klaviyo sandbox.
+ * worker changes the profile in the Klaviyo sandbox. KLAVIYO_TIMEOUT_MS is set as in the shell
+ * running `npm start`, shorter than the default, to see it reach the worker.
  */
-const e2e = useLocalStack('e2e');
+const KLAVIYO_TIMEOUT_MS = 1_500;
+const e2e = useLocalStack('e2e', { KLAVIYO_TIMEOUT_MS: String(KLAVIYO_TIMEOUT_MS) });
 
 describe('the local stack, over HTTP', () => {
   it('applies a signed customers/update to the Klaviyo profile', async () => {
@@ -28,6 +30,24 @@ describe('the local stack, over HTTP', () => {
     expect(response.status).toBe(401);
     await sleep(1_500); // longer than a poll cycle
     expect(demoProfile()).toEqual(before);
+  });
+
+  it('gives up on a slow Klaviyo answer after KLAVIYO_TIMEOUT_MS and applies the change on a retry', async () => {
+    // The worker's first Klaviyo request (a lookup, or the PATCH itself once the customer is
+    // known) would be answered after 5 s; the fault is used up by it.
+    e2e.sandbox.injectFaults([{ delayMs: 5_000, pathPrefix: '/api/profiles' }]);
+    const since = Date.now();
+    const email = `ada.slow.${since}@example.com`;
+    expect((await postWebhook(email)).status).toBe(200);
+
+    expect((await pollFor(() => demoProfile()?.email === email, 20_000))?.email).toBe(email);
+    const [slow, retried] = e2e.sandbox.requests.filter((request) => request.receivedAt >= since);
+    const waitedMs = (retried?.receivedAt ?? Number.NaN) - (slow?.receivedAt ?? Number.NaN);
+    // The timeout plus a backoff, well before the slow answer's 5 s (undici's timers are coarse).
+    expect(waitedMs).toBeGreaterThanOrEqual(KLAVIYO_TIMEOUT_MS - 500);
+    expect(waitedMs).toBeLessThan(4_000);
+    expect(retried?.url).toEqual(slow?.url);
+    expect(retried?.method).toEqual(slow?.method);
   });
 });
 

@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Json, type Resource, usePackagedService } from '../support/osls.js';
 
 /**
  * Packages the service with osls (offline, dummy credentials, default stage `dev`) and checks the
- * CloudFormation template it generates. Output and esbuild's work folder go to a temp dir so
- * parallel runs don't collide.
+ * CloudFormation template it generates.
  */
 
-const run = promisify(execFile);
-const serviceDir = resolve(import.meta.dirname, '../..');
-const osls = join(serviceDir, 'node_modules/osls/bin/serverless.js');
-
-type Json = Record<string, unknown>;
-interface Resource {
-  Type: string;
-  Properties: Json;
-}
 interface Statement {
   Effect: string;
   Action: string | string[];
@@ -28,7 +16,7 @@ interface Statement {
   NotAction?: unknown;
 }
 
-let tempDir: string;
+const packaged = usePackagedService();
 let resources: Record<string, Resource>;
 let zips: Record<string, Buffer>;
 
@@ -89,39 +77,12 @@ const SECRET_ARN_SUB = 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AW
 const SECRET_ARN = { 'Fn::Sub': `${SECRET_ARN_SUB}klaviyo-identity-sync/dev/tenants/*` };
 
 beforeAll(async () => {
-  tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-package-'));
-  const outDir = join(tempDir, 'package');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
-    AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
-    AWS_REGION: 'us-east-1',
-    // serverless-esbuild joins this onto the service dir: a relative path into our temp dir.
-    SLS_ESBUILD_WORK_FOLDER: relative(serviceDir, join(tempDir, 'esbuild')),
-  };
-  // The template under test is the default one, whatever this shell exports.
-  for (const name of ['AWS_PROFILE', 'TENANT_SECRET_PREFIX', 'SHOP_TENANTS', 'DEFAULT_TENANT', 'LOG_LEVEL']) {
-    delete env[name];
-  }
-  await run(process.execPath, [osls, 'package', '--package', outDir], {
-    cwd: serviceDir,
-    env,
-    timeout: 170_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  const template = JSON.parse(
-    await readFile(join(outDir, 'cloudformation-template-update-stack.json'), 'utf8'),
-  ) as { Resources: Record<string, Resource> };
-  resources = template.Resources;
+  resources = packaged.resources;
   zips = {
-    webhook: await readFile(join(outDir, 'shopify-webhook.zip')),
-    erpWebhook: await readFile(join(outDir, 'erp-webhook.zip')),
-    worker: await readFile(join(outDir, 'sync-worker.zip')),
+    webhook: await readFile(join(packaged.dir, 'shopify-webhook.zip')),
+    erpWebhook: await readFile(join(packaged.dir, 'erp-webhook.zip')),
+    worker: await readFile(join(packaged.dir, 'sync-worker.zip')),
   };
-}, 180_000);
-
-afterAll(async () => {
-  if (tempDir) await rm(tempDir, { recursive: true, force: true });
 });
 
 describe('functions', () => {

@@ -7,10 +7,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type ClassifiedLetter, deadLetters, peekQueue } from '../../cli/commands/dead-letters.js';
+import { type ClassifiedLetter, deadLetters, queueNameOf } from '../../cli/commands/dead-letters.js';
+import { peekQueue } from '../../lib/adapters/sqs-peek.js';
 import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
+import type { DeadLetter } from '../../lib/dead-letter.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { DeadLetter } from '../../lib/ports.js';
 import { LOCAL_CREDENTIALS, type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { captureIo } from '../support/cli.js';
 
@@ -160,7 +161,7 @@ describe('identity-sync dead-letters', () => {
     expect(first.stderr).toBe('');
     const lines = first.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe(
-      'Dead-letter queue identity-changes-dlq.fifo: 4 messages read (about 4 on the queue), all left in place.',
+      `Dead-letter queue ${queueNameOf(peers.deadLetterQueueUrl)}: 4 messages read (about 4 on the queue), all left in place.`,
     );
     const summary = lines.slice(2, 6).map((line) => line.trim().split(/\s+/).slice(0, 2));
     expect(summary).toEqual([
@@ -230,6 +231,62 @@ describe('identity-sync dead-letters', () => {
     // A redrive replays the customer's letters in the order they were parked.
     const events = (await takeAll()).map((body) => (JSON.parse(body) as DeadLetter).sourceEventId);
     expect(events).toEqual([first.sourceEventId, second.sourceEventId]);
+  });
+
+  it("shows the customer an ERP intake letter names; the writer fills a parked change's customer in", async () => {
+    const parked = createSqsDeadLetters(peers.sqs, peers.deadLetterQueueUrl);
+    await parked.park({
+      reason: 'invalid_change',
+      detail: `/phoneNumber: ${ADA.email} is not a phone number`,
+      tenant: 'acme',
+      source: 'erp',
+      sourceEventId: `msg-${serial}:1`,
+      externalId: `C-60-${serial}`,
+      payload: JSON.stringify({ externalId: `C-60-${serial}`, phoneNumber: ADA.email }),
+      parkedAt: '2025-01-01T00:00:05.000Z',
+    });
+    const ada = changeOf(`C-61-${serial}`, ADA, `evt-c-${serial}`);
+    await parked.park(duplicateLetter(ada));
+
+    const report = await run([]);
+
+    expect(report.stdout).toContain(
+      `  acme  customer C-60-${serial}  [msg-${serial}:1]  /phoneNumber: a***@example.com`,
+    );
+    expect(report.stdout).toContain(`  demo  customer ${ada.externalId}  [${ada.sourceEventId}]  `);
+    const bodies = (await takeAll()).map((body) => JSON.parse(body) as DeadLetter);
+    expect(bodies.map((letter) => letter.externalId).sort()).toEqual([`C-60-${serial}`, ada.externalId]);
+  });
+
+  it('refuses to park a letter that does not fit its schema, and sends nothing', async () => {
+    const parked = createSqsDeadLetters(peers.sqs, peers.deadLetterQueueUrl);
+    const bad = {
+      ...duplicateLetter(changeOf(`C-62-${serial}`, ADA, `evt-d-${serial}`)),
+      parkedAt: 'yesterday',
+    };
+    await expect(parked.park(bad)).rejects.toThrow('dead letter does not fit its schema: parkedAt:');
+    expect(await queueCounts()).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('peeks: each message read as a change, a letter or unreadable, with the count on the queue', async () => {
+    const { ada, grace } = await fillDeadLetterQueue();
+
+    const peek = await peekQueue(peers.sqs, peers.deadLetterQueueUrl, 10);
+
+    expect(peek.onQueue).toBe(4);
+    expect(peek.problem).toBeUndefined();
+    const byKind = Object.fromEntries(peek.messages.map((m) => [m.content.kind, m]));
+    expect(Object.keys(byKind).sort()).toEqual(['change', 'letter', 'unreadable']);
+    expect(byKind.change).toMatchObject({ content: { change: grace }, receiveCount: 1 });
+    const letters = peek.messages.flatMap((m) => (m.content.kind === 'letter' ? [m] : []));
+    expect(letters.map((m) => m.reasonAttribute).sort()).toEqual(['duplicate_profile', 'klaviyo_invalid']);
+    expect(letters.map((m) => m.content)).toContainEqual({
+      kind: 'letter',
+      letter: expect.objectContaining({ externalId: ada.externalId, change: ada }),
+    });
+    expect(byKind.unreadable?.content).toEqual({ kind: 'unreadable', problem: 'the body is not JSON' });
+    expect(Date.now() - Date.parse(String(byKind.change?.sentAt))).toBeLessThan(60_000);
+    expect(await queueCounts()).toEqual({ visible: 4, inFlight: 0 });
   });
 
   it('--json gives the classified letters, masked; --reason keeps one reason; both runs see the same messages', async () => {
@@ -312,12 +369,12 @@ describe('identity-sync dead-letters', () => {
     const { code, stdout } = await run(['--queue-url', peers.deadLetterQueueUrl]);
     expect(code).toBe(0);
     expect(stdout).toBe(
-      'Dead-letter queue identity-changes-dlq.fifo: 0 messages read (about 0 on the queue), all left in place.\nNothing is parked.\n',
+      `Dead-letter queue ${queueNameOf(peers.deadLetterQueueUrl)}: 0 messages read (about 0 on the queue), all left in place.\nNothing is parked.\n`,
     );
   });
 
   it('exits 1 when SQS fails, e.g. no such queue', async () => {
-    const missing = peers.deadLetterQueueUrl.replace('identity-changes-dlq.fifo', 'no-such-queue.fifo');
+    const missing = peers.deadLetterQueueUrl.replace(/[^/]+$/, 'no-such-queue.fifo');
     const { io, written } = captureIo({ ...peers.env, DEAD_LETTER_QUEUE_URL: missing });
     expect(await deadLetters([], io)).toBe(1);
     expect(written.stderr).toContain(`identity-sync: cannot read the queue ${missing}`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { erpReceiptSchema, erpRefusalSchema, MAX_BODY_BYTES } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
@@ -105,6 +106,7 @@ describe('a signed batch', () => {
           tenant,
           source: 'erp',
           sourceEventId: `${webhookId}:1`,
+          externalId: bob.externalId,
           detail: expect.stringContaining('/phoneNumber'),
           payload: JSON.stringify(badChange),
           context: { webhookId, index: 1, errors: [expect.objectContaining({ path: '/phoneNumber' })] },
@@ -180,16 +182,18 @@ describe('redeliveries', () => {
 
 describe('what is refused as a whole', () => {
   const anyChange = () => ({ externalId: 'ERP-refused', email: 'refused@example.com', occurredAt: later() });
+  const wrongSecret = `whsec_${Buffer.from('not the demo key').toString('base64')}`;
 
   async function expectNothingQueued() {
     expect(await harness.queueDepth()).toBe(0);
     expect(await harness.takeDeadLetters()).toEqual([]);
   }
 
-  it('answers 401 for a tenant that does not exist, or cannot', async () => {
+  it('answers a tenant that does not exist, or cannot, exactly as a wrong signature', async () => {
+    const forged = await send(anyChange(), { secret: wrongSecret });
+    expect(forged).toEqual({ statusCode: 401, body: { error: 'invalid signature' } });
     for (const name of ['nobody', 'demo..%2F..', 'a b']) {
-      const response = await send(anyChange(), { tenant: name });
-      expect(response).toEqual({ statusCode: 401, body: { error: 'unknown tenant' } });
+      expect(await send(anyChange(), { tenant: name })).toEqual(forged);
     }
     await expectNothingQueued();
   });
@@ -201,19 +205,18 @@ describe('what is refused as a whole', () => {
     expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}stranger`)).toBe(1);
   });
 
-  it('answers 401 for a tenant with no ERP secret', async () => {
+  it('answers a tenant with no ERP secret as a wrong signature', async () => {
     harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}shopify-only`, {
       klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: ['shpss_x'],
     });
     expect(await send(anyChange(), { tenant: 'shopify-only' })).toEqual({
       statusCode: 401,
-      body: { error: 'unknown tenant' },
+      body: { error: 'invalid signature' },
     });
   });
 
   it('answers 401 for a wrong secret, a missing signature and an expired timestamp', async () => {
-    const wrongSecret = `whsec_${Buffer.from('not the demo key').toString('base64')}`;
     expect((await send(anyChange(), { secret: wrongSecret })).body).toEqual({ error: 'invalid signature' });
 
     const body = JSON.stringify(anyChange());
@@ -229,15 +232,13 @@ describe('what is refused as a whole', () => {
     await expectNothingQueued();
   });
 
-  it('answers 413 above the size limit, before reading it', async () => {
-    const padding = ' '.repeat(MAX_BODY_BYTES);
-    const response = await send(`${JSON.stringify(anyChange())}${padding}`);
-    expect(response).toEqual({
+  it('answers 413 to an unsigned body above the size limit, without reading the tenant secret', async () => {
+    const unsigned = await harness.deliverErp('unread', ' '.repeat(MAX_BODY_BYTES + 1), {});
+    expect(unsigned).toEqual({
       statusCode: 413,
       body: { error: `body larger than ${MAX_BODY_BYTES} bytes` },
     });
-    const unsigned = await harness.deliverErp(tenant, padding.repeat(2), {});
-    expect(unsigned.statusCode).toBe(413);
+    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}unread`)).toBe(0);
     await expectNothingQueued();
   });
 
@@ -257,6 +258,34 @@ describe('what is refused as a whole', () => {
       errors: [{ path: expect.any(String), message: expect.any(String) }],
     });
     await expectNothingQueued();
+  });
+});
+
+describe('a signed body above the size limit', () => {
+  it('is kept unread, as its hash, length and first 4 KiB, and answered 200', async () => {
+    const ada = seedCustomer();
+    const change = { externalId: ada.externalId, email: ada.email('too-large'), occurredAt: later() };
+    const body = JSON.stringify(change).padEnd(1024 * 1024, ' ');
+    const response = await send(body, { id: `msg_too_large_${serial}` });
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'dead-lettered', reason: `body larger than ${MAX_BODY_BYTES} bytes` },
+    });
+    expect(await harness.queueDepth()).toBe(0);
+    const [parked, ...others] = await harness.takeDeadLetters();
+    expect(others).toEqual([]);
+    expect(parked?.reason).toBe('payload_too_large');
+    expect(parked?.letter).toMatchObject({
+      tenant,
+      source: 'erp',
+      sourceEventId: `msg_too_large_${serial}`,
+      payload: body.slice(0, 4096),
+      context: {
+        payloadBytes: body.length,
+        payloadSha256: createHash('sha256').update(body).digest('hex'),
+      },
+    });
+    expect(klaviyo.getProfile(ada.profileId)?.email).toBe(ada.email('before'));
   });
 });
 
@@ -295,8 +324,8 @@ describe('logs', () => {
         ],
       });
     });
-    expect(output).toContain('ERP changes received');
-    expect(output).toContain('ERP change rejected');
+    expect(output).toContain('Identity change queued');
+    expect(output).toContain('Change rejected: kept on the dead-letter queue');
     expect(output).toMatch(/"WebhookAccepted":\s*1/);
     expect(output).toMatch(/"WebhookDeadLettered":\s*1/);
     expect(output).not.toContain(ada.email('logged'));

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { SHOPIFY_MAX_BODY_BYTES } from '../../lib/shopify/receive-webhook.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { lambdaContext } from '../../local/lambda-events.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
@@ -48,9 +50,25 @@ const patchesTo = (profileId: string) =>
     (request) => request.method === 'PATCH' && request.path === `/api/profiles/${profileId}`,
   );
 
+/** Shops whose tenants have no secret: one never asked for (to count reads), one asked for. */
+const UNREAD_SHOP = 'unread-shop.myshopify.com';
+const UNREAD_SECRET_ID = `${TENANT_SECRET_PREFIX}unread`;
+const GHOST_SHOP = 'ghost-shop.myshopify.com';
+
 useHarness(
-  // Fewer conflict tries than SQS receives, so a blocked change is parked before redrive.
-  { env: { KLAVIYO_MAX_ATTEMPTS: '3', KLAVIYO_RETRY_BUDGET_MS: '5000', CONFLICT_RETRY_ATTEMPTS: '2' } },
+  {
+    env: {
+      // Fewer conflict tries than SQS receives, so a blocked change is parked before redrive.
+      KLAVIYO_MAX_ATTEMPTS: '3',
+      KLAVIYO_RETRY_BUDGET_MS: '5000',
+      CONFLICT_RETRY_ATTEMPTS: '2',
+      SHOP_TENANTS: JSON.stringify({
+        [DEMO_TENANT.shopDomain]: DEMO_TENANT.tenant,
+        [UNREAD_SHOP]: 'unread',
+        [GHOST_SHOP]: 'ghost',
+      }),
+    },
+  },
   (started) => {
     harness = started;
     klaviyo = started.peers.klaviyo as KlaviyoSandbox;
@@ -163,6 +181,55 @@ describe('what is refused or ignored', () => {
       shopifyHeaders(body, { secret: 'x', shop: 'stranger.myshopify.com' }),
     );
     expect(response.statusCode).toBe(401);
+  });
+
+  it('answers a shop whose tenant has no secret exactly as a wrong signature', async () => {
+    const body = customerPayload({ id: '44' });
+    const forged = await harness.deliver(body, shopifyHeaders(body, { secret: 'not-the-secret' }));
+    const ghost = await harness.deliver(body, shopifyHeaders(body, { secret, shop: GHOST_SHOP }));
+    expect(forged).toEqual({ statusCode: 401, body: { error: 'invalid signature' } });
+    expect(ghost).toEqual(forged);
+    expect(await harness.queueDepth()).toBe(0);
+  });
+
+  it('refuses an unsigned body over 256 KiB with 413, without reading the tenant secret', async () => {
+    const body = customerPayload({ id: '45' }).padEnd(SHOPIFY_MAX_BODY_BYTES + 1, ' ');
+    const response = await harness.deliver(
+      body,
+      shopifyHeaders(body, { secret, shop: UNREAD_SHOP, signature: null }),
+    );
+    expect(response).toEqual({
+      statusCode: 413,
+      body: { error: `body larger than ${SHOPIFY_MAX_BODY_BYTES} bytes` },
+    });
+    expect(harness.peers.secrets.reads(UNREAD_SECRET_ID)).toBe(0);
+    expect(await harness.takeDeadLetters()).toEqual([]);
+  });
+
+  it('keeps a signed body over 256 KiB as its hash, length and first 4 KiB, answering 200', async () => {
+    const body = customerPayload({ id: '46' }).padEnd(2 * 1024 * 1024, ' ');
+    const response = await harness.deliver(
+      body,
+      shopifyHeaders(body, { secret, webhookId: 'wh-too-large-1' }),
+    );
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'dead-lettered', reason: `body larger than ${SHOPIFY_MAX_BODY_BYTES} bytes` },
+    });
+    expect(await harness.queueDepth()).toBe(0);
+    const [parked, ...others] = await harness.takeDeadLetters();
+    expect(others).toEqual([]);
+    expect(parked?.reason).toBe('payload_too_large');
+    expect(parked?.letter).toMatchObject({
+      tenant: 'demo',
+      source: 'shopify',
+      sourceEventId: 'wh-too-large-1',
+      payload: body.slice(0, 4096),
+      context: {
+        payloadBytes: body.length,
+        payloadSha256: createHash('sha256').update(body).digest('hex'),
+      },
+    });
   });
 
   it('answers 200 to other topics and ignores them', async () => {
@@ -290,8 +357,9 @@ describe('Klaviyo key rotation', () => {
       await deliverUpdate({ id, email: 'key.new@example.com' });
       await harness.drain();
       expect(klaviyo.getProfile(profileId)?.email).toBe('key.new@example.com');
-      const statuses = klaviyo.requests.filter((request) => request.method === 'GET').map((r) => r.status);
-      expect(statuses).toContain(401);
+      // The customer is known from its first change: the second goes straight to its PATCH.
+      const refused = klaviyo.requests.filter((request) => request.status === 401);
+      expect(refused.map((request) => request.method)).toEqual(['PATCH']);
     } finally {
       klaviyo.setApiKeys([DEMO_TENANT.klaviyoPrivateKey]);
       harness.peers.secrets.putSecret(DEMO_SECRET_ID, {

@@ -1,5 +1,6 @@
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { KlaviyoProfile } from '../../lib/klaviyo/client.js';
+import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
+import type { DeadLetter, DeadLetters, KlaviyoProfile } from '../../lib/ports.js';
 
 /** Test data with sensible defaults; each test states only what matters to it. */
 export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange {
@@ -23,5 +24,33 @@ export function aProfile(overrides: Partial<KlaviyoProfile> = {}): KlaviyoProfil
     phone_number: '+14155550100',
     external_id: '1001',
     ...overrides,
+  };
+}
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Telemetry that keeps what it is told: log lines by level and metric counts by name. */
+export function aRecordingTelemetry() {
+  const logs: { level: LogLevel; message: string; attributes: Record<string, unknown> }[] = [];
+  const counts = new Map<Outcome, number>();
+  const logAt =
+    (level: LogLevel) =>
+    (message: string, ...extra: unknown[]) =>
+      void logs.push({ level, message, attributes: Object.assign({}, ...extra.filter(isObject)) });
+  const telemetry: Telemetry = {
+    log: { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') },
+    count: (outcome, value = 1) => void counts.set(outcome, (counts.get(outcome) ?? 0) + value),
+  };
+  return { telemetry, logs, counts };
+}
+
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
+
+/** A dead-letter queue that keeps the letters in memory. */
+export function aDeadLetterRecorder(): DeadLetters & { letters: DeadLetter[] } {
+  const letters: DeadLetter[] = [];
+  return {
+    letters,
+    park: async (letter) => void letters.push(letter),
   };
 }

@@ -17,9 +17,10 @@ export interface StackUnderTest {
 /**
  * The whole stack as `npm start` runs it (peers, serverless-offline, queue poller), on free ports,
  * for the tests of one file: started before them, stopped after them, leaving no process behind.
- * serverless-offline's output is shown for a failing test.
+ * serverless-offline's output is shown for a failing test. `settings` are set as in the shell
+ * running `npm start`, e.g. `{ KLAVIYO_TIMEOUT_MS: '1500' }`.
  */
-export function useLocalStack(label: string): StackUnderTest {
+export function useLocalStack(label: string, settings: Record<string, string> = {}): StackUnderTest {
   const output: string[] = [];
   let tempDir: string | undefined;
   let started: { stack: LocalStack; baseUrl: string } | undefined;
@@ -30,6 +31,7 @@ export function useLocalStack(label: string): StackUnderTest {
     try {
       const stack = await startLocalStack({
         peers: {}, // port 0: free ports
+        env: { ...process.env, ...settings },
         httpPort,
         lambdaPort: await freePort(),
         // serverless-esbuild joins this onto the service dir: a relative path into our temp dir,

@@ -1,4 +1,3 @@
-import type { Message } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import {
   type ClassifiedLetter,
@@ -10,8 +9,9 @@ import {
   summarizeByReason,
 } from '../../cli/commands/dead-letters.js';
 import { identitySync } from '../../cli/identity-sync.js';
+import type { PeekedMessage } from '../../lib/adapters/sqs-peek.js';
+import { type DeadLetter, readQueuedMessage } from '../../lib/dead-letter.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { DeadLetter } from '../../lib/ports.js';
 import { captureIo } from '../support/cli.js';
 
 /** The classification and the report are pure; reading the queue is in test/integration/cli-dead-letters.test.ts. */
@@ -27,14 +27,14 @@ const change: IdentityChange = {
   receivedAt: '2026-06-01T10:00:01.000Z',
 };
 
-const SENT = Date.parse('2026-06-02T08:00:00.000Z');
-
-function message(body: string, extra: Partial<Message> = {}): Message {
+/** A message as the peek hands it over (lib/adapters/sqs-peek.ts): its body read, SQS's facts. */
+function message(body: string, extra: Partial<PeekedMessage> = {}): PeekedMessage {
   return {
-    MessageId: 'm-1',
-    ReceiptHandle: 'r-1',
-    Body: body,
-    Attributes: { SentTimestamp: String(SENT), ApproximateReceiveCount: '6' },
+    messageId: 'm-1',
+    content: readQueuedMessage(body),
+    bodyLength: body.length,
+    receiveCount: 6,
+    sentAt: '2026-06-02T08:00:00.000Z',
     ...extra,
   };
 }
@@ -56,9 +56,7 @@ describe('classifying a dead-letter queue message', () => {
     };
 
     const classified = classifyDeadLetter(
-      message(JSON.stringify(letter), {
-        MessageAttributes: { reason: { DataType: 'String', StringValue: 'klaviyo_invalid' } },
-      }),
+      message(JSON.stringify(letter), { reasonAttribute: 'klaviyo_invalid' }),
     );
 
     expect(classified).toEqual({
@@ -132,9 +130,13 @@ describe('classifying a dead-letter queue message', () => {
     [
       'JSON without a reason, not a change',
       '{"email":"ada.lovelace@example.com"}',
-      'neither a parked letter',
+      'neither a parked letter (no reason) nor an identity change: tenant:',
     ],
-    ['a letter with an empty reason', '{"reason":"","detail":"x"}', 'neither a parked letter'],
+    [
+      'a letter with an empty reason',
+      '{"reason":"","detail":"x"}',
+      'a parked letter that does not fit its shape: reason:',
+    ],
   ])('calls %s unreadable, without echoing the body', (_, body, problem) => {
     const classified = classifyDeadLetter(message(body));
     expect(classified).toMatchObject({
@@ -148,26 +150,40 @@ describe('classifying a dead-letter queue message', () => {
   });
 
   it('mentions the reason attribute of a letter whose body cannot be read', () => {
-    const classified = classifyDeadLetter(
-      message('{truncated', {
-        MessageAttributes: { reason: { DataType: 'String', StringValue: 'invalid_change' } },
-      }),
-    );
+    const classified = classifyDeadLetter(message('{truncated', { reasonAttribute: 'invalid_change' }));
     expect(classified.reason).toBe('unreadable');
     expect(classified.detail).toContain('its reason attribute says invalid_change');
   });
 
-  it('falls back to the sent time when a letter has no usable parkedAt, and leaves out what SQS did not say', () => {
+  it('shows the customer an ERP intake letter names, though it has no change', () => {
+    const erpLetter: DeadLetter = {
+      reason: 'invalid_change',
+      detail: '/phoneNumber: not a phone number',
+      tenant: 'acme',
+      source: 'erp',
+      sourceEventId: 'msg_9:1',
+      externalId: 'C-77',
+      payload: '{"externalId":"C-77","phoneNumber":"ada.lovelace@example.com"}',
+      parkedAt: '2026-06-01T10:00:05.000Z',
+    };
+    const classified = classifyDeadLetter(message(JSON.stringify(erpLetter)));
+    expect(classified).toMatchObject({ kind: 'parked', externalId: 'C-77' });
+    expect(classified.change).toBeUndefined();
+    expect(formatLetter(classified)).toContain('  acme  customer C-77  [msg_9:1]  ');
+  });
+
+  it('leaves out what SQS did not say', () => {
     const classified = classifyDeadLetter({
-      MessageId: 'm-2',
-      Body: JSON.stringify({ reason: 'invalid_message', detail: 'x', parkedAt: 'yesterday' }),
+      messageId: 'm-2',
+      content: { kind: 'unreadable', problem: 'the body is not JSON' },
+      bodyLength: 3,
     });
     expect(classified).toEqual({
       messageId: 'm-2',
-      kind: 'parked',
-      reason: 'invalid_message',
+      kind: 'unreadable',
+      reason: 'unreadable',
       time: undefined,
-      detail: 'x',
+      detail: 'the body is not JSON (3 characters)',
     });
   });
 });

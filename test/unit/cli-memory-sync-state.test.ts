@@ -25,9 +25,16 @@ describe('createMemorySyncState', () => {
       sourceEventId: 'e3',
     };
     await store.recordPending('acme', '42', pending);
-    expect(await store.getState('acme', '42')).toEqual({ lastAppliedAt: '2026-06-01T00:00:02Z', pending });
+    expect(await store.getState('acme', '42')).toEqual({
+      lastAppliedAt: '2026-06-01T00:00:02Z',
+      profileId: '01A',
+      pending,
+    });
     await store.recordApplied(applied('2026-06-01T00:00:03Z'));
-    expect(await store.getState('acme', '42')).toEqual({ lastAppliedAt: '2026-06-01T00:00:03Z' });
+    expect(await store.getState('acme', '42')).toEqual({
+      lastAppliedAt: '2026-06-01T00:00:03Z',
+      profileId: '01A',
+    });
     expect(await store.getState('other-tenant', '42')).toEqual({});
   });
 

@@ -119,8 +119,8 @@ describe('describePlan', () => {
       'would merge profile 01B into 01A, then patch it',
     );
     expect(
-      describePlan({ action: 'retry', reason: 'identifier-held-by-other-customer', holderId: '01B' }),
-    ).toBe('would park: identifier-held-by-other-customer (profile 01B)');
+      describePlan({ action: 'retry', reason: 'identifier_held_by_other_customer', holderId: '01B' }),
+    ).toBe('would park: identifier_held_by_other_customer (profile 01B)');
   });
 });
 
@@ -218,10 +218,10 @@ describe('history', () => {
         profileIds: ['01A', '01B'],
         before: undefined,
         after: undefined,
-        reason: 'duplicate-profile',
+        reason: 'duplicate_profile',
       }),
     ).toBe(
-      '2026-06-01T00:00:01.000Z  parked     park              profiles 01A, 01B  (duplicate-profile)  [cli:changes.csv:3]',
+      '2026-06-01T00:00:01.000Z  parked     park              profiles 01A, 01B  (duplicate_profile)  [cli:changes.csv:3]',
     );
   });
 

@@ -62,9 +62,9 @@ describe('docs/openapi.json', () => {
     expect(erp.parameters).toContainEqual(
       expect.objectContaining({ name: 'tenant', in: 'path', required: true }),
     );
-    expect(Object.keys(erp.responses)).toEqual(['202', '400', '401', '413', '500', '503']);
+    expect(Object.keys(erp.responses)).toEqual(['200', '202', '400', '401', '413', '500', '503']);
     expect(headers(shopify)).toEqual(['x-shopify-hmac-sha256', 'x-shopify-shop-domain', 'x-shopify-topic']);
-    expect(Object.keys(shopify.responses)).toEqual(['200', '401', '500', '503']);
+    expect(Object.keys(shopify.responses)).toEqual(['200', '401', '413', '500', '503']);
   });
 
   it('states the size limit the endpoint applies', () => {

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { KlaviyoProfile } from '../../lib/klaviyo/client.js';
+import type { KlaviyoProfile } from '../../lib/ports.js';
 import {
+  contestedField,
   defaultPolicies,
   type Facts,
   type FoundProfile,
   isStale,
   type LookupKey,
   lookupOrder,
+  otherCustomerOf,
   type Policies,
+  pendingIdentifiers,
   planChange,
   type SyncPlan,
 } from '../../lib/sync/plan.js';
@@ -16,6 +19,7 @@ import { aChange, aProfile } from '../support/factories.js';
 
 /** The decision table: one row per situation; the README's "How a change is applied" in code. */
 const FIELD: Record<LookupKey, FoundProfile['lookup']['field']> = {
+  recorded: 'id',
   external_id: 'external_id',
   previous_email: 'email',
   previous_phone: 'phone_number',
@@ -135,16 +139,16 @@ const rows: Row[] = [
     },
   },
   {
-    situation: 'nothing found, tenant policy skip: skip (no-profile)',
+    situation: 'nothing found, tenant policy skip: skip (no_profile)',
     facts: facts(),
     policies: { onMissingProfile: 'skip' },
-    plan: { action: 'skip', reason: 'no-profile' },
+    plan: { action: 'skip', reason: 'no_profile' },
   },
   {
     situation: 'nothing found and no identifier to give a new profile: skip',
     change: { email: undefined, phoneNumber: null },
     facts: facts(),
-    plan: { action: 'skip', reason: 'nothing-to-create' },
+    plan: { action: 'skip', reason: 'nothing_to_create' },
   },
   {
     situation:
@@ -164,13 +168,13 @@ const rows: Row[] = [
     situation: 'duplicate profile, policy park: park',
     facts: facts({ found: [foundBy('external_id', ours)], holder: { field: 'email', profile: duplicate } }),
     policies: { onDuplicateProfile: 'park' },
-    plan: { action: 'park', reason: 'duplicate-profile', profileId: 'OURS', holderId: 'DUP' },
+    plan: { action: 'park', reason: 'duplicate_profile', profileId: 'OURS', holderId: 'DUP' },
   },
   {
     situation: 'duplicate profile, policy skip: skip',
     facts: facts({ found: [foundBy('external_id', ours)], holder: { field: 'email', profile: duplicate } }),
     policies: { onDuplicateProfile: 'skip' },
-    plan: { action: 'skip', reason: 'duplicate-profile', profileId: 'OURS', holderId: 'DUP' },
+    plan: { action: 'skip', reason: 'duplicate_profile', profileId: 'OURS', holderId: 'DUP' },
   },
   {
     situation: 'another customer holds the new email: retry later, never merge',
@@ -180,7 +184,7 @@ const rows: Row[] = [
     }),
     plan: {
       action: 'retry',
-      reason: 'identifier-held-by-other-customer',
+      reason: 'identifier_held_by_other_customer',
       profileId: 'OURS',
       holderId: 'OTHER',
     },
@@ -194,7 +198,7 @@ const rows: Row[] = [
     }),
     plan: {
       action: 'park',
-      reason: 'identifier-held-by-other-customer',
+      reason: 'identifier_held_by_other_customer',
       profileId: 'OURS',
       holderId: 'OTHER',
     },
@@ -208,7 +212,7 @@ const rows: Row[] = [
     }),
     plan: {
       action: 'retry',
-      reason: 'identifier-held-by-other-customer',
+      reason: 'identifier_held_by_other_customer',
       profileId: 'OURS',
       holderId: 'OTHER',
     },
@@ -236,7 +240,7 @@ const rows: Row[] = [
       "nothing of ours found, and the lookups met another customer's profile on the new email: retry",
     change: { phoneNumber: undefined },
     facts: facts({ found: [foundBy('email', otherCustomers)] }),
-    plan: { action: 'retry', reason: 'identifier-held-by-other-customer', holderId: 'OTHER' },
+    plan: { action: 'retry', reason: 'identifier_held_by_other_customer', holderId: 'OTHER' },
   },
   {
     situation: 'a create met a profile without external_id holding the email: bind that one instead',
@@ -276,5 +280,41 @@ describe('isStale', () => {
     expect(isStale('2026-05-01T11:59:59.000Z', '2026-05-01T12:00:00.000Z')).toBe(true);
     expect(isStale('2026-05-01T12:00:00.000Z', '2026-05-01T12:00:00.000Z')).toBe(false);
     expect(isStale('2026-05-01T12:00:01.000Z', '2026-05-01T12:00:00.000Z')).toBe(false);
+  });
+});
+
+describe('what a 409 holder means', () => {
+  it('holds the phone only when it holds our phone and not our email (the 409 does not say)', () => {
+    const change = aChange({ email: 'new@example.com', phoneNumber: '+14155550123' });
+    expect(contestedField(change, aProfile({ email: 'x@example.com', phone_number: '+14155550123' }))).toBe(
+      'phone_number',
+    );
+    expect(contestedField(change, aProfile({ email: 'NEW@example.com', phone_number: '+14155550123' }))).toBe(
+      'email',
+    );
+    expect(contestedField(change, aProfile({ email: 'new@example.com', phone_number: null }))).toBe('email');
+    expect(contestedField(aChange({ phoneNumber: undefined }), aProfile({ phone_number: null }))).toBe(
+      'email',
+    );
+  });
+
+  it("names the holder's customer only when it is another customer", () => {
+    expect(otherCustomerOf(aProfile({ external_id: '2002' }), '1001')).toBe('2002');
+    expect(otherCustomerOf(aProfile({ external_id: '1001' }), '1001')).toBeUndefined();
+    expect(otherCustomerOf(aProfile({ external_id: null }), '1001')).toBeUndefined();
+  });
+
+  it("takes the holder's blocked change into account only while no newer change was applied", () => {
+    const pending = {
+      identifiers: { email: 'x@example.com' },
+      occurredAt: '2026-05-01T12:00:00.000Z',
+      sourceEventId: 'e',
+    };
+    expect(pendingIdentifiers({ pending })).toEqual({ email: 'x@example.com' });
+    expect(pendingIdentifiers({ pending, lastAppliedAt: '2026-05-01T11:00:00.000Z' })).toEqual({
+      email: 'x@example.com',
+    });
+    expect(pendingIdentifiers({ pending, lastAppliedAt: '2026-05-01T13:00:00.000Z' })).toBeUndefined();
+    expect(pendingIdentifiers({})).toBeUndefined();
   });
 });

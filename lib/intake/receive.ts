@@ -1,0 +1,189 @@
+import { TENANT_NAME } from '../config.js';
+import { isTransient, PermanentError } from '../errors.js';
+import type { WebhookRequest, WebhookResponse } from '../http.js';
+import { type IdentityChange, messageGroupOf } from '../identity-change.js';
+import { maskIdentifiers } from '../observability/mask.js';
+import type { Telemetry } from '../observability/telemetry.js';
+import type { ChangeQueue, Clock, DeadLetters, TenantSecrets } from '../ports.js';
+import { Reason } from '../reasons.js';
+import { runInGroups } from '../sync/run-in-groups.js';
+import { letterWithPayload, sha256Hex } from './letters.js';
+import type { WebhookSource } from './source.js';
+
+export interface IntakeDependencies {
+  secrets: TenantSecrets;
+  queue: ChangeQueue;
+  deadLetters: DeadLetters;
+  telemetry: Telemetry;
+  clock: Clock;
+}
+
+/** An intake ready to take requests: a source wired to its dependencies (lib/composition.ts). */
+export type WebhookIntake = (request: WebhookRequest) => Promise<WebhookResponse>;
+
+/**
+ * The one answer to every request that fails authentication once it looks signed: an unknown
+ * tenant, a tenant without a secret (or without one for this source), a wrong signature. Told
+ * apart, they would tell an unauthenticated caller which tenants exist; the log tells them apart.
+ */
+export const NOT_AUTHENTICATED: WebhookResponse = { statusCode: 401, body: { error: 'invalid signature' } };
+
+const refusal = (statusCode: number, error: string): WebhookResponse => ({ statusCode, body: { error } });
+
+type Verification = 'signed' | 'invalid_signature' | 'no_webhook_secret';
+
+/**
+ * Takes one webhook request of `source`: size, signature shape, tenant, signature (cached secret,
+ * then a fresh one), then what the body asks for: changes are queued, and what cannot be used is
+ * kept on the dead-letter queue. It never calls Klaviyo, so senders get their answer at once.
+ *
+ * Answers: 401 unsigned or not authenticated; 413 too large and unsigned; 503 (500) when a secret,
+ * the queue or the dead-letter queue is unavailable (broken): the sender retries. A signed body
+ * that cannot be used (too large, unusable) is kept and answered 200: a retry would carry the
+ * same bytes, and a sender that keeps failing may give the subscription up (Shopify deletes it).
+ */
+export async function receiveWebhook(
+  source: WebhookSource,
+  request: WebhookRequest,
+  deps: IntakeDependencies,
+): Promise<WebhookResponse> {
+  const { log, count } = deps.telemetry;
+  const now = deps.clock();
+  const bytes = request.body.length;
+  const tooLarge = `body larger than ${source.maxBodyBytes} bytes`;
+  const refuse = (answer: WebhookResponse, why: string, facts: Record<string, unknown>) => {
+    count('WebhookRejected');
+    log.warn(`Webhook refused: ${why}`, { source: source.name, ...facts });
+    return answer;
+  };
+
+  const unsigned = source.unsignedReason(request, now);
+  if (unsigned) {
+    // Refused before the body is hashed or a secret read: Lambda would take up to 6 MB.
+    if (bytes > source.maxBodyBytes) return refuse(refusal(413, tooLarge), 'too large', { bytes, unsigned });
+    return refuse(refusal(401, unsigned), 'not signed', { unsigned });
+  }
+  const tenant = source.tenantOf(request);
+  // The tenant's name ends a secret id: a name that cannot be one is refused without asking.
+  if (!tenant || !TENANT_NAME.test(tenant)) {
+    return refuse(NOT_AUTHENTICATED, 'not authenticated', { tenant, why: 'unknown_tenant' });
+  }
+  const deliveryId = source.deliveryIdOf(request) ?? `sha256:${sha256Hex(request.body)}`;
+  const facts = { source: source.name, tenant, deliveryId };
+
+  let verification: Verification;
+  try {
+    verification = await verify(source, request, tenant, deps.secrets, now);
+  } catch (error) {
+    if (error instanceof PermanentError && error.reason === Reason.TenantSecretMissing) {
+      return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: Reason.TenantSecretMissing });
+    }
+    // Without the secret a good delivery cannot be told from a forged one: the sender retries.
+    log.error('Webhook not verified: tenant secret unavailable', { ...facts, error: error as Error });
+    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to verify');
+  }
+  if (verification !== 'signed') {
+    return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: verification });
+  }
+
+  /** Keeps the whole body (or, when too large for a letter, its hash, length and first bytes). */
+  const keepBody = async (reason: string, detail: string): Promise<WebhookResponse> => {
+    const letter = {
+      reason,
+      detail,
+      tenant,
+      source: source.name,
+      sourceEventId: deliveryId,
+      context: source.letterContext?.(request),
+      parkedAt: now.toISOString(),
+    };
+    await deps.deadLetters.park(letterWithPayload(letter, request.body));
+    count('WebhookDeadLettered');
+    log.warn('Webhook kept on the dead-letter queue', { ...facts, reason, detail });
+    return { statusCode: 200, body: { status: 'dead-lettered', reason: detail } };
+  };
+
+  try {
+    if (bytes > source.maxBodyBytes) return await keepBody(Reason.PayloadTooLarge, tooLarge);
+    const reading = source.read(request, { tenant, deliveryId, receivedAt: now, log });
+    switch (reading.kind) {
+      case 'ignored':
+        count('WebhookIgnored');
+        log.info('Webhook ignored', { ...facts, reason: reading.reason });
+        return { statusCode: 200, body: { status: 'ignored', reason: reading.reason } };
+      case 'refused':
+        return refuse(reading.answer, reading.reason, { ...facts, answer: reading.answer.body });
+      case 'unusable':
+        return await keepBody(Reason.InvalidPayload, reading.reason);
+      case 'changes': {
+        const { changes, rejected } = reading;
+        await settleAll([
+          enqueueInOrder(changes, deps.queue),
+          ...rejected.map(({ payload, ...item }) =>
+            deps.deadLetters.park(
+              letterWithPayload(
+                { ...item, tenant, source: source.name, parkedAt: now.toISOString() },
+                payload,
+              ),
+            ),
+          ),
+        ]);
+        if (changes.length > 0) count('WebhookAccepted', changes.length);
+        if (rejected.length > 0) count('WebhookDeadLettered', rejected.length);
+        for (const change of changes) {
+          log.info('Identity change queued', { ...facts, change: maskIdentifiers(change) });
+        }
+        for (const { sourceEventId, externalId, reason, detail } of rejected) {
+          log.warn('Change rejected: kept on the dead-letter queue', {
+            ...facts,
+            sourceEventId,
+            externalId,
+            reason,
+            detail,
+          });
+        }
+        return reading.answer;
+      }
+    }
+  } catch (error) {
+    // A retry is safe: what was queued or kept already has the same deduplication ids.
+    log.error('Webhook not queued', { ...facts, error: error as Error });
+    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
+  }
+}
+
+/** Tries the cached secrets first, then fresh ones once: a rotation may have added a secret. */
+async function verify(
+  source: WebhookSource,
+  request: WebhookRequest,
+  tenant: string,
+  secrets: TenantSecrets,
+  now: Date,
+): Promise<Verification> {
+  const cached = source.secretsOf(await secrets.get(tenant));
+  if (source.isSignedWith(request, cached, now)) return 'signed';
+  const fresh = source.secretsOf(await secrets.get(tenant, { fresh: true }));
+  if (fresh.length === 0) return 'no_webhook_secret';
+  return source.isSignedWith(request, fresh, now) ? 'signed' : 'invalid_signature';
+}
+
+/**
+ * SQS FIFO keeps a message group in the order it was sent: one customer's changes go one after
+ * another, in the order given, while different customers' go in parallel.
+ */
+async function enqueueInOrder(changes: IdentityChange[], queue: ChangeQueue) {
+  const items = changes.map((change, index) => ({
+    id: String(index),
+    groupId: messageGroupOf(change),
+    change,
+  }));
+  const { errors } = await runInGroups(items, ({ change }) => queue.enqueue(change));
+  const [firstError] = errors.values();
+  if (errors.size > 0) throw firstError;
+}
+
+/** Like Promise.all, but answers only when nothing is in flight any more. */
+async function settleAll(work: Promise<unknown>[]) {
+  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}

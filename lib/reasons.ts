@@ -1,0 +1,42 @@
+/**
+ * Why a change was skipped, retried or parked: one snake_case spelling for the plan, the
+ * executor, dead letters (and their `reason` message attribute), the audit trail, logs and the
+ * CLI's results. Klaviyo's own error codes come through as `klaviyo_<code>`.
+ */
+export const Reason = {
+  /** Older than the last change applied for the customer. */
+  Stale: 'stale',
+  /** The profile already has what the change asks for. */
+  Unchanged: 'unchanged',
+  /** No profile found and the tenant's policy is not to create one. */
+  NoProfile: 'no_profile',
+  /** No profile found and the change has no email or phone to create one with. */
+  NothingToCreate: 'nothing_to_create',
+  /** A profile without our external_id (or with it) holds a wanted identifier; the policy parks or skips. */
+  DuplicateProfile: 'duplicate_profile',
+  /** Another customer's profile holds a wanted identifier. */
+  IdentifierHeldByOtherCustomer: 'identifier_held_by_other_customer',
+  /** Klaviyo has not finished a merge yet: retried later. */
+  MergePending: 'merge_pending',
+  /** A Shopify payload that is no usable customer. */
+  InvalidPayload: 'invalid_payload',
+  /** An ERP change that breaks the contract. */
+  InvalidChange: 'invalid_change',
+  /** A signed webhook body over its source's size limit: kept as its hash, length and first bytes. */
+  PayloadTooLarge: 'payload_too_large',
+  /** A queued message that is no identity change. */
+  InvalidMessage: 'invalid_message',
+  TenantSecretMissing: 'tenant_secret_missing',
+  TenantSecretInvalid: 'tenant_secret_invalid',
+  TenantSecretUnreadable: 'tenant_secret_unreadable',
+  TenantSecretUnavailable: 'tenant_secret_unavailable',
+  /** Klaviyo did not answer at all. */
+  KlaviyoUnreachable: 'klaviyo_unreachable',
+  /** Moved to the dead-letter queue by SQS redrive after too many transient failures. */
+  RetriesExhausted: 'retries_exhausted',
+} as const;
+
+/** Klaviyo's error code (or HTTP status when it gave none), e.g. `klaviyo_invalid`, `klaviyo_403`. */
+export type KlaviyoReason = `klaviyo_${string}`;
+
+export type Reason = (typeof Reason)[keyof typeof Reason] | KlaviyoReason;

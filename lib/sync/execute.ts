@@ -1,0 +1,219 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PermanentError, TransientError } from '../errors.js';
+import type { KlaviyoProfile } from '../ports.js';
+import { Reason } from '../reasons.js';
+import type { KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
+import { type Facts, identifiersOf, requestedIdentifiers, type SyncPlan } from './plan.js';
+
+/** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
+export class ChangeParkedError extends PermanentError {
+  constructor(
+    reason: Reason,
+    message: string,
+    readonly context: Record<string, unknown>,
+  ) {
+    super(reason, message);
+  }
+}
+
+/** Another customer holds an identifier this change needs; their own change may free it soon. */
+export class IdentifierHeldError extends TransientError {
+  constructor(
+    message: string,
+    readonly context: Record<string, unknown>,
+  ) {
+    super(Reason.IdentifierHeldByOtherCustomer, message);
+  }
+}
+
+/**
+ * What carrying out one plan led to: a result to record (with the profile as it was before, for
+ * the audit), or, after a merge, the facts to plan again from.
+ */
+export type Executed =
+  | { result: SyncResult; before?: KlaviyoProfile; after?: KlaviyoProfile }
+  | { merged: string; facts: Facts };
+
+/**
+ * Carries out one plan against Klaviyo. Retry and park end in an error (the change is not done);
+ * Klaviyo's errors, a 409 naming the holder of an identifier included, pass through.
+ */
+export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts): Promise<Executed> {
+  const { klaviyo, change } = ctx;
+  switch (plan.action) {
+    case 'skip': {
+      // Stale changes never get here: the staleness guard runs before the lookups.
+      const unchanged = plan.reason === Reason.Unchanged;
+      return {
+        result: {
+          outcome: unchanged ? 'unchanged' : 'skipped',
+          plan,
+          profileId: plan.profileId,
+          reason: plan.reason,
+        },
+        after: unchanged && plan.profileId ? profileSeen(facts, plan.profileId) : undefined,
+      };
+    }
+    case 'patch': {
+      const after = await klaviyo.updateProfile(plan.profileId, plan.attributes);
+      return {
+        result: written(plan.bind ? 'bound' : 'applied', plan, plan.profileId),
+        before: profileSeen(facts, plan.profileId),
+        after,
+      };
+    }
+    case 'create': {
+      const { profile, created } = await klaviyo.importProfile(plan.attributes);
+      return { result: written(created ? 'created' : 'applied', plan, profile.id), after: profile };
+    }
+    case 'merge-then-patch':
+      await klaviyo.mergeProfiles(plan.profileId, plan.sourceId);
+      await waitUntilGone(ctx, plan.sourceId);
+      return { merged: plan.sourceId, facts: await factsAfterMerge(ctx, plan.profileId, facts) };
+    case 'swap': {
+      await klaviyo.updateProfile(plan.holderId, plan.release);
+      const after = await klaviyo.updateProfile(plan.profileId, plan.attributes);
+      const holderAfter = await klaviyo.updateProfile(plan.holderId, plan.holderAttributes);
+      await recordHolderApplied(ctx, plan.holderExternalId, holderAfter);
+      return {
+        result: {
+          ...written('swapped', plan, plan.profileId),
+          reason: `traded with customer ${plan.holderExternalId}`,
+        },
+        before: profileSeen(facts, plan.profileId),
+        after,
+      };
+    }
+    case 'retry':
+      // Kept so that the holder's customer, if its own change is blocked by ours, can trade.
+      await ctx.state.recordPending(change.tenant, change.externalId, {
+        identifiers: requestedIdentifiers(change),
+        occurredAt: change.occurredAt,
+        sourceEventId: change.sourceEventId,
+      });
+      throw new IdentifierHeldError(
+        `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
+        { profileId: plan.profileId, holderId: plan.holderId },
+      );
+    case 'park':
+      await audit(ctx, { outcome: 'parked', plan, reason: plan.reason });
+      throw new ChangeParkedError(plan.reason, parkMessage(plan), {
+        profileId: plan.profileId,
+        holderId: plan.holderId,
+      });
+  }
+}
+
+const written = (
+  outcome: SyncOutcome,
+  plan: Extract<SyncPlan, { attributes: unknown }>,
+  profileId: string,
+): SyncResult => ({ outcome, plan, profileId, fields: Object.keys(plan.attributes) });
+
+/** The profile as the lookups (or a 409) showed it, before this change. */
+const profileSeen = (facts: Facts, id: string): KlaviyoProfile | undefined =>
+  facts.found.find((found) => found.profile.id === id)?.profile ??
+  (facts.holder?.profile.id === id ? facts.holder.profile : undefined);
+
+/** Klaviyo merges asynchronously: the source is gone once it is done. */
+async function waitUntilGone({ klaviyo, mergeWait }: KlaviyoContext, profileId: string) {
+  for (let attempt = 0; attempt < mergeWait.attempts; attempt++) {
+    if (!(await klaviyo.getProfile(profileId))) return;
+    await sleep(Math.min(mergeWait.firstDelayMs * 2 ** attempt, 4_000));
+  }
+  throw new TransientError(Reason.MergePending, `Klaviyo has not finished merging profile ${profileId} yet`);
+}
+
+/** The merged profile is ours now, found afresh; the duplicate that held our identifier is gone. */
+async function factsAfterMerge({ klaviyo, change }: KlaviyoContext, profileId: string, facts: Facts) {
+  const profile = await klaviyo.getProfile(profileId);
+  if (!profile)
+    throw new TransientError(Reason.MergePending, `Profile ${profileId} is missing after a merge`);
+  return {
+    ...facts,
+    found: [{ lookup: { key: 'external_id', field: 'external_id', value: change.externalId }, profile }],
+    holder: undefined,
+  } satisfies Facts;
+}
+
+/** The swap carried out the holder's blocked change too: mark it applied for the staleness guard. */
+async function recordHolderApplied(
+  { state, change }: KlaviyoContext,
+  holderExternalId: string,
+  holderAfter: KlaviyoProfile,
+) {
+  const { pending } = await state.getState(change.tenant, holderExternalId);
+  if (!pending) return;
+  await state.recordApplied({
+    tenant: change.tenant,
+    externalId: holderExternalId,
+    occurredAt: pending.occurredAt,
+    sourceEventId: pending.sourceEventId,
+    profileId: holderAfter.id,
+    identifiers: identifiersOf(holderAfter),
+  });
+}
+
+function parkMessage(plan: Extract<SyncPlan, { action: 'park' }>) {
+  return plan.reason === Reason.DuplicateProfile
+    ? `Profile ${plan.holderId} duplicates this customer's profile ${plan.profileId}; the tenant's policy is to park`
+    : `Profile ${plan.holderId} of another customer still holds an identifier this change needs`;
+}
+
+/**
+ * Marks the change applied for the staleness guard, with the profile as Klaviyo last showed it
+ * (`after`), so the customer's next change needs no lookup; then audits the result.
+ */
+export async function recordApplied(
+  ctx: SyncContext,
+  result: SyncResult,
+  { before, after }: { before?: KlaviyoProfile; after?: KlaviyoProfile } = {},
+): Promise<SyncResult> {
+  const { change } = ctx;
+  const recorded = await ctx.state.recordApplied({
+    tenant: change.tenant,
+    externalId: change.externalId,
+    occurredAt: change.occurredAt,
+    sourceEventId: change.sourceEventId,
+    profileId: result.profileId,
+    ...(after && after.id === result.profileId && { identifiers: identifiersOf(after) }),
+  });
+  // FIFO groups make this rare: only a replay racing a live change can lose the race.
+  const final = recorded
+    ? result
+    : { ...result, reason: 'a newer change was recorded while this one was applied' };
+  await audit(ctx, final, before);
+  return final;
+}
+
+/** One decision into the audit log, with the identifiers before and after. */
+export async function audit(
+  { change, audit, clock }: SyncContext,
+  decision: Pick<SyncResult, 'plan' | 'reason'> & { outcome: SyncOutcome | 'parked' },
+  before?: KlaviyoProfile,
+) {
+  if (!audit) return;
+  const { plan } = decision;
+  await audit.record({
+    tenant: change.tenant,
+    externalId: change.externalId,
+    sourceEventId: change.sourceEventId,
+    outcome: decision.outcome,
+    plan: plan.action,
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    profileIds: [profileOf(plan), otherProfileOf(plan)].filter((id): id is string => Boolean(id)),
+    ...(before
+      ? {
+          before: { email: before.email, phone_number: before.phone_number, external_id: before.external_id },
+        }
+      : {}),
+    ...('attributes' in plan ? { after: { ...plan.attributes } } : {}),
+    occurredAt: change.occurredAt,
+    decidedAt: clock().toISOString(),
+  });
+}
+
+/** The customer's own profile the plan acts on, if it names one. */
+export const profileOf = (plan: SyncPlan) => ('profileId' in plan ? plan.profileId : undefined);
+const otherProfileOf = (plan: SyncPlan) =>
+  'holderId' in plan ? plan.holderId : 'sourceId' in plan ? plan.sourceId : undefined;

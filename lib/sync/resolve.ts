@@ -1,0 +1,57 @@
+import type { KlaviyoContext } from './context.js';
+import {
+  contestedField,
+  type Facts,
+  type FoundProfile,
+  lookupOrder,
+  otherCustomerOf,
+  pendingIdentifiers,
+  resolved,
+} from './plan.js';
+
+/** Looks the customer's profile up in resolution order, stopping at the first that is ours. */
+export async function resolveProfiles(
+  { klaviyo, change }: KlaviyoContext,
+  known: Pick<Facts, 'lastAppliedAt' | 'attempt'>,
+): Promise<Facts> {
+  const facts: Facts = { ...known, found: [] };
+  for (const lookup of lookupOrder(change)) {
+    const [profile] = await klaviyo.findProfiles(lookup.field, lookup.value);
+    if (profile) facts.found.push({ lookup, profile });
+    if (resolved(facts.found, change.externalId)) break;
+  }
+  return facts;
+}
+
+/**
+ * The `verifyUnchanged` policy: the recorded profile is read back (one request) and trusted only
+ * if it is still the customer's; otherwise the customer is looked up as if there were no record.
+ */
+export async function verifyRecorded(
+  ctx: KlaviyoContext,
+  recorded: FoundProfile,
+  known: Pick<Facts, 'lastAppliedAt' | 'attempt'>,
+): Promise<Facts> {
+  const profile = await ctx.klaviyo.getProfile(recorded.profile.id);
+  if (profile?.external_id !== ctx.change.externalId) return resolveProfiles(ctx, known);
+  return { ...known, found: [{ lookup: recorded.lookup, profile }] };
+}
+
+/**
+ * Klaviyo's 409 named the profile holding an identifier we want: fetch it and, when it belongs to
+ * another customer, that customer's blocked change. A holder gone meanwhile (merged or deleted)
+ * teaches nothing: the facts stay as they were and the plan is simply tried again.
+ */
+export async function learnHolder(
+  { klaviyo, state, change }: KlaviyoContext,
+  facts: Facts,
+  holderId: string,
+): Promise<Facts> {
+  const profile = await klaviyo.getProfile(holderId);
+  if (!profile) return facts;
+  const otherCustomer = otherCustomerOf(profile, change.externalId);
+  const holderPending = otherCustomer
+    ? pendingIdentifiers(await state.getState(change.tenant, otherCustomer))
+    : undefined;
+  return { ...facts, holder: { field: contestedField(change, profile), profile }, holderPending };
+}

@@ -1,0 +1,43 @@
+import { vi } from 'vitest';
+import { PermanentError } from '../../lib/errors.js';
+import type { IdentityChange } from '../../lib/identity-change.js';
+import type { IntakeDependencies } from '../../lib/intake/receive.js';
+import type { DeadLetter, TenantSecret } from '../../lib/ports.js';
+
+export const NOW = new Date('2026-05-01T12:00:00Z');
+
+export const tenantSecret = (webhookSecrets: Partial<TenantSecret> = {}): TenantSecret => ({
+  klaviyoPrivateKey: 'pk_unit',
+  shopifyWebhookSecrets: [],
+  erpWebhookSecrets: [],
+  ...webhookSecrets,
+});
+
+const missing = (tenant: string) => new PermanentError('tenant_secret_missing', `no secret for ${tenant}`);
+
+/**
+ * The intake's ports as in-memory fakes: a queue and a dead-letter queue that record, tenant
+ * secrets read from `secrets` (a tenant not in it has no secret), counted by `get`'s calls.
+ */
+export function fakeIntake(
+  secrets: Record<string, TenantSecret>,
+  overrides: Partial<IntakeDependencies> = {},
+) {
+  const queued: IdentityChange[] = [];
+  const parked: DeadLetter[] = [];
+  const get = vi.fn(async (tenant: string, _options?: { fresh?: boolean }) => {
+    const secret = secrets[tenant];
+    if (!secret) throw missing(tenant);
+    return secret;
+  });
+  const log = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+  const deps: IntakeDependencies = {
+    secrets: { get },
+    queue: { enqueue: async (change) => void queued.push(change) },
+    deadLetters: { park: async (letter) => void parked.push(letter) },
+    telemetry: { log, count: vi.fn() },
+    clock: () => NOW,
+    ...overrides,
+  };
+  return { deps, queued, parked, get, log };
+}

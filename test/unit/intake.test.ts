@@ -1,0 +1,280 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { erpWebhookSource } from '../../lib/erp/receive-webhook.js';
+import { signErpRequest } from '../../lib/erp/sign.js';
+import { PermanentError, TransientError } from '../../lib/errors.js';
+import type { WebhookRequest } from '../../lib/http.js';
+import { DEAD_LETTER_MAX_BYTES, letterWithPayload, PAYLOAD_EXCERPT_BYTES } from '../../lib/intake/letters.js';
+import { NOT_AUTHENTICATED, receiveWebhook } from '../../lib/intake/receive.js';
+import type { WebhookSource } from '../../lib/intake/source.js';
+import type { TenantSecret } from '../../lib/ports.js';
+import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
+import { signShopifyBody } from '../../lib/shopify/signature.js';
+import { customerPayload } from '../../local/shopify-deliveries.js';
+import { fakeIntake, NOW, tenantSecret } from '../support/intake.js';
+
+/**
+ * The steps every webhook source shares (lib/intake/receive.ts), run with each real source and
+ * in-memory ports: refusals, secrets and their rotation, bodies too large, what is kept.
+ */
+interface SourceCase {
+  source: WebhookSource;
+  oldSecret: string;
+  newSecret: string;
+  secretWith(secrets: string[]): TenantSecret;
+  /** A request for `tenant` carrying `body`, signed with `secret` (unsigned when null). */
+  request(body: string, tenant: string, secret: string | null): WebhookRequest;
+  /** A name the request can give that maps to no tenant at all. */
+  unknownTenant: string;
+  validBody: string;
+  acceptedStatus: number;
+}
+
+const shopify: SourceCase = {
+  source: shopifyWebhookSource({
+    shopTenants: {
+      'acme.myshopify.com': 'acme',
+      'ghost.myshopify.com': 'ghost',
+      'bare.myshopify.com': 'bare',
+    },
+    defaultTenant: '',
+    defaultPhoneRegion: 'US',
+  }),
+  oldSecret: 'shpss_unit_old',
+  newSecret: 'shpss_unit_new',
+  secretWith: (shopifyWebhookSecrets) => tenantSecret({ shopifyWebhookSecrets }),
+  request: (body, tenant, secret) => ({
+    headers: {
+      'x-shopify-topic': 'customers/update',
+      'x-shopify-shop-domain': `${tenant}.myshopify.com`,
+      'x-shopify-webhook-id': 'wh-unit-1',
+      ...(secret !== null && { 'x-shopify-hmac-sha256': signShopifyBody(body, secret) }),
+    },
+    body: Buffer.from(body),
+  }),
+  unknownTenant: 'stranger',
+  validBody: customerPayload({ id: '1001', email: 'a@example.com', phone: null }),
+  acceptedStatus: 200,
+};
+
+const erpSecret = (key: string) => `whsec_${Buffer.from(key).toString('base64')}`;
+const erp: SourceCase = {
+  source: erpWebhookSource({ defaultPhoneRegion: 'US' }),
+  oldSecret: erpSecret('unit-erp-key-old'),
+  newSecret: erpSecret('unit-erp-key-new'),
+  secretWith: (erpWebhookSecrets) => tenantSecret({ erpWebhookSecrets }),
+  request: (body, tenant, secret) => ({
+    headers: secret === null ? {} : signErpRequest(body, secret, { id: 'msg_unit_1', now: NOW }),
+    body: Buffer.from(body),
+    pathParameters: { tenant },
+  }),
+  unknownTenant: 'no such tenant',
+  validBody: JSON.stringify({
+    externalId: 'C-1',
+    email: 'a@example.com',
+    occurredAt: '2026-05-01T11:00:00Z',
+  }),
+  acceptedStatus: 202,
+};
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe.each([
+  ['Shopify', shopify],
+  ['ERP', erp],
+])('%s intake', (_, sourceCase) => {
+  const { source, request, validBody, oldSecret, newSecret } = sourceCase;
+  /** acme signs with the old secret; bare has a secret without this source's; ghost has none. */
+  const setUp = () =>
+    fakeIntake({ acme: sourceCase.secretWith([oldSecret]), bare: sourceCase.secretWith([]) });
+  const receive = (deps: ReturnType<typeof setUp>['deps'], webhookRequest: WebhookRequest) =>
+    receiveWebhook(source, webhookRequest, deps);
+
+  it('queues a signed change and answers as the source does', async () => {
+    const { deps, queued } = setUp();
+    const response = await receive(deps, request(validBody, 'acme', oldSecret));
+    expect(response.statusCode).toBe(sourceCase.acceptedStatus);
+    expect(queued).toEqual([expect.objectContaining({ tenant: 'acme', source: source.name })]);
+  });
+
+  it('answers an unknown tenant, a tenant without a secret and a wrong signature alike', async () => {
+    const { deps, queued, log } = setUp();
+    const answers = {
+      wrongSignature: await receive(deps, request(validBody, 'acme', newSecret)),
+      unknownTenant: await receive(deps, request(validBody, sourceCase.unknownTenant, oldSecret)),
+      tenantSecretMissing: await receive(deps, request(validBody, 'ghost', oldSecret)),
+      noSecretOfThisSource: await receive(deps, request(validBody, 'bare', oldSecret)),
+    };
+    for (const answer of Object.values(answers)) expect(answer).toEqual(NOT_AUTHENTICATED);
+    expect(NOT_AUTHENTICATED).toEqual({ statusCode: 401, body: { error: 'invalid signature' } });
+    expect(queued).toEqual([]);
+    // The operator can still tell them apart.
+    const whys = log.warn.mock.calls.map(([, facts]) => (facts as { why?: string }).why);
+    expect(whys).toEqual([
+      'invalid_signature',
+      'unknown_tenant',
+      'tenant_secret_missing',
+      'no_webhook_secret',
+    ]);
+  });
+
+  it('refuses an unsigned request with 401 before reading any secret', async () => {
+    const { deps, get } = setUp();
+    const response = await receive(deps, request(validBody, 'acme', null));
+    expect(response.statusCode).toBe(401);
+    expect(response).not.toEqual(NOT_AUTHENTICATED); // says what is missing: nothing about the tenant
+    expect(get).not.toHaveBeenCalled();
+  });
+
+  it('refuses an unsigned body over the limit with 413 before reading any secret', async () => {
+    const { deps, get, parked } = setUp();
+    const big = validBody.padEnd(source.maxBodyBytes + 1, ' ');
+    expect(await receive(deps, request(big, 'acme', null))).toEqual({
+      statusCode: 413,
+      body: { error: `body larger than ${source.maxBodyBytes} bytes` },
+    });
+    expect(get).not.toHaveBeenCalled();
+    expect(parked).toEqual([]);
+  });
+
+  it('keeps a signed body over the limit unread, as its hash, length and first bytes, and answers 200', async () => {
+    const { deps, queued, parked } = setUp();
+    const big = validBody.padEnd(source.maxBodyBytes + 1, ' ');
+    const response = await receive(deps, request(big, 'acme', oldSecret));
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'dead-lettered', reason: `body larger than ${source.maxBodyBytes} bytes` },
+    });
+    expect(queued).toEqual([]);
+    expect(parked).toHaveLength(1);
+    const [letter] = parked;
+    expect(letter).toMatchObject({
+      reason: 'payload_too_large',
+      tenant: 'acme',
+      source: source.name,
+      context: { payloadBytes: big.length, payloadSha256: sha256(Buffer.from(big)) },
+      parkedAt: NOW.toISOString(),
+    });
+    expect(letter?.payload).toBe(big.slice(0, PAYLOAD_EXCERPT_BYTES));
+  });
+
+  it('takes a body of exactly the limit', async () => {
+    const { deps } = setUp();
+    const exact = validBody.padEnd(source.maxBodyBytes, ' ');
+    expect((await receive(deps, request(exact, 'acme', oldSecret))).statusCode).toBe(
+      sourceCase.acceptedStatus,
+    );
+  });
+
+  it('accepts the new secret of a rotation after one fresh read, and the old one from the cache', async () => {
+    const { deps, get, queued } = setUp();
+    get.mockImplementation(async (_tenant, options) =>
+      sourceCase.secretWith(options?.fresh ? [newSecret, oldSecret] : [oldSecret]),
+    );
+    expect((await receive(deps, request(validBody, 'acme', newSecret))).statusCode).toBe(
+      sourceCase.acceptedStatus,
+    );
+    expect(get.mock.calls).toEqual([['acme'], ['acme', { fresh: true }]]);
+    get.mockClear();
+    expect((await receive(deps, request(validBody, 'acme', oldSecret))).statusCode).toBe(
+      sourceCase.acceptedStatus,
+    );
+    expect(get.mock.calls).toEqual([['acme']]);
+    expect(queued).toHaveLength(2);
+  });
+
+  it('answers 503 when Secrets Manager fails for now, so the sender retries', async () => {
+    const { deps, queued } = setUp();
+    deps.secrets.get = async () => Promise.reject(new TransientError('tenant_secret_unavailable', 'down'));
+    expect(await receive(deps, request(validBody, 'acme', oldSecret))).toEqual({
+      statusCode: 503,
+      body: { error: 'temporarily unable to verify' },
+    });
+    expect(queued).toEqual([]);
+  });
+
+  it('answers 500 when the tenant’s secret is malformed: ours to fix, and the retries will then pass', async () => {
+    const { deps } = setUp();
+    deps.secrets.get = async () => Promise.reject(new PermanentError('tenant_secret_invalid', 'malformed'));
+    expect((await receive(deps, request(validBody, 'acme', oldSecret))).statusCode).toBe(500);
+  });
+
+  it('answers 503 when the queue fails, rather than losing the change', async () => {
+    const { deps } = setUp();
+    deps.queue.enqueue = async () => Promise.reject(new TransientError('queue_unavailable', 'down'));
+    expect(await receive(deps, request(validBody, 'acme', oldSecret))).toEqual({
+      statusCode: 503,
+      body: { error: 'temporarily unable to queue' },
+    });
+  });
+});
+
+describe('Shopify intake', () => {
+  const setUp = () => fakeIntake({ acme: shopify.secretWith([shopify.oldSecret]) });
+
+  it('keeps a signed but unusable payload whole, with the topic and shop, and answers 200', async () => {
+    const { deps, parked, queued } = setUp();
+    const body = '{"email":"no-id@example.com"}';
+    const response = await receiveWebhook(
+      shopify.source,
+      shopify.request(body, 'acme', shopify.oldSecret),
+      deps,
+    );
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'dead-lettered', reason: expect.any(String) },
+    });
+    expect(queued).toEqual([]);
+    expect(parked).toEqual([
+      expect.objectContaining({
+        reason: 'invalid_payload',
+        sourceEventId: 'wh-unit-1',
+        payload: body,
+        context: { topic: 'customers/update', shop: 'acme.myshopify.com' },
+      }),
+    ]);
+  });
+
+  it('answers 200 to another topic and queues nothing', async () => {
+    const { deps, queued } = setUp();
+    const signed = shopify.request('{"id":1}', 'acme', shopify.oldSecret);
+    const response = await receiveWebhook(
+      shopify.source,
+      { ...signed, headers: { ...signed.headers, 'x-shopify-topic': 'orders/create' } },
+      deps,
+    );
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'ignored', reason: 'topic orders/create is not processed' },
+    });
+    expect(queued).toEqual([]);
+  });
+});
+
+describe('letterWithPayload', () => {
+  const letter = {
+    reason: 'invalid_payload',
+    detail: 'unusable',
+    tenant: 'acme',
+    source: 'shopify' as const,
+    sourceEventId: 'wh-1',
+    parkedAt: NOW.toISOString(),
+  };
+
+  it('keeps a payload whole when the letter fits one message', () => {
+    expect(letterWithPayload(letter, 'x'.repeat(200_000)).payload).toHaveLength(200_000);
+  });
+
+  it('cuts a payload whose escaping makes the letter too large, keeping its length and hash', () => {
+    // Under the limit as bytes, over it once each quote is escaped in the letter's JSON.
+    const quotes = '"'.repeat(200_000);
+    const kept = letterWithPayload(letter, quotes);
+    expect(Buffer.byteLength(JSON.stringify(kept))).toBeLessThanOrEqual(DEAD_LETTER_MAX_BYTES);
+    expect(kept.payload).toBe(quotes.slice(0, PAYLOAD_EXCERPT_BYTES));
+    expect(kept.context).toEqual({
+      payloadBytes: 200_000,
+      payloadSha256: sha256(Buffer.from(quotes)),
+      payloadKeptBytes: PAYLOAD_EXCERPT_BYTES,
+    });
+  });
+});
