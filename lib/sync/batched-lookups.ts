@@ -1,6 +1,6 @@
 import type { IdentityChange } from '../identity-change.js';
 import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles } from '../ports.js';
-import { lookupOrder } from './plan.js';
+import { isOurs, type Lookup, lookupOrder } from './plan.js';
 
 /**
  * Resolves many customers at the price of a few requests. Before a batch is worked through, the
@@ -22,7 +22,7 @@ const keyOf = (field: IdentifierField, value: string) =>
   `${field}:${field === 'email' ? value.toLowerCase() : value}`;
 
 export interface BatchedLookups extends KlaviyoProfiles {
-  /** Makes the lookups `changes` need; a change whose customer `isKnown` needs none. */
+  /** Makes the lookups `changes` will need (leave out customers whose profile is known already). */
   prefetch(changes: readonly IdentityChange[]): Promise<void>;
 }
 
@@ -51,12 +51,18 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
     for (let start = 0; start < sent.length; start += MAX_VALUES_PER_QUERY) {
       const chunk = sent.slice(start, start + MAX_VALUES_PER_QUERY);
       const found = await klaviyo.findProfilesAmong(field, chunk);
-      for (const value of chunk) answers.set(keyOf(field, value), []);
+      // An email and its lower-cased form share one answer, and may fall into two queries: the
+      // second adds to what the first found (once, should both find the same profile).
+      for (const value of chunk) {
+        const key = keyOf(field, value);
+        if (!answers.has(key)) answers.set(key, []);
+      }
       for (const profile of found) {
         const value = profile[field as Exclude<IdentifierField, 'id'>];
         if (!value) continue;
         const key = keyOf(field, value);
-        answers.set(key, [...(answers.get(key) ?? []), profile]);
+        const answer = answers.get(key) ?? [];
+        if (!answer.some(({ id }) => id === profile.id)) answers.set(key, [...answer, profile]);
       }
     }
   }
@@ -65,16 +71,14 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
     ...klaviyo,
 
     async prefetch(changes) {
-      let unresolved = [...changes];
       for (const field of FIELD_ORDER) {
-        const wanted = unresolved.flatMap((change) =>
-          lookupOrder(change)
-            .filter((lookup) => lookup.field === field && !answers.has(keyOf(field, lookup.value)))
+        // A change whose profile the answers so far find has no lookup left to make.
+        const wanted = changes.flatMap((change) =>
+          lookupsStillToMake(change)
+            .filter((lookup) => lookup.field === field)
             .map((lookup) => lookup.value),
         );
         await queryField(field, wanted);
-        unresolved = unresolved.filter((change) => !isResolvedByAnswers(change));
-        if (unresolved.length === 0) return;
       }
     },
 
@@ -92,7 +96,10 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
 
     async importProfile(attributes) {
       forgetValues(attributes);
-      return klaviyo.importProfile(attributes);
+      const imported = await klaviyo.importProfile(attributes);
+      // It may have landed on a profile found earlier by another of its values.
+      forgetProfile(imported.profile.id);
+      return imported;
     },
 
     async mergeProfiles(destinationId, sourceId) {
@@ -101,15 +108,17 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
     },
   };
 
-  /** Whether what is known already finds a profile that is the customer's (as resolution would stop). */
-  function isResolvedByAnswers(change: IdentityChange): boolean {
-    return lookupOrder(change).some((lookup) =>
-      (answers.get(keyOf(lookup.field, lookup.value)) ?? []).some(
-        (profile) =>
-          lookup.key === 'external_id' ||
-          profile.external_id === null ||
-          profile.external_id === change.externalId,
-      ),
-    );
+  /**
+   * The lookups resolution would make for `change` that no answer covers yet: in resolution order,
+   * up to the first answer that finds a profile of the customer's (none once that is answered).
+   */
+  function lookupsStillToMake(change: IdentityChange): Lookup[] {
+    const missing: Lookup[] = [];
+    for (const lookup of lookupOrder(change)) {
+      const answer = answers.get(keyOf(lookup.field, lookup.value));
+      if (!answer) missing.push(lookup);
+      else if (answer.some((profile) => isOurs({ lookup, profile }, change.externalId))) return missing;
+    }
+    return missing;
   }
 }

@@ -33,7 +33,11 @@ export async function processQueuedBatch(
   deps: WorkerDependencies,
   options: BatchOptions = {},
 ): Promise<{ failed: QueuedRecord[] }> {
-  const prefetched = await prefetchUnknownCustomers(records, deps);
+  // No time for even one change: spend no request on lookups that would go unused.
+  const prefetched =
+    options.hasTimeForAnother?.() === false
+      ? new Map<string, KlaviyoProfiles>()
+      : await prefetchUnknownCustomers(records, deps);
   const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
     (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
   const batchDeps = { ...deps, klaviyoFor };

@@ -1,6 +1,10 @@
+import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
-import type { DeadLetter, DeadLetters, KlaviyoProfile } from '../../lib/ports.js';
+import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile } from '../../lib/ports.js';
+import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
+import { type SyncDependencies, syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
+import { createMemoryKlaviyo, type MemoryKlaviyoOptions } from './memory-klaviyo.js';
 
 /** Test data with sensible defaults; each test states only what matters to it. */
 export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange {
@@ -53,4 +57,33 @@ export function aDeadLetterRecorder(): DeadLetters & { letters: DeadLetter[] } {
     letters,
     park: async (letter) => void letters.push(letter),
   };
+}
+
+/**
+ * syncIdentityChange against Klaviyo and the sync state in memory, counting how often it asks for
+ * the tenant's Klaviyo client (a secret read in production).
+ */
+export function aSyncWorld(
+  options: { policies?: Partial<Policies>; klaviyo?: MemoryKlaviyoOptions; clock?: Clock } = {},
+) {
+  const klaviyo = createMemoryKlaviyo(options.klaviyo);
+  const store = createMemorySyncState();
+  let klaviyoAsked = 0;
+  const sync = (change: IdentityChange, deps: Partial<SyncDependencies> = {}) =>
+    syncIdentityChange(change, {
+      state: store,
+      audit: store,
+      klaviyo: async () => {
+        klaviyoAsked++;
+        return klaviyo;
+      },
+      policies: { ...defaultPolicies, ...options.policies },
+      clock: options.clock,
+      mergeWait: { attempts: 3, firstDelayMs: 1 },
+      ...deps,
+    });
+  const history = (externalId = '1001') => store.history('acme', externalId);
+  const writes = () =>
+    klaviyo.calls.filter((call) => call.method !== 'findProfiles' && call.method !== 'getProfile');
+  return { klaviyo, store, sync, history, writes, klaviyoAsked: () => klaviyoAsked };
 }

@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { isTransient, TransientError } from '../../lib/errors.js';
-import type { IdentityChange } from '../../lib/identity-change.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { KlaviyoProfiles } from '../../lib/ports.js';
-import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
-import {
-  ChangeParkedError,
-  IdentifierHeldError,
-  type SyncDependencies,
-  syncIdentityChange,
-} from '../../lib/sync/sync-identity-change.js';
-import { aChange } from '../support/factories.js';
-import { createMemoryKlaviyo, klaviyoError, type MemoryKlaviyoOptions } from '../support/memory-klaviyo.js';
+import type { Policies } from '../../lib/sync/plan.js';
+import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
+import { aChange, aSyncWorld } from '../support/factories.js';
+import { klaviyoError, type MemoryKlaviyoOptions } from '../support/memory-klaviyo.js';
 
 /**
  * The executor against Klaviyo's profiles in memory: one test per row of the README's decision
@@ -22,28 +15,8 @@ const DECIDED_AT = '2026-05-01T12:00:05.000Z';
 const NEW_EMAIL = 'new@example.com';
 const NEW_PHONE = '+14155550123';
 
-function world(options: { policies?: Partial<Policies>; klaviyo?: MemoryKlaviyoOptions } = {}) {
-  const klaviyo = createMemoryKlaviyo(options.klaviyo);
-  const store = createMemorySyncState();
-  let klaviyoAsked = 0;
-  const sync = (change: IdentityChange, deps: Partial<SyncDependencies> = {}) =>
-    syncIdentityChange(change, {
-      state: store,
-      audit: store,
-      klaviyo: async () => {
-        klaviyoAsked++;
-        return klaviyo;
-      },
-      policies: { ...defaultPolicies, ...options.policies },
-      clock: () => new Date(DECIDED_AT),
-      mergeWait: { attempts: 3, firstDelayMs: 1 },
-      ...deps,
-    });
-  const history = (externalId = '1001') => store.history('acme', externalId);
-  const writes = () =>
-    klaviyo.calls.filter((call) => call.method !== 'findProfiles' && call.method !== 'getProfile');
-  return { klaviyo, store, sync, history, writes, klaviyoAsked: () => klaviyoAsked };
-}
+const world = (options: { policies?: Partial<Policies>; klaviyo?: MemoryKlaviyoOptions } = {}) =>
+  aSyncWorld({ ...options, clock: () => new Date(DECIDED_AT) });
 
 describe('the decision table, carried out', () => {
   it('skips a change older than the last one applied (stale), without asking for Klaviyo', async () => {

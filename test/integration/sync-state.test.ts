@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
+import { KLAVIYO_REVISION } from '../../lib/config.js';
+import { TransientError } from '../../lib/errors.js';
+import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
+import type { AppliedChange, SyncStateStore } from '../../lib/ports.js';
+import { defaultPolicies } from '../../lib/sync/plan.js';
+import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+
+/**
+ * The customer's record in DynamoDB (dynalite, the real SDK client): what the record path and the
+ * staleness guard rest on, and how a worker that died between Klaviyo's PATCH and the state write
+ * converges when the change is delivered again.
+ */
+let peers: LocalPeers;
+beforeAll(async () => {
+  peers = await startLocalPeers();
+});
+afterAll(() => peers.stop());
+
+const FIRST = '2026-05-01T12:00:00.000Z';
+const LATER = '2026-05-01T13:00:00.000Z';
+const tenant = DEMO_TENANT.tenant;
+
+const store = () => createDynamoSyncState(peers.dynamodb, TABLE_NAME);
+
+/** Customer `externalId`'s change applied to profile 01P with `email`. */
+const appliedChange = (externalId: string, overrides: Partial<AppliedChange> = {}): AppliedChange => ({
+  tenant,
+  externalId,
+  occurredAt: FIRST,
+  sourceEventId: `event-${externalId}`,
+  profileId: '01P',
+  identifiers: { email: `${externalId}@example.com`, phone_number: null },
+  ...overrides,
+});
+
+describe('the DynamoDB sync state', () => {
+  it('records the same applied change twice (a redelivery) and keeps one record of it', async () => {
+    const state = store();
+    const change = appliedChange('same-twice');
+    expect(await state.recordApplied(change)).toBe(true);
+    expect(await state.recordApplied(change)).toBe(true);
+    expect(await state.getState(tenant, 'same-twice')).toEqual({
+      lastAppliedAt: FIRST,
+      profileId: '01P',
+      identifiers: { email: 'same-twice@example.com', phone_number: null },
+    });
+  });
+
+  it('refuses an older change and keeps the record of the newer one', async () => {
+    const state = store();
+    await state.recordApplied(appliedChange('older', { occurredAt: LATER, profileId: '01NEW' }));
+    expect(await state.recordApplied(appliedChange('older', { profileId: '01OLD' }))).toBe(false);
+    expect(await state.getState(tenant, 'older')).toMatchObject({ lastAppliedAt: LATER, profileId: '01NEW' });
+  });
+
+  it('keeps the record beside a pending change, and drops the pending one when a change is applied', async () => {
+    const state = store();
+    await state.recordApplied(appliedChange('pending'));
+    const pending = {
+      identifiers: { email: 'wanted@example.com' },
+      occurredAt: LATER,
+      sourceEventId: 'blocked',
+    };
+    await state.recordPending(tenant, 'pending', pending);
+    expect(await state.getState(tenant, 'pending')).toMatchObject({ profileId: '01P', pending });
+
+    await state.recordApplied(appliedChange('pending', { occurredAt: LATER }));
+    expect((await state.getState(tenant, 'pending')).pending).toBeUndefined();
+  });
+
+  it('forgets the recorded profile and identifiers when a change names no profile', async () => {
+    const state = store();
+    await state.recordApplied(appliedChange('forgotten'));
+    await state.recordApplied(appliedChange('forgotten', { occurredAt: LATER, profileId: undefined }));
+    expect(await state.getState(tenant, 'forgotten')).toEqual({ lastAppliedAt: LATER });
+  });
+});
+
+describe('a crash between the PATCH and the state write', () => {
+  it('converges when the change is delivered again: the PATCH repeated, then the record', async () => {
+    const sandbox = peers.klaviyo;
+    if (!sandbox) throw new Error('these tests need the Klaviyo sandbox');
+    const profile = sandbox.seedProfile({ external_id: 'crash-1', email: 'crash.before@example.com' });
+    const dynamo = store();
+    await dynamo.recordApplied(
+      appliedChange('crash-1', {
+        profileId: profile.id,
+        identifiers: { email: 'crash.before@example.com', phone_number: null },
+      }),
+    );
+    let crashes = 1;
+    const crashingOnce: SyncStateStore = {
+      ...dynamo,
+      async recordApplied(change) {
+        if (crashes-- > 0) throw new TransientError('state_unavailable', 'the worker died here');
+        return dynamo.recordApplied(change);
+      },
+    };
+    const audit = createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 30);
+    const deps: WorkerDependencies = {
+      state: crashingOnce,
+      audit,
+      policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
+      klaviyoFor: async () =>
+        createKlaviyoClient({
+          baseUrl: peers.klaviyoBaseUrl,
+          apiKey: DEMO_TENANT.klaviyoPrivateKey,
+          revision: KLAVIYO_REVISION,
+          timeoutMs: 5_000,
+        }),
+      deadLetters: aDeadLetterRecorder(),
+      telemetry: aRecordingTelemetry().telemetry,
+      clock: () => new Date(),
+    };
+    const change = aChange({
+      tenant,
+      externalId: 'crash-1',
+      email: 'crash.after@example.com',
+      phoneNumber: undefined,
+      occurredAt: LATER,
+    });
+    const body = JSON.stringify(change);
+    sandbox.clearRequests();
+
+    await expect(processQueuedChange(body, deps)).rejects.toBeInstanceOf(TransientError);
+    expect(sandbox.getProfile(profile.id)?.email).toBe('crash.after@example.com');
+    expect((await dynamo.getState(tenant, 'crash-1')).lastAppliedAt).toBe(FIRST);
+
+    expect(await processQueuedChange(body, deps, { attempt: 2 })).toMatchObject({
+      outcome: 'applied',
+      profileId: profile.id,
+    });
+    // Planned from the record both times: two identical PATCHes, no lookup.
+    expect(sandbox.requests.map((request) => `${request.method} ${request.path}`)).toEqual([
+      `PATCH /api/profiles/${profile.id}`,
+      `PATCH /api/profiles/${profile.id}`,
+    ]);
+    expect(sandbox.getProfile(profile.id)).toMatchObject({
+      email: 'crash.after@example.com',
+      external_id: 'crash-1',
+    });
+    expect(await dynamo.getState(tenant, 'crash-1')).toEqual({
+      lastAppliedAt: LATER,
+      profileId: profile.id,
+      identifiers: { email: 'crash.after@example.com', phone_number: null },
+    });
+    expect(await audit.history(tenant, 'crash-1')).toMatchObject([
+      { outcome: 'applied', sourceEventId: change.sourceEventId },
+    ]);
+  });
+});
