@@ -10,23 +10,44 @@ import type { RowContext } from './rows.js';
 import { runInCustomerOrder } from './run-in-order.js';
 import { cliSettings, isKeyRefused, openSession, type Session } from './session.js';
 
+/**
+ * Rows read and worked through together. The lookups of a chunk's rows are made before any of them
+ * runs, a few `any(…)` queries of up to 100 values for the whole chunk, and its results are written
+ * in input order once it is done. Large, because each chunk's edge is a short pause (its lookups
+ * before it, its last customers finishing after it): 500 rows need at most 5 queries a field.
+ */
+export const CHUNK_ROWS = 500;
+
 /** The options `apply` and `bind` share: both read a file of rows and work through them the same way. */
 export const BATCH_OPTIONS_HELP = `Options:
-  --tenant T             tenant whose policies, state and audit trail apply (default: DEFAULT_TENANT)
+  --tenant T             tenant whose policies, state, audit trail and quota apply
+                         (default: DEFAULT_TENANT)
   --region R             region of phone numbers written without a country code
                          (default: DEFAULT_PHONE_REGION, else US)
   --dry-run              look up and decide, but write nothing to Klaviyo
-  --results PATH         one NDJSON line per input row (default: <file>.results.ndjson)
+  --results PATH         one NDJSON line per input row, in input order
+                         (default: <file>.results.ndjson)
   --concurrency N        customers worked on at once (default: 4)
-  --rate-per-second R    requests per second per Klaviyo endpoint (default: Klaviyo's limits,
-                         75/s and 750/min; profile merges 10/s and 150/min)
+  --rate-per-second R    most requests per second per Klaviyo endpoint for this run (default:
+                         Klaviyo's limits, 75/s and 750/min; profile merges 10/s and 150/min)
   --secret-id ID         read the Klaviyo key from this Secrets Manager secret (its full id)
                          instead of KLAVIYO_API_KEY
   -h, --help             this help
 
+Requests: rows are read ${CHUNK_ROWS} at a time; before a chunk's rows run, the lookups of its
+customers are made together, in any(…) queries of up to 100 values (apply: by external_id, then
+email, then phone for those still not found, about 3 requests per 100 new customers; bind: by
+email, then phone). Then each row that changes something costs its write. A customer whose
+profile the sync state records is not looked up, and a row that changes nothing costs nothing.
+Pacing: with SYNC_STATE_TABLE, the run draws on the tenant's request quota that the deployed
+workers share through that table (KLAVIYO_QUOTA_SHARE of Klaviyo's limits), so together they stay
+under the account's limits; --rate-per-second caps the run on top. Without it, the run paces
+itself to Klaviyo's limits (or --rate-per-second) as if it were alone on the account.
+
 Environment: KLAVIYO_API_KEY, KLAVIYO_BASE_URL, KLAVIYO_REVISION; SYNC_STATE_TABLE to share the
-staleness guard and audit trail with the deployed worker in DynamoDB (in memory without it);
-TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for the service.
+staleness guard, audit trail and request quota with the deployed worker in DynamoDB (in memory
+without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for
+the service.
 Progress goes to stderr, the summary to stdout. Exit code: 0 when no row needs attention,
 1 when a row is invalid, failed, parked or in conflict, 2 for usage errors.`;
 
@@ -89,25 +110,31 @@ function positiveNumber(flag: string, text: string, { integer = false } = {}): n
 }
 
 /** What makes `apply` and `bind` different: how a row becomes a task, and what a task does. */
-export interface BatchCommand<Task extends { line: number; externalId: string }> {
+export interface BatchCommand<Task extends { line: number; externalId: string }, Lookups> {
   name: string;
   /** The summary's rows, in order. */
   outcomes: readonly string[];
   /** CSV columns that must be present: one name of each group (lower-cased). */
   requiredColumns: string[][];
   taskOf(row: InputRow, context: RowContext): Task | RowResult;
+  /**
+   * The lookups a chunk of tasks needs, made together before any of them runs. When they fail
+   * (but for a refused key) the chunk's tasks run with `undefined` and look up one by one.
+   */
+  lookUp(tasks: readonly Task[], session: Session, dryRun: boolean): Promise<Lookups>;
   /** The row's outcome; throws for failures, which `outcomeOfError` turns into results. */
-  run(task: Task, session: Session, dryRun: boolean): Promise<Omit<RowResult, 'line' | 'externalId'>>;
+  run(
+    task: Task,
+    session: Session,
+    dryRun: boolean,
+    lookups: Lookups | undefined,
+  ): Promise<Omit<RowResult, 'line' | 'externalId'>>;
 }
 
-/**
- * Reads the file, works through its rows (paced, `concurrency` customers at a time), and reports:
- * progress on stderr, a results line per row, the summary on stdout. Returns the exit code.
- */
 /** A command that runs `command` over a file (apply, bind): `--help` prints `usage`. */
-export function batchCommandLine<Task extends { line: number; externalId: string }>(
+export function batchCommandLine<Task extends { line: number; externalId: string }, Lookups>(
   usage: string,
-  command: BatchCommand<Task>,
+  command: BatchCommand<Task, Lookups>,
 ): (args: string[], io: CliIo) => Promise<number> {
   return (args, io) =>
     runCommand(io, usage, async () => {
@@ -120,8 +147,13 @@ export function batchCommandLine<Task extends { line: number; externalId: string
     });
 }
 
-export async function runBatch<Task extends { line: number; externalId: string }>(
-  command: BatchCommand<Task>,
+/**
+ * Reads the file and works through its rows a chunk at a time (paced, `concurrency` customers at
+ * once, each customer's rows in file order), and reports: progress on stderr, a results line per
+ * row in input order, the summary on stdout. Returns the exit code.
+ */
+export async function runBatch<Task extends { line: number; externalId: string }, Lookups>(
+  command: BatchCommand<Task, Lookups>,
   options: BatchOptions,
   io: CliIo,
 ): Promise<number> {
@@ -141,46 +173,72 @@ export async function runBatch<Task extends { line: number; externalId: string }
     };
     io.stderr.write(
       `identity-sync ${command.name}: ${input.rows.length} rows of ${options.file} for tenant ${session.tenant}` +
-        ` at ${settings.KLAVIYO_BASE_URL}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description}\n`,
+        ` at ${settings.KLAVIYO_BASE_URL}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
+        ` requests paced ${session.pacing}\n`,
     );
 
     const started = Date.now();
     const counts = tally(command.outcomes, []);
     const progress = createProgress({ label: command.name, total: input.rows.length, output: io.stderr });
-    const record = (result: RowResult) => {
-      results.write(result);
-      counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
-      progress.advance();
+    const keyRefused = new AbortController();
+
+    /** The chunk's lookups, or undefined when they failed (its rows then look up one by one). */
+    const lookUpTogether = async (tasks: Task[]) => {
+      if (tasks.length === 0 || keyRefused.signal.aborted) return undefined;
+      try {
+        return await command.lookUp(tasks, session, dryRun);
+      } catch (error) {
+        if (isKeyRefused(error)) keyRefused.abort((error as Error).message);
+        else {
+          io.stderr.write(
+            `identity-sync: the lookups of lines ${tasks[0]?.line}–${tasks.at(-1)?.line} failed together` +
+              ` (${(error as Error).message}); each of those rows looks its customer up on its own\n`,
+          );
+        }
+        return undefined;
+      }
     };
 
-    const tasks: Task[] = [];
-    for (const row of input.rows) {
-      const task = command.taskOf(row, context);
-      if ('outcome' in task) record(task);
-      else tasks.push(task);
-    }
+    const runChunk = async (rows: InputRow[]): Promise<RowResult[]> => {
+      const done: RowResult[] = [];
+      const record = (result: RowResult) => {
+        done.push(result);
+        counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
+        progress.advance();
+      };
+      const tasks: Task[] = [];
+      for (const row of rows) {
+        const task = command.taskOf(row, context);
+        if ('outcome' in task) record(task);
+        else tasks.push(task);
+      }
+      const lookups = await lookUpTogether(tasks);
+      await runInCustomerOrder(tasks, {
+        concurrency: options.concurrency,
+        signal: keyRefused.signal,
+        async run(task) {
+          const ids = { line: task.line, externalId: task.externalId };
+          try {
+            record({ ...ids, ...(await command.run(task, session, dryRun, lookups)) });
+          } catch (error) {
+            if (isKeyRefused(error)) keyRefused.abort((error as Error).message);
+            record({ ...ids, ...outcomeOfError(error) });
+          }
+        },
+        skip: (task) =>
+          record({
+            line: task.line,
+            externalId: task.externalId,
+            outcome: 'failed',
+            reason: `not attempted: ${keyRefused.signal.reason}`,
+          }),
+      });
+      return done.sort((a, b) => a.line - b.line);
+    };
 
-    const keyRefused = new AbortController();
-    await runInCustomerOrder(tasks, {
-      concurrency: options.concurrency,
-      signal: keyRefused.signal,
-      async run(task) {
-        const ids = { line: task.line, externalId: task.externalId };
-        try {
-          record({ ...ids, ...(await command.run(task, session, dryRun)) });
-        } catch (error) {
-          if (isKeyRefused(error)) keyRefused.abort((error as Error).message);
-          record({ ...ids, ...outcomeOfError(error) });
-        }
-      },
-      skip: (task) =>
-        record({
-          line: task.line,
-          externalId: task.externalId,
-          outcome: 'failed',
-          reason: `not attempted: ${keyRefused.signal.reason}`,
-        }),
-    });
+    for (let start = 0; start < input.rows.length; start += CHUNK_ROWS) {
+      for (const result of await runChunk(input.rows.slice(start, start + CHUNK_ROWS))) results.write(result);
+    }
     progress.finish();
     await results.close();
 

@@ -24,6 +24,24 @@ export const bindLookups = (task: BindTask): BindLookup[] => [
   ...(task.phoneNumber ? [{ field: 'phone_number' as const, value: task.phoneNumber }] : []),
 ];
 
+/**
+ * The profile the lookups find, from the profiles a chunk's queries returned: the first lookup, in
+ * order, that one of them answers (emails compared ignoring case, as Klaviyo matches them).
+ */
+export function foundAmong(
+  lookups: BindLookup[],
+  profiles: readonly KlaviyoProfile[],
+): BindFound | undefined {
+  for (const lookup of lookups) {
+    const profile = profiles.find((candidate) => answers(lookup, candidate[lookup.field]));
+    if (profile) return { lookup, profile };
+  }
+  return undefined;
+}
+
+const answers = (lookup: BindLookup, value: string | null) =>
+  lookup.field === 'email' ? value?.toLowerCase() === lookup.value.toLowerCase() : value === lookup.value;
+
 export function decideBind(externalId: string, found: BindFound | undefined): BindDecision {
   if (!found) return { outcome: 'not-found' };
   const { profile, lookup } = found;

@@ -1,14 +1,16 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { createDynamoRequestQuota } from '../lib/adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dynamo-sync-state.js';
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
 import { readTenantSecret } from '../lib/adapters/tenant-secrets.js';
 import { parseSettings, policiesFrom, settingsSchema, type TenantPolicies } from '../lib/config.js';
 import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
+import { limitsOf, shareOf } from '../lib/klaviyo/limits.js';
 import { createKlaviyoPacer } from '../lib/klaviyo/pacer.js';
-import type { AuditLog, KlaviyoProfiles, SyncStateStore } from '../lib/ports.js';
+import type { AuditLog, KlaviyoProfiles, RequestGate, SyncStateStore } from '../lib/ports.js';
 import { UsageError } from './io.js';
 
 /**
@@ -28,6 +30,7 @@ const cliSettingsSchema = settingsSchema
     KLAVIYO_TIMEOUT_MS: true,
     KLAVIYO_MAX_ATTEMPTS: true,
     KLAVIYO_RETRY_BUDGET_MS: true,
+    KLAVIYO_QUOTA_SHARE: true,
   })
   .extend({
     SYNC_STATE_TABLE: z.string().optional(),
@@ -54,17 +57,19 @@ export interface Store {
   close(): void;
 }
 
-export function openStore(settings: CliSettings): Store {
-  if (!settings.SYNC_STATE_TABLE) {
+/** `dynamodb`: the run's client for the table, when it has one to share (the request quota uses it too). */
+export function openStore(settings: CliSettings, dynamodb?: DynamoDBClient): Store {
+  const table = settings.SYNC_STATE_TABLE;
+  if (!table) {
     const memory = createMemorySyncState();
     return { state: memory, audit: memory, description: 'in memory for this run', close: () => undefined };
   }
-  const dynamodb = new DynamoDBClient({});
+  const client = dynamodb ?? new DynamoDBClient({});
   return {
-    state: createDynamoSyncState(dynamodb, settings.SYNC_STATE_TABLE),
-    audit: createDynamoAuditLog(dynamodb, settings.SYNC_STATE_TABLE, settings.AUDIT_RETENTION_DAYS),
-    description: `DynamoDB table ${settings.SYNC_STATE_TABLE}`,
-    close: () => dynamodb.destroy(),
+    state: createDynamoSyncState(client, table),
+    audit: createDynamoAuditLog(client, table, settings.AUDIT_RETENTION_DAYS),
+    description: `DynamoDB table ${table}`,
+    close: () => client.destroy(),
   };
 }
 
@@ -74,6 +79,8 @@ export interface Session extends Store {
   klaviyo: KlaviyoProfiles;
   /** Requests the Klaviyo client had to retry, for the summary. */
   retries: { total: number; throttled: number };
+  /** For people: what paces the requests. */
+  pacing: string;
 }
 
 export interface SessionOptions {
@@ -87,20 +94,72 @@ export async function openSession(options: SessionOptions, settings: CliSettings
   const tenant = tenantOf(options.tenant, settings);
   const apiKey = await apiKeyOf(options.secretId, settings);
   const retries = { total: 0, throttled: 0 };
+  const dynamodb = settings.SYNC_STATE_TABLE ? new DynamoDBClient({}) : undefined;
+  const pacing = requestGateOf(tenant, options.ratePerSecond, settings, dynamodb);
   const klaviyo = createKlaviyoClient({
     baseUrl: settings.KLAVIYO_BASE_URL,
     apiKey,
     revision: settings.KLAVIYO_REVISION,
     timeoutMs: settings.KLAVIYO_TIMEOUT_MS,
     retry: { maxAttempts: settings.KLAVIYO_MAX_ATTEMPTS, budgetMs: settings.KLAVIYO_RETRY_BUDGET_MS },
-    pacer: createKlaviyoPacer(options.ratePerSecond),
+    pacer: pacing.gate,
     onRetry: ({ error }) => {
       retries.total++;
       if (error instanceof KlaviyoApiError && error.status === 429) retries.throttled++;
     },
   });
-  return { tenant, policies: policiesFrom(settings)(tenant), klaviyo, retries, ...openStore(settings) };
+  return {
+    tenant,
+    policies: policiesFrom(settings)(tenant),
+    klaviyo,
+    retries,
+    pacing: pacing.description,
+    ...openStore(settings, dynamodb),
+  };
 }
+
+/**
+ * What paces a run's Klaviyo requests. Given SYNC_STATE_TABLE, the tenant's quota that the
+ * deployed workers share through the table (KLAVIYO_QUOTA_SHARE of Klaviyo's limits), so a run and
+ * the workers stay under the account's limits together; `--rate-per-second` caps the run on top.
+ * Without the table, the in-process pacer keeps the run alone under Klaviyo's limits (or that rate).
+ */
+export function requestGateOf(
+  tenant: string,
+  ratePerSecond: number | undefined,
+  settings: Pick<CliSettings, 'SYNC_STATE_TABLE' | 'KLAVIYO_QUOTA_SHARE'>,
+  dynamodb: DynamoDBClient | undefined,
+): { gate: RequestGate; description: string } {
+  const rate = ratePerSecond === undefined ? '' : `, at most ${ratePerSecond}/s per endpoint`;
+  if (!settings.SYNC_STATE_TABLE || !dynamodb) {
+    return {
+      gate: createKlaviyoPacer(ratePerSecond),
+      description: `in this process${rate || " at Klaviyo's limits"}`,
+    };
+  }
+  const shared = createDynamoRequestQuota({
+    client: dynamodb,
+    tableName: settings.SYNC_STATE_TABLE,
+    account: tenant,
+    limitsOf: (endpoint) => shareOf(limitsOf(endpoint), settings.KLAVIYO_QUOTA_SHARE),
+  });
+  return {
+    gate: ratePerSecond === undefined ? shared : bothGates(createKlaviyoPacer(ratePerSecond), shared),
+    description: `by tenant ${tenant}'s quota shared with the workers (KLAVIYO_QUOTA_SHARE ${settings.KLAVIYO_QUOTA_SHARE})${rate}`,
+  };
+}
+
+/** Waits for `own` first, then `shared`: a shared slot is taken only once the request may go at once. */
+export const bothGates = (own: RequestGate, shared: RequestGate): RequestGate => ({
+  async wait(endpoint) {
+    await own.wait(endpoint);
+    await shared.wait(endpoint);
+  },
+  observe(endpoint, report) {
+    own.observe?.(endpoint, report);
+    shared.observe?.(endpoint, report);
+  },
+});
 
 /** `--secret-id` (a tenant secret's full id) wins over KLAVIYO_API_KEY. */
 async function apiKeyOf(secretId: string | undefined, settings: CliSettings): Promise<string> {

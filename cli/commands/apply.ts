@@ -1,4 +1,7 @@
-import type { SyncPlan } from '../../lib/sync/plan.js';
+import type { IdentityChange } from '../../lib/identity-change.js';
+import type { KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
+import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
+import { isStale, recordedProfile, type SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
 import { APPLY_OUTCOMES } from '../results.js';
@@ -16,16 +19,23 @@ changes from the queue: same lookups, decisions, tenant policies and audit trail
 
 ${BATCH_OPTIONS_HELP}`;
 
-const applyCommand: BatchCommand<ApplyTask> = {
+/** Rows run through a Klaviyo client that already knows the answers to their chunk's lookups. */
+export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
   name: 'apply',
   outcomes: APPLY_OUTCOMES,
   requiredColumns: REQUIRED_COLUMNS.apply,
   taskOf: applyTaskOf,
-  async run({ change }, session, dryRun) {
+  async lookUp(tasks, session, dryRun) {
+    const klaviyo = withBatchedLookups(session.klaviyo);
+    await klaviyo.prefetch(await changesToLookUp(tasks, session.state, dryRun));
+    return klaviyo;
+  },
+  async run({ change }, session, dryRun, lookups) {
+    const klaviyo = lookups ?? session.klaviyo;
     const result = await syncIdentityChange(change, {
       state: session.state,
       audit: session.audit,
-      klaviyo: async () => session.klaviyo,
+      klaviyo: async () => klaviyo,
       policies: session.policies,
       dryRun,
     });
@@ -41,6 +51,31 @@ const applyCommand: BatchCommand<ApplyTask> = {
 
 /** `identity-sync apply <file>`: applies a file of identity changes. */
 export const apply = batchCommandLine(USAGE, applyCommand);
+
+/**
+ * The changes whose customers must be looked up, as the worker chooses them: the first row of each
+ * customer that is not stale and whose profile the sync state does not record (the later rows find
+ * the record the first leaves; in a dry run nothing is recorded, so every such row).
+ */
+export async function changesToLookUp(
+  tasks: readonly ApplyTask[],
+  state: SyncStateStore,
+  dryRun: boolean,
+): Promise<IdentityChange[]> {
+  const customers = new Set<string>();
+  const candidates = tasks.filter(
+    (task) => dryRun || (!customers.has(task.externalId) && customers.add(task.externalId)),
+  );
+  const needed = await Promise.all(
+    candidates.map(async ({ change }) => {
+      const recorded = await state.getState(change.tenant, change.externalId);
+      const needsLookups =
+        !isStale(change.occurredAt, recorded.lastAppliedAt) && !recordedProfile(change, recorded);
+      return needsLookups ? [change] : [];
+    }),
+  );
+  return needed.flat();
+}
 
 /** What a dry run would have done, for the results file. */
 export function describePlan(plan: SyncPlan): string {

@@ -1,13 +1,8 @@
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
-import type { KlaviyoProfile, KlaviyoProfiles } from '../../lib/ports.js';
+import type { KlaviyoProfile } from '../../lib/ports.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
-import {
-  type BindFound,
-  type BindLookup,
-  bindLookups,
-  conflictOnBind,
-  decideBind,
-} from '../bind-decision.js';
+import { conflictOnBind, decideBind } from '../bind-decision.js';
+import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
 import { BIND_OUTCOMES } from '../results.js';
 import { type BindTask, bindTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 import type { Session } from '../session.js';
@@ -15,30 +10,34 @@ import type { Session } from '../session.js';
 const USAGE = `Usage: identity-sync bind <file> [options]
 
 Backfills external_id from a Shopify customer export: for each customer, finds the Klaviyo
-profile by email, then by phone, and when that profile has no external_id yet, sets it to the
-customer's id. Never creates or merges profiles and never changes an email or phone. Outcomes:
-bound, unchanged (already bound to this customer), conflict (bound to another customer),
+profile by email, then by phone (for many rows at once: see Requests below), and when that
+profile has no external_id yet, sets it to the customer's id. Never creates or merges profiles
+and never changes an email or phone. Outcomes: bound, unchanged (already bound to this
+customer), conflict (bound to another customer, or found first by another row of the file),
 not-found.
 <file> is Shopify's export (columns Customer ID, Email, Phone; others are ignored) or any CSV
 or NDJSON with id, email, phone.
 
 ${BATCH_OPTIONS_HELP}`;
 
-const bindCommand: BatchCommand<BindTask> = {
+const bindCommand: BatchCommand<BindTask, BindChunk> = {
   name: 'bind',
   outcomes: BIND_OUTCOMES,
   requiredColumns: REQUIRED_COLUMNS.bind,
   taskOf: bindTaskOf,
-  async run(task, session, dryRun) {
-    const found = await findFirst(session.klaviyo, bindLookups(task));
-    const decision = decideBind(task.externalId, found);
+  lookUp: async (tasks, session) => bindChunk(await lookUpForBind(session.klaviyo, tasks)),
+  async run(task, session, dryRun, lookups) {
+    const chunk = lookups ?? bindChunk(await lookUpForBind(session.klaviyo, [task]));
+    const decision = decideBind(task.externalId, chunk.found(task));
     if (!('patch' in decision)) return decision;
     const { patch: profile, reason } = decision;
     const profileId = profile.id;
+    chunk.claim(profileId, task.externalId);
     if (dryRun) return { outcome: 'planned', profileId, reason: `would set external_id (${reason})` };
     try {
       await session.klaviyo.updateProfile(profileId, { external_id: task.externalId });
     } catch (error) {
+      chunk.release(profileId);
       const holderId =
         error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;
       if (holderId) return conflictOnBind(task.externalId, profileId, holderId);
@@ -51,14 +50,6 @@ const bindCommand: BatchCommand<BindTask> = {
 
 /** `identity-sync bind <file>`: sets external_id on profiles Klaviyo knows by email or phone only. */
 export const bind = batchCommandLine(USAGE, bindCommand);
-
-async function findFirst(klaviyo: KlaviyoProfiles, lookups: BindLookup[]): Promise<BindFound | undefined> {
-  for (const lookup of lookups) {
-    const [profile] = await klaviyo.findProfiles(lookup.field, lookup.value);
-    if (profile) return { lookup, profile };
-  }
-  return undefined;
-}
 
 /** In the same audit trail as the worker's decisions, so `history` shows who bound the profile. */
 async function recordBound(session: Session, task: BindTask, before: KlaviyoProfile, reason: string) {

@@ -53,6 +53,7 @@ describe('usage errors exit 2, before anything is sent', () => {
     [['CHANGES'], {}, 'set KLAVIYO_API_KEY or pass --secret-id'],
     [['CHANGES'], { KLAVIYO_API_KEY: 'public-key' }, 'KLAVIYO_API_KEY: must be a Klaviyo private key'],
     [['CHANGES'], { ...withKey, KLAVIYO_BASE_URL: 'not a url' }, 'Invalid configuration: KLAVIYO_BASE_URL'],
+    [['CHANGES'], { ...withKey, KLAVIYO_QUOTA_SHARE: '1.5' }, 'Invalid configuration: KLAVIYO_QUOTA_SHARE'],
     [['CHANGES', '--tenant', ''], { ...withKey, DEFAULT_TENANT: '' }, '--tenant is required'],
     [['CHANGES', '--results', '/nonexistent/dir/out.ndjson'], withKey, 'cannot write the results to'],
     [['missing.csv'], withKey, 'cannot read missing.csv'],

@@ -1,0 +1,59 @@
+import { MAX_FILTER_VALUES } from '../lib/klaviyo/client.js';
+import type { KlaviyoProfile, KlaviyoProfiles } from '../lib/ports.js';
+import { type BindFound, bindLookups, foundAmong } from './bind-decision.js';
+import type { BindTask } from './rows.js';
+
+/**
+ * Bind's lookups for a chunk of rows, made together: every row's email in `any(email,[…])` queries
+ * (as given and lower-cased: Klaviyo's filters compare case-sensitively), then the phones of the
+ * rows no email found, at most 100 values a query. Returns every profile found.
+ */
+export async function lookUpForBind(
+  klaviyo: KlaviyoProfiles,
+  tasks: readonly BindTask[],
+): Promise<KlaviyoProfile[]> {
+  const emails = tasks.flatMap(({ email }) => (email ? [email, email.toLowerCase()] : []));
+  const byEmail = await findAmong(klaviyo, 'email', emails);
+  const phones = tasks
+    .filter((task) => !foundAmong(bindLookups(task), byEmail))
+    .flatMap(({ phoneNumber }) => (phoneNumber ? [phoneNumber] : []));
+  return [...byEmail, ...(await findAmong(klaviyo, 'phone_number', phones))];
+}
+
+async function findAmong(
+  klaviyo: KlaviyoProfiles,
+  field: 'email' | 'phone_number',
+  values: string[],
+): Promise<KlaviyoProfile[]> {
+  const unique = [...new Set(values)];
+  const found: KlaviyoProfile[] = [];
+  for (let start = 0; start < unique.length; start += MAX_FILTER_VALUES) {
+    found.push(...(await klaviyo.findProfilesAmong(field, unique.slice(start, start + MAX_FILTER_VALUES))));
+  }
+  return found;
+}
+
+/** What a chunk's rows found, as the run leaves it. */
+export interface BindChunk {
+  found(task: BindTask): BindFound | undefined;
+  /**
+   * Marks a profile as being bound to `externalId` before the PATCH is sent, so another row of the
+   * chunk that found the same profile sees it taken (a conflict) rather than binding it too.
+   */
+  claim(profileId: string, externalId: string): void;
+  /** The PATCH failed: the profile is as it was. */
+  release(profileId: string): void;
+}
+
+export function bindChunk(profiles: readonly KlaviyoProfile[]): BindChunk {
+  const claims = new Map<string, string>();
+  return {
+    found(task) {
+      const found = foundAmong(bindLookups(task), profiles);
+      const claimedBy = found && claims.get(found.profile.id);
+      return claimedBy ? { ...found, profile: { ...found.profile, external_id: claimedBy } } : found;
+    },
+    claim: (profileId, externalId) => claims.set(profileId, externalId),
+    release: (profileId) => claims.delete(profileId),
+  };
+}

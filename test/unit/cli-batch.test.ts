@@ -1,0 +1,123 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type BatchCommand, batchCommandLine, CHUNK_ROWS } from '../../cli/batch.js';
+import { invalid, type RowResult } from '../../cli/results.js';
+import { captureIo } from '../support/cli.js';
+import { klaviyoError } from '../support/memory-klaviyo.js';
+
+/**
+ * How a file is worked through, with a command that records what it is asked (no Klaviyo, no
+ * AWS): a chunk at a time, lookups first, each customer's rows in order, results in input order.
+ */
+const env = { KLAVIYO_API_KEY: 'pk_unit_test', KLAVIYO_BASE_URL: 'http://127.0.0.1:9' };
+const ROWS = 1_100;
+let file: string;
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cli-batch-'));
+  file = join(dir, 'rows.csv');
+  // 400 customers, so most have rows in more than one chunk; every 97th row has no id.
+  const rows = Array.from({ length: ROWS }, (_, n) => (n % 97 === 50 ? ',x' : `c${n % 400},x`));
+  await writeFile(file, `externalId,email\n${rows.join('\n')}\n`);
+});
+
+type Task = { line: number; externalId: string };
+
+function aRecordingCommand(lookUp: (tasks: readonly Task[]) => Promise<string>) {
+  const events: string[] = [];
+  const command: BatchCommand<Task, string> = {
+    name: 'test',
+    outcomes: ['done', 'failed', 'invalid'],
+    requiredColumns: [['externalid']],
+    taskOf: (row) =>
+      'values' in row && row.values.externalid
+        ? { line: row.line, externalId: row.values.externalid }
+        : invalid(row.line, 'no id'),
+    async lookUp(tasks) {
+      events.push(`lookUp ${tasks.length}`);
+      return lookUp(tasks);
+    },
+    async run(task, _session, _dryRun, lookups) {
+      events.push(`start ${task.externalId} ${task.line}`);
+      await tick();
+      events.push(`end ${task.externalId} ${task.line}`);
+      return { outcome: 'done', reason: lookups ?? 'alone' };
+    },
+  };
+  return { command, events };
+}
+
+async function runOver(command: BatchCommand<Task, string>) {
+  const { io, written } = captureIo(env);
+  const exitCode = await batchCommandLine('usage', command)([file, '--concurrency', '8'], io);
+  const text = await readFile(`${file}.results.ndjson`, 'utf8');
+  const results = text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as RowResult);
+  return { exitCode, results, written };
+}
+
+const chunkOf = (line: number) => Math.floor((line - 2) / CHUNK_ROWS);
+
+describe('a batch run', () => {
+  it('looks each chunk up before running it, keeps each customer in order, and writes results in input order', async () => {
+    const { command, events } = aRecordingCommand(async () => 'together');
+    const { exitCode, results } = await runOver(command);
+
+    expect(exitCode).toBe(1); // the rows without an id
+    expect(results.map((result) => result.line)).toEqual(Array.from({ length: ROWS }, (_, n) => n + 2));
+    expect(results.filter((result) => result.outcome === 'invalid')).toHaveLength(11);
+    expect(results.every((result) => result.outcome === 'invalid' || result.reason === 'together')).toBe(
+      true,
+    );
+
+    const lookUps = events.flatMap((event, index) => (event.startsWith('lookUp') ? [index] : []));
+    expect(lookUps.map((index) => events[index])).toEqual(['lookUp 495', 'lookUp 495', 'lookUp 99']);
+    // Every row of a chunk runs after its lookups and ends before the next chunk's.
+    events.forEach((event, index) => {
+      const line = Number(event.split(' ')[2]);
+      if (Number.isNaN(line)) return;
+      const chunk = chunkOf(line);
+      expect(index).toBeGreaterThan(lookUps[chunk] as number);
+      if (chunk + 1 < lookUps.length) expect(index).toBeLessThan(lookUps[chunk + 1] as number);
+    });
+    const linesOf = (customer: string) =>
+      events
+        .filter((event) => event.startsWith(`start ${customer} `))
+        .map((event) => Number(event.split(' ')[2]));
+    expect(linesOf('c7')).toEqual([9, 409, 809]);
+  });
+
+  it("runs a chunk's rows on their own when its lookups fail, and says so", async () => {
+    let calls = 0;
+    const { command } = aRecordingCommand(async () => {
+      if (++calls === 2) throw new Error('Klaviyo had a bad minute');
+      return 'together';
+    });
+    const { results, written } = await runOver(command);
+
+    expect(
+      results.filter((result) => result.reason === 'alone').map((result) => chunkOf(result.line)),
+    ).toEqual(Array(495).fill(1));
+    expect(written.stderr).toContain(
+      'the lookups of lines 502–1001 failed together (Klaviyo had a bad minute); each of those rows looks its customer up on its own',
+    );
+  });
+
+  it('stops at once when the lookups meet a refused key: no row is attempted', async () => {
+    const { command, events } = aRecordingCommand(async () => {
+      throw klaviyoError(401, 'not_authenticated');
+    });
+    const { exitCode, results, written } = await runOver(command);
+
+    expect(exitCode).toBe(1);
+    expect(events).toEqual(['lookUp 495']);
+    expect(results.filter((result) => result.outcome === 'failed')).toHaveLength(ROWS - 11);
+    expect(results.find((result) => result.outcome === 'failed')?.reason).toMatch(/^not attempted: /);
+    expect(written.stderr).toContain('Klaviyo refused the API key, so the run stopped');
+  });
+});
