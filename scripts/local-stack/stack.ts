@@ -17,6 +17,20 @@ export interface LocalStackOptions {
   onOutput?: (line: string) => void;
   /** A batch that failed as a whole, or a poll that failed. */
   onPollError?: (error: unknown) => void;
+  /** Worker batches at once; default WORKER_MAX_CONCURRENCY (5), as the SQS trigger is capped in AWS. */
+  workerConcurrency?: number;
+}
+
+/** The deployed trigger's cap (serverless.yml: maximumConcurrency), read the same way. */
+export function workerConcurrencyOf(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.WORKER_MAX_CONCURRENCY;
+  if (value === undefined || value === '') return 5;
+  const parsed = Number(value);
+  // Lambda's SQS trigger takes 2 to 1000.
+  if (!Number.isInteger(parsed) || parsed < 2 || parsed > 1000) {
+    throw new Error(`WORKER_MAX_CONCURRENCY must be a whole number from 2 to 1000, got '${value}'`);
+  }
+  return parsed;
 }
 
 export interface LocalStack {
@@ -49,6 +63,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     region: peers.env.AWS_REGION,
     invoke: lambdaInvoker(offline.lambdaUrl),
     onError: options.onPollError,
+    concurrency: options.workerConcurrency ?? workerConcurrencyOf(options.env),
   });
   poller.start();
   return {
