@@ -1,0 +1,335 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { approximateMessageCount } from '../lib/adapters/sqs-queues.js';
+import { KLAVIYO_PROFILE_LIMITS } from '../lib/klaviyo/limits.js';
+import type { RecordedRequest } from '../local/klaviyo-sandbox.js';
+import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js';
+import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
+import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
+import { type LocalStack, startLocalStack } from '../scripts/local-stack/stack.js';
+import { renderRequestPlot } from './plot.js';
+
+/**
+ * `npm run bench:throughput [-- --deliveries N --workers 1,3]`: the whole local stack end to end
+ * (signed Shopify webhooks over HTTP → serverless-offline intake → SQS FIFO → the worker, as many
+ * batches at once as workers → the Klaviyo sandbox enforcing Klaviyo's limits), on traffic shaped
+ * like a store's: 50% customers/update that change no identifier (known customers), 30% email
+ * changes of known customers, 10% customers whose profile Klaviyo knows only by email, 10% new
+ * customers. Known customers are made known first (one delivery each, not measured), as a running
+ * service would have them. Prints Klaviyo requests per delivery by class and by endpoint, elapsed
+ * time against the ideal the limits allow, 429s, the busiest second and minute per endpoint, and
+ * writes a PNG of requests over time per endpoint against the limits.
+ */
+const { values } = parseArgs({
+  options: {
+    deliveries: { type: 'string', default: '1200' },
+    workers: { type: 'string', default: '1,3' },
+    plot: { type: 'string', default: 'bench/throughput.png' },
+  },
+});
+const DELIVERIES = Number(values.deliveries);
+const WORKER_COUNTS = String(values.workers).split(',').map(Number);
+const STEADY = KLAVIYO_PROFILE_LIMITS.perMinute;
+
+type CustomerClass = 'no-op' | 'email change' | 'email-only profile' | 'new customer';
+const CLASSES: CustomerClass[] = ['no-op', 'email change', 'email-only profile', 'new customer'];
+
+interface Customer {
+  externalId: string;
+  class: CustomerClass;
+  email: string;
+  phone: string;
+  /** The email the last delivery carries. */
+  finalEmail: string;
+  deliveries: number;
+}
+
+/** The population for `deliveries` deliveries; no-op customers get two deliveries each. */
+function population(deliveries: number, run: number): Customer[] {
+  const counts: Record<CustomerClass, number> = {
+    'no-op': Math.round((deliveries * 0.5) / 2),
+    'email change': Math.round(deliveries * 0.3),
+    'email-only profile': Math.round(deliveries * 0.1),
+    'new customer': Math.round(deliveries * 0.1),
+  };
+  const customers: Customer[] = [];
+  let n = 0;
+  for (const kind of CLASSES) {
+    for (let i = 0; i < counts[kind]; i++, n++) {
+      const email = `bench.r${run}.c${n}@example.com`;
+      customers.push({
+        externalId: String(8_100_000_000_000 + run * 100_000 + n),
+        class: kind,
+        email,
+        phone: `+1415${String(5_000_000 + run * 10_000 + n).padStart(7, '0')}`,
+        finalEmail: kind === 'email change' ? `bench.r${run}.c${n}.new@example.com` : email,
+        deliveries: kind === 'no-op' ? 2 : 1,
+      });
+    }
+  }
+  return customers;
+}
+
+/** Each customer's deliveries in order, the customers interleaved at random (seeded). */
+function deliveryPlan(customers: Customer[]): { customer: Customer; email: string; at: string }[] {
+  let seed = 42;
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const queues = customers.map((customer) =>
+    Array.from({ length: customer.deliveries }, (_, i) => ({ customer, email: customer.finalEmail, i })),
+  );
+  const plan: { customer: Customer; email: string; at: string }[] = [];
+  const start = Date.parse('2026-12-01T12:00:00Z');
+  while (queues.some((queue) => queue.length > 0)) {
+    const open = queues.filter((queue) => queue.length > 0);
+    const next = open[Math.floor(random() * open.length)]?.shift();
+    if (!next) break;
+    plan.push({
+      customer: next.customer,
+      email: next.email,
+      at: new Date(start + plan.length * 1000).toISOString(),
+    });
+  }
+  return plan;
+}
+
+async function deliver(stack: LocalStack, customer: Customer, email: string, updatedAt: string) {
+  const body = customerPayload({ id: customer.externalId, email, phone: customer.phone, updatedAt });
+  const headers = shopifyHeaders(body, {
+    secret: DEMO_TENANT.shopifyWebhookSecret,
+    shop: DEMO_TENANT.shopDomain,
+  });
+  for (let attempt = 1; ; attempt++) {
+    const answer = await fetch(stack.offline.webhookUrl, { method: 'POST', headers, body });
+    if (answer.status === 200) return;
+    if (attempt === 3) throw new Error(`delivery for ${customer.externalId} answered ${answer.status}`);
+  }
+}
+
+async function deliverAll(stack: LocalStack, plan: ReturnType<typeof deliveryPlan>, concurrency = 16) {
+  const next = 0;
+  // One customer's deliveries go out in order: Shopify's order is updated_at, and ours the queue's.
+  const inFlight = new Set<string>();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < plan.length) {
+        const index = plan.findIndex((item, i) => i >= next && !inFlight.has(item.customer.externalId));
+        if (index < 0) {
+          await sleep(5);
+          continue;
+        }
+        const [item] = plan.splice(index, 1);
+        if (!item) continue;
+        inFlight.add(item.customer.externalId);
+        await deliver(stack, item.customer, item.email, item.at);
+        inFlight.delete(item.customer.externalId);
+      }
+    }),
+  );
+}
+
+async function settled(stack: LocalStack, done: () => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const depth = await approximateMessageCount(stack.peers.sqs, stack.peers.queueUrl);
+    if (depth === 0 && done()) return Date.now();
+    await sleep(100);
+  }
+  throw new Error('the changes did not all apply in time');
+}
+
+const endpointOf = (request: RecordedRequest) =>
+  `${request.method} ${request.path.replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')}`;
+
+/** The values a lookup asked for: `equals(f,"v")` or `any(f,["v",…])`. */
+function filterValues(request: RecordedRequest): string[] {
+  const filter = request.query.filter ?? '';
+  return [...filter.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) =>
+    (match[1] ?? '').replace(/\\(.)/g, '$1'),
+  );
+}
+
+/** Requests per customer class: a lookup's cost is shared by the customers it asked about. */
+function attribute(requests: RecordedRequest[], customers: Customer[], profileOwner: Map<string, string>) {
+  const byValue = new Map<string, Customer>();
+  for (const customer of customers) {
+    for (const value of [customer.externalId, customer.email, customer.finalEmail, customer.phone])
+      byValue.set(value.toLowerCase(), customer);
+  }
+  const byExternalId = new Map(customers.map((customer) => [customer.externalId, customer]));
+  const cost = new Map<CustomerClass, number>(CLASSES.map((kind) => [kind, 0]));
+  const add = (customer: Customer | undefined, share: number) => {
+    if (customer) cost.set(customer.class, (cost.get(customer.class) ?? 0) + share);
+  };
+  for (const request of requests) {
+    const endpoint = endpointOf(request);
+    if (endpoint === 'GET /api/profiles') {
+      const asked = [
+        ...new Set(filterValues(request).flatMap((value) => byValue.get(value.toLowerCase()) ?? [])),
+      ];
+      for (const customer of asked) add(customer, 1 / asked.length);
+    } else if (endpoint === 'POST /api/profile-import') {
+      const externalId = (request.body as { data?: { attributes?: { external_id?: string } } })?.data
+        ?.attributes?.external_id;
+      add(byExternalId.get(externalId ?? ''), 1);
+    } else {
+      const id = request.path.split('/').at(-1) ?? '';
+      add(byExternalId.get(profileOwner.get(id) ?? ''), 1);
+    }
+  }
+  return cost;
+}
+
+/** The most requests of one endpoint in any span of `windowMs`. */
+function busiest(times: number[], windowMs: number): number {
+  let most = 0;
+  for (let first = 0, last = 0; last < times.length; last++) {
+    while ((times[last] as number) - (times[first] as number) >= windowMs) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface RunFigures {
+  workers: number;
+  elapsedSeconds: number;
+  requests: RecordedRequest[];
+  startedAt: number;
+}
+
+async function run(workers: number, runIndex: number): Promise<RunFigures> {
+  const tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-throughput-'));
+  const stack = await startLocalStack({
+    peers: {},
+    env: { ...process.env, LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+    httpPort: await freePort(),
+    lambdaPort: await freePort(),
+    esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
+    workerConcurrency: workers,
+    onOutput: () => undefined,
+    onPollError: (error) => console.error(`[poller] ${error instanceof Error ? error.message : error}`),
+  });
+  try {
+    const sandbox = stack.peers.klaviyo;
+    if (!sandbox) throw new Error('the benchmark needs the Klaviyo sandbox');
+    const customers = population(DELIVERIES, runIndex);
+    for (const customer of customers) {
+      if (customer.class === 'new customer') continue;
+      sandbox.seedProfile({
+        email: customer.email,
+        phone_number: customer.phone,
+        ...(customer.class === 'email-only profile' ? {} : { external_id: customer.externalId }),
+      });
+    }
+    // Known customers are known to the service as they would be after running a while.
+    const known = customers.filter((c) => c.class === 'no-op' || c.class === 'email change');
+    await deliverAll(
+      stack,
+      known.map((customer) => ({ customer, email: customer.email, at: '2026-12-01T11:00:00.000Z' })),
+    );
+    await settled(stack, () => true, 300_000);
+    sandbox.clearRequests();
+
+    const plan = deliveryPlan(customers);
+    console.log(
+      `\n${workers} worker(s): ${plan.length} deliveries (${known.length} known customers warmed up)`,
+    );
+    const startedAt = Date.now();
+    await deliverAll(stack, plan);
+    const intakeSeconds = (Date.now() - startedAt) / 1000;
+    const done = () =>
+      customers.every((customer) => {
+        const profile = sandbox.findProfile({ external_id: customer.externalId });
+        return profile?.email === customer.finalEmail;
+      });
+    const endedAt = await settled(stack, done, 900_000);
+    const parked = await approximateMessageCount(stack.peers.sqs, stack.peers.deadLetterQueueUrl);
+    const requests = sandbox.requests.filter((request) => request.receivedAt >= startedAt);
+    const profileOwner = new Map(
+      sandbox.listProfiles().map((profile) => [profile.id, profile.external_id ?? '']),
+    );
+    report(customers, requests, profileOwner, (endedAt - startedAt) / 1000, intakeSeconds, parked);
+    return { workers, elapsedSeconds: (endedAt - startedAt) / 1000, requests, startedAt };
+  } finally {
+    await stack.stop();
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+function report(
+  customers: Customer[],
+  requests: RecordedRequest[],
+  profileOwner: Map<string, string>,
+  elapsedSeconds: number,
+  intakeSeconds: number,
+  parked: number,
+) {
+  const deliveriesOf = (kind: CustomerClass) =>
+    customers.filter((c) => c.class === kind).reduce((sum, c) => sum + c.deliveries, 0);
+  const cost = attribute(requests, customers, profileOwner);
+  console.log('  Klaviyo requests per delivery, by class:');
+  for (const kind of CLASSES) {
+    console.log(
+      `    ${kind.padEnd(20)} ${String(deliveriesOf(kind)).padStart(5)} deliveries  ${((cost.get(kind) ?? 0) / deliveriesOf(kind)).toFixed(3)}`,
+    );
+  }
+  const byEndpoint = new Map<string, RecordedRequest[]>();
+  for (const request of requests) {
+    const endpoint = endpointOf(request);
+    byEndpoint.set(endpoint, [...(byEndpoint.get(endpoint) ?? []), request]);
+  }
+  console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
+  for (const [endpoint, list] of [...byEndpoint].sort()) {
+    const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
+    console.log(
+      `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(busiest(times, 1_000)).padStart(15)} ${String(busiest(times, 60_000)).padStart(15)}`,
+    );
+  }
+  const writes = customers.filter((c) => c.class !== 'no-op').length;
+  const patches = customers.filter(
+    (c) => c.class === 'email change' || c.class === 'email-only profile',
+  ).length;
+  const ideal = (writes / STEADY) * 60;
+  const idealByEndpoint = (Math.max(patches, writes - patches) / STEADY) * 60;
+  const throttled = requests.filter((request) => request.status === 429).length;
+  console.log(
+    `  Total: ${requests.length} requests for ${customers.reduce((s, c) => s + c.deliveries, 0)} deliveries`,
+  );
+  console.log(`  Elapsed: ${elapsedSeconds.toFixed(1)} s (webhooks sent in ${intakeSeconds.toFixed(1)} s)`);
+  console.log(
+    `  Ideal (${writes} writes ÷ ${STEADY}/min): ${ideal.toFixed(1)} s → ratio ${(ideal / elapsedSeconds).toFixed(2)}; ` +
+      `per-endpoint ideal (busiest endpoint's writes ÷ ${STEADY}/min): ${idealByEndpoint.toFixed(1)} s → ratio ${(idealByEndpoint / elapsedSeconds).toFixed(2)}`,
+  );
+  console.log(
+    `  429s: ${throttled} (${((100 * throttled) / Math.max(1, requests.length)).toFixed(2)}% of requests); parked: ${parked}`,
+  );
+}
+
+const figures: RunFigures[] = [];
+for (const [index, workers] of WORKER_COUNTS.entries()) figures.push(await run(workers, index));
+const png = renderRequestPlot(
+  figures.map((figure) => ({
+    title: `${figure.workers} worker(s): ${DELIVERIES} deliveries in ${figure.elapsedSeconds.toFixed(1)} s`,
+    requests: figure.requests.map((request) => ({
+      endpoint: endpointOf(request),
+      seconds: (request.receivedAt - figure.startedAt) / 1000,
+    })),
+  })),
+  { perSecond: KLAVIYO_PROFILE_LIMITS.perSecond, perMinute: STEADY },
+);
+await writeFile(String(values.plot), png);
+console.log(`\nPlot: ${values.plot}`);
