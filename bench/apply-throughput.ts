@@ -12,9 +12,9 @@ import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../l
  * most requests the sandbox counted in any of its fixed windows, to compare with the limits.
  *
  * The rows mix what a backfill meets: 40% customers whose profile has their external_id and
- * whose email changed (1 lookup + PATCH), 20% profiles known by email only, as Klaviyo's own
- * Shopify integration leaves them (2 lookups + PATCH that binds), 40% new customers with email
- * and phone (3 lookups + profile-import).
+ * whose email changed (PATCH), 20% profiles known by email only, as Klaviyo's own Shopify
+ * integration leaves them (PATCH that binds), 40% new customers with email and phone
+ * (profile-import). The lookups of a chunk of rows are made together with any() queries.
  */
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '4' } },
