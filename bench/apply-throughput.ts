@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { apply } from '../cli/commands/apply.js';
 import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../local/klaviyo-sandbox.js';
+import { benchIo, endpointTable } from './requests-by-endpoint.js';
 
 /**
- * `npx tsx bench/apply-throughput.ts [--rows N] [--concurrency N]`: `identity-sync apply` on N
+ * `npx tsx bench/apply-throughput.ts [--rows N] [--concurrency N] [--no-bulk]`: `identity-sync apply` on N
  * generated rows (default 1,000) against a Klaviyo sandbox on loopback that enforces Klaviyo's
  * limits (75/s and 750/min per endpoint). Prints rows/s, requests and 429s per endpoint, and the
  * most requests the sandbox counted in any of its fixed windows, to compare with the limits.
@@ -14,10 +15,15 @@ import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../l
  * The rows mix what a backfill meets: 40% customers whose profile has their external_id and
  * whose email changed (PATCH), 20% profiles known by email only, as Klaviyo's own Shopify
  * integration leaves them (PATCH that binds), 40% new customers with email and phone
- * (profile-import). The lookups of a chunk of rows are made together with any() queries.
+ * (profile-import; from 1,000 rows, through a bulk import job unless --no-bulk). The lookups of a
+ * chunk of rows are made together with any() queries.
  */
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '4' } },
+  options: {
+    rows: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '4' },
+    'no-bulk': { type: 'boolean', default: false },
+  },
 });
 const rows = Number(values.rows);
 
@@ -26,11 +32,10 @@ try {
   const file = await generateRows(rows);
   process.stderr.write(`Sandbox at ${sandbox.url} with Klaviyo's limits; ${rows} rows in ${file}\n`);
   const started = Date.now();
-  const exitCode = await apply([file, '--concurrency', values.concurrency], {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: { KLAVIYO_API_KEY: SANDBOX_API_KEY, KLAVIYO_BASE_URL: sandbox.url },
-  });
+  const exitCode = await apply(
+    [file, '--concurrency', values.concurrency, ...(values['no-bulk'] ? ['--no-bulk'] : [])],
+    benchIo({ KLAVIYO_API_KEY: SANDBOX_API_KEY, KLAVIYO_BASE_URL: sandbox.url }),
+  );
   const elapsedMs = Date.now() - started;
   report(sandbox.requests, elapsedMs, exitCode);
 } finally {
@@ -59,37 +64,12 @@ async function generateRows(count: number): Promise<string> {
 }
 
 function report(requests: readonly RecordedRequest[], elapsedMs: number, exitCode: number) {
-  const byEndpoint = new Map<string, RecordedRequest[]>();
-  for (const request of requests) {
-    const key = `${request.method} ${request.path.replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')}`;
-    const sent = byEndpoint.get(key);
-    if (sent) sent.push(request);
-    else byEndpoint.set(key, [request]);
-  }
-  const table = [...byEndpoint].map(([endpoint, sent]) => ({
-    endpoint,
-    requests: sent.length,
-    '429s': sent.filter((request) => request.status === 429).length,
-    'most in 1 s window': mostInFixedWindow(sent, 1_000),
-    'most in 60 s window': mostInFixedWindow(sent, 60_000),
-  }));
   const seconds = elapsedMs / 1000;
   console.log(
     `\nrows: ${rows}, elapsed: ${seconds.toFixed(1)} s, ${(rows / seconds).toFixed(2)} rows/s, exit code ${exitCode}`,
   );
-  console.table(table);
+  console.table(endpointTable(requests));
   console.log(`total requests: ${requests.length}, 429s: ${requests.filter((r) => r.status === 429).length}`);
   if (requests.length >= 10_000)
     console.log('(the sandbox keeps the last 10,000 requests: counts are partial)');
-}
-
-/** As the sandbox counts: requests accepted in each fixed window (429s do not count). */
-function mostInFixedWindow(requests: RecordedRequest[], windowMs: number): number {
-  const counts = new Map<number, number>();
-  for (const request of requests) {
-    if (request.status === 429) continue;
-    const window = Math.floor(request.receivedAt / windowMs);
-    counts.set(window, (counts.get(window) ?? 0) + 1);
-  }
-  return Math.max(0, ...counts.values());
 }

@@ -1,14 +1,13 @@
-import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { IdentitySyncError } from '../lib/errors.js';
+import type { BulkImportError, BulkImportProfile } from '../lib/ports.js';
 import { ChangeParkedError, IdentifierHeldError } from '../lib/sync/sync-identity-change.js';
-import { type InputRow, readInputFile } from './input.js';
-import { type CliIo, EXIT_OK, runCommand, UsageError } from './io.js';
-import { createProgress } from './progress.js';
-import { exitCodeOf, formatSummary, openResultsFile, type RowResult, tally } from './results.js';
+import type { Settled } from './bulk-jobs.js';
+import type { InputRow } from './input.js';
+import { UsageError } from './io.js';
+import type { RowResult } from './results.js';
 import type { RowContext } from './rows.js';
-import { runInCustomerOrder } from './run-in-order.js';
-import { cliSettings, isKeyRefused, openSession, type Session } from './session.js';
+import type { Session } from './session.js';
 
 /**
  * Rows read and worked through together. The lookups of a chunk's rows are made before any of them
@@ -17,6 +16,14 @@ import { cliSettings, isKeyRefused, openSession, type Session } from './session.
  * before it, its last customers finishing after it): 500 rows need at most 5 queries a field.
  */
 export const CHUNK_ROWS = 500;
+
+/**
+ * Files with fewer rows never use bulk import jobs: their per-profile writes take at most about a
+ * minute and a half at Klaviyo's limits (750 a minute per endpoint), and a job's asynchronous
+ * round trip (queued, processing, complete, then its import errors) would not be quicker. Klaviyo
+ * also advises its bulk import for large volumes only. `--bulk-min-rows` changes it.
+ */
+export const BULK_MIN_ROWS = 1_000;
 
 /** The options `apply` and `bind` share: both read a file of rows and work through them the same way. */
 export const BATCH_OPTIONS_HELP = `Options:
@@ -29,9 +36,13 @@ export const BATCH_OPTIONS_HELP = `Options:
                          (default: <file>.results.ndjson)
   --concurrency N        customers worked on at once (default: 4)
   --rate-per-second R    most requests per second per Klaviyo endpoint for this run (default:
-                         Klaviyo's limits, 75/s and 750/min; profile merges 10/s and 150/min)
+                         Klaviyo's limits, 75/s and 750/min; profile merges and bulk import
+                         jobs 10/s and 150/min)
   --secret-id ID         read the Klaviyo key from this Secrets Manager secret (its full id)
                          instead of KLAVIYO_API_KEY
+  --no-bulk              write every row on its own, never through bulk import jobs
+  --bulk-min-rows N      use bulk import jobs for files of at least N rows (default: ${BULK_MIN_ROWS})
+  --restart              ignore what an earlier run of this command left in the results file
   -h, --help             this help
 
 Requests: rows are read ${CHUNK_ROWS} at a time; before a chunk's rows run, the lookups of its
@@ -39,6 +50,16 @@ customers are made together, in any(…) queries of up to 100 values (apply: by 
 email, then phone for those still not found, about 3 requests per 100 new customers; bind: by
 email, then phone). Then each row that changes something costs its write. A customer whose
 profile the sync state records is not looked up, and a row that changes nothing costs nothing.
+Bulk: in files of ${BULK_MIN_ROWS} rows or more, the writes whose outcome the lookups settle in
+advance go through Klaviyo's bulk profile import jobs, up to 10,000 profiles a job (bind: setting
+external_id on a profile found without one; apply: creating a customer found nowhere), for
+customers with a single row whose identifiers no other row of the file has. Each job is polled
+until done, and each of its import errors is reported on its own row. Every other row (identifier
+changes, conflicts, merges) is written on its own, with the worker's guards.
+Resume: results are appended as rows finish; when a run stops (Ctrl-C, a crash, a lost network),
+running the same command again skips the rows already done: a results line whose input line
+number and "row" key (a hash of the command, tenant, mode and the row's content) match the file
+now. Failed rows run again. Bulk jobs in flight are kept in <results>.jobs and polled again.
 Pacing: with SYNC_STATE_TABLE, the run draws on the tenant's request quota that the deployed
 workers share through that table (KLAVIYO_QUOTA_SHARE of Klaviyo's limits), so together they stay
 under the account's limits; --rate-per-second caps the run on top. Without it, the run paces
@@ -48,8 +69,9 @@ Environment: KLAVIYO_API_KEY, KLAVIYO_BASE_URL, KLAVIYO_REVISION; SYNC_STATE_TAB
 staleness guard, audit trail and request quota with the deployed worker in DynamoDB (in memory
 without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for
 the service.
-Progress goes to stderr, the summary to stdout. Exit code: 0 when no row needs attention,
-1 when a row is invalid, failed, parked or in conflict, 2 for usage errors.`;
+Progress goes to stderr (a line per phase: lookups, bulk jobs, per-profile writes), the summary
+to stdout. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked or
+in conflict (or has no outcome yet), 2 for usage errors, 130 after Ctrl-C.`;
 
 export interface BatchOptions {
   file: string;
@@ -60,6 +82,11 @@ export interface BatchOptions {
   concurrency: number;
   ratePerSecond?: number;
   secretId?: string;
+  /** False with --no-bulk. */
+  bulk: boolean;
+  bulkMinRows: number;
+  /** --restart: results an earlier run left do not count. */
+  restart: boolean;
 }
 
 /** The options, or undefined when help was asked for. */
@@ -75,6 +102,9 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
       concurrency: { type: 'string', default: '4' },
       'rate-per-second': { type: 'string' },
       'secret-id': { type: 'string' },
+      'no-bulk': { type: 'boolean', default: false },
+      'bulk-min-rows': { type: 'string', default: String(BULK_MIN_ROWS) },
+      restart: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -98,10 +128,13 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
         ? undefined
         : positiveNumber('--rate-per-second', values['rate-per-second']),
     secretId: values['secret-id'],
+    bulk: !values['no-bulk'],
+    bulkMinRows: positiveNumber('--bulk-min-rows', values['bulk-min-rows'], { integer: true }),
+    restart: values.restart,
   };
 }
 
-function positiveNumber(flag: string, text: string, { integer = false } = {}): number {
+export function positiveNumber(flag: string, text: string, { integer = false } = {}): number {
   const value = Number(text);
   if (!(value > 0) || (integer && !Number.isInteger(value))) {
     throw new UsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
@@ -123,152 +156,34 @@ export interface BatchCommand<Task extends { line: number; externalId: string },
    */
   lookUp(tasks: readonly Task[], session: Session, dryRun: boolean): Promise<Lookups>;
   /** The row's outcome; throws for failures, which `outcomeOfError` turns into results. */
-  run(
-    task: Task,
-    session: Session,
-    dryRun: boolean,
-    lookups: Lookups | undefined,
-  ): Promise<Omit<RowResult, 'line' | 'externalId'>>;
+  run(task: Task, session: Session, dryRun: boolean, lookups: Lookups | undefined): Promise<RowOutcome>;
+  /** The writes this command can send through bulk import jobs; none without. */
+  bulk?: BulkWrites<Task, Lookups>;
 }
 
-/** A command that runs `command` over a file (apply, bind): `--help` prints `usage`. */
-export function batchCommandLine<Task extends { line: number; externalId: string }, Lookups>(
-  usage: string,
-  command: BatchCommand<Task, Lookups>,
-): (args: string[], io: CliIo) => Promise<number> {
-  return (args, io) =>
-    runCommand(io, usage, async () => {
-      const options = parseBatchArgs(args);
-      if (!options) {
-        io.stdout.write(`${usage}\n`);
-        return EXIT_OK;
-      }
-      return runBatch(command, options, io);
-    });
-}
+/** What a row came to, as a command says it. */
+export type RowOutcome = Omit<RowResult, 'line' | 'externalId' | 'row'>;
 
 /**
- * Reads the file and works through its rows a chunk at a time (paced, `concurrency` customers at
- * once, each customer's rows in file order), and reports: progress on stderr, a results line per
- * row in input order, the summary on stdout. Returns the exit code.
+ * How a command's rows go through bulk import jobs. `Planned` is what settling a row needs besides
+ * its task: plain JSON, kept in the jobs file so a rerun can settle a job an earlier run started.
  */
-export async function runBatch<Task extends { line: number; externalId: string }, Lookups>(
-  command: BatchCommand<Task, Lookups>,
-  options: BatchOptions,
-  io: CliIo,
-): Promise<number> {
-  const settings = cliSettings(io.env);
-  const input = await readInputFile(options.file);
-  requireColumns(input.columns, command.requiredColumns);
-  // Sends nothing to Klaviyo yet; a missing key stops the run before the results file is replaced.
-  const session = await openSession(options, settings);
-  try {
-    const results = await openResultsFile(options.resultsPath);
-    const dryRun = options.dryRun || session.policies.dryRun;
-    const context: RowContext = {
-      tenant: session.tenant,
-      region: options.region ?? settings.DEFAULT_PHONE_REGION,
-      fileName: basename(options.file),
-      now: () => new Date(),
-    };
-    io.stderr.write(
-      `identity-sync ${command.name}: ${input.rows.length} rows of ${options.file} for tenant ${session.tenant}` +
-        ` at ${settings.KLAVIYO_BASE_URL}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
-        ` requests paced ${session.pacing}\n`,
-    );
-
-    const started = Date.now();
-    const counts = tally(command.outcomes, []);
-    const progress = createProgress({ label: command.name, total: input.rows.length, output: io.stderr });
-    const keyRefused = new AbortController();
-
-    /** The chunk's lookups, or undefined when they failed (its rows then look up one by one). */
-    const lookUpTogether = async (tasks: Task[]) => {
-      if (tasks.length === 0 || keyRefused.signal.aborted) return undefined;
-      try {
-        return await command.lookUp(tasks, session, dryRun);
-      } catch (error) {
-        if (isKeyRefused(error)) keyRefused.abort((error as Error).message);
-        else {
-          io.stderr.write(
-            `identity-sync: the lookups of lines ${tasks[0]?.line}–${tasks.at(-1)?.line} failed together` +
-              ` (${(error as Error).message}); each of those rows looks its customer up on its own\n`,
-          );
-        }
-        return undefined;
-      }
-    };
-
-    const runChunk = async (rows: InputRow[]): Promise<RowResult[]> => {
-      const done: RowResult[] = [];
-      const record = (result: RowResult) => {
-        done.push(result);
-        counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
-        progress.advance();
-      };
-      const tasks: Task[] = [];
-      for (const row of rows) {
-        const task = command.taskOf(row, context);
-        if ('outcome' in task) record(task);
-        else tasks.push(task);
-      }
-      const lookups = await lookUpTogether(tasks);
-      await runInCustomerOrder(tasks, {
-        concurrency: options.concurrency,
-        signal: keyRefused.signal,
-        async run(task) {
-          const ids = { line: task.line, externalId: task.externalId };
-          try {
-            record({ ...ids, ...(await command.run(task, session, dryRun, lookups)) });
-          } catch (error) {
-            if (isKeyRefused(error)) keyRefused.abort((error as Error).message);
-            record({ ...ids, ...outcomeOfError(error) });
-          }
-        },
-        skip: (task) =>
-          record({
-            line: task.line,
-            externalId: task.externalId,
-            outcome: 'failed',
-            reason: `not attempted: ${keyRefused.signal.reason}`,
-          }),
-      });
-      return done.sort((a, b) => a.line - b.line);
-    };
-
-    for (let start = 0; start < input.rows.length; start += CHUNK_ROWS) {
-      for (const result of await runChunk(input.rows.slice(start, start + CHUNK_ROWS))) results.write(result);
-    }
-    progress.finish();
-    await results.close();
-
-    if (keyRefused.signal.aborted) {
-      io.stderr.write(
-        `identity-sync: Klaviyo refused the API key, so the run stopped: ${keyRefused.signal.reason}\n`,
-      );
-    }
-    io.stdout.write(
-      formatSummary({
-        title: `${command.name}${dryRun ? ' (dry run)' : ''} ${options.file}`,
-        counts,
-        elapsedMs: Date.now() - started,
-        resultsPath: options.resultsPath,
-        retries: session.retries,
-      }),
-    );
-    return exitCodeOf(counts);
-  } finally {
-    session.close();
-  }
-}
-
-function requireColumns(columns: string[] | undefined, required: string[][]) {
-  if (!columns) return;
-  const missing = required.filter((names) => !names.some((name) => columns.includes(name)));
-  if (missing.length > 0) {
-    const wanted = missing.map((names) => names.join(' or ')).join(', ');
-    throw new UsageError(`the CSV header has no ${wanted} column (it has: ${columns.join(', ')})`);
-  }
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own Planned, opaque to the run.
+export interface BulkWrites<Task, Lookups, Planned = any> {
+  /** Values the row writes or is found by: a row shares none with another row to go in a job. */
+  keysOf(task: Task): string[];
+  /** The row's write as a job's profile, when the lookups settle its outcome; else undefined. */
+  plan(
+    task: Task,
+    session: Session,
+    lookups: Lookups,
+  ): Promise<{ planned: Planned; profile: BulkImportProfile } | undefined>;
+  /** What became of a finished job's rows (each with its import error, if any). */
+  settle(
+    jobId: string,
+    done: { task: Task; planned: Planned; error?: BulkImportError }[],
+    session: Session,
+  ): Promise<Settled<RowOutcome>[]>;
 }
 
 /**

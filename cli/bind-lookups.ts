@@ -20,9 +20,10 @@ export async function lookUpForBind(
   return [...byEmail, ...(await findAmong(klaviyo, 'phone_number', phones))];
 }
 
-async function findAmong(
+/** The profiles whose `field` is one of `values`, 100 values a request. */
+export async function findAmong(
   klaviyo: KlaviyoProfiles,
-  field: 'email' | 'phone_number',
+  field: 'email' | 'phone_number' | 'external_id',
   values: string[],
 ): Promise<KlaviyoProfile[]> {
   const unique = [...new Set(values)];
@@ -37,16 +38,23 @@ async function findAmong(
 export interface BindChunk {
   found(task: BindTask): BindFound | undefined;
   /**
-   * Marks a profile as being bound to `externalId` before the PATCH is sent, so another row of the
-   * chunk that found the same profile sees it taken (a conflict) rather than binding it too.
+   * Marks a profile as being bound to `externalId` before the PATCH (or the bulk import job) is
+   * sent, so another row that found the same profile sees it taken (a conflict) rather than
+   * binding it too.
    */
   claim(profileId: string, externalId: string): void;
   /** The PATCH failed: the profile is as it was. */
   release(profileId: string): void;
 }
 
-export function bindChunk(profiles: readonly KlaviyoProfile[]): BindChunk {
-  const claims = new Map<string, string>();
+/**
+ * `claims` (profile id → external id) may be shared by the chunks of a run: a profile a bulk job
+ * is still binding stays taken for the chunks looked up after it.
+ */
+export function bindChunk(
+  profiles: readonly KlaviyoProfile[],
+  claims = new Map<string, string>(),
+): BindChunk {
   return {
     found(task) {
       const found = foundAmong(bindLookups(task), profiles);

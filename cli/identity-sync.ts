@@ -1,9 +1,12 @@
 import { apply } from './commands/apply.js';
 import { bind } from './commands/bind.js';
 import { deadLetters } from './commands/dead-letters.js';
+import { doctor } from './commands/doctor.js';
+import { duplicates } from './commands/duplicates.js';
 import { history } from './commands/history.js';
+import { replay } from './commands/replay.js';
 import { send } from './commands/send.js';
-import { type CliIo, type Command, EXIT_OK, EXIT_USAGE } from './io.js';
+import { type CliIo, type Command, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './io.js';
 
 /** `identity-sync <command> …`: run through bin/identity-sync.mjs (npx identity-sync) or `tsx cli/identity-sync.ts`. */
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
@@ -13,7 +16,16 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: deadLetters,
     summary: 'report what is parked on the dead-letter queue and why, leaving it there',
   },
+  doctor: { run: doctor, summary: 'check a deployed (or the local) stack is ready for a tenant' },
+  duplicates: {
+    run: duplicates,
+    summary: 'find profiles Klaviyo holds twice (typos, relay emails), report them, merge on request',
+  },
   history: { run: history, summary: "print a customer's audit trail (needs SYNC_STATE_TABLE)" },
+  replay: {
+    run: replay,
+    summary: 'move parked changes of one reason back to the changes queue, each customer in order',
+  },
   send: { run: send, summary: 'sign a change and post it to the ERP webhook endpoint' },
 };
 
@@ -43,10 +55,22 @@ export async function identitySync(args: string[], io: CliIo): Promise<number> {
 }
 
 export async function main(): Promise<void> {
+  // The first Ctrl-C asks the run to stop cleanly (rows under way finish, results stay resumable);
+  // a second one quits at once.
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write(
+      '\nidentity-sync: stopping after the rows under way (Ctrl-C again to quit at once)\n',
+    );
+    interrupt.abort();
+    process.once('SIGINT', () => process.exit(EXIT_INTERRUPTED));
+  });
   process.exitCode = await identitySync(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
+    stdin: process.stdin,
     env: process.env,
+    signal: interrupt.signal,
   });
 }
 

@@ -6,6 +6,10 @@ export interface CliIo {
   /** `isTTY` decides how progress is drawn. */
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Where a question is answered (replay's confirmation); `isTTY` says whether a person is there. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Aborted on Ctrl-C: a run stops starting rows and leaves its results file ready to resume. */
+  signal?: AbortSignal;
 }
 
 /** A subcommand: its arguments (after the subcommand's name) in, its exit code out. */
@@ -15,6 +19,8 @@ export const EXIT_OK = 0;
 /** Something needs a person: a row invalid, failed or parked, or the command failed. */
 export const EXIT_ATTENTION = 1;
 export const EXIT_USAGE = 2;
+/** Stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+export const EXIT_INTERRUPTED = 130;
 
 /** The command line (or the environment it relies on) is wrong: exit 2 with the usage. */
 export class UsageError extends Error {}

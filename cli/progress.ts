@@ -1,10 +1,13 @@
 /**
- * Progress of a run on stderr. On a terminal one line is redrawn in place (`\r`); elsewhere (CI
- * logs, files) a line is printed every 5% of the rows or every 5 seconds, whichever comes first.
+ * Progress of a run on stderr: a line for the rows done, then one per phase under way (lookups,
+ * bulk jobs, per-profile writes). On a terminal the lines are redrawn in place; elsewhere (CI
+ * logs, files) they are printed every 5% of the rows or every 5 seconds, whichever comes first.
  */
 export interface Progress {
   /** One more row done. */
   advance(): void;
+  /** How far a phase is: `done` of `total` (which may grow as the run learns more), and a note. */
+  phase(name: string, state: PhaseState): void;
   /** Draws or prints the line if it is due; a timer calls it so the line moves while rows wait. */
   refresh(): void;
   /** Draws the final line and stops the timer. */
@@ -28,12 +31,25 @@ export function createProgress({ label, total, output, now = Date.now }: Progres
   let done = 0;
   let shownAt = 0;
   let shownDone = 0;
+  const phases = new Map<string, PhaseState>();
+  /** A phase changed since the lines were last shown. */
+  let phasesChanged = false;
+  /** Lines drawn below the first on a terminal, to move back up over when redrawing. */
+  let drawnBelow = 0;
 
-  const line = () => formatProgress({ label, done, total, elapsedMs: now() - started }, { bar: tty });
+  const lines = () => [
+    formatProgress({ label, done, total, elapsedMs: now() - started }, { bar: tty }),
+    ...[...phases].map(([name, state]) => formatPhase(name, state, { bar: tty })),
+  ];
   const show = () => {
-    output.write(tty ? `\r${line()}\x1b[K` : `${line()}\n`);
+    const block = lines();
+    if (tty) {
+      output.write(`${drawnBelow > 0 ? `\x1b[${drawnBelow}A` : ''}\r${block.join('\x1b[K\n')}\x1b[K`);
+      drawnBelow = block.length - 1;
+    } else output.write(`${block.join('\n')}\n`);
     shownAt = now();
     shownDone = done;
+    phasesChanged = false;
   };
   const rowsPerStep = Math.max(1, total * PRINT_EVERY_FRACTION);
   const due = () => {
@@ -53,10 +69,14 @@ export function createProgress({ label, total, output, now = Date.now }: Progres
       done++;
       refresh();
     },
+    phase(name, state) {
+      phases.set(name, state);
+      phasesChanged = true;
+    },
     refresh,
     finish() {
       clearInterval(timer);
-      if (tty || shownDone !== done) show();
+      if (tty || shownDone !== done || phasesChanged) show();
       if (tty) output.write('\n');
     },
   };
@@ -87,6 +107,28 @@ export function formatProgress(
   ];
   if (done < total && rate > 0) parts.push(`ETA ${formatDuration(((total - done) / rate) * 1000)}`);
   return parts.join('  ');
+}
+
+export interface PhaseState {
+  done: number;
+  total: number;
+  /** What is counted, e.g. `rows`, `profiles`. */
+  unit: string;
+  note?: string;
+}
+
+const PHASE_WIDTH = 12;
+
+/** `  bulk jobs     [####----]  50%  5000/10000 profiles  (1 complete, 1 processing)` */
+export function formatPhase(name: string, { done, total, unit, note }: PhaseState, { bar = false } = {}) {
+  const fraction = total === 0 ? 1 : done / total;
+  return [
+    `  ${name.padEnd(PHASE_WIDTH)}`,
+    ...(bar ? [`[${'#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}]`] : []),
+    `${String(Math.floor(fraction * 100)).padStart(3)}%`,
+    `${done}/${total} ${unit}`,
+    ...(note ? [`(${note})`] : []),
+  ].join('  ');
 }
 
 function formatDuration(ms: number): string {

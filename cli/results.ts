@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { type FileHandle, open, readFile, rename } from 'node:fs/promises';
 import type { SyncOutcome } from '../lib/sync/sync-identity-change.js';
 import { EXIT_ATTENTION, EXIT_OK, UsageError } from './io.js';
 
@@ -9,6 +10,8 @@ export interface RowResult {
   outcome: string;
   reason?: string;
   profileId?: string;
+  /** Which input row this answers (rowKeyOf): how a rerun knows the row is done. */
+  row?: string;
 }
 
 /** The summary's rows, in order. */
@@ -61,21 +64,35 @@ export const exitCodeOf = (counts: Map<string, number>) =>
 
 export interface SummaryInput {
   title: string;
+  /** Every row's outcome, those an earlier run finished included. */
   counts: Map<string, number>;
   elapsedMs: number;
   resultsPath: string;
   retries: { total: number; throttled: number };
+  /** Rows an earlier run had finished, skipped by this one. */
+  earlier?: number;
+  /** Rows with no outcome yet (the run stopped, or their bulk job is still to follow). */
+  notDone?: number;
+  bulk?: { profiles: number; importErrors: number; note: string };
 }
 
-export function formatSummary({ title, counts, elapsedMs, resultsPath, retries }: SummaryInput): string {
+export function formatSummary(summary: SummaryInput): string {
+  const { title, counts, elapsedMs, resultsPath, retries, earlier = 0, notDone = 0, bulk } = summary;
   const rows = [...counts.values()].reduce((sum, count) => sum + count, 0);
   const seconds = elapsedMs / 1000;
-  const rate = seconds > 0 ? `, ${(rows / seconds).toFixed(1)} rows/s` : '';
+  const rate = seconds > 0 ? `, ${((rows - earlier) / seconds).toFixed(1)} rows/s` : '';
   const width = Math.max(...[...counts.keys()].map((outcome) => outcome.length));
   const lines = [
     `${title}: ${rows} rows in ${seconds.toFixed(1)} s${rate}`,
     ...[...counts].map(([outcome, count]) => `  ${outcome.padEnd(width)}  ${String(count).padStart(6)}`),
   ];
+  if (earlier > 0) lines.push(`Done by an earlier run (skipped): ${earlier} rows`);
+  if (notDone > 0) lines.push(`Not done yet: ${notDone} rows (run the same command again to resume)`);
+  if (bulk) {
+    lines.push(
+      `Bulk import jobs: ${bulk.note}; ${bulk.profiles} profiles, ${bulk.importErrors} import errors`,
+    );
+  }
   if (retries.total > 0) {
     lines.push(`Klaviyo requests retried: ${retries.total} (${retries.throttled} after a 429)`);
   }
@@ -84,25 +101,110 @@ export function formatSummary({ title, counts, elapsedMs, resultsPath, retries }
 }
 
 /** One JSON line, fields in a fixed order and absent ones left out. */
-export const resultLine = ({ line, externalId, outcome, reason, profileId }: RowResult) =>
-  `${JSON.stringify({ line, externalId, outcome, reason, profileId })}\n`;
+export const resultLine = ({ line, externalId, outcome, reason, profileId, row }: RowResult) =>
+  `${JSON.stringify({ line, externalId, outcome, reason, profileId, row })}\n`;
 
+/**
+ * What identifies an input row for a rerun: its content, with the command, tenant and mode it ran
+ * under (16 hex digits of a SHA-256). The same row of the same file gets the same key; a row that
+ * changed, another file's row at that line, another tenant or a dry run's row do not.
+ */
+export function rowKeyOf(
+  run: { command: string; tenant: string; dryRun: boolean },
+  content: unknown,
+): string {
+  const text = JSON.stringify([run.command, run.tenant, run.dryRun, content]);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/**
+ * The results file. While a run goes, each row's line is appended as the row finishes, so an
+ * interrupted run (Ctrl-C, a crash, a lost network) leaves only complete lines of final outcomes,
+ * at most a torn last one; at the end the file is rewritten in input order.
+ */
 export interface ResultsFile {
+  /** The lines an earlier run left that still count (see openResultsFile), by input line. */
+  readonly earlier: ReadonlyMap<number, RowResult>;
   write(result: RowResult): void;
+  /** Rewrites every result, earlier ones included, in input order. */
+  finish(): Promise<void>;
+  /** Leaves the file as it is, each finished row's line written: for a run that stops early. */
   close(): Promise<void>;
 }
 
-/** Opened before the run, so an unwritable path stops it before anything is sent to Klaviyo. */
-export async function openResultsFile(path: string): Promise<ResultsFile> {
-  const handle = await open(path, 'w').catch((error: Error) => {
+/**
+ * Opened before the run, so an unwritable path stops it before anything is sent to Klaviyo. With
+ * `resume`, the lines an earlier run left are read: a torn last line (no line break) and the lines
+ * `resume` does not keep are dropped, the others are kept and their rows not run again.
+ */
+export async function openResultsFile(
+  path: string,
+  resume?: (earlier: RowResult) => boolean,
+): Promise<ResultsFile> {
+  const earlier = new Map<number, RowResult>();
+  if (resume)
+    for (const result of await readResults(path)) if (resume(result)) earlier.set(result.line, result);
+  const cannotWrite = (error: Error) => {
     throw new UsageError(`cannot write the results to ${path}: ${error.message}`);
-  });
-  const stream = handle.createWriteStream();
-  return {
-    write: (result) => stream.write(resultLine(result)),
-    close: () =>
-      new Promise<void>((resolve, reject) =>
-        stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
-      ),
   };
+  // The kept lines go first, whole; then the file grows a line per row finished.
+  await writeAtomically(path, earlier.values()).catch(cannotWrite);
+  const handle: FileHandle = await open(path, 'a').catch(cannotWrite);
+  const stream = handle.createWriteStream();
+  const written = new Map<number, RowResult>();
+  const close = () =>
+    new Promise<void>((resolve, reject) =>
+      stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+  return {
+    earlier,
+    write(result) {
+      written.set(result.line, result);
+      stream.write(resultLine(result));
+    },
+    async finish() {
+      await close();
+      const all = new Map([...earlier, ...written]);
+      await writeAtomically(
+        path,
+        [...all.values()].sort((a, b) => a.line - b.line),
+      );
+    },
+    close,
+  };
+}
+
+/** The complete lines of a results file (none when it does not exist); a torn or foreign line is skipped. */
+async function readResults(path: string): Promise<RowResult[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new UsageError(`cannot read the results in ${path}: ${(error as Error).message}`);
+  }
+  // After the last line break there is at most a line a crash cut short: never trusted.
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete.split('\n').flatMap((line) => {
+    try {
+      const result = JSON.parse(line) as RowResult;
+      return Number.isInteger(result?.line) && typeof result.outcome === 'string' ? [result] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Replaces the file with these results in one step (a temporary file renamed over it). */
+async function writeAtomically(path: string, results: Iterable<RowResult>) {
+  const temporary = `${path}.tmp`;
+  const handle = await open(temporary, 'w');
+  try {
+    const lines: string[] = [];
+    for (const result of results) lines.push(resultLine(result));
+    await handle.writeFile(lines.join(''));
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, path);
 }

@@ -33,3 +33,18 @@ export async function runInCustomerOrder<T extends { externalId: string }>(
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
 }
+
+/** `fn` over `items`, at most `limit` at once, the results in the items' order. */
+export async function mapConcurrently<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -10,7 +10,14 @@ import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import { limitsOf, shareOf } from '../lib/klaviyo/limits.js';
 import { createKlaviyoPacer } from '../lib/klaviyo/pacer.js';
-import type { AuditLog, KlaviyoProfiles, RequestGate, SyncStateStore } from '../lib/ports.js';
+import type {
+  AuditLog,
+  KlaviyoBulkImports,
+  KlaviyoProfileScan,
+  KlaviyoProfiles,
+  RequestGate,
+  SyncStateStore,
+} from '../lib/ports.js';
 import { UsageError } from './io.js';
 
 /**
@@ -77,6 +84,10 @@ export interface Session extends Store {
   tenant: string;
   policies: TenantPolicies;
   klaviyo: KlaviyoProfiles;
+  /** Klaviyo's bulk profile import jobs, through the same client (pacing, retries). */
+  bulk?: KlaviyoBulkImports;
+  /** Reading the account's profiles page by page, through the same client. */
+  scan?: KlaviyoProfileScan;
   /** Requests the Klaviyo client had to retry, for the summary. */
   retries: { total: number; throttled: number };
   /** For people: what paces the requests. */
@@ -112,6 +123,8 @@ export async function openSession(options: SessionOptions, settings: CliSettings
     tenant,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
+    bulk: klaviyo,
+    scan: klaviyo,
     retries,
     pacing: pacing.description,
     ...openStore(settings, dynamodb),

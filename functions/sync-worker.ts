@@ -16,7 +16,8 @@ const TIME_NEEDED_MS = config.klaviyo.retryBudgetMs + 5_000;
 
 /**
  * SQS FIFO batch in, partial batch failures out. Customers run side by side, each customer's
- * changes in order; a failed change fails the rest of its customer's group in the batch.
+ * changes in order; a failed change fails the rest of its customer's group in the batch, and the
+ * worker says when they come back (lib/sync/process-batch.ts: waiting is not failing).
  */
 async function syncWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const records = event.Records.map((record) => ({
@@ -24,6 +25,8 @@ async function syncWorker(event: SQSEvent, context: Context): Promise<SQSBatchRe
     groupId: record.attributes.MessageGroupId ?? record.messageId,
     body: record.body,
     attempt: Number(record.attributes.ApproximateReceiveCount) || 1,
+    receiptHandle: record.receiptHandle,
+    sentAt: Number(record.attributes.SentTimestamp) || undefined,
   }));
   const { failed } = await processQueuedBatch(records, worker, {
     hasTimeForAnother: () => context.getRemainingTimeInMillis() >= TIME_NEEDED_MS,

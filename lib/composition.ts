@@ -2,18 +2,23 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
-import { createSqsChangeQueue, createSqsDeadLetters } from './adapters/sqs-queues.js';
+import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
 import { createTenantSecrets } from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
 import { erpWebhookSource } from './erp/receive-webhook.js';
 import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
 import type { WebhookSource } from './intake/source.js';
-import { createKlaviyoClient } from './klaviyo/client.js';
 import { limitsOf, shareOf } from './klaviyo/limits.js';
-import { telemetry as defaultTelemetry, type Telemetry } from './observability/telemetry.js';
-import type { KlaviyoForTenant, RequestGate, TenantSecrets } from './ports.js';
+import {
+  telemetry as defaultTelemetry,
+  PARKED_REASON,
+  parkedReasonDimension,
+  type Telemetry,
+} from './observability/telemetry.js';
+import type { DeadLetters, KlaviyoForTenant, RequestGate, TenantSecrets } from './ports.js';
+import { type ShopifyEventIntake, shopifyEventBridgeIntake } from './shopify/eventbridge.js';
 import { shopifyWebhookSource } from './shopify/receive-webhook.js';
-import type { WorkerDependencies } from './sync/process-queued-change.js';
+import type { BatchDependencies } from './sync/process-batch.js';
 
 /**
  * Wires the core to the real adapters. AWS SDK clients take endpoints from the standard
@@ -29,13 +34,24 @@ function tenantSecretsFor(config: Config): TenantSecrets {
   });
 }
 
+/** The dead-letter queue, each letter counted by reason (the dashboard's parked changes). */
+function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry): DeadLetters {
+  const deadLetters = createSqsDeadLetters(sqs, config.deadLetterQueueUrl);
+  return {
+    async park(letter) {
+      await deadLetters.park(letter);
+      telemetry.count('Parked', 1, { [PARKED_REASON]: parkedReasonDimension(letter.reason) });
+    },
+  };
+}
+
 /** What every webhook intake needs: tenant secrets, the changes queue and the dead-letter queue. */
 function webhookIntake(config: Config, telemetry: Telemetry): IntakeDependencies {
   const sqs = new SQSClient({});
   return {
     secrets: tenantSecretsFor(config),
     queue: createSqsChangeQueue(sqs, config.queueUrl),
-    deadLetters: createSqsDeadLetters(sqs, config.deadLetterQueueUrl),
+    deadLetters: countedDeadLetters(sqs, config, telemetry),
     telemetry,
     clock: systemClock,
   };
@@ -48,6 +64,14 @@ const intakeOf =
 
 export function createShopifyIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
   return intakeOf(shopifyWebhookSource(config), webhookIntake(config, telemetry));
+}
+
+/** Shopify's deliveries through Amazon EventBridge: the Shopify intake, with no secret to read. */
+export function createShopifyEventBridgeIntake(
+  config: Config,
+  telemetry: Telemetry = defaultTelemetry,
+): ShopifyEventIntake {
+  return shopifyEventBridgeIntake(config, webhookIntake(config, telemetry));
 }
 
 export function createErpIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
@@ -63,6 +87,9 @@ export function klaviyoForTenants(
 ): KlaviyoForTenant {
   return async (tenant, options) => {
     const { klaviyoPrivateKey } = await secrets.get(tenant, options);
+    // Imported on first use: the intakes' bundles then leave out the client (and its
+    // bulk and scan code), and a worker whose batch needs no Klaviyo request never loads it.
+    const { createKlaviyoClient } = await import('./klaviyo/client.js');
     return createKlaviyoClient({
       pacer: gateFor?.(tenant),
       baseUrl: config.klaviyo.baseUrl,
@@ -70,7 +97,12 @@ export function klaviyoForTenants(
       revision: config.klaviyo.revision,
       timeoutMs: config.klaviyo.timeoutMs,
       retry: { maxAttempts: config.klaviyo.maxAttempts, budgetMs: config.klaviyo.retryBudgetMs },
-      onRetry: ({ method, path, attempt, delayMs, error }) =>
+      onResponse: ({ status }) => {
+        telemetry.count('KlaviyoRequest');
+        if (status === 429) telemetry.count('KlaviyoThrottled');
+      },
+      onRetry: ({ method, path, attempt, delayMs, error }) => {
+        telemetry.count('KlaviyoRetried');
         telemetry.log.warn('Klaviyo request retried', {
           tenant,
           method,
@@ -78,16 +110,15 @@ export function klaviyoForTenants(
           attempt,
           delayMs,
           error: error.message,
-        }),
+        });
+      },
     });
   };
 }
 
-export function createSyncWorker(
-  config: Config,
-  telemetry: Telemetry = defaultTelemetry,
-): WorkerDependencies {
+export function createSyncWorker(config: Config, telemetry: Telemetry = defaultTelemetry): BatchDependencies {
   const dynamodb = new DynamoDBClient({});
+  const sqs = new SQSClient({});
   // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
   const gates = new Map<string, RequestGate>();
   const gateFor = (tenant: string) => {
@@ -107,7 +138,9 @@ export function createSyncWorker(
     audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
     policiesFor: config.policiesFor,
     klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry, gateFor),
-    deadLetters: createSqsDeadLetters(new SQSClient({}), config.deadLetterQueueUrl),
+    deadLetters: countedDeadLetters(sqs, config, telemetry),
+    redeliveries: createSqsRedeliveries(sqs, config.queueUrl),
+    retries: config.retries,
     telemetry,
     clock: systemClock,
   };

@@ -1,10 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigurationError } from './errors.js';
 import { defaultPolicies, type Policies } from './sync/plan.js';
 import { describeIssues } from './validation.js';
 
 /** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
-export const KLAVIYO_REVISION = '2026-07-15';
+export const KLAVIYO_REVISION = '2026-10-15';
 export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
 
 /** Tenant names: they end secret ids and URL paths, so a safe alphabet. */
@@ -48,6 +48,13 @@ export const settingsSchema = z.object({
       'must be a tenant name ([A-Za-z0-9_.-]) or empty',
     )
     .default('default'),
+  SHOPIFY_EVENT_BUS_NAME: z
+    .string()
+    .regex(
+      /^(aws\.partner\/shopify\.com\/\d+\/[.\-_A-Za-z0-9]+)?$/,
+      'must be a Shopify partner event bus name, aws.partner/shopify.com/<app id>/<name>, or empty',
+    )
+    .default(''),
   SHOP_TENANTS: jsonSetting(
     z.record(z.string().min(1), z.string().regex(TENANT_NAME)),
     'shop domain to tenant',
@@ -74,6 +81,15 @@ export const settingsSchema = z.object({
     .default(1),
   SECRET_CACHE_TTL_SECONDS: positiveInt(300),
   SECRET_REFRESH_MIN_SECONDS: z.coerce.number().int().min(0).default(30),
+  RETRY_FIRST_DELAY_SECONDS: positiveInt(30),
+  // SQS hides a message for at most 12 hours.
+  RETRY_MAX_DELAY_SECONDS: positiveInt(900).pipe(z.number().max(43_200, 'must be at most 43200 (12 hours)')),
+  // Below the queue's 4-day retention (infra/queues.yml), or SQS would drop the change first.
+  MAX_CHANGE_AGE_HOURS: z.coerce
+    .number()
+    .positive()
+    .lt(96, "must be below the queue's retention, 96")
+    .default(72),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -85,6 +101,8 @@ export interface Config {
   tenantSecretPrefix: string;
   defaultTenant: string | undefined;
   shopTenants: Record<string, string>;
+  /** The partner event bus Shopify delivers to through EventBridge, if the stack takes its events. */
+  shopifyEventBusName: string | undefined;
   defaultPhoneRegion: string;
   klaviyo: {
     baseUrl: string;
@@ -99,8 +117,17 @@ export interface Config {
   /** Least time between two reads of a tenant secret that bypass the cache. */
   secretRefreshMinSeconds: number;
   auditRetentionDays: number;
+  /** When a change that failed for now is tried again, and how long it may keep failing before it is parked. */
+  retries: RetrySchedule;
   /** The policies a tenant's changes are applied under. */
   policiesFor(tenant: string): TenantPolicies;
+}
+
+export interface RetrySchedule {
+  firstDelaySeconds: number;
+  maxDelaySeconds: number;
+  /** A change still failing this long after it was queued is parked as retries_exhausted. */
+  maxChangeAgeMs: number;
 }
 
 export interface TenantPolicies extends Policies {
@@ -131,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shopTenants: Object.fromEntries(
       Object.entries(s.SHOP_TENANTS).map(([shop, tenant]) => [shop.toLowerCase(), tenant]),
     ),
+    shopifyEventBusName: s.SHOPIFY_EVENT_BUS_NAME || undefined,
     defaultPhoneRegion: s.DEFAULT_PHONE_REGION,
     klaviyo: {
       baseUrl: s.KLAVIYO_BASE_URL.replace(/\/+$/, ''),
@@ -143,6 +171,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
     secretRefreshMinSeconds: s.SECRET_REFRESH_MIN_SECONDS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
+    retries: {
+      firstDelaySeconds: s.RETRY_FIRST_DELAY_SECONDS,
+      maxDelaySeconds: s.RETRY_MAX_DELAY_SECONDS,
+      maxChangeAgeMs: s.MAX_CHANGE_AGE_HOURS * 3_600_000,
+    },
     policiesFor: policiesFrom(s),
   };
 }
@@ -154,7 +187,7 @@ export const policiesFrom =
     ...defaultPolicies,
     conflictAttempts: s.CONFLICT_RETRY_ATTEMPTS,
     dryRun: false,
-    ...s.TENANT_POLICIES[tenant],
+    ...(Object.hasOwn(s.TENANT_POLICIES, tenant) ? s.TENANT_POLICIES[tenant] : {}),
   });
 
 /** Which tenant a shop belongs to: the configured mapping first, then the single-tenant default. */
@@ -162,6 +195,8 @@ export function tenantForShop(
   config: Pick<Config, 'shopTenants' | 'defaultTenant'>,
   shopDomain: string | undefined,
 ) {
-  const mapped = shopDomain ? config.shopTenants[shopDomain.toLowerCase()] : undefined;
+  // Own keys only: a shop domain such as `constructor` must not find Object's prototype.
+  const shop = shopDomain?.toLowerCase();
+  const mapped = shop && Object.hasOwn(config.shopTenants, shop) ? config.shopTenants[shop] : undefined;
   return mapped ?? config.defaultTenant;
 }

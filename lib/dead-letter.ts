@@ -1,5 +1,11 @@
-import { z } from 'zod';
-import { type IdentityChange, identityChangeSchema } from './identity-change.js';
+import * as z from 'zod';
+import {
+  type CustomerMerge,
+  customerMergeSchema,
+  type IdentityChange,
+  identityChangeSchema,
+  messageGroupOf,
+} from './identity-change.js';
 import { describeIssues } from './validation.js';
 
 /**
@@ -18,6 +24,8 @@ export const deadLetterSchema = z.object({
   externalId: z.string().optional(),
   /** The queued change, when the failure came after intake: a redrive replays it. */
   change: identityChangeSchema.optional(),
+  /** The queued customer merge, when it was one that failed: a redrive replays it. */
+  merge: customerMergeSchema.optional(),
   /** The raw request body, when the payload itself was unusable. */
   payload: z.string().optional(),
   /** Extra facts for the reader, e.g. Klaviyo's error code and duplicate_profile_id. */
@@ -31,23 +39,34 @@ export type DeadLetter = z.infer<typeof deadLetterSchema>;
 export function serializeDeadLetter(letter: DeadLetter): string {
   const parsed = deadLetterSchema.safeParse({
     ...letter,
-    externalId: letter.externalId ?? letter.change?.externalId,
+    externalId: letter.externalId ?? letter.change?.externalId ?? letter.merge?.deletedExternalId,
   });
   if (!parsed.success)
     throw new Error(`dead letter does not fit its schema: ${describeIssues(parsed.error, '(letter)')}`);
   return JSON.stringify(parsed.data);
 }
 
+/**
+ * A letter's FIFO group: a parked change (or merge) stays in its customer's group, so a redrive
+ * replays that customer in order; an unusable payload has no order to keep, and a group of its
+ * own blocks nothing.
+ */
+export function messageGroupOfLetter(letter: DeadLetter): string {
+  const queued = letter.change ?? letter.merge;
+  return queued ? messageGroupOf(queued) : `intake:${letter.tenant ?? 'unknown'}:${letter.sourceEventId}`;
+}
+
 /** What a message of the changes queue or the dead-letter queue is. */
 export type QueuedMessage =
   | { kind: 'change'; change: IdentityChange }
+  | { kind: 'merge'; merge: CustomerMerge }
   /** A parked letter: replayable when it carries its `change`, an unusable payload when not. */
   | { kind: 'letter'; letter: DeadLetter }
   | { kind: 'unreadable'; problem: string };
 
 /**
- * Reads a message body: a queued change, a parked letter (SQS redrive moves those back to the
- * changes queue), or neither, with the problem in words.
+ * Reads a message body: a queued change or customer merge, a parked letter (SQS redrive moves
+ * those back to the changes queue), or none of them, with the problem in words.
  */
 export function readQueuedMessage(body: string): QueuedMessage {
   const unreadable = (problem: string) => ({ kind: 'unreadable', problem }) as const;
@@ -64,6 +83,13 @@ export function readQueuedMessage(body: string): QueuedMessage {
     if (letter.success) return { kind: 'letter', letter: letter.data };
     return unreadable(
       `a parked letter that does not fit its shape: ${describeIssues(letter.error, '(letter)')}`,
+    );
+  }
+  if ('kind' in json && json.kind === 'customerMerge') {
+    const merge = customerMergeSchema.safeParse(json);
+    if (merge.success) return { kind: 'merge', merge: merge.data };
+    return unreadable(
+      `a customer merge that does not fit its shape: ${describeIssues(merge.error, '(merge)')}`,
     );
   }
   const change = identityChangeSchema.safeParse(json);

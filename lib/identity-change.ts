@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * One change of a customer's identifiers, as the system of record reported it. This is the queue
@@ -43,6 +43,40 @@ export interface Identifiers {
   external_id?: string | null;
 }
 
+/**
+ * Shopify merged two customers: it kept one and deleted the other. Queued in the deleted
+ * customer's message group (see messageGroupOf), so it applies after that customer's own changes
+ * queued before it; the worker then merges the deleted customer's Klaviyo profile into the kept
+ * customer's (lib/sync/sync-customer-merge.ts).
+ */
+export const customerMergeSchema = z.object({
+  kind: z.literal('customerMerge'),
+  tenant: identityChangeSchema.shape.tenant,
+  source: z.literal('shopify'),
+  /** The customer Shopify kept: its Klaviyo profile is the merge's destination. */
+  keptExternalId: identityChangeSchema.shape.externalId,
+  /** The customer Shopify deleted: its profile is merged away, and its later changes are skipped. */
+  deletedExternalId: identityChangeSchema.shape.externalId,
+  /** Shopify's status of the merge: only `completed` is carried out. */
+  status: z.string().min(1).max(64),
+  occurredAt: identityChangeSchema.shape.occurredAt,
+  sourceEventId: identityChangeSchema.shape.sourceEventId,
+  eventId: identityChangeSchema.shape.eventId,
+  receivedAt: identityChangeSchema.shape.receivedAt,
+});
+
+export type CustomerMerge = z.infer<typeof customerMergeSchema>;
+
+/** What the changes queue carries: a customer's identity change, or a merge of two customers. */
+export type QueuedChange = IdentityChange | CustomerMerge;
+
+export const isCustomerMerge = (queued: QueuedChange): queued is CustomerMerge =>
+  'kind' in queued && queued.kind === 'customerMerge';
+
+/** The customer whose message group a queued change goes in: a merge goes with the deleted customer. */
+export const customerOf = (queued: Pick<IdentityChange, 'externalId'> | CustomerMerge) =>
+  'kind' in queued ? queued.deletedExternalId : queued.externalId;
+
 /** FIFO group: one customer of one tenant, so that customer's changes apply in order. */
-export const messageGroupOf = (change: Pick<IdentityChange, 'tenant' | 'externalId'>) =>
-  `${change.tenant}:${change.externalId}`.slice(0, 128);
+export const messageGroupOf = (queued: Pick<IdentityChange, 'tenant' | 'externalId'> | CustomerMerge) =>
+  `${queued.tenant}:${customerOf(queued)}`.slice(0, 128);

@@ -1,5 +1,6 @@
 import type { DeadLetter } from './dead-letter.js';
-import type { Identifiers, IdentityChange } from './identity-change.js';
+import type { ScannedProfile } from './duplicates/match.js';
+import type { Identifiers, QueuedChange } from './identity-change.js';
 
 /**
  * The I/O the core depends on, as small interfaces. Production wires them to SQS, DynamoDB,
@@ -8,7 +9,7 @@ import type { Identifiers, IdentityChange } from './identity-change.js';
  */
 
 export interface ChangeQueue {
-  enqueue(change: IdentityChange): Promise<void>;
+  enqueue(change: QueuedChange): Promise<void>;
 }
 
 /** A letter on the dead-letter queue: its one definition, with the schema, is lib/dead-letter.ts. */
@@ -16,6 +17,18 @@ export type { DeadLetter };
 
 export interface DeadLetters {
   park(letter: DeadLetter): Promise<void>;
+}
+
+/** A queued message the worker could not finish yet, and how long the queue should keep it hidden. */
+export interface Redelivery {
+  /** The handle the queue gave this delivery of the message. */
+  receiptHandle: string;
+  delaySeconds: number;
+}
+
+/** The changes queue as its consumer sees it: when a change it hands back is delivered again. */
+export interface Redeliveries {
+  retryAfter(redeliveries: readonly Redelivery[]): Promise<void>;
 }
 
 export interface TenantSecret {
@@ -50,6 +63,8 @@ export interface PendingChange {
   identifiers: Identifiers;
   occurredAt: string;
   sourceEventId: string;
+  /** Deliveries of this change that met the other customer's identifier so far. */
+  conflicts?: number;
 }
 
 export interface CustomerState {
@@ -59,6 +74,18 @@ export interface CustomerState {
   /** The customer's Klaviyo profile, as of the last change applied or seen. */
   profileId?: string;
   identifiers?: RecordedIdentifiers;
+  /** Shopify merged this customer into that one (and deleted it): its changes are skipped from then on. */
+  mergedInto?: string;
+  /** When the merge happened. */
+  mergedAt?: string;
+}
+
+/** A customer merged away into another, as a Shopify customer merge says. */
+export interface MergedCustomer {
+  tenant: string;
+  externalId: string;
+  intoExternalId: string;
+  mergedAt: string;
 }
 
 export interface SyncStateStore {
@@ -66,6 +93,10 @@ export interface SyncStateStore {
   /** Records an applied change and clears any pending one; false when a newer one was recorded meanwhile. */
   recordApplied(change: AppliedChange): Promise<boolean>;
   recordPending(tenant: string, externalId: string, pending: PendingChange): Promise<void>;
+  /** Marks the customer merged into another and forgets its profile and pending change; kept by later writes. */
+  recordMerged(merged: MergedCustomer): Promise<void>;
+  /** Forgets the customer's recorded profile, so that its next change looks the profile up again. */
+  forgetProfile(tenant: string, externalId: string): Promise<void>;
 }
 
 /** One decision about one change, kept for `identity-sync history` and for support questions. */
@@ -115,6 +146,54 @@ export interface KlaviyoProfiles {
   importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
   /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
   mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
+}
+
+/** One profile of a bulk import job: `id` names the profile to update; without it, identifiers match. */
+export interface BulkImportProfile {
+  id?: string;
+  /** Klaviyo's bulk import never clears a field: null is not sent. */
+  attributes: { email?: string; phone_number?: string; external_id?: string };
+}
+
+/** A bulk profile import job as Klaviyo reports it (counts: completed + failed = total once done). */
+export interface BulkImportJob {
+  id: string;
+  status: 'queued' | 'processing' | 'complete' | 'cancelled';
+  total: number;
+  completed: number;
+  failed: number;
+}
+
+/** One profile a job could not import; `pointer` names it, e.g. `/data/attributes/profiles/data/3/attributes/email`. */
+export interface BulkImportError {
+  code: string;
+  detail: string;
+  pointer?: string;
+  /** The profile as sent. */
+  originalPayload?: unknown;
+}
+
+/** Klaviyo's bulk profile import jobs (lib/klaviyo/bulk-import.ts): asynchronous, up to 10,000 profiles a job. */
+export interface KlaviyoBulkImports {
+  startBulkImport(profiles: BulkImportProfile[]): Promise<BulkImportJob>;
+  getBulkImport(jobId: string): Promise<BulkImportJob>;
+  /** One page (up to 100) of a job's import errors; `next` is the cursor of the following page. */
+  bulkImportErrors(jobId: string, cursor?: string): Promise<{ errors: BulkImportError[]; next?: string }>;
+}
+
+/** One page of the account's profiles, as the duplicates finder reads them (identifiers and names). */
+export interface ProfilePage {
+  profiles: ScannedProfile[];
+  /** The cursor of the following page (Klaviyo's `page[cursor]` of `links.next`); none on the last page. */
+  next?: string;
+}
+
+/** Reading the account's profiles with their names (lib/klaviyo/client.ts), for `identity-sync duplicates`. */
+export interface KlaviyoProfileScan {
+  /** One page of up to 100 profiles: the first without a cursor, then each page's `next`. */
+  profilePage(cursor?: string): Promise<ProfilePage>;
+  /** The profiles, with their names, whose `field` is any of `values` (at most 100), in one request. */
+  scanProfilesAmong(field: IdentifierField, values: string[]): Promise<ScannedProfile[]>;
 }
 
 /** A Klaviyo client holding the tenant's private key. */

@@ -16,6 +16,14 @@ export const Reason = {
   DuplicateProfile: 'duplicate_profile',
   /** Another customer's profile holds a wanted identifier. */
   IdentifierHeldByOtherCustomer: 'identifier_held_by_other_customer',
+  /** Shopify merged this customer into another and deleted it: its changes are not applied any more. */
+  MergedIntoOtherCustomer: 'merged_into_other_customer',
+  /** A Shopify customer merge whose status is not `completed` (e.g. `failed`): nothing to carry over. */
+  MergeNotCompleted: 'merge_not_completed',
+  /** A completed Shopify customer merge whose deleted customer has no Klaviyo profile. */
+  NothingToMerge: 'nothing_to_merge',
+  /** An EventBridge delivery from a shop that maps to no tenant. */
+  UnknownTenant: 'unknown_tenant',
   /** Klaviyo has not finished a merge yet: retried later. */
   MergePending: 'merge_pending',
   /** A Shopify payload that is no usable customer. */

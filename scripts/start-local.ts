@@ -1,4 +1,5 @@
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
+import { cliEnvironment, environmentBlock, shellOf } from './local-stack/env-block.js';
 import {
   type ExternalKlaviyo,
   externalKlaviyo,
@@ -80,6 +81,16 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     `  ERP secret         ${DEMO_TENANT.erpWebhookSecret}`,
     `  Klaviyo key        ${klaviyoKey}`,
     `  customer           ${DEMO_TENANT.customer.externalId}${sandbox ? ` (seeded: ${DEMO_TENANT.customer.email})` : ''}`,
+    '',
+    'For the CLI (npx identity-sync history <id>, dead-letters, replay, doctor), paste into another shell:',
+    '',
+    environmentBlock(
+      cliEnvironment(env, {
+        SHOPIFY_WEBHOOK_URL: stack.offline.webhookUrl,
+        KLAVIYO_API_KEY: sandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
+      }),
+      shellOf(),
+    ),
     '',
     `Run the demo in another shell: npm run demo${demoVariables(ports)}  (an ERP change: npm run demo:erp)`,
     'Ctrl-C stops everything.',

@@ -1,11 +1,15 @@
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
+import type { BulkImportProfile, KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
 import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
+import { recordApplied } from '../../lib/sync/execute.js';
 import { isStale, recordedProfile, type SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
-import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
+import { BATCH_OPTIONS_HELP, type BatchCommand } from '../batch.js';
+import { findAmong } from '../bind-lookups.js';
 import { APPLY_OUTCOMES } from '../results.js';
 import { type ApplyTask, applyTaskOf, REQUIRED_COLUMNS } from '../rows.js';
+import { batchCommandLine } from '../run-batch.js';
+import { mapConcurrently } from '../run-in-order.js';
 
 const USAGE = `Usage: identity-sync apply <file> [options]
 
@@ -18,6 +22,11 @@ changes from the queue: same lookups, decisions, tenant policies and audit trail
   occurredAt      when the change happened, ISO 8601 with offset (default: when the file is read)
 
 ${BATCH_OPTIONS_HELP}`;
+
+/** What settling a row a bulk job created needs: the attributes it was created with. */
+interface ApplyPlanned {
+  attributes: Required<BulkImportProfile>['attributes'];
+}
 
 /** Rows run through a Klaviyo client that already knows the answers to their chunk's lookups. */
 export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
@@ -47,10 +56,77 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
       ...(result.profileId && { profileId: result.profileId }),
     };
   },
+  bulk: {
+    keysOf: ({ change }) =>
+      [
+        `id:${change.externalId}`,
+        change.email && `email:${change.email.toLowerCase()}`,
+        change.previous?.email && `email:${change.previous.email.toLowerCase()}`,
+        change.phoneNumber && `phone:${change.phoneNumber}`,
+        change.previous?.phoneNumber && `phone:${change.previous.phoneNumber}`,
+      ].filter((key): key is string => Boolean(key)),
+    /** Only a customer the lookups found nowhere, to be created (the worker's plan, made without writing). */
+    async plan({ change }, session, lookups) {
+      const { plan } = await syncIdentityChange(change, {
+        state: session.state,
+        klaviyo: async () => lookups,
+        policies: session.policies,
+        dryRun: true,
+      });
+      if (plan.action !== 'create') return undefined;
+      const attributes: ApplyPlanned['attributes'] = {};
+      for (const [field, value] of Object.entries(plan.attributes)) {
+        // A bulk import cannot clear a field; a new profile has nothing to clear anyway.
+        if (typeof value === 'string') attributes[field as keyof ApplyPlanned['attributes']] = value;
+      }
+      return { planned: { attributes } satisfies ApplyPlanned, profile: { attributes } };
+    },
+    async settle(jobId, done, session) {
+      // The job answers with counts, not with which profile is whose: each is found by its external_id.
+      const imported = done.filter((row) => !row.error).map((row) => row.task.externalId);
+      const profiles = new Map(
+        (await findAmong(session.klaviyo, 'external_id', imported)).map((profile) => [
+          profile.external_id,
+          profile,
+        ]),
+      );
+      return mapConcurrently(done, SETTLE_CONCURRENCY, async ({ task, planned, error }) => {
+        // Someone else holds an identifier now: the row is looked at afresh, with the worker's guards.
+        if (error?.code === 'duplicate_profile') return 'again';
+        if (error) {
+          return {
+            outcome: 'failed',
+            reason: `klaviyo_${error.code}: bulk import job ${jobId} could not create it: ${error.detail}${error.pointer ? ` (${error.pointer})` : ''}`,
+          };
+        }
+        const profile = profiles.get(task.externalId);
+        if (!profile) return 'again';
+        const { attributes } = planned as ApplyPlanned;
+        const result = await recordApplied(
+          { change: task.change, state: session.state, audit: session.audit, clock: () => new Date() },
+          {
+            outcome: 'created',
+            plan: { action: 'create', attributes },
+            profileId: profile.id,
+            fields: Object.keys(attributes),
+          },
+          { after: profile },
+        );
+        return {
+          outcome: result.outcome,
+          ...(result.reason && { reason: result.reason }),
+          profileId: profile.id,
+        };
+      });
+    },
+  },
 };
 
+/** State and audit writes at once while a job's rows are settled. */
+const SETTLE_CONCURRENCY = 16;
+
 /** `identity-sync apply <file>`: applies a file of identity changes. */
-export const apply = batchCommandLine(USAGE, applyCommand);
+export const apply = batchCommandLine(USAGE, () => applyCommand);
 
 /**
  * The changes whose customers must be looked up, as the worker chooses them: the first row of each

@@ -1,52 +1,124 @@
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
-import type { KlaviyoProfile } from '../../lib/ports.js';
-import { BATCH_OPTIONS_HELP, type BatchCommand, batchCommandLine } from '../batch.js';
+import type { BulkImportError, BulkImportProfile, KlaviyoProfile } from '../../lib/ports.js';
+import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch.js';
 import { conflictOnBind, decideBind } from '../bind-decision.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
+import type { Settled } from '../bulk-jobs.js';
 import { BIND_OUTCOMES } from '../results.js';
 import { type BindTask, bindTaskOf, REQUIRED_COLUMNS } from '../rows.js';
+import { batchCommandLine } from '../run-batch.js';
+import { mapConcurrently } from '../run-in-order.js';
 import type { Session } from '../session.js';
 
 const USAGE = `Usage: identity-sync bind <file> [options]
 
 Backfills external_id from a Shopify customer export: for each customer, finds the Klaviyo
 profile by email, then by phone (for many rows at once: see Requests below), and when that
-profile has no external_id yet, sets it to the customer's id. Never creates or merges profiles
-and never changes an email or phone. Outcomes: bound, unchanged (already bound to this
-customer), conflict (bound to another customer, or found first by another row of the file),
-not-found.
+profile has no external_id yet, sets it to the customer's id (in large files through bulk import
+jobs: see Bulk below). Never creates or merges profiles and never changes an email or phone.
+Outcomes: bound, unchanged (already bound to this customer), conflict (bound to another
+customer, found first by another row of the file, or the customer's id already on another
+profile), not-found.
 <file> is Shopify's export (columns Customer ID, Email, Phone; others are ignored) or any CSV
 or NDJSON with id, email, phone.
 
 ${BATCH_OPTIONS_HELP}`;
 
-const bindCommand: BatchCommand<BindTask, BindChunk> = {
-  name: 'bind',
-  outcomes: BIND_OUTCOMES,
-  requiredColumns: REQUIRED_COLUMNS.bind,
-  taskOf: bindTaskOf,
-  lookUp: async (tasks, session) => bindChunk(await lookUpForBind(session.klaviyo, tasks)),
-  async run(task, session, dryRun, lookups) {
-    const chunk = lookups ?? bindChunk(await lookUpForBind(session.klaviyo, [task]));
-    const decision = decideBind(task.externalId, chunk.found(task));
-    if (!('patch' in decision)) return decision;
-    const { patch: profile, reason } = decision;
-    const profileId = profile.id;
-    chunk.claim(profileId, task.externalId);
-    if (dryRun) return { outcome: 'planned', profileId, reason: `would set external_id (${reason})` };
-    try {
-      await session.klaviyo.updateProfile(profileId, { external_id: task.externalId });
-    } catch (error) {
-      chunk.release(profileId);
-      const holderId =
-        error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;
-      if (holderId) return conflictOnBind(task.externalId, profileId, holderId);
-      throw error;
-    }
-    await recordBound(session, task, profile, reason);
-    return { outcome: 'bound', profileId, reason };
-  },
-};
+/** What settling a bulk-bound row needs: the profile as found, and how it was found. */
+interface BindPlanned {
+  profile: KlaviyoProfile;
+  reason: string;
+}
+
+/**
+ * One run of bind. Profiles it binds are claimed for the whole run, so a row looked up while a
+ * bulk job is still binding a profile sees it taken.
+ */
+export function bindCommand(): BatchCommand<BindTask, BindChunk> {
+  const claims = new Map<string, string>();
+  const lookUp = async (session: Session, tasks: readonly BindTask[]) =>
+    bindChunk(await lookUpForBind(session.klaviyo, tasks), claims);
+  return {
+    name: 'bind',
+    outcomes: BIND_OUTCOMES,
+    requiredColumns: REQUIRED_COLUMNS.bind,
+    taskOf: bindTaskOf,
+    lookUp: (tasks, session) => lookUp(session, tasks),
+    async run(task, session, dryRun, lookups) {
+      const chunk = lookups ?? (await lookUp(session, [task]));
+      const decision = decideBind(task.externalId, chunk.found(task));
+      if (!('patch' in decision)) return decision;
+      const { patch: profile, reason } = decision;
+      const profileId = profile.id;
+      chunk.claim(profileId, task.externalId);
+      if (dryRun) return { outcome: 'planned', profileId, reason: `would set external_id (${reason})` };
+      try {
+        await session.klaviyo.updateProfile(profileId, { external_id: task.externalId });
+      } catch (error) {
+        chunk.release(profileId);
+        const holderId =
+          error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;
+        if (holderId) return conflictOnBind(task.externalId, profileId, holderId);
+        throw error;
+      }
+      await recordBound(session, task, profile, reason);
+      return { outcome: 'bound', profileId, reason };
+    },
+    bulk: {
+      keysOf: (task) => [
+        `id:${task.externalId}`,
+        ...(task.email ? [`email:${task.email.toLowerCase()}`] : []),
+        ...(task.phoneNumber ? [`phone:${task.phoneNumber}`] : []),
+      ],
+      // A profile found without external_id: the job sets it, by the profile's id, and nothing else.
+      async plan(
+        task,
+        _session,
+        chunk,
+      ): Promise<{ planned: BindPlanned; profile: BulkImportProfile } | undefined> {
+        const decision = decideBind(task.externalId, chunk.found(task));
+        if (!('patch' in decision)) return undefined;
+        chunk.claim(decision.patch.id, task.externalId);
+        return {
+          planned: { profile: decision.patch, reason: decision.reason },
+          profile: { id: decision.patch.id, attributes: { external_id: task.externalId } },
+        };
+      },
+      settle: (jobId, done, session) =>
+        mapConcurrently(done, SETTLE_CONCURRENCY, (row) => settleBound(jobId, row, session)),
+    },
+  };
+}
+
+/** Audit writes at once while a job's rows are settled. */
+const SETTLE_CONCURRENCY = 16;
+
+/** A row a bulk job bound, or why it did not: another profile has the external_id (a conflict), or Klaviyo's error. */
+async function settleBound(
+  jobId: string,
+  { task, planned, error }: { task: BindTask; planned: BindPlanned; error?: BulkImportError },
+  session: Session,
+): Promise<Settled<RowOutcome>> {
+  const profileId = planned.profile.id;
+  if (!error) {
+    await recordBound(session, task, planned.profile, planned.reason);
+    return { outcome: 'bound', profileId, reason: planned.reason };
+  }
+  if (error.code === 'duplicate_profile') {
+    return {
+      outcome: 'conflict',
+      profileId,
+      reason: `external_id ${task.externalId} is already on another profile (bulk import job ${jobId}: ${error.detail})`,
+    };
+  }
+  // The profile is gone (merged or deleted meanwhile): the row is looked at afresh.
+  if (error.code === 'not_found') return 'again';
+  return {
+    outcome: 'failed',
+    profileId,
+    reason: `klaviyo_${error.code}: bulk import job ${jobId} could not bind it: ${error.detail}`,
+  };
+}
 
 /** `identity-sync bind <file>`: sets external_id on profiles Klaviyo knows by email or phone only. */
 export const bind = batchCommandLine(USAGE, bindCommand);

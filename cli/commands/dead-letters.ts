@@ -12,9 +12,10 @@ summary by reason, then one line per letter, newest first: when, reason, tenant,
 [event], detail. Letters parked by intake or the worker carry their reason; a change SQS moved
 there after repeated transient failures shows as retries_exhausted; anything else as unreadable.
 Emails and phone numbers are masked; raw payloads are not shown.
-The messages are received and then at once made visible again, so replay (dead-letter queue
-redrive) still works; each run adds one to their receive count. A FIFO queue shows only the
-first messages of each message group, and none that another reader holds at the time.
+The messages are received and then at once made visible again, so replay (identity-sync replay,
+or the dead-letter queue redrive) still works; each run adds one to their receive count. A FIFO
+queue shows only the first messages of each message group, and none that another reader holds
+at the time.
   --queue-url URL  the dead-letter queue (default: DEAD_LETTER_QUEUE_URL)
   --limit N        read at most N messages (default: 100)
   --reason R       only the letters with reason R
@@ -143,6 +144,20 @@ export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
       externalId: masked(change.externalId),
       detail: `a queued change that kept failing transiently, moved here by SQS${times}`,
       change: maskChange(change),
+    };
+  }
+  if (content.kind === 'merge') {
+    const { merge } = content;
+    return {
+      ...common,
+      kind: 'redriven',
+      reason: RETRIES_EXHAUSTED,
+      time: sentAt,
+      tenant: merge.tenant,
+      source: merge.source,
+      sourceEventId: masked(merge.sourceEventId),
+      externalId: masked(merge.deletedExternalId),
+      detail: `a queued Shopify merge into customer ${masked(merge.keptExternalId)} that kept failing transiently, moved here by SQS`,
     };
   }
   const said = message.reasonAttribute

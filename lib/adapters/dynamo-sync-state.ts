@@ -51,6 +51,8 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
       if (Item?.pending?.S) state.pending = JSON.parse(Item.pending.S);
       if (Item?.profileId?.S) state.profileId = Item.profileId.S;
       if (Item?.identifiers?.S) state.identifiers = JSON.parse(Item.identifiers.S);
+      if (Item?.mergedInto?.S) state.mergedInto = Item.mergedInto.S;
+      if (Item?.mergedAt?.S) state.mergedAt = Item.mergedAt.S;
       return state;
     },
 
@@ -99,6 +101,36 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
           }),
         ),
       );
+    },
+
+    async recordMerged({ tenant, externalId, intoExternalId, mergedAt }) {
+      await call('UpdateItem', () =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: stateKey(tenant, externalId),
+            // The profile is merged away (or re-keyed): nothing recorded of it holds any more.
+            UpdateExpression: 'SET mergedInto = :into, mergedAt = :at REMOVE profileId, identifiers, pending',
+            ExpressionAttributeValues: { ':into': { S: intoExternalId }, ':at': { S: mergedAt } },
+          }),
+        ),
+      );
+    },
+
+    async forgetProfile(tenant, externalId) {
+      await call('UpdateItem', () =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: stateKey(tenant, externalId),
+            UpdateExpression: 'REMOVE profileId, identifiers',
+            // Nothing to forget for a customer never seen: no item is created for it.
+            ConditionExpression: 'attribute_exists(pk)',
+          }),
+        ),
+      ).catch((error: Error) => {
+        if (error.name !== 'ConditionalCheckFailedException') throw error;
+      });
     },
   };
 }

@@ -17,9 +17,10 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
 
     async recordApplied(change) {
       const key = keyOf(change.tenant, change.externalId);
-      const last = states.get(key)?.lastAppliedAt;
+      const { lastAppliedAt: last, mergedInto, mergedAt } = states.get(key) ?? {};
       if (last !== undefined && Date.parse(last) > Date.parse(change.occurredAt)) return false;
       states.set(key, {
+        ...(mergedInto && { mergedInto, mergedAt }),
         lastAppliedAt: change.occurredAt,
         ...(change.profileId && { profileId: change.profileId }),
         ...(change.profileId && change.identifiers && { identifiers: change.identifiers }),
@@ -30,6 +31,18 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
     async recordPending(tenant, externalId, pending) {
       const key = keyOf(tenant, externalId);
       states.set(key, { ...states.get(key), pending });
+    },
+
+    async recordMerged({ tenant, externalId, intoExternalId, mergedAt }) {
+      const key = keyOf(tenant, externalId);
+      const { lastAppliedAt } = states.get(key) ?? {};
+      states.set(key, { ...(lastAppliedAt && { lastAppliedAt }), mergedInto: intoExternalId, mergedAt });
+    },
+
+    async forgetProfile(tenant, externalId) {
+      const key = keyOf(tenant, externalId);
+      const { profileId: _profileId, identifiers: _identifiers, ...rest } = states.get(key) ?? {};
+      if (states.has(key)) states.set(key, rest);
     },
 
     async record(entry) {

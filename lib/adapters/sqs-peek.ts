@@ -1,11 +1,13 @@
 import {
   ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
   type Message,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
-import { approximateMessageCount } from './sqs-queues.js';
+import { approximateMessageCount, fifoId } from './sqs-queues.js';
 
 /** How long a read hides the messages if making them visible again fails (or the reader dies). */
 export const READ_VISIBILITY_SECONDS = 30;
@@ -21,6 +23,8 @@ export interface PeekedMessage {
   receiveCount?: number | undefined;
   /** SQS's SentTimestamp. */
   sentAt?: string | undefined;
+  /** The FIFO message group it was sent in. */
+  groupId?: string | undefined;
 }
 
 export interface Peek {
@@ -89,6 +93,7 @@ function peeked(message: Message): PeekedMessage {
     reasonAttribute: message.MessageAttributes?.reason?.StringValue,
     receiveCount: Number.isFinite(receiveCount) ? receiveCount : undefined,
     sentAt: Number.isFinite(sentAt) ? new Date(sentAt).toISOString() : undefined,
+    groupId: message.Attributes?.MessageGroupId,
   };
 }
 
@@ -97,6 +102,7 @@ async function makeVisibleAgain(
   sqs: SQSClient,
   queueUrl: string,
   handles: string[],
+  hiddenSeconds = READ_VISIBILITY_SECONDS,
 ): Promise<string | undefined> {
   let failed = 0;
   let firstError: string | undefined;
@@ -119,6 +125,91 @@ async function makeVisibleAgain(
   if (failed === 0) return undefined;
   return (
     `${failed} of ${handles.length} messages read could not be made visible again (${firstError}); ` +
-    `they stay hidden, and their message groups held, for up to ${READ_VISIBILITY_SECONDS} s`
+    `they stay hidden, and their message groups held, for up to ${hiddenSeconds} s`
   );
+}
+
+/** How long a move holds the messages it leaves: they stay out of other readers' way until it ends. */
+export const HOLD_SECONDS = 120;
+
+export interface MoveReport {
+  /** The messages moved, in the order they were moved. */
+  moved: PeekedMessage[];
+  /** The messages left where they were; on a FIFO queue each hides the rest of its group. */
+  left: PeekedMessage[];
+  /** ApproximateNumberOfMessages + NotVisible, before moving. */
+  onQueue: number;
+  /** What went wrong, for people; the messages not moved are all still on the queue. */
+  problem: string | undefined;
+}
+
+/**
+ * Moves the messages of `queueUrl` that `shouldMove` picks to `destinationUrl`, each customer's in
+ * order: a message is sent there with its body and message group, then deleted here. On a FIFO
+ * queue only the first message of each group can be received; deleting it makes the next one
+ * visible, so moving as it goes reaches every message of a group whose messages all move. A
+ * message it leaves is held (invisible) until the end and then made visible again: the messages
+ * behind it in its group stay out of reach, and so stay where they are, in order.
+ */
+export async function moveMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  options: { destinationUrl: string; shouldMove(message: PeekedMessage): boolean; limit: number },
+): Promise<MoveReport> {
+  const onQueue = await approximateMessageCount(sqs, queueUrl);
+  const report: MoveReport = { moved: [], left: [], onQueue, problem: undefined };
+  /** Received and not moved (left, or cut short by a failure): made visible again at the end. */
+  const unfinished = new Map<string, string>();
+  const heldGroups = new Set<string>();
+  try {
+    while (report.moved.length + report.left.length < options.limit) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+          VisibilityTimeout: HOLD_SECONDS,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      let fresh = 0;
+      for (const message of Messages) {
+        const id = message.MessageId ?? message.ReceiptHandle ?? '';
+        const seen = unfinished.has(id);
+        unfinished.set(id, message.ReceiptHandle ?? '');
+        if (seen) continue;
+        fresh++;
+        const peek = peeked(message);
+        const group = peek.groupId ?? id;
+        // Behind a message left in its group (a batch may hold several of one group): left too.
+        if (heldGroups.has(group) || !options.shouldMove(peek)) {
+          heldGroups.add(group);
+          report.left.push(peek);
+          continue;
+        }
+        await sqs.send(
+          new SendMessageCommand({
+            QueueUrl: options.destinationUrl,
+            MessageBody: message.Body ?? '',
+            MessageGroupId: group,
+            // A move repeated within SQS's 5 minutes (its delete failed) is dropped as a duplicate.
+            MessageDeduplicationId: fifoId(`moved:${id}`),
+          }),
+        );
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+        unfinished.delete(id);
+        report.moved.push(peek);
+      }
+      if (fresh === 0) break;
+    }
+  } catch (error) {
+    report.problem = `moving stopped: ${(error as Error).message}`;
+  }
+  const handles = [...unfinished.values()].filter(Boolean);
+  const released = await makeVisibleAgain(sqs, queueUrl, handles, HOLD_SECONDS);
+  if (released) report.problem = report.problem ? `${report.problem}; also, ${released}` : released;
+  return report;
 }

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DeadLetter, serializeDeadLetter } from '../dead-letter.js';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { type DeadLetter, messageGroupOfLetter, serializeDeadLetter } from '../dead-letter.js';
 import { TransientError } from '../errors.js';
-import { type IdentityChange, messageGroupOf } from '../identity-change.js';
-import type { ChangeQueue, DeadLetters } from '../ports.js';
+import { messageGroupOf, type QueuedChange } from '../identity-change.js';
+import type { ChangeQueue, DeadLetters, Redeliveries } from '../ports.js';
 
 /** SQS FIFO ids allow 128 characters of alphanumerics and punctuation; anything else is hashed. */
 export function fifoId(value: string): string {
@@ -26,7 +31,7 @@ async function send(client: SQSClient, input: ConstructorParameters<typeof SendM
  */
 export function createSqsChangeQueue(client: SQSClient, queueUrl: string): ChangeQueue {
   return {
-    enqueue: (change: IdentityChange) =>
+    enqueue: (change: QueuedChange) =>
       send(client, {
         QueueUrl: queueUrl,
         MessageBody: JSON.stringify(change),
@@ -44,16 +49,40 @@ export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: stri
       send(client, {
         QueueUrl: deadLetterQueueUrl,
         MessageBody: serializeDeadLetter(letter),
-        // A parked change stays in its customer's group, so a redrive replays that customer in
-        // order; an unusable payload has no order to keep, and a group of its own blocks nothing.
-        MessageGroupId: fifoId(
-          letter.change
-            ? messageGroupOf(letter.change)
-            : `intake:${letter.tenant ?? 'unknown'}:${letter.sourceEventId}`,
-        ),
+        MessageGroupId: fifoId(messageGroupOfLetter(letter)),
         MessageDeduplicationId: fifoId(`parked:${letter.source}:${letter.sourceEventId}`),
         MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
       }),
+  };
+}
+
+/** SQS takes at most 10 entries a batch call. */
+const SQS_BATCH_SIZE = 10;
+
+/**
+ * When the worker's failed messages come back: their visibility timeout set per message, so a
+ * change that keeps failing waits longer each time instead of using up the queue's receive count.
+ */
+export function createSqsRedeliveries(client: SQSClient, queueUrl: string): Redeliveries {
+  return {
+    async retryAfter(redeliveries) {
+      for (let start = 0; start < redeliveries.length; start += SQS_BATCH_SIZE) {
+        const entries = redeliveries.slice(start, start + SQS_BATCH_SIZE).map((redelivery, index) => ({
+          Id: String(index),
+          ReceiptHandle: redelivery.receiptHandle,
+          VisibilityTimeout: redelivery.delaySeconds,
+        }));
+        const { Failed = [] } = await client.send(
+          new ChangeMessageVisibilityBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
+        );
+        if (Failed.length > 0) {
+          throw new TransientError(
+            'queue_unavailable',
+            `SQS ChangeMessageVisibility failed for ${Failed.length} message(s): ${Failed[0]?.Message ?? Failed[0]?.Code}`,
+          );
+        }
+      }
+    },
   };
 }
 

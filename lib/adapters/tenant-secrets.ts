@@ -1,6 +1,6 @@
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PermanentError, TransientError } from '../errors.js';
 import type { TenantSecret, TenantSecrets } from '../ports.js';
 import { describeIssues } from '../validation.js';

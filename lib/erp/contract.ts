@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { IdentityChange } from '../identity-change.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
 

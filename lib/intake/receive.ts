@@ -1,7 +1,7 @@
 import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
-import { type IdentityChange, messageGroupOf } from '../identity-change.js';
+import { isCustomerMerge, messageGroupOf, type QueuedChange } from '../identity-change.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, TenantSecrets } from '../ports.js';
@@ -131,7 +131,10 @@ export async function receiveWebhook(
         if (changes.length > 0) count('WebhookAccepted', changes.length);
         if (rejected.length > 0) count('WebhookDeadLettered', rejected.length);
         for (const change of changes) {
-          log.info('Identity change queued', { ...facts, change: maskIdentifiers(change) });
+          log.info('Identity change queued', {
+            ...facts,
+            change: isCustomerMerge(change) ? change : maskIdentifiers(change),
+          });
         }
         for (const { sourceEventId, externalId, reason, detail } of rejected) {
           log.warn('Change rejected: kept on the dead-letter queue', {
@@ -171,7 +174,7 @@ async function verify(
  * SQS FIFO keeps a message group in the order it was sent: one customer's changes go one after
  * another, in the order given, while different customers' go in parallel.
  */
-async function enqueueInOrder(changes: IdentityChange[], queue: ChangeQueue) {
+async function enqueueInOrder(changes: QueuedChange[], queue: ChangeQueue) {
   const items = changes.map((change, index) => ({
     id: String(index),
     groupId: messageGroupOf(change),

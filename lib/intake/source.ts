@@ -1,5 +1,5 @@
 import type { WebhookRequest, WebhookResponse } from '../http.js';
-import type { IdentityChange } from '../identity-change.js';
+import type { IdentityChange, QueuedChange } from '../identity-change.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { DeadLetter, TenantSecret } from '../ports.js';
 
@@ -56,4 +56,4 @@ export type Reading =
   /** Signed but unusable as a whole: the body is kept, 200 `{status: 'dead-lettered', reason}`. */
   | { kind: 'unusable'; reason: string }
   /** Changes to queue and changes kept with their reason; answered `answer` once all are sent. */
-  | { kind: 'changes'; changes: IdentityChange[]; rejected: RejectedChange[]; answer: WebhookResponse };
+  | { kind: 'changes'; changes: QueuedChange[]; rejected: RejectedChange[]; answer: WebhookResponse };

@@ -1,9 +1,19 @@
+import type { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { ScannedProfile } from '../duplicates/match.js';
 import { isTransient } from '../errors.js';
-import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles, RequestGate } from '../ports.js';
+import type {
+  IdentifierField,
+  KlaviyoBulkImports,
+  KlaviyoProfile,
+  KlaviyoProfileScan,
+  KlaviyoProfiles,
+  RequestGate,
+} from '../ports.js';
+import { BULK_IMPORT_PATH, bulkImportsOf } from './bulk-import.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
+import { exchange, type HttpAnswer } from './transport.js';
 
 export interface KlaviyoClientOptions {
   baseUrl: string;
@@ -11,9 +21,12 @@ export interface KlaviyoClientOptions {
   revision: string;
   timeoutMs: number;
   retry?: Partial<RetryPolicy>;
-  dispatcher?: Dispatcher;
+  /** The connection pool; by default one kept-alive pool shared by every client of the process. */
+  agent?: Agent;
   /** Told of each retry, so callers can log and count them. */
   onRetry?: (info: { method: string; path: string; attempt: number; delayMs: number; error: Error }) => void;
+  /** Told of each answer Klaviyo gives (retried ones included), so callers can count requests and 429s. */
+  onResponse?: (info: { method: string; path: string; status: number }) => void;
   /**
    * Awaited before each request (retries included), to stay under Klaviyo's rate limits, and told
    * what each answer's RateLimit-* headers say.
@@ -23,15 +36,19 @@ export interface KlaviyoClientOptions {
 
 const MEDIA_TYPE = 'application/vnd.api+json';
 const PROFILE_FIELDS = 'email,phone_number,external_id';
+/** What the duplicates finder compares: the identifiers and the names. */
+const SCAN_FIELDS = `${PROFILE_FIELDS},first_name,last_name`;
 /** Values one lookup may carry: a page holds at most 100 profiles, one per value at most. */
 export const MAX_FILTER_VALUES = 100;
 
-/** Shared across clients (one per tenant key) so connections stay alive between invocations. */
-const sharedAgent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
-
 interface ProfileResource {
   id: string;
-  attributes?: Partial<Omit<KlaviyoProfile, 'id'>>;
+  attributes?: Partial<Omit<ScannedProfile, 'id'>>;
+}
+
+interface ProfileCollection {
+  data?: ProfileResource[];
+  links?: { next?: string | null };
 }
 
 const toProfile = (resource: ProfileResource): KlaviyoProfile => ({
@@ -41,19 +58,46 @@ const toProfile = (resource: ProfileResource): KlaviyoProfile => ({
   external_id: resource.attributes?.external_id ?? null,
 });
 
+const toScanned = (resource: ProfileResource): ScannedProfile => ({
+  ...toProfile(resource),
+  first_name: resource.attributes?.first_name ?? null,
+  last_name: resource.attributes?.last_name ?? null,
+});
+
+/**
+ * The cursor `links.next` carries. The next page is asked with our own query and this cursor, so
+ * that it goes to our base URL whatever host Klaviyo's link names.
+ */
+function cursorOf(next: string | null | undefined): string | undefined {
+  if (!next) return undefined;
+  const cursor = new URL(next).searchParams.get('page[cursor]');
+  if (!cursor) throw new Error(`Klaviyo's links.next names no page[cursor]: ${next}`);
+  return cursor;
+}
+
 /** The rate-limit key of a request: Klaviyo counts each operation apart, e.g. `PATCH /api/profiles/{id}`. */
 const endpointOf = (method: string, path: string) =>
-  `${method} ${(path.split('?')[0] ?? path).replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')}`;
+  `${method} ${(path.split('?')[0] ?? path)
+    .replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')
+    .replace(new RegExp(`^${BULK_IMPORT_PATH}/[^/]+`), `${BULK_IMPORT_PATH}/{id}`)}`;
 
 /** Klaviyo filter values are double-quoted strings; escape what would end the quote. */
 const quoteFilterValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfiles {
+/** What one request came back with: its status and parsed JSON body. */
+export type KlaviyoSend = (
+  method: 'GET' | 'POST' | 'PATCH',
+  path: string,
+  body?: unknown,
+) => Promise<{ status: number; json: unknown }>;
+
+export function createKlaviyoClient(
+  options: KlaviyoClientOptions,
+): KlaviyoProfiles & KlaviyoBulkImports & KlaviyoProfileScan {
   const policy: RetryPolicy = { ...defaultRetryPolicy, ...options.retry };
-  const dispatcher = options.dispatcher ?? sharedAgent;
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
 
-  async function send(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) {
+  const send: KlaviyoSend = async (method, path, body) => {
     const endpoint = endpointOf(method, path);
     await options.pacer?.wait(endpoint);
     // After the first wait for the pacer: the retry budget is for failures, not for pacing.
@@ -71,20 +115,20 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
         await options.pacer?.wait(endpoint);
       }
     }
-  }
+  };
 
   async function sendOnce(
     method: string,
     path: string,
     body?: unknown,
   ): Promise<{ status: number; json: unknown }> {
-    let response: Dispatcher.ResponseData;
+    let response: HttpAnswer;
     try {
-      response = await request(`${baseUrl}${path}`, {
-        method: method as Dispatcher.HttpMethod,
-        dispatcher,
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
+      response = await exchange({
+        method,
+        url: `${baseUrl}${path}`,
+        agent: options.agent,
+        timeoutMs: options.timeoutMs,
         headers: {
           authorization: `Klaviyo-API-Key ${options.apiKey}`,
           revision: options.revision,
@@ -96,13 +140,14 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     } catch (error) {
       throw new KlaviyoUnreachableError(method, path.split('?')[0] ?? path, error);
     }
+    options.onResponse?.({ method, path, status: response.status });
     reportSteadyWindow(method, path, response.headers);
-    const text = await response.body.text();
+    const { text } = response;
     const json = text ? safeJson(text) : undefined;
-    if (response.statusCode >= 200 && response.statusCode < 300) return { status: response.statusCode, json };
+    if (response.status >= 200 && response.status < 300) return { status: response.status, json };
     const header = response.headers['retry-after'];
     throw new KlaviyoApiError(
-      response.statusCode,
+      response.status,
       method,
       path.split('?')[0] ?? path,
       errorsOf(json),
@@ -110,7 +155,7 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     );
   }
 
-  function reportSteadyWindow(method: string, path: string, headers: Dispatcher.ResponseData['headers']) {
+  function reportSteadyWindow(method: string, path: string, headers: HttpAnswer['headers']) {
     if (!options.pacer?.observe) return;
     const remaining = Number(headers['ratelimit-remaining']);
     const resetSeconds = Number(headers['ratelimit-reset']);
@@ -119,10 +164,29 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     options.pacer.observe(endpointOf(method, path), { remaining, resetSeconds });
   }
 
-  /** One request: `equals` for one value, `any` for several; a page holds every match of ≤ 100 values. */
+  /** One page of profiles with `fields`, as `query` asks (a filter or a cursor). */
+  async function listPage(fields: string, query: Record<string, string>): Promise<ProfileCollection> {
+    const search = new URLSearchParams({
+      ...query,
+      'fields[profile]': fields,
+      'page[size]': String(MAX_FILTER_VALUES),
+    });
+    const { json } = await send('GET', `/api/profiles?${search}`);
+    return (json as ProfileCollection | undefined) ?? {};
+  }
+
   async function findAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]> {
+    return ((await filteredPage(PROFILE_FIELDS, field, values)).data ?? []).map(toProfile);
+  }
+
+  /** One request: `equals` for one value, `any` for several; a page holds every match of ≤ 100 values. */
+  async function filteredPage(
+    fields: string,
+    field: IdentifierField,
+    values: string[],
+  ): Promise<ProfileCollection> {
     const unique = [...new Set(values)];
-    if (unique.length === 0) return [];
+    if (unique.length === 0) return {};
     if (unique.length > MAX_FILTER_VALUES) {
       throw new RangeError(`at most ${MAX_FILTER_VALUES} values a lookup, got ${unique.length}`);
     }
@@ -130,16 +194,12 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
       unique.length === 1
         ? `equals(${field},${quoteFilterValue(unique[0] as string)})`
         : `any(${field},[${unique.map(quoteFilterValue).join(',')}])`;
-    const query = new URLSearchParams({
-      filter,
-      'fields[profile]': PROFILE_FIELDS,
-      'page[size]': String(MAX_FILTER_VALUES),
-    });
-    const { json } = await send('GET', `/api/profiles?${query}`);
-    return ((json as { data?: ProfileResource[] })?.data ?? []).map(toProfile);
+    return listPage(fields, { filter });
   }
 
   return {
+    ...bulkImportsOf(send),
+
     findProfiles(field, value) {
       // Klaviyo compares filter strings case-sensitively; an email may be stored either way.
       const values = field === 'email' ? [value, value.toLowerCase()] : [value];
@@ -147,6 +207,16 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     },
 
     findProfilesAmong: findAmong,
+
+    async profilePage(cursor) {
+      const page = await listPage(SCAN_FIELDS, cursor === undefined ? {} : { 'page[cursor]': cursor });
+      const next = cursorOf(page.links?.next);
+      return { profiles: (page.data ?? []).map(toScanned), ...(next && { next }) };
+    },
+
+    async scanProfilesAmong(field, values) {
+      return ((await filteredPage(SCAN_FIELDS, field, values)).data ?? []).map(toScanned);
+    },
 
     async getProfile(id) {
       try {

@@ -1,5 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KLAVIYO_MERGE_LIMITS, KLAVIYO_PROFILE_LIMITS, MERGE_ENDPOINT, type RateLimit } from './limits.js';
+import { BULK_IMPORT_ENDPOINTS } from './bulk-import.js';
+import {
+  KLAVIYO_BULK_IMPORT_LIMITS,
+  KLAVIYO_MERGE_LIMITS,
+  KLAVIYO_PROFILE_LIMITS,
+  MERGE_ENDPOINT,
+  type RateLimit,
+} from './limits.js';
 
 export { MERGE_ENDPOINT, type RateLimit };
 
@@ -69,20 +76,18 @@ function windowOpensAt(slots: number[], limit: number, windowMs: number): number
 
 /**
  * Klaviyo's limits, or `ratePerSecond` for every endpoint when the account's (or a sandbox's)
- * limits differ. Merges never go faster than Klaviyo allows them.
+ * limits differ. Merges and bulk import jobs never go faster than Klaviyo allows them.
  */
 export function createKlaviyoPacer(ratePerSecond?: number, clock: Pick<PacerOptions, 'now'> = {}): Pacer {
-  if (ratePerSecond === undefined) {
-    return createPacer({
-      limits: KLAVIYO_PROFILE_LIMITS,
-      overrides: { [MERGE_ENDPOINT]: KLAVIYO_MERGE_LIMITS },
-      ...clock,
-    });
-  }
-  const limits = { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
-  const merges = {
-    perSecond: Math.min(limits.perSecond, KLAVIYO_MERGE_LIMITS.perSecond),
-    perMinute: Math.min(limits.perMinute, KLAVIYO_MERGE_LIMITS.perMinute),
-  };
-  return createPacer({ limits, overrides: { [MERGE_ENDPOINT]: merges }, ...clock });
+  const limits =
+    ratePerSecond === undefined
+      ? KLAVIYO_PROFILE_LIMITS
+      : { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
+  const atMost = (own: RateLimit) => ({
+    perSecond: Math.min(limits.perSecond, own.perSecond),
+    perMinute: Math.min(limits.perMinute, own.perMinute),
+  });
+  const overrides: Record<string, RateLimit> = { [MERGE_ENDPOINT]: atMost(KLAVIYO_MERGE_LIMITS) };
+  for (const endpoint of BULK_IMPORT_ENDPOINTS) overrides[endpoint] = atMost(KLAVIYO_BULK_IMPORT_LIMITS);
+  return createPacer({ limits, overrides, ...clock });
 }

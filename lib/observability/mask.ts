@@ -12,14 +12,21 @@ export function maskPhone(phone: string | null | undefined): string | null | und
   return phone.length <= 4 ? '***' : `${'*'.repeat(phone.length - 4)}${phone.slice(-4)}`;
 }
 
-/** Masks the identifier attributes of any object that has them, leaving the rest. */
-export function maskIdentifiers<
-  T extends { email?: string | null; phoneNumber?: string | null; phone_number?: string | null },
->(value: T): T {
+interface WithIdentifiers {
+  email?: string | null;
+  phoneNumber?: string | null;
+  phone_number?: string | null;
+  /** An ERP change's previous identifiers: as personal as the new ones. */
+  previous?: WithIdentifiers;
+}
+
+/** Masks the identifier attributes of any object that has them (its `previous` ones too), leaving the rest. */
+export function maskIdentifiers<T extends WithIdentifiers>(value: T): T {
   const masked: T = { ...value };
   if ('email' in value) masked.email = maskEmail(value.email);
   if ('phoneNumber' in value) masked.phoneNumber = maskPhone(value.phoneNumber);
   if ('phone_number' in value) masked.phone_number = maskPhone(value.phone_number);
+  if (value.previous) masked.previous = maskIdentifiers(value.previous);
   return masked;
 }
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues } from '../validation.js';
 
 /**
@@ -36,14 +36,19 @@ function keepIdDigits(this: unknown, key: string, value: unknown, context?: Revi
   return value;
 }
 
-export function parseShopifyCustomer(rawBody: string): CustomerParseResult {
-  let json: unknown;
+/** The body as JSON, numeric ids kept as their digits; or why it is not JSON. */
+function parseJson(rawBody: string): { ok: true; json: unknown } | { ok: false; reason: string } {
   try {
-    json = JSON.parse(rawBody, keepIdDigits as (key: string, value: unknown) => unknown);
+    return { ok: true, json: JSON.parse(rawBody, keepIdDigits as (key: string, value: unknown) => unknown) };
   } catch (error) {
     return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
   }
-  const parsed = customerPayloadSchema.safeParse(json);
+}
+
+export function parseShopifyCustomer(rawBody: string): CustomerParseResult {
+  const body = parseJson(rawBody);
+  if (!body.ok) return body;
+  const parsed = customerPayloadSchema.safeParse(body.json);
   if (!parsed.success) {
     return { ok: false, reason: `not a Shopify customer payload: ${describeIssues(parsed.error, 'body')}` };
   }
@@ -57,6 +62,52 @@ export function parseShopifyCustomer(rawBody: string): CustomerParseResult {
       email: payload.email ?? null,
       phone: payload.phone ?? null,
       updatedAt: payload.updated_at ?? null,
+    },
+  };
+}
+
+const customerGid = z.string().regex(GRAPHQL_CUSTOMER_ID, 'must be a gid://shopify/Customer/<id>');
+
+/**
+ * The parts of a Shopify `customers/merge` payload we use: which customer was kept, which was
+ * deleted (as GraphQL ids: the payload has no numeric ones), and how the merge ended.
+ */
+const customerMergePayloadSchema = z
+  .object({
+    admin_graphql_api_customer_kept_id: customerGid,
+    admin_graphql_api_customer_deleted_id: customerGid,
+    status: z.string().min(1).max(64),
+  })
+  .refine(
+    (merge) => merge.admin_graphql_api_customer_kept_id !== merge.admin_graphql_api_customer_deleted_id,
+    'the kept and the deleted customer are the same',
+  );
+
+export type ShopifyCustomerMerge = {
+  keptCustomerId: string;
+  deletedCustomerId: string;
+  /** `completed`, `failed`, …: only a completed merge is carried over to Klaviyo. */
+  status: string;
+};
+
+export type CustomerMergeParseResult =
+  | { ok: true; merge: ShopifyCustomerMerge }
+  | { ok: false; reason: string };
+
+export function parseShopifyCustomerMerge(rawBody: string): CustomerMergeParseResult {
+  const body = parseJson(rawBody);
+  if (!body.ok) return body;
+  const parsed = customerMergePayloadSchema.safeParse(body.json);
+  if (!parsed.success) {
+    return { ok: false, reason: `not a Shopify customer merge: ${describeIssues(parsed.error, 'body')}` };
+  }
+  const idOf = (gid: string) => GRAPHQL_CUSTOMER_ID.exec(gid)?.[1] ?? gid;
+  return {
+    ok: true,
+    merge: {
+      keptCustomerId: idOf(parsed.data.admin_graphql_api_customer_kept_id),
+      deletedCustomerId: idOf(parsed.data.admin_graphql_api_customer_deleted_id),
+      status: parsed.data.status,
     },
   };
 }

@@ -1,13 +1,19 @@
 import { type Config, tenantForShop } from '../config.js';
 import type { WebhookRequest } from '../http.js';
-import type { IdentityChange } from '../identity-change.js';
+import type { CustomerMerge, IdentityChange, QueuedChange } from '../identity-change.js';
 import type { Reading, VerifiedDelivery, WebhookSource } from '../intake/source.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
 import { maskPhone } from '../observability/mask.js';
-import { parseShopifyCustomer, type ShopifyCustomer } from './customer-payload.js';
+import {
+  parseShopifyCustomer,
+  parseShopifyCustomerMerge,
+  type ShopifyCustomer,
+  type ShopifyCustomerMerge,
+} from './customer-payload.js';
 import { isValidShopifySignature } from './signature.js';
 
-export const PROCESSED_TOPICS = new Set(['customers/create', 'customers/update']);
+export const CUSTOMER_MERGE_TOPIC = 'customers/merge';
+export const PROCESSED_TOPICS = new Set(['customers/create', 'customers/update', CUSTOMER_MERGE_TOPIC]);
 /**
  * Shopify customer payloads take a few KiB (a customer with hundreds of addresses, tens): far
  * larger is not a customer payload, and is not read.
@@ -17,9 +23,9 @@ export const SHOPIFY_MAX_BODY_BYTES = 256 * 1024;
 const SIGNATURE_HEADER = 'x-shopify-hmac-sha256';
 
 /**
- * Shopify's webhooks `customers/create` and `customers/update` (other topics are answered and
- * ignored): signed with the app's client secret over the raw body, the tenant found from the
- * shop's domain, one identity change per delivery.
+ * Shopify's webhooks `customers/create`, `customers/update` and `customers/merge` (other topics
+ * are answered and ignored): signed with the app's client secret over the raw body, the tenant
+ * found from the shop's domain, one identity change (or customer merge) per delivery.
  */
 export function shopifyWebhookSource(
   config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion'>,
@@ -51,16 +57,56 @@ function readShopifyDelivery(
   if (!topic || !PROCESSED_TOPICS.has(topic)) {
     return { kind: 'ignored', reason: `topic ${topic ?? '(none)'} is not processed` };
   }
-  const parsed = parseShopifyCustomer(body.toString('utf8'));
-  const change = parsed.ok
-    ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion)
-    : parsed;
+  const change =
+    topic === CUSTOMER_MERGE_TOPIC
+      ? readCustomerMerge(body.toString('utf8'), headers, delivery)
+      : readCustomerChange(body.toString('utf8'), headers, delivery, defaultPhoneRegion);
   if ('reason' in change) return { kind: 'unusable', reason: change.reason };
   return {
     kind: 'changes',
     changes: [change],
     rejected: [],
     answer: { statusCode: 200, body: { status: 'queued' } },
+  };
+}
+
+function readCustomerChange(
+  body: string,
+  headers: WebhookRequest['headers'],
+  delivery: VerifiedDelivery,
+  defaultPhoneRegion: string,
+): QueuedChange | { reason: string } {
+  const parsed = parseShopifyCustomer(body);
+  return parsed.ok ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion) : parsed;
+}
+
+function readCustomerMerge(
+  body: string,
+  headers: WebhookRequest['headers'],
+  delivery: VerifiedDelivery,
+): QueuedChange | { reason: string } {
+  const parsed = parseShopifyCustomerMerge(body);
+  return parsed.ok ? toCustomerMerge(parsed.merge, headers, delivery) : parsed;
+}
+
+/** The payload has no time of its own: Shopify's X-Shopify-Triggered-At, else when it arrived. */
+function toCustomerMerge(
+  merge: ShopifyCustomerMerge,
+  headers: WebhookRequest['headers'],
+  { tenant, deliveryId, receivedAt }: VerifiedDelivery,
+): CustomerMerge {
+  const eventId = headers['x-shopify-event-id'];
+  return {
+    kind: 'customerMerge',
+    tenant,
+    source: 'shopify',
+    keptExternalId: merge.keptCustomerId,
+    deletedExternalId: merge.deletedCustomerId,
+    status: merge.status,
+    occurredAt: toIsoInstant(headers['x-shopify-triggered-at']) ?? receivedAt.toISOString(),
+    sourceEventId: deliveryId,
+    ...(eventId && { eventId }),
+    receivedAt: receivedAt.toISOString(),
   };
 }
 

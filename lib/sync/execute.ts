@@ -67,8 +67,7 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
       return { result: written(created ? 'created' : 'applied', plan, profile.id), after: profile };
     }
     case 'merge-then-patch':
-      await klaviyo.mergeProfiles(plan.profileId, plan.sourceId);
-      await waitUntilGone(ctx, plan.sourceId);
+      await mergeAndWait(ctx, plan.profileId, plan.sourceId);
       return { merged: plan.sourceId, facts: await factsAfterMerge(ctx, plan.profileId, facts) };
     case 'swap': {
       await klaviyo.updateProfile(plan.holderId, plan.release);
@@ -90,6 +89,7 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
         identifiers: requestedIdentifiers(change),
         occurredAt: change.occurredAt,
         sourceEventId: change.sourceEventId,
+        conflicts: facts.attempt,
       });
       throw new IdentifierHeldError(
         `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
@@ -115,8 +115,27 @@ const profileSeen = (facts: Facts, id: string): KlaviyoProfile | undefined =>
   facts.found.find((found) => found.profile.id === id)?.profile ??
   (facts.holder?.profile.id === id ? facts.holder.profile : undefined);
 
+/** How long a merge is waited for by default: about 20 s in all. */
+export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };
+
+/**
+ * Merges `sourceId` into `destinationId` and waits until Klaviyo is done: the one merge step of the
+ * worker, of Shopify customer merges and of `identity-sync duplicates --apply`.
+ */
+export async function mergeAndWait(
+  ctx: Pick<KlaviyoContext, 'klaviyo' | 'mergeWait'>,
+  destinationId: string,
+  sourceId: string,
+): Promise<void> {
+  await ctx.klaviyo.mergeProfiles(destinationId, sourceId);
+  await waitUntilGone(ctx, sourceId);
+}
+
 /** Klaviyo merges asynchronously: the source is gone once it is done. */
-async function waitUntilGone({ klaviyo, mergeWait }: KlaviyoContext, profileId: string) {
+async function waitUntilGone(
+  { klaviyo, mergeWait }: Pick<KlaviyoContext, 'klaviyo' | 'mergeWait'>,
+  profileId: string,
+) {
   for (let attempt = 0; attempt < mergeWait.attempts; attempt++) {
     if (!(await klaviyo.getProfile(profileId))) return;
     await sleep(Math.min(mergeWait.firstDelayMs * 2 ** attempt, 4_000));

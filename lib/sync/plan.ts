@@ -39,7 +39,10 @@ export interface Facts {
   holder?: Holder;
   /** What the holder's own customer is waiting to change, if its change was blocked too. */
   holderPending?: Identifiers;
-  /** How many times this change has been tried (1 on the first delivery). */
+  /**
+   * How many deliveries of this change have met another customer's identifier, this one included
+   * (1 at first): deliveries spent waiting out an outage do not count.
+   */
   attempt: number;
 }
 
@@ -65,6 +68,7 @@ export const defaultPolicies: Policies = {
 };
 
 export type SkipReason =
+  | typeof Reason.MergedIntoOtherCustomer
   | typeof Reason.Stale
   | typeof Reason.Unchanged
   | typeof Reason.NoProfile

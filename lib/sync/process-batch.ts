@@ -1,10 +1,13 @@
+import type { RetrySchedule } from '../config.js';
 import { readQueuedMessage } from '../dead-letter.js';
-import { TransientError } from '../errors.js';
+import { IdentitySyncError, TransientError } from '../errors.js';
 import type { IdentityChange } from '../identity-change.js';
-import type { KlaviyoForTenant, KlaviyoProfiles } from '../ports.js';
+import type { KlaviyoForTenant, KlaviyoProfiles, Redeliveries } from '../ports.js';
+import { Reason } from '../reasons.js';
 import { withBatchedLookups } from './batched-lookups.js';
 import { isStale, recordedProfile } from './plan.js';
 import { processQueuedChange, type WorkerDependencies } from './process-queued-change.js';
+import { redeliveryOf } from './redelivery.js';
 import { runInGroups } from './run-in-groups.js';
 
 /** One message of a batch as the queue delivered it, with no AWS types. */
@@ -15,6 +18,17 @@ export interface QueuedRecord {
   body: string;
   /** How many times the queue has delivered it (1 at first). */
   attempt: number;
+  /** The queue's handle on this delivery: with it, the worker says when a failed change comes back. */
+  receiptHandle?: string;
+  /** When the message was queued (epoch ms). */
+  sentAt?: number;
+}
+
+/** The worker's dependencies, with how it hands failed changes back to the queue. */
+export interface BatchDependencies extends WorkerDependencies {
+  /** Without it (or `retries`), a failed change comes back after the queue's visibility timeout. */
+  redeliveries?: Redeliveries;
+  retries?: RetrySchedule;
 }
 
 export interface BatchOptions {
@@ -22,15 +36,20 @@ export interface BatchOptions {
   hasTimeForAnother?: () => boolean;
 }
 
+const OUT_OF_TIME = 'out_of_time';
+/** A redelivered change's decision, if it was made, is among its customer's latest few. */
+const RECENT_DECISIONS = 20;
+
 /**
  * Works through one batch of queued changes. First the lookups of every customer not yet known
  * (no record of its profile) are made together, a few `any(…)` queries per tenant instead of a
  * few per customer; then each customer's changes run in order while different customers run at
- * the same time. Returns the records that must come back: a failed one and the rest of its group.
+ * the same time. Returns the records that must come back: a failed one and the rest of its group,
+ * each told when to come back (see handBack).
  */
 export async function processQueuedBatch(
   records: readonly QueuedRecord[],
-  deps: WorkerDependencies,
+  deps: BatchDependencies,
   options: BatchOptions = {},
 ): Promise<{ failed: QueuedRecord[] }> {
   // No time for even one change: spend no request on lookups that would go unused.
@@ -41,16 +60,125 @@ export async function processQueuedBatch(
   const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
     (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
   const batchDeps = { ...deps, klaviyoFor };
-  const { failed } = await runInGroups(records, async (record) => {
+  const { failed, errors } = await runInGroups(records, async (record) => {
     if (options.hasTimeForAnother && !options.hasTimeForAnother()) {
       deps.telemetry.log.warn('Change handed back to the queue: too little time left in this invocation', {
         messageId: record.id,
       });
-      throw new TransientError('out_of_time', 'too little time left in this invocation');
+      throw new TransientError(OUT_OF_TIME, 'too little time left in this invocation');
     }
+    if (record.attempt > 1 && (await decidedAlready(record.body, deps))) return;
     await processQueuedChange(record.body, batchDeps, { attempt: record.attempt });
   });
-  return { failed };
+  return { failed: await handBack(failed, errors, deps) };
+}
+
+/**
+ * Waiting is not failing: a change that failed for now goes back to the queue hidden for a delay
+ * that doubles with each delivery (none when it was not tried for lack of time), so a long outage
+ * costs a few deliveries an hour rather than the queue's receive count. Its group's later changes
+ * come back with it, in order. Only a change still failing after `retries.maxChangeAgeMs` is
+ * parked (`retries_exhausted`, with the last error), well before the queue's retention would
+ * drop it. Returns the records that go back.
+ */
+async function handBack(
+  failed: QueuedRecord[],
+  errors: ReadonlyMap<string, unknown>,
+  deps: BatchDependencies,
+): Promise<QueuedRecord[]> {
+  const { redeliveries, retries, telemetry } = deps;
+  if (!retries || failed.length === 0) return failed;
+  const now = deps.clock().getTime();
+  const delayOfGroup = new Map<string, number>();
+  const parked = new Set<string>();
+  for (const [id, error] of errors) {
+    const head = failed.find((record) => record.id === id);
+    if (!head) continue;
+    const outOfTime = error instanceof TransientError && error.reason === OUT_OF_TIME;
+    const redelivery = redeliveryOf(
+      { attempt: head.attempt, ageMs: now - (head.sentAt ?? now), outOfTime },
+      retries,
+    );
+    if (!redelivery.park) {
+      delayOfGroup.set(head.groupId, redelivery.delaySeconds);
+    } else if (await parkExhausted(head, error, deps)) {
+      parked.add(id);
+      delayOfGroup.set(head.groupId, 0);
+    } else {
+      delayOfGroup.set(head.groupId, retries.firstDelaySeconds);
+    }
+  }
+  const handedBack = failed.filter((record) => !parked.has(record.id));
+  const hidden = handedBack.flatMap(({ receiptHandle, groupId }) =>
+    receiptHandle ? [{ receiptHandle, delaySeconds: delayOfGroup.get(groupId) ?? 0 }] : [],
+  );
+  await redeliveries?.retryAfter(hidden).catch((error: unknown) =>
+    telemetry.log.warn(
+      "Failed changes not rescheduled: they come back after the queue's visibility timeout",
+      {
+        messages: hidden.length,
+        error: error as Error,
+      },
+    ),
+  );
+  return handedBack;
+}
+
+/** Parks a change that kept failing for too long; false when even that failed (it then goes back). */
+async function parkExhausted(record: QueuedRecord, error: unknown, deps: BatchDependencies) {
+  const change = changeIn(record.body);
+  if (!change) return false;
+  const lastReason = error instanceof IdentitySyncError ? error.reason : 'unexpected_error';
+  const queuedAt = new Date(record.sentAt ?? deps.clock().getTime()).toISOString();
+  try {
+    await deps.deadLetters.park({
+      reason: Reason.RetriesExhausted,
+      detail: `still failing after ${record.attempt} deliveries since ${queuedAt}: ${(error as Error)?.message}`,
+      tenant: change.tenant,
+      source: change.source,
+      sourceEventId: change.sourceEventId,
+      change,
+      context: { attempts: record.attempt, lastReason, queuedAt },
+      parkedAt: deps.clock().toISOString(),
+    });
+  } catch (parkError) {
+    deps.telemetry.log.warn('Change not parked: it goes back to the queue', { error: parkError as Error });
+    return false;
+  }
+  deps.telemetry.count('ChangeFailed');
+  deps.telemetry.log.error('Change parked on the dead-letter queue: it kept failing for too long', {
+    tenant: change.tenant,
+    externalId: change.externalId,
+    sourceEventId: change.sourceEventId,
+    reason: Reason.RetriesExhausted,
+    lastReason,
+    attempts: record.attempt,
+  });
+  return true;
+}
+
+/**
+ * Whether a redelivered change was decided already: the invocation that decided it ended before
+ * the queue heard (killed, timed out), so the message came back. It is acknowledged, not decided
+ * twice. A parked letter replayed from the dead-letter queue is meant to be tried again; so is a
+ * change whose only decision was to park it (the letter may not have been sent).
+ */
+async function decidedAlready(body: string, deps: WorkerDependencies): Promise<boolean> {
+  const message = readQueuedMessage(body);
+  if (message.kind !== 'change') return false;
+  const { tenant, externalId, sourceEventId } = message.change;
+  const decided = (await deps.audit.history(tenant, externalId, RECENT_DECISIONS)).find(
+    (entry) => entry.sourceEventId === sourceEventId && entry.outcome !== 'parked',
+  );
+  if (decided) {
+    deps.telemetry.log.info('Redelivered change was decided already: acknowledged', {
+      tenant,
+      externalId,
+      sourceEventId,
+      outcome: decided.outcome,
+    });
+  }
+  return decided !== undefined;
 }
 
 /**

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { TenantPolicies } from '../config.js';
 import { readQueuedMessage } from '../dead-letter.js';
 import { IdentitySyncError, isTransient } from '../errors.js';
-import type { IdentityChange } from '../identity-change.js';
+import { customerOf, isCustomerMerge, type QueuedChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
 import type { AuditLog, Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
 import { Reason } from '../reasons.js';
+import { type MergeResult, syncCustomerMerge } from './sync-customer-merge.js';
 import {
   ChangeParkedError,
   type SyncOutcome,
@@ -37,12 +38,13 @@ const METRIC_OF: Record<SyncOutcome, Outcome> = {
   planned: 'ChangePlanned',
 };
 
-export type ProcessResult = SyncResult | { outcome: 'parked'; reason: string };
+export type ProcessResult = SyncResult | MergeResult | { outcome: 'parked'; reason: string };
 
 /**
- * Handles one queued message. Returns when the change is done with (applied, skipped, or parked on
- * the dead-letter queue with its reason); throws only when trying again later may help, so the
- * queue redelivers it (and, after too many tries, moves it to the dead-letter queue itself).
+ * Handles one queued message: an identity change, or a Shopify customer merge. Returns when it is
+ * done with (applied, skipped, or parked on the dead-letter queue with its reason); throws only
+ * when trying again later may help, so the queue redelivers it (and, after too many tries, moves
+ * it to the dead-letter queue itself).
  */
 export async function processQueuedChange(
   messageBody: string,
@@ -68,8 +70,9 @@ export async function processQueuedChange(
 
   const context = {
     tenant: change.tenant,
-    externalId: change.externalId,
+    externalId: customerOf(change),
     sourceEventId: change.sourceEventId,
+    ...(isCustomerMerge(change) && { mergedInto: change.keptExternalId }),
   };
   try {
     const result = await syncWithKeyRotation(change, deps, delivery.attempt);
@@ -79,7 +82,7 @@ export async function processQueuedChange(
       outcome: result.outcome,
       plan: result.plan.action,
       profileId: result.profileId,
-      fields: result.fields,
+      ...('fields' in result && { fields: result.fields }),
       reason: result.reason,
     });
     return result;
@@ -96,7 +99,7 @@ export async function processQueuedChange(
       tenant: change.tenant,
       source: change.source,
       sourceEventId: change.sourceEventId,
-      change,
+      ...(isCustomerMerge(change) ? { merge: change } : { change }),
       context: contextOf(error),
       parkedAt: deps.clock().toISOString(),
     });
@@ -105,7 +108,7 @@ export async function processQueuedChange(
       ...context,
       reason: error.reason,
       detail: error.message,
-      change: maskIdentifiers(change),
+      change: isCustomerMerge(change) ? change : maskIdentifiers(change),
     });
     return { outcome: 'parked', reason: error.reason };
   }
@@ -113,13 +116,13 @@ export async function processQueuedChange(
 
 /** A 401 with a cached key may mean the key was rotated: fetch the secret afresh and try once more. */
 async function syncWithKeyRotation(
-  change: IdentityChange,
+  change: QueuedChange,
   deps: WorkerDependencies,
   deliveryAttempt: number,
-) {
+): Promise<SyncResult | MergeResult> {
   const { dryRun, ...policies } = deps.policiesFor(change.tenant);
-  const attempt = (fresh: boolean) =>
-    syncIdentityChange(change, {
+  const attempt = (fresh: boolean) => {
+    const syncDeps = {
       state: deps.state,
       audit: deps.audit,
       klaviyo: () => deps.klaviyoFor(change.tenant, { fresh }),
@@ -127,7 +130,11 @@ async function syncWithKeyRotation(
       dryRun,
       attempt: deliveryAttempt,
       clock: deps.clock,
-    });
+    };
+    return isCustomerMerge(change)
+      ? syncCustomerMerge(change, syncDeps)
+      : syncIdentityChange(change, syncDeps);
+  };
   try {
     return await attempt(false);
   } catch (error) {
@@ -139,14 +146,24 @@ async function syncWithKeyRotation(
   }
 }
 
-/** The change a message carries; a parked letter moved back by DLQ redrive carries its own. */
-function parseChange(body: string): IdentityChange | { problem: string } {
+/** The change (or merge) a message carries; a parked letter moved back by DLQ redrive carries its own. */
+function parseChange(body: string): QueuedChange | { problem: string } {
   const message = readQueuedMessage(body);
-  if (message.kind === 'change') return message.change;
-  if (message.kind === 'unreadable') return { problem: message.problem };
-  return (
-    message.letter.change ?? { problem: `a parked ${message.letter.reason} letter with no change to replay` }
-  );
+  switch (message.kind) {
+    case 'change':
+      return message.change;
+    case 'merge':
+      return message.merge;
+    case 'unreadable':
+      return { problem: message.problem };
+    case 'letter':
+      return (
+        message.letter.change ??
+        message.letter.merge ?? {
+          problem: `a parked ${message.letter.reason} letter with no change to replay`,
+        }
+      );
+  }
 }
 
 function contextOf(error: IdentitySyncError): Record<string, unknown> | undefined {

@@ -1,6 +1,6 @@
 import type { IdentityChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
-import type { AuditLog, Clock, KlaviyoProfiles, SyncStateStore } from '../ports.js';
+import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } from '../ports.js';
 import { Reason } from '../reasons.js';
 import type { KlaviyoContext, SyncContext, SyncResult } from './context.js';
 import { audit, type Executed, execute, profileOf, recordApplied } from './execute.js';
@@ -18,7 +18,7 @@ export interface SyncDependencies {
   audit?: AuditLog;
   /** Look up and decide, but write nothing; the plan is the result. */
   dryRun?: boolean;
-  /** How many times this change has been tried (SQS receive count), 1 at first. */
+  /** How many times this change has been delivered (SQS receive count), 1 at first. */
   attempt?: number;
   clock?: Clock;
   /** How long to wait for Klaviyo to finish a merge before handing the change back to the queue. */
@@ -45,6 +45,16 @@ export async function syncIdentityChange(
     clock: deps.clock ?? (() => new Date()),
   };
   const state = await deps.state.getState(change.tenant, change.externalId);
+  if (state.mergedInto) {
+    // Shopify merged the customer away: the kept customer's own changes speak for it now.
+    const result: SyncResult = {
+      outcome: 'skipped',
+      plan: { action: 'skip', reason: Reason.MergedIntoOtherCustomer },
+      reason: `merged into customer ${state.mergedInto} at ${state.mergedAt}`,
+    };
+    await audit(context, result);
+    return result;
+  }
   const { lastAppliedAt } = state;
   if (isStale(change.occurredAt, lastAppliedAt)) {
     const result: SyncResult = {
@@ -56,7 +66,7 @@ export async function syncIdentityChange(
     return result;
   }
 
-  const known = { lastAppliedAt, attempt: deps.attempt ?? 1 };
+  const known = { lastAppliedAt, attempt: conflictAttempt(change, state, deps.attempt ?? 1) };
   const recorded = recordedProfile(change, state);
   const trustRecord = recorded !== undefined && !deps.policies.verifyUnchanged;
   let facts: Facts = { ...known, found: trustRecord ? [recorded] : [] };
@@ -115,6 +125,15 @@ export async function syncIdentityChange(
       { before, after },
     );
   }
+}
+
+/**
+ * Which of this change's tries against another customer's identifier this is: one more than the
+ * conflicts its pending record counts (a record from before they were counted: its deliveries).
+ */
+function conflictAttempt(change: IdentityChange, { pending }: CustomerState, deliveries: number): number {
+  if (pending?.sourceEventId !== change.sourceEventId) return 1;
+  return (pending.conflicts ?? deliveries - 1) + 1;
 }
 
 const planned = (plan: SyncPlan): SyncResult => ({

@@ -92,6 +92,18 @@ const CONTROL_ROUTES: { pattern: RegExp; handlers: Record<string, ControlHandler
     },
   },
   {
+    pattern: /^\/__sandbox\/bulk-import-jobs$/,
+    handlers: {
+      GET: (sandbox) => ({ status: 200, body: { jobs: sandbox.bulkImportJobs() } }),
+    },
+  },
+  {
+    pattern: /^\/__sandbox\/bulk-import-jobs\/settle$/,
+    handlers: {
+      POST: (sandbox) => ({ status: 200, body: { settled: sandbox.settleBulkImports() } }),
+    },
+  },
+  {
     pattern: /^\/__sandbox\/reset$/,
     handlers: {
       POST: (sandbox) => {

@@ -1,7 +1,13 @@
 import { invalidParameter } from './errors.js';
 import type { Profile } from './types.js';
 
-export type ProfilePredicate = (profile: Profile) => boolean;
+/**
+ * Whether a profile matches. `lookup`, when present, names identifier values every match holds
+ * (from an `equals` or `any` at the top or inside `and`), so the store can use its index.
+ */
+export type ProfilePredicate = ((profile: Profile) => boolean) & {
+  lookup?: { field: IdentityField; values: string[] };
+};
 
 type IdentityField = 'id' | 'email' | 'phone_number' | 'external_id';
 type DateField = 'created' | 'updated';
@@ -26,10 +32,11 @@ export function parseProfileFilter(text: string): ProfilePredicate {
   return allOf(predicates);
 }
 
-const allOf =
-  (predicates: ProfilePredicate[]): ProfilePredicate =>
-  (profile) =>
-    predicates.every((predicate) => predicate(profile));
+function allOf(predicates: ProfilePredicate[]): ProfilePredicate {
+  const all: ProfilePredicate = (profile) => predicates.every((predicate) => predicate(profile));
+  const lookup = predicates.find((predicate) => predicate.lookup)?.lookup;
+  return lookup ? Object.assign(all, { lookup }) : all;
+}
 
 class FilterParser {
   readonly #text: string;
@@ -82,7 +89,8 @@ class FilterParser {
     this.#expect(',');
     const value = this.#quoted();
     this.#expect(')');
-    return (profile) => profile[field] === value;
+    const equals: ProfilePredicate = (profile) => profile[field] === value;
+    return Object.assign(equals, { lookup: { field, values: [value] } });
   }
 
   #any(): ProfilePredicate {
@@ -93,10 +101,11 @@ class FilterParser {
     while (this.accept(',')) values.add(this.#quoted());
     this.#expect(']');
     this.#expect(')');
-    return (profile) => {
+    const any: ProfilePredicate = (profile) => {
       const value = profile[field];
       return value !== null && values.has(value);
     };
+    return Object.assign(any, { lookup: { field, values: [...values] } });
   }
 
   #compareDate(operator: 'greater-than' | 'less-than'): ProfilePredicate {

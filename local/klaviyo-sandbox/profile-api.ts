@@ -1,7 +1,10 @@
 import { isPlainObject, parseAttributes, requireIdentifier } from './attributes.js';
+import { BULK_IMPORT_PATHS } from './bulk-import-api.js';
+import type { BulkImportQueue } from './bulk-imports.js';
 import { ApiError, invalidParameter, invalidPointer, methodNotAllowed, notFound } from './errors.js';
 import { parseProfileFilter } from './filter.js';
 import type { MergeQueue } from './merges.js';
+import { pageOf } from './paging.js';
 import type { ParsedBody, Reply } from './reply.js';
 import { parseSparseFields, profileResource, profileUrl } from './resource.js';
 import type { ProfileStore } from './store.js';
@@ -12,8 +15,11 @@ export interface ApiContext {
   id: string;
   query: URLSearchParams;
   body: ParsedBody;
+  /** The body's size in bytes. */
+  bodyBytes: number;
   store: ProfileStore;
   merges: MergeQueue;
+  bulkImports: BulkImportQueue;
   baseUrl: string;
   /** `clock()` when the request arrived. */
   now: number;
@@ -35,7 +41,6 @@ export interface MatchedRoute {
 const FIELDS_ONLY = ['fields[profile]'];
 export const MERGE_ROUTE_KEY = 'POST /api/profile-merge';
 const LIST_PARAMS = ['filter', 'page[size]', 'page[cursor]', 'fields[profile]'];
-const DEFAULT_PAGE_SIZE = 20;
 
 // Exact patterns: since revision 2024-10-15 Klaviyo paths have no trailing slash, so `/api/profiles/` is a 404.
 const PATHS: { pattern: RegExp; routes: ApiRoute[] }[] = [
@@ -63,6 +68,7 @@ const PATHS: { pattern: RegExp; routes: ApiRoute[] }[] = [
     pattern: /^\/api\/profile-merge$/,
     routes: [{ method: 'POST', key: MERGE_ROUTE_KEY, queryParams: FIELDS_ONLY, handle: mergeProfiles }],
   },
+  ...BULK_IMPORT_PATHS,
 ];
 
 /** Finds the operation for a request; throws 404 for unknown paths and 405 for a known path's other methods. */
@@ -95,17 +101,12 @@ function listProfiles(ctx: ApiContext): Reply {
   const fields = parseSparseFields(ctx.query);
   const filter = ctx.query.get('filter');
   const predicate = filter === null ? () => true : parseProfileFilter(filter);
-  const size = pageSize(ctx.query);
-  const offset = pageOffset(ctx.query);
-  const matches = ctx.store.filter(predicate);
-  const data = matches
-    .slice(offset, offset + size)
-    .map((profile) => profileResource(profile, ctx.baseUrl, fields));
-  const links = {
-    self: pageLink(ctx, offset),
-    next: offset + size < matches.length ? pageLink(ctx, offset + size) : null,
-    prev: offset > 0 ? pageLink(ctx, Math.max(0, offset - size)) : null,
-  };
+  const matches =
+    'lookup' in predicate && predicate.lookup
+      ? ctx.store.withIdentifier(predicate.lookup.field, predicate.lookup.values).filter(predicate)
+      : ctx.store.filter(predicate);
+  const { items, links } = pageOf(ctx, '/api/profiles', matches);
+  const data = items.map((profile) => profileResource(profile, ctx.baseUrl, fields));
   return { status: 200, body: { data, links } };
 }
 
@@ -253,30 +254,4 @@ const profileNotFound = (id: string) => notFound(`A profile with id '${id}' does
 
 function throwError(error: ApiError): never {
   throw error;
-}
-
-function pageSize(query: URLSearchParams): number {
-  const raw = query.get('page[size]');
-  if (raw === null) return DEFAULT_PAGE_SIZE;
-  const size = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!(size >= 1 && size <= 100))
-    throw invalidParameter('page[size]', 'page[size] must be an integer from 1 to 100.');
-  return size;
-}
-
-// Cursors are opaque to clients; here they encode the offset of the page.
-function pageOffset(query: URLSearchParams): number {
-  const raw = query.get('page[cursor]');
-  if (raw === null) return 0;
-  const decoded = Buffer.from(raw, 'base64url').toString();
-  if (!/^\d+$/.test(decoded)) throw invalidParameter('page[cursor]', 'Invalid page cursor.');
-  return Number(decoded);
-}
-
-function pageLink(ctx: ApiContext, offset: number): string {
-  const query = new URLSearchParams(ctx.query);
-  query.delete('page[cursor]');
-  if (offset > 0) query.set('page[cursor]', Buffer.from(String(offset)).toString('base64url'));
-  const search = query.toString();
-  return `${ctx.baseUrl}/api/profiles${search ? `?${search}` : ''}`;
 }

@@ -1,10 +1,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KLAVIYO_MERGE_LIMITS, KLAVIYO_PROFILE_LIMITS, type RateLimit } from '../../lib/klaviyo/limits.js';
+import {
+  KLAVIYO_BULK_IMPORT_LIMITS,
+  KLAVIYO_MERGE_LIMITS,
+  KLAVIYO_PROFILE_LIMITS,
+  type RateLimit,
+} from '../../lib/klaviyo/limits.js';
+import { BULK_IMPORT_ROUTE_KEYS } from './bulk-import-api.js';
+import { BulkImportQueue } from './bulk-imports.js';
 import { CONTROL_PREFIX, handleControl, seedProfile } from './control.js';
 import { ApiError, internalError, invalidParameter, notAuthenticated } from './errors.js';
-import { FaultQueue, faultError } from './faults.js';
+import { FaultQueue, faultError, faultName } from './faults.js';
 import { MergeQueue } from './merges.js';
 import { MERGE_ROUTE_KEY, matchApiRoute, runApiRoute } from './profile-api.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -19,19 +26,23 @@ const asSandboxLimits = (limits: RateLimit) => ({
 });
 const DEFAULT_RATE_LIMITS = asSandboxLimits(KLAVIYO_PROFILE_LIMITS);
 const DEFAULT_MERGE_RATE_LIMITS = asSandboxLimits(KLAVIYO_MERGE_LIMITS);
+const DEFAULT_BULK_IMPORT_RATE_LIMITS = asSandboxLimits(KLAVIYO_BULK_IMPORT_LIMITS);
 const DEFAULT_MERGE_DELAY_MS = 200;
+const DEFAULT_BULK_IMPORT_DELAY_MS = 200;
 /** Oldest revision whose paths have no trailing slash; older ones are retired anyway. */
 const OLDEST_REVISION = '2024-10-15';
 const JSON_API = 'application/vnd.api+json';
 // Bounded so a long-running local stack (`npm start`) does not grow without limit.
-const MAX_RECORDED_REQUESTS = 10_000;
+const DEFAULT_MAX_RECORDED_REQUESTS = 10_000;
 
 interface SandboxState {
   store: ProfileStore;
   merges: MergeQueue;
+  bulkImports: BulkImportQueue;
   faults: FaultQueue;
   limiter: RateLimiter;
   requests: RecordedRequest[];
+  maxRecordedRequests: number;
   clock: () => number;
   apiKeys: Set<string>;
   revisions: readonly string[] | undefined;
@@ -47,14 +58,23 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
   const store = new ProfileStore(clock);
   // Built before listening so that a bad mergeDelayMs throws without leaving a server behind.
   const merges = new MergeQueue(store, options.mergeDelayMs ?? DEFAULT_MERGE_DELAY_MS);
+  const bulkImports = new BulkImportQueue(
+    store,
+    options.bulkImportDelayMs ?? DEFAULT_BULK_IMPORT_DELAY_MS,
+    clock,
+  );
+  const bulkLimits = options.bulkImportRateLimits ?? DEFAULT_BULK_IMPORT_RATE_LIMITS;
   const state: SandboxState = {
     store,
     merges,
-    faults: new FaultQueue(),
+    bulkImports,
+    faults: new FaultQueue(clock),
     limiter: new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, clock, {
       [MERGE_ROUTE_KEY]: options.mergeRateLimits ?? DEFAULT_MERGE_RATE_LIMITS,
+      ...Object.fromEntries(Object.values(BULK_IMPORT_ROUTE_KEYS).map((key) => [key, bulkLimits])),
     }),
     requests: [],
+    maxRecordedRequests: options.maxRecordedRequests ?? DEFAULT_MAX_RECORDED_REQUESTS,
     clock,
     apiKeys: new Set(options.apiKeys ?? [SANDBOX_API_KEY]),
     revisions: options.revisions,
@@ -81,6 +101,7 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
       if (!server.listening) return;
       shutdown.abort();
       state.merges.close();
+      state.bulkImports.close();
       const closed = new Promise<void>((resolve, reject) =>
         server.close((error) => (error ? reject(error) : resolve())),
       );
@@ -104,8 +125,11 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
     },
     pendingMerges: () => state.merges.pending(),
     settleMerges: () => state.merges.settle(),
+    bulkImportJobs: () => state.bulkImports.list(),
+    settleBulkImports: () => state.bulkImports.settle(),
     reset: () => {
       state.merges.clear();
+      state.bulkImports.clear();
       state.store.clear();
       state.faults.clear();
       state.limiter.reset();
@@ -126,7 +150,8 @@ async function handleRequest(
   res: ServerResponse,
 ) {
   try {
-    const body = parseJsonBody(await readBody(req));
+    const raw = await readBody(req);
+    const body = parseJsonBody(raw);
     const method = req.method ?? 'GET';
     const target = new URL(req.url ?? '/', 'http://sandbox.invalid');
     if (target.pathname === CONTROL_PREFIX || target.pathname.startsWith(`${CONTROL_PREFIX}/`)) {
@@ -134,12 +159,13 @@ async function handleRequest(
       return;
     }
     const entry = recordRequest(state, req, target, body);
-    const reply = await answerApi(state, entry, target, body);
+    const reply = await answerApi(state, entry, target, { body, bodyBytes: Buffer.byteLength(raw) });
     entry.status = reply.status;
     send(res, reply, JSON_API);
   } catch (error) {
-    // stop() cutting an injected delay short, or a failure outside the API pipeline: never crash the host.
-    if (state.shutdown.aborted || res.headersSent) res.destroy();
+    // An injected reset, stop() cutting an injected delay short, or a failure outside the API
+    // pipeline: never crash the host.
+    if (error instanceof ConnectionReset || state.shutdown.aborted || res.headersSent) res.destroy();
     else send(res, errorReply(internalError(error)), JSON_API);
   }
 }
@@ -153,7 +179,7 @@ async function answerApi(
   state: SandboxState,
   request: RecordedRequest,
   target: URL,
-  body: ParsedBody,
+  { body, bodyBytes }: { body: ParsedBody; bodyBytes: number },
 ): Promise<Reply> {
   let rateLimitHeaders: Record<string, string> = {};
   try {
@@ -161,26 +187,40 @@ async function answerApi(
     authenticate(state.apiKeys, request.headers.authorization);
     checkRevision(state, request.headers.revision);
     const fault = state.faults.take(request.method, target.pathname);
-    if (fault?.delayMs) await sleep(fault.delayMs, undefined, { signal: state.shutdown });
-    if (fault && fault.status !== undefined) throw faultError(fault);
+    if (fault) request.fault = faultName(fault);
+    if (fault && !fault.afterApplying) {
+      if (fault.delayMs) await sleep(fault.delayMs, undefined, { signal: state.shutdown });
+      if ('reset' in fault) throw new ConnectionReset();
+      if (fault.status !== undefined) throw faultError(fault);
+    }
     rateLimitHeaders = state.limiter.take(route.key);
     const ctx = {
       id,
       query: target.searchParams,
       body,
+      bodyBytes,
       store: state.store,
       merges: state.merges,
+      bulkImports: state.bulkImports,
       baseUrl: state.baseUrl,
       now: request.receivedAt,
     };
     const reply = runApiRoute(route, ctx);
+    // Applied; what is lost now is the answer (held back, or the connection dropped).
+    if (fault?.afterApplying && fault.delayMs)
+      await sleep(fault.delayMs, undefined, { signal: state.shutdown });
+    if (fault?.afterApplying && 'reset' in fault) throw new ConnectionReset();
     return { ...reply, headers: { ...rateLimitHeaders, ...reply.headers } };
   } catch (error) {
+    if (error instanceof ConnectionReset) throw error;
     if (error instanceof ApiError) return errorReply(error, rateLimitHeaders);
     if (state.shutdown.aborted) throw error;
     return errorReply(internalError(error), rateLimitHeaders);
   }
 }
+
+/** An injected fault that drops the connection without an answer. */
+class ConnectionReset extends Error {}
 
 const API_KEY_HEADER = /^Klaviyo-API-Key (\S+)$/;
 
@@ -233,7 +273,7 @@ function recordRequest(
     status: 0,
     receivedAt: state.clock(),
   };
-  if (state.requests.length >= MAX_RECORDED_REQUESTS) state.requests.shift();
+  if (state.requests.length >= state.maxRecordedRequests) state.requests.shift();
   state.requests.push(entry);
   return entry;
 }

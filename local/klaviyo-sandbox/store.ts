@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { duplicateProfile, notFound } from './errors.js';
 import {
   IDENTIFIERS,
+  type Identifier,
   type IdentifierQuery,
   LOCATION_FIELDS,
   type Profile,
@@ -31,12 +32,20 @@ function emptyLocation(): ProfileLocation {
   return Object.fromEntries(LOCATION_FIELDS.map((field) => [field, null])) as ProfileLocation;
 }
 
+const indexKey = (name: Identifier, value: string) => `${name}\u0000${value}`;
+
 /**
  * In-memory profiles. Enforces Klaviyo's invariant that each identifier value belongs to at most
  * one profile (exact, case-sensitive comparison). Returns copies so callers cannot alter stored state.
+ * Identifiers are indexed, so lookups and uniqueness checks stay cheap with 100,000s of profiles.
  */
 export class ProfileStore {
   readonly #profiles = new Map<string, Profile>();
+  /** `name\0value` → the id of the profile holding that identifier value. */
+  readonly #byIdentifier = new Map<string, string>();
+  /** Creation order, so indexed lookups answer in the same order as a scan. */
+  readonly #rank = new Map<string, number>();
+  #created = 0;
   readonly #clock: () => number;
 
   constructor(clock: () => number) {
@@ -52,6 +61,18 @@ export class ProfileStore {
     return [...this.#profiles.values()].filter(predicate).map((profile) => structuredClone(profile));
   }
 
+  /** Copies of the profiles whose identifier `name` is one of `values`, in creation order (indexed). */
+  withIdentifier(name: Identifier | 'id', values: Iterable<string>): Profile[] {
+    const ids = new Set<string>();
+    for (const value of values) {
+      const id = name === 'id' ? value : this.#byIdentifier.get(indexKey(name, value));
+      if (id !== undefined && this.#profiles.has(id)) ids.add(id);
+    }
+    return [...ids]
+      .sort((a, b) => (this.#rank.get(a) ?? 0) - (this.#rank.get(b) ?? 0))
+      .map((id) => structuredClone(this.#profiles.get(id) as Profile));
+  }
+
   get(id: string): Profile | undefined {
     const profile = this.#profiles.get(id);
     return profile && structuredClone(profile);
@@ -59,9 +80,10 @@ export class ProfileStore {
 
   find(query: IdentifierQuery): Profile | undefined {
     const wanted = IDENTIFIERS.filter((name) => query[name] !== undefined);
-    if (wanted.length === 0) return undefined;
-    const [match] = this.filter((profile) => wanted.every((name) => profile[name] === query[name]));
-    return match;
+    const [first] = wanted;
+    if (first === undefined) return undefined;
+    const [match] = this.withIdentifier(first, [query[first] as string]);
+    return match && wanted.every((name) => match[name] === query[name]) ? match : undefined;
   }
 
   /** The first profile other than `exceptId` holding one of the identifier values being set (email first). */
@@ -96,8 +118,9 @@ export class ProfileStore {
       location: emptyLocation(),
       properties: {},
     };
-    applyChanges(profile, changes);
+    this.#apply(profile, changes);
     this.#profiles.set(id, profile);
+    this.#rank.set(id, this.#created++);
     return structuredClone(profile);
   }
 
@@ -106,12 +129,15 @@ export class ProfileStore {
     const profile = this.#profiles.get(id);
     if (!profile) throw notFound(`A profile with id '${id}' does not exist.`);
     this.#assertIdentifiersFree(changes, id);
-    applyChanges(profile, changes);
+    this.#apply(profile, changes);
     profile.updated = formatTimestamp(this.#clock());
     return structuredClone(profile);
   }
 
   delete(id: string): boolean {
+    const profile = this.#profiles.get(id);
+    if (profile) this.#unindex(profile);
+    this.#rank.delete(id);
     return this.#profiles.delete(id);
   }
 
@@ -134,10 +160,12 @@ export class ProfileStore {
     const destination = this.#profiles.get(destinationId);
     const source = this.#profiles.get(sourceId);
     if (!destination || !source || destination === source) return undefined;
-    this.#profiles.delete(sourceId);
+    this.delete(sourceId);
+    this.#unindex(destination);
     for (const name of [...STRING_ATTRIBUTES, 'last_event_date'] as const) {
       destination[name] ??= source[name];
     }
+    this.#index(destination);
     for (const field of LOCATION_FIELDS) {
       // Indexing through a widened type: TypeScript cannot pair the key and value types of a union key.
       const location: Record<string, unknown> = destination.location;
@@ -150,6 +178,29 @@ export class ProfileStore {
 
   clear(): void {
     this.#profiles.clear();
+    this.#byIdentifier.clear();
+    this.#rank.clear();
+  }
+
+  /** Applies changes, keeping the identifier index in step. */
+  #apply(profile: Profile, changes: ProfileChanges): void {
+    this.#unindex(profile);
+    applyChanges(profile, changes);
+    this.#index(profile);
+  }
+
+  #index(profile: Profile): void {
+    for (const name of IDENTIFIERS) {
+      const value = profile[name];
+      if (value !== null) this.#byIdentifier.set(indexKey(name, value), profile.id);
+    }
+  }
+
+  #unindex(profile: Profile): void {
+    for (const name of IDENTIFIERS) {
+      const value = profile[name];
+      if (value !== null) this.#byIdentifier.delete(indexKey(name, value));
+    }
   }
 
   #assertIdentifiersFree(changes: ProfileChanges, exceptId?: string): void {

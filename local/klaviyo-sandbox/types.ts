@@ -63,16 +63,23 @@ export type SeedProfileInput = ProfileChanges & { id?: string };
 
 export type IdentifierQuery = Partial<Record<Identifier, string>>;
 
-export const FAULT_STATUSES = [429, 500, 502, 503, 504] as const;
+/** 400 answers as Klaviyo refuses a value (`invalid`); the others are transient. */
+export const FAULT_STATUSES = [400, 429, 500, 502, 503, 504] as const;
 export type FaultStatus = (typeof FAULT_STATUSES)[number];
 
 interface FaultScope {
-  /** How many matching requests the fault applies to (default 1). */
+  /** How many matching requests the fault applies to (default 1; unlimited with `probability` or `forMs`). */
   times?: number;
   /** Only requests with this HTTP method (case-insensitive). */
   method?: string;
   /** Only requests whose path starts with this, e.g. `/api/profile-import`. */
   pathPrefix?: string;
+  /** Applies to each matching request with this chance (0 < p ≤ 1); the others pass untouched. */
+  probability?: number;
+  /** Applies only this long after it is injected (e.g. Klaviyo down for 60 s). */
+  forMs?: number;
+  /** Delay or reset after the request is applied rather than before (its answer is what is lost). */
+  afterApplying?: boolean;
 }
 
 /** Answer matching requests with this status (after an optional delay) instead of processing them. */
@@ -88,7 +95,14 @@ export interface SlowFault extends FaultScope {
   delayMs: number;
 }
 
-export type SandboxFault = ErrorFault | SlowFault;
+/** Drop the connection with no answer, before the request is applied or (`afterApplying`) after. */
+export interface ResetFault extends FaultScope {
+  status?: undefined;
+  reset: true;
+  delayMs?: number;
+}
+
+export type SandboxFault = ErrorFault | SlowFault | ResetFault;
 
 export interface RateLimits {
   burstPerSecond: number;
@@ -103,6 +117,33 @@ export interface PendingMerge {
   sourceId: string;
   /** `clock()` when the merge was accepted. */
   requestedAt: number;
+}
+
+/** One profile a bulk import job could not import, as `GET …/import-errors` answers it. */
+export interface ImportErrorRecord {
+  id: string;
+  code: string;
+  title: string;
+  detail: string;
+  /** Names the profile in the job's body, e.g. `/data/attributes/profiles/data/3/attributes/email`. */
+  source: { pointer: string };
+  original_payload: Record<string, unknown> | null;
+}
+
+/** A bulk profile import job (`POST /api/profile-bulk-import-jobs`) and what became of it. */
+export interface BulkImportJobState {
+  id: string;
+  status: 'queued' | 'processing' | 'complete' | 'cancelled';
+  /** `clock()` times. */
+  createdAt: number;
+  startedAt?: number;
+  completedAt?: number;
+  total: number;
+  completed: number;
+  failed: number;
+  errors: ImportErrorRecord[];
+  /** The profiles it created or updated, in the order of the job's profiles. */
+  profileIds: string[];
 }
 
 export interface KlaviyoSandboxOptions {
@@ -123,6 +164,15 @@ export interface KlaviyoSandboxOptions {
    * Default 200. `Infinity`: merges only run through `settleMerges()`.
    */
   mergeDelayMs?: number;
+  /** Fixed windows of each bulk import job endpoint, counted apart. Default 10/s and 150/min, as Klaviyo. */
+  bulkImportRateLimits?: RateLimits;
+  /**
+   * Real-time milliseconds from accepting a bulk import job to carrying it out (it is `processing`
+   * from half of that). Default 200. `Infinity`: jobs only run through `settleBulkImports()`.
+   */
+  bulkImportDelayMs?: number;
+  /** How many API requests `requests` keeps, the latest. Default 10,000. */
+  maxRecordedRequests?: number;
   /** Milliseconds since the epoch; drives rate-limit windows, timestamps and the revision date check. */
   clock?: () => number;
 }
@@ -140,8 +190,10 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   /** Parsed JSON body, or undefined when empty or not JSON. */
   body: unknown;
-  /** Response status; 0 while the request is still being answered (e.g. during an injected delay). */
+  /** Response status; 0 while the request is still being answered (e.g. during an injected delay) or when reset. */
   status: number;
+  /** The injected fault it met, if any: `429`, `503`, `slow`, `reset`… (`+applied` when after applying). */
+  fault?: string;
   /** `clock()` when the request arrived. */
   receivedAt: number;
 }
@@ -170,6 +222,10 @@ export interface KlaviyoSandbox {
   pendingMerges(): PendingMerge[];
   /** Runs every pending merge now, oldest first; returns how many were carried out (not dropped). */
   settleMerges(): number;
-  /** Clears profiles, pending merges, queued faults, the request log and rate-limit counters. */
+  /** Every bulk import job accepted, oldest first, with its import errors and profiles. */
+  bulkImportJobs(): BulkImportJobState[];
+  /** Carries out every bulk import job not complete yet; returns how many. */
+  settleBulkImports(): number;
+  /** Clears profiles, pending merges, bulk import jobs, queued faults, the request log and rate-limit counters. */
   reset(): void;
 }

@@ -43,7 +43,7 @@ describe('the local stack, over HTTP', () => {
     expect((await pollFor(() => demoProfile()?.email === email, 20_000))?.email).toBe(email);
     const [slow, retried] = e2e.sandbox.requests.filter((request) => request.receivedAt >= since);
     const waitedMs = (retried?.receivedAt ?? Number.NaN) - (slow?.receivedAt ?? Number.NaN);
-    // The timeout plus a backoff, well before the slow answer's 5 s (undici's timers are coarse).
+    // The timeout plus a backoff, well before the slow answer's 5 s (timers are coarse).
     expect(waitedMs).toBeGreaterThanOrEqual(KLAVIYO_TIMEOUT_MS - 500);
     expect(waitedMs).toBeLessThan(4_000);
     expect(retried?.url).toEqual(slow?.url);

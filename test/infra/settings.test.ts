@@ -33,7 +33,7 @@ function functionEnvironments(): [string, Json][] {
 
 describe('settings in AWS (the packaged template)', () => {
   it('gives every function every setting', () => {
-    expect(functionEnvironments()).toHaveLength(3);
+    expect(functionEnvironments()).toHaveLength(4);
     for (const [name, variables] of functionEnvironments()) {
       expect(Object.keys(variables), name).toEqual(expect.arrayContaining(SETTINGS));
     }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { OUTCOMES, PARKED_REASON } from '../../lib/observability/telemetry.js';
 import { type Json, type Resource, usePackagedService } from '../support/osls.js';
 
 /**
@@ -8,21 +9,11 @@ import { type Json, type Resource, usePackagedService } from '../support/osls.js
  * CloudFormation template it generates.
  */
 
-interface Statement {
-  Effect: string;
-  Action: string | string[];
-  Resource?: unknown;
-  NotResource?: unknown;
-  NotAction?: unknown;
-}
-
 const packaged = usePackagedService();
 let resources: Record<string, Resource>;
 let zips: Record<string, Buffer>;
 
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-const asArray = <T>(value: T | T[] | undefined): T[] =>
-  value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 function ofType(type: string): [string, Resource][] {
   return Object.entries(resources).filter(([, resource]) => resource.Type === type);
@@ -45,36 +36,11 @@ function logicalIdOfFunction(functionName: string): string | undefined {
   return ofType('AWS::Lambda::Function').find(([, r]) => r.Properties.FunctionName === functionName)?.[0];
 }
 
-/** Every statement of every IAM policy in the template, inline role policies included. */
-function iamStatements(): Statement[] {
-  const documents: Json[] = [];
-  for (const [, role] of ofType('AWS::IAM::Role')) {
-    for (const policy of asArray(role.Properties.Policies as Json[] | undefined)) {
-      documents.push(policy.PolicyDocument as Json);
-    }
-  }
-  for (const [, policy] of [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]) {
-    documents.push(policy.Properties.PolicyDocument as Json);
-  }
-  return documents.flatMap((document) => asArray(document.Statement as Statement | Statement[]));
-}
-
-const actionsOf = (statement: Statement) => asArray(statement.Action);
-const resourcesOf = (statement: Statement) => asArray(statement.Resource);
-
-/** The resources the template grants `action` on, over all statements. */
-function grantedResources(action: string): unknown[] {
-  return iamStatements()
-    .filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action))
-    .flatMap(resourcesOf);
-}
-
 const WEBHOOK = 'klaviyo-identity-sync-dev-shopify-webhook';
 const ERP_WEBHOOK = 'klaviyo-identity-sync-dev-erp-webhook';
 const WORKER = 'klaviyo-identity-sync-dev-sync-worker';
-// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax, not a JS template
-const SECRET_ARN_SUB = 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:';
-const SECRET_ARN = { 'Fn::Sub': `${SECRET_ARN_SUB}klaviyo-identity-sync/dev/tenants/*` };
+const EVENTBRIDGE = 'klaviyo-identity-sync-dev-shopify-eventbridge';
+const FUNCTIONS = [WEBHOOK, ERP_WEBHOOK, WORKER, EVENTBRIDGE];
 
 beforeAll(async () => {
   resources = packaged.resources;
@@ -82,18 +48,30 @@ beforeAll(async () => {
     webhook: await readFile(join(packaged.dir, 'shopify-webhook.zip')),
     erpWebhook: await readFile(join(packaged.dir, 'erp-webhook.zip')),
     worker: await readFile(join(packaged.dir, 'sync-worker.zip')),
+    eventBridge: await readFile(join(packaged.dir, 'shopify-eventbridge.zip')),
   };
 });
 
 describe('functions', () => {
-  it.each([WEBHOOK, ERP_WEBHOOK, WORKER])('%s runs nodejs24.x on arm64', (name) => {
+  it.each(FUNCTIONS)('%s runs nodejs24.x on arm64', (name) => {
     const fn = lambda(name);
     expect(fn.Runtime).toBe('nodejs24.x');
     expect(fn.Architectures).toEqual(['arm64']);
   });
 
-  it('defines exactly the three functions, with their timeouts', () => {
-    expect(ofType('AWS::Lambda::Function')).toHaveLength(3);
+  // From measurements (bench/RESULTS.md): the intakes that answer a caller buy CPU; the rest stay small.
+  it.each([
+    [WEBHOOK, 1024],
+    [ERP_WEBHOOK, 1024],
+    [EVENTBRIDGE, 256],
+    [WORKER, 256],
+  ])('%s gets %i MB', (name, megabytes) => {
+    expect(lambda(name).MemorySize).toBe(megabytes);
+  });
+
+  it('defines exactly the four functions, with their timeouts', () => {
+    expect(ofType('AWS::Lambda::Function')).toHaveLength(4);
+    expect(lambda(EVENTBRIDGE).Timeout).toBe(10);
     expect(lambda(WEBHOOK).Timeout).toBe(10);
     expect(lambda(ERP_WEBHOOK).Timeout).toBe(10);
     expect(lambda(WORKER).Timeout).toBe(60);
@@ -111,9 +89,12 @@ describe('functions', () => {
     expect(zips.worker?.includes('functions/sync-worker.mjs')).toBe(true);
     expect(zips.worker?.includes('functions/shopify-webhook.mjs')).toBe(false);
     expect(zips.worker?.includes('node_modules/')).toBe(false);
+    expect(lambda(EVENTBRIDGE).Handler).toBe('functions/shopify-eventbridge.handler');
+    expect(zips.eventBridge?.includes('functions/shopify-eventbridge.mjs')).toBe(true);
+    expect(zips.eventBridge?.includes('functions/shopify-webhook.mjs')).toBe(false);
   });
 
-  it.each([WEBHOOK, ERP_WEBHOOK, WORKER])('%s gets the resource references and settings', (name) => {
+  it.each(FUNCTIONS)('%s gets the resource references and settings', (name) => {
     const variables = (lambda(name).Environment as { Variables: Json }).Variables;
     expect(variables.IDENTITY_CHANGES_QUEUE_URL).toEqual({ Ref: 'IdentityChangesQueue' });
     expect(variables.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: 'IdentityChangesDeadLetterQueue' });
@@ -124,12 +105,56 @@ describe('functions', () => {
       SHOP_TENANTS: '{}',
       DEFAULT_PHONE_REGION: 'US',
       KLAVIYO_BASE_URL: 'https://a.klaviyo.com',
-      KLAVIYO_REVISION: '2026-07-15',
+      KLAVIYO_REVISION: '2026-10-15',
       SECRET_CACHE_TTL_SECONDS: '300',
       POWERTOOLS_SERVICE_NAME: 'klaviyo-identity-sync',
       POWERTOOLS_METRICS_NAMESPACE: 'KlaviyoIdentitySync',
       LOG_LEVEL: 'INFO',
     });
+  });
+});
+
+describe('Shopify through EventBridge', () => {
+  const rule = () => resource('ShopifyEventBridgeRule', 'AWS::Events::Rule');
+  let conditions: Json;
+  beforeAll(async () => {
+    const template = await readFile(join(packaged.dir, 'cloudformation-template-update-stack.json'), 'utf8');
+    conditions = (JSON.parse(template) as { Conditions: Json }).Conditions;
+  });
+
+  it('has its rule and invoke permission only when SHOPIFY_EVENT_BUS_NAME names the bus (empty here)', () => {
+    for (const logicalId of ['ShopifyEventBridgeRule', 'ShopifyEventBridgeInvokePermission']) {
+      expect(resources[logicalId]).toMatchObject({ Condition: 'ShopifyEventBusConfigured' });
+    }
+    expect(conditions.ShopifyEventBusConfigured).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    expect((lambda(EVENTBRIDGE).Environment as { Variables: Json }).Variables.SHOPIFY_EVENT_BUS_NAME).toBe(
+      '',
+    );
+  });
+
+  it('sends the customer topics of the partner bus to the shopify-eventbridge function', () => {
+    const { EventPattern, Targets, EventBusName } = rule();
+    expect(EventBusName).toBe('');
+    expect(EventPattern).toEqual({
+      source: [''],
+      detail: {
+        metadata: { 'X-Shopify-Topic': ['customers/create', 'customers/update', 'customers/merge'] },
+      },
+    });
+    const target = arnOf(logicalIdOfFunction(EVENTBRIDGE) ?? '');
+    expect(Targets).toEqual([{ Id: 'shopify-eventbridge', Arn: target }]);
+    expect(resource('ShopifyEventBridgeInvokePermission', 'AWS::Lambda::Permission')).toEqual({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: target,
+      Principal: 'events.amazonaws.com',
+      SourceArn: arnOf('ShopifyEventBridgeRule'),
+    });
+  });
+
+  it('retries a failed event twice (asynchronous invocation)', () => {
+    const [config, ...others] = ofType('AWS::Lambda::EventInvokeConfig');
+    expect(others).toEqual([]);
+    expect(config?.[1].Properties).toMatchObject({ MaximumRetryAttempts: 2 });
   });
 });
 
@@ -177,11 +202,11 @@ describe('queues', () => {
     expect(queue.FifoThroughputLimit).toBe('perMessageGroupId');
   });
 
-  it('redrives to the FIFO dead-letter queue after 5 receives', () => {
+  it('redrives to the FIFO dead-letter queue after 500 receives, a backstop (the worker parks)', () => {
     const queue = resource('IdentityChangesQueue', 'AWS::SQS::Queue');
     expect(queue.RedrivePolicy).toEqual({
       deadLetterTargetArn: arnOf('IdentityChangesDeadLetterQueue'),
-      maxReceiveCount: 5,
+      maxReceiveCount: 500,
     });
     const dlq = resource('IdentityChangesDeadLetterQueue', 'AWS::SQS::Queue');
     expect(dlq.FifoQueue).toBe(true);
@@ -246,68 +271,108 @@ describe('sync state table', () => {
   });
 });
 
-describe('IAM', () => {
-  it('scopes every statement to named resources', () => {
-    const statements = iamStatements();
-    expect(statements.length).toBeGreaterThan(0);
-    for (const statement of statements) {
-      expect(statement.Effect).toBe('Allow');
-      expect(statement.NotResource).toBeUndefined();
-      expect(statement.NotAction).toBeUndefined();
-      expect(resourcesOf(statement).length).toBeGreaterThan(0);
-      for (const r of resourcesOf(statement)) expect(r, JSON.stringify(statement)).not.toBe('*');
-      for (const action of actionsOf(statement)) expect(action).not.toMatch(/(^\*$|:\*$)/);
-    }
-  });
+describe('dashboard', () => {
+  type MetricRow = (string | Json)[];
+  interface Widget {
+    type: string;
+    properties: { title?: string; metrics?: MetricRow[] };
+  }
+  /** A charted metric: namespace, name and dimensions, CloudWatch's "." shorthand resolved. */
+  interface Charted {
+    namespace: string;
+    name: string;
+    dimensions: Record<string, string>;
+    widget: string;
+  }
 
-  it('grants only logs, SQS, DynamoDB and Secrets Manager actions', () => {
-    const services = new Set(iamStatements().flatMap((s) => actionsOf(s).map((a) => a.split(':')[0])));
-    expect([...services].sort()).toEqual(['dynamodb', 'logs', 'secretsmanager', 'sqs']);
-  });
+  /** The dashboard's body as CloudFormation gets it, its ${…} placeholders still text. */
+  function dashboardBody(): { widgets: Widget[]; placeholders: string[] } {
+    const [dashboard, ...others] = ofType('AWS::CloudWatch::Dashboard');
+    expect(others).toEqual([]);
+    const body = (dashboard?.[1].Properties.DashboardBody as { 'Fn::Sub': string } | undefined)?.['Fn::Sub'];
+    if (!body) throw new Error('the dashboard has no DashboardBody (Fn::Sub)');
+    return {
+      widgets: (JSON.parse(body) as { widgets: Widget[] }).widgets,
+      placeholders: [...body.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1] as string),
+    };
+  }
 
-  it('lets the functions send to the queue and the dead-letter queue', () => {
-    const granted = grantedResources('sqs:SendMessage');
-    expect(granted).toContainEqual(arnOf('IdentityChangesQueue'));
-    expect(granted).toContainEqual(arnOf('IdentityChangesDeadLetterQueue'));
-  });
-
-  it.each([
-    'sqs:ReceiveMessage',
-    'sqs:DeleteMessage',
-    'sqs:GetQueueAttributes',
-    'sqs:ChangeMessageVisibility',
-  ])('grants the event source %s on the queue only', (action) => {
-    const granted = grantedResources(action);
-    expect(granted.length).toBeGreaterThan(0);
-    for (const r of granted) expect(r).toEqual(arnOf('IdentityChangesQueue'));
-  });
-
-  it('grants SQS actions on the two queues only', () => {
-    const sqs = iamStatements().filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
-    expect(sqs.length).toBeGreaterThan(0);
-    for (const statement of sqs) {
-      expect(actionsOf(statement).every((a) => a.startsWith('sqs:'))).toBe(true);
-      for (const r of resourcesOf(statement)) {
-        expect([arnOf('IdentityChangesQueue'), arnOf('IdentityChangesDeadLetterQueue')]).toContainEqual(r);
+  function chartedMetrics(widgets: Widget[]): Charted[] {
+    const charted: Charted[] = [];
+    for (const widget of widgets) {
+      const title = widget.properties.title ?? '';
+      let previous: string[] = [];
+      for (const row of widget.properties.metrics ?? []) {
+        const [first] = row;
+        if (typeof first === 'object' && typeof first.expression === 'string') {
+          // SEARCH('{Namespace,dim,…} MetricName="Name" …', …)
+          const [, namespace = '', dims = '', name = ''] =
+            /\{([^,}]+),([^}]*)\}\s+MetricName="([^"]+)"/.exec(first.expression) ?? [];
+          const dimensions = Object.fromEntries(dims.split(',').map((d) => [d, '(searched)']));
+          for (const [, key, value] of first.expression.matchAll(/ (\w+)="([^"]+)"/g)) {
+            if (key !== 'MetricName') dimensions[key as string] = value as string;
+          }
+          charted.push({ namespace, name, dimensions, widget: title });
+          continue;
+        }
+        const values = row.filter((part): part is string => typeof part === 'string');
+        const resolved = values.map((value, i) => (value === '.' ? (previous[i] ?? '') : value));
+        previous = resolved;
+        const [namespace = '', name = '', ...pairs] = resolved;
+        const dimensions: Record<string, string> = {};
+        for (let i = 0; i + 1 < pairs.length; i += 2) dimensions[pairs[i] as string] = pairs[i + 1] as string;
+        charted.push({ namespace, name, dimensions, widget: title });
       }
     }
+    return charted;
+  }
+
+  const workerEnvironment = () => (lambda(WORKER).Environment as { Variables: Json }).Variables;
+
+  it('charts every metric the code counts, and no other of ours, in its namespace and service', () => {
+    const { widgets } = dashboardBody();
+    const { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: service } = workerEnvironment();
+    const ours = chartedMetrics(widgets).filter((metric) => !metric.namespace.startsWith('AWS/'));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const metric of ours) {
+      expect(metric.namespace, metric.name).toBe(namespace);
+      expect(metric.dimensions.service, metric.name).toBe(service);
+      expect(OUTCOMES, `${metric.name} in "${metric.widget}"`).toContain(metric.name);
+    }
+    expect(new Set(ours.map((metric) => metric.name))).toEqual(new Set(OUTCOMES));
   });
 
-  it('grants item reads, writes and queries on the table only', () => {
-    const dynamo = iamStatements().filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
-    const actions = dynamo.flatMap(actionsOf).sort();
-    expect(actions).toEqual([
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-    ]);
-    for (const r of dynamo.flatMap(resourcesOf)) expect(r).toEqual(arnOf('SyncStateTable'));
+  it('charts parked letters by their reason dimension', () => {
+    const parked = chartedMetrics(dashboardBody().widgets).filter((metric) => metric.name === 'Parked');
+    expect(parked).toHaveLength(1);
+    expect(Object.keys(parked[0]?.dimensions ?? {})).toContain(PARKED_REASON);
   });
 
-  it('reads secrets under the tenant prefix only', () => {
-    const secrets = iamStatements().filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
-    expect(secrets.flatMap(actionsOf)).toEqual(['secretsmanager:GetSecretValue']);
-    expect(secrets.flatMap(resourcesOf)).toEqual([SECRET_ARN]);
+  it("charts the queues' depth and age and the HTTP API's answers by AWS's own metrics", () => {
+    const aws = chartedMetrics(dashboardBody().widgets)
+      .filter((metric) => metric.namespace.startsWith('AWS/'))
+      // `${IdentityChangesQueue.QueueName}` (Fn::Sub) read as `IdentityChangesQueue.QueueName`.
+      .map(({ namespace, name, dimensions }) => {
+        const values = Object.values(dimensions).map((value) => value.replace(/^\$\{(.+)\}$/, '$1'));
+        return `${namespace} ${name} ${values.join(' ')}`;
+      });
+    expect(aws.sort()).toEqual(
+      [
+        'AWS/ApiGateway 4xx HttpApi',
+        'AWS/ApiGateway 5xx HttpApi',
+        'AWS/ApiGateway Count HttpApi',
+        'AWS/SQS ApproximateAgeOfOldestMessage IdentityChangesQueue.QueueName',
+        'AWS/SQS ApproximateNumberOfMessagesNotVisible IdentityChangesQueue.QueueName',
+        'AWS/SQS ApproximateNumberOfMessagesVisible IdentityChangesDeadLetterQueue.QueueName',
+        'AWS/SQS ApproximateNumberOfMessagesVisible IdentityChangesQueue.QueueName',
+      ].sort(),
+    );
+  });
+
+  it('refers only to resources of this template and to pseudo parameters', () => {
+    for (const placeholder of dashboardBody().placeholders) {
+      if (placeholder.startsWith('AWS::')) continue;
+      expect(resources[placeholder.split('.')[0] as string], placeholder).toBeDefined();
+    }
   });
 });

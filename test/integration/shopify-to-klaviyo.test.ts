@@ -103,7 +103,7 @@ describe('a signed customers/update', () => {
       phone_number: '+14155550199',
     });
     const [patch] = patchesTo(profileId);
-    expect(patch?.headers.revision).toBe('2026-07-15');
+    expect(patch?.headers.revision).toBe('2026-10-15');
     expect(patch?.headers.authorization).toBe(`Klaviyo-API-Key ${DEMO_TENANT.klaviyoPrivateKey}`);
   });
 

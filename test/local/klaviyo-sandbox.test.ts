@@ -1012,6 +1012,219 @@ describe('Klaviyo sandbox rate limits', () => {
   });
 });
 
+describe('Klaviyo sandbox bulk profile import jobs', () => {
+  // Jobs run only when settled (or on the clock in the last test), so each test decides when.
+  const env = useSandbox({ bulkImportDelayMs: Number.POSITIVE_INFINITY });
+  const api = (path: string, options?: CallOptions) => call(env.sandbox, path, options);
+  const JOBS = '/api/profile-bulk-import-jobs';
+  const jobBody = (profiles: unknown[]) => ({
+    data: { type: 'profile-bulk-import-job', attributes: { profiles: { data: profiles } } },
+  });
+  const start = (profiles: unknown[]) => api(JOBS, { method: 'POST', body: jobBody(profiles) });
+  const item = (attributes: Record<string, unknown>, id?: string) => ({
+    type: 'profile',
+    ...(id && { id }),
+    attributes,
+  });
+
+  it('accepts a job with 202 as queued, and imports nothing until it runs', async () => {
+    const answer = await start([item({ email: 'bulk.new@example.com', external_id: 'b-1' })]);
+    expect(answer.status).toBe(202);
+    const job = one(answer);
+    expect(job).toMatchObject({
+      type: 'profile-bulk-import-job',
+      attributes: {
+        status: 'queued',
+        total_count: 1,
+        completed_count: 0,
+        failed_count: 0,
+        created_at: '2026-08-03T12:00:00.250000+00:00',
+        completed_at: null,
+      },
+      links: { self: `${env.sandbox.url}${JOBS}/${job.id}` },
+    });
+    expect(env.sandbox.findProfile({ external_id: 'b-1' })).toBeUndefined();
+    expect(one(await api(`${JOBS}/${job.id}`)).attributes.status).toBe('queued');
+  });
+
+  it('on completion creates, updates by id or by identifier, and counts completed + failed = total', async () => {
+    const byId = env.sandbox.seedProfile({ email: 'by.id@example.com' });
+    const byEmail = env.sandbox.seedProfile({ email: 'by.email@example.com', first_name: 'Kept' });
+    const job = one(
+      await start([
+        item({ external_id: 'b-id' }, byId.id),
+        item({ email: 'by.email@example.com', external_id: 'b-email', first_name: null }),
+        item({ email: 'created@example.com', phone_number: '+14155550190', external_id: 'b-new' }),
+      ]),
+    );
+    expect(env.sandbox.settleBulkImports()).toBe(1);
+
+    expect(one(await api(`${JOBS}/${job.id}`)).attributes).toMatchObject({
+      status: 'complete',
+      total_count: 3,
+      completed_count: 3,
+      failed_count: 0,
+      completed_at: expect.any(String),
+      started_at: expect.any(String),
+    });
+    expect(env.sandbox.getProfile(byId.id)?.external_id).toBe('b-id');
+    // A null never clears a field in a bulk import.
+    expect(env.sandbox.getProfile(byEmail.id)).toMatchObject({ external_id: 'b-email', first_name: 'Kept' });
+    const created = env.sandbox.findProfile({ external_id: 'b-new' });
+    expect(created).toMatchObject({ email: 'created@example.com', phone_number: '+14155550190' });
+    const profiles = await api(`${JOBS}/${job.id}/relationships/profiles`);
+    expect(ids(profiles)).toEqual([byId.id, byEmail.id, created?.id]);
+    expect(await api(`${JOBS}/${job.id}/import-errors`)).toMatchObject({ status: 200, body: { data: [] } });
+  });
+
+  it('reports each profile it could not import, by pointer, with its original payload, paged', async () => {
+    const holder = env.sandbox.seedProfile({ external_id: 'taken' });
+    const target = env.sandbox.seedProfile({ email: 'target@example.com' });
+    const theirs = env.sandbox.seedProfile({ email: 'theirs@example.com', external_id: 'theirs' });
+    const profiles = [
+      item({ email: 'fine@example.com' }),
+      item({ email: 'not-an-email' }),
+      item({ external_id: 'taken' }, target.id),
+      item({ external_id: 'x' }, '01UNKNOWN'),
+      item({ phone_number: '0415 555 0100' }),
+      // Matched by email, but bound to another customer: never rebound.
+      item({ email: 'theirs@example.com', external_id: 'mine' }),
+    ];
+    const job = one(await start(profiles));
+    env.sandbox.settleBulkImports();
+
+    expect(one(await api(`${JOBS}/${job.id}`)).attributes).toMatchObject({
+      total_count: 6,
+      completed_count: 1,
+      failed_count: 5,
+    });
+    const first = await api(`${JOBS}/${job.id}/import-errors?page[size]=2`);
+    const errors = many(first);
+    expect(errors.map((error) => [error.type, error.attributes.code, error.attributes.source])).toEqual([
+      ['import-error', 'invalid', { pointer: '/data/attributes/profiles/data/1/attributes/email' }],
+      ['import-error', 'duplicate_profile', { pointer: '/data/attributes/profiles/data/2/attributes' }],
+    ]);
+    expect(errors[1]?.attributes).toMatchObject({
+      detail: 'A profile already exists with one of these identifiers.',
+      original_payload: profiles[2],
+    });
+    const next = String(first.body?.links?.next).slice(env.sandbox.url.length);
+    const rest = many(await api(next));
+    expect(rest.map((error) => [error.attributes.code, error.attributes.source])).toEqual([
+      ['not_found', { pointer: '/data/attributes/profiles/data/3/id' }],
+      ['invalid', { pointer: '/data/attributes/profiles/data/4/attributes/phone_number' }],
+    ]);
+    const all = many(await api(`${JOBS}/${job.id}/import-errors?page[size]=100`));
+    expect(all).toHaveLength(5);
+    expect(all.at(-1)?.attributes).toMatchObject({
+      code: 'duplicate_profile',
+      source: { pointer: '/data/attributes/profiles/data/5/attributes' },
+    });
+    expect(env.sandbox.getProfile(theirs.id)?.external_id).toBe('theirs');
+    expect(env.sandbox.getProfile(target.id)?.external_id).toBeNull();
+    expect(env.sandbox.getProfile(holder.id)?.external_id).toBe('taken');
+  });
+
+  it('refuses a job that is not one, that is empty or over 10,000 profiles, or over 5 MB', async () => {
+    const notAJob = await api(JOBS, { method: 'POST', body: { data: { type: 'profile', attributes: {} } } });
+    expect(notAJob.status).toBe(400);
+    expect(firstError(notAJob)?.source).toEqual({ pointer: '/data/type' });
+    expect((await start([])).status).toBe(400);
+    const tooMany = await start(Array.from({ length: 10_001 }, (_, i) => item({ external_id: `m-${i}` })));
+    expect(tooMany.status).toBe(400);
+    expect(firstError(tooMany)?.source).toEqual({ pointer: '/data/attributes/profiles/data' });
+    const big = 'x'.repeat(90_000);
+    const tooLarge = await start(
+      Array.from({ length: 60 }, (_, i) => item({ external_id: `l-${i}`, title: big })),
+    );
+    expect(tooLarge.status).toBe(413);
+    expect(env.sandbox.bulkImportJobs()).toEqual([]);
+    expect((await api(`${JOBS}/01UNKNOWN`)).status).toBe(404);
+  });
+
+  it('settles and lists jobs over HTTP', async () => {
+    await start([item({ external_id: 'over-http' })]);
+    const control = (path: string, method: string) =>
+      fetch(`${env.sandbox.url}/__sandbox${path}`, { method }).then((res) => res.json());
+    expect(await control('/bulk-import-jobs/settle', 'POST')).toEqual({ settled: 1 });
+    expect(await control('/bulk-import-jobs', 'GET')).toMatchObject({
+      jobs: [{ status: 'complete', total: 1, completed: 1, failed: 0 }],
+    });
+  });
+
+  it('counts each job endpoint apart at 10/s, as Klaviyo does', async () => {
+    for (let i = 0; i < 10; i++) expect((await start([item({ external_id: `r-${i}` })])).status).toBe(202);
+    expect((await start([item({ external_id: 'r-10' })])).status).toBe(429);
+    const [job] = env.sandbox.bulkImportJobs();
+    const read = await api(`${JOBS}/${job?.id}`);
+    expect(read.status).toBe(200);
+    expect(read.headers.get('ratelimit-limit')).toBe('150');
+  });
+});
+
+describe('Klaviyo sandbox bulk import timing', () => {
+  it('moves a job from queued to processing to complete by itself after bulkImportDelayMs', async () => {
+    const sandbox = await startKlaviyoSandbox({ bulkImportDelayMs: 100 });
+    try {
+      const answer = await call(sandbox, '/api/profile-bulk-import-jobs', {
+        method: 'POST',
+        body: {
+          data: {
+            type: 'profile-bulk-import-job',
+            attributes: { profiles: { data: [{ type: 'profile', attributes: { external_id: 'timed' } }] } },
+          },
+        },
+      });
+      const statuses = new Set<string>();
+      await expect
+        .poll(
+          async () => {
+            const status = String(
+              one(await call(sandbox, `/api/profile-bulk-import-jobs/${one(answer).id}`)).attributes.status,
+            );
+            statuses.add(status);
+            return status;
+          },
+          { interval: 10 },
+        )
+        .toBe('complete');
+      expect(statuses.has('processing')).toBe(true);
+      expect(sandbox.findProfile({ external_id: 'timed' })).toBeDefined();
+    } finally {
+      await sandbox.stop();
+    }
+  });
+});
+
+describe('Klaviyo sandbox identifier index', () => {
+  const env = useSandbox({ mergeDelayMs: Number.POSITIVE_INFINITY });
+  const found = async (field: string, value: string) =>
+    ids(await call(env.sandbox, profilesPath(`any(${field},["${value}"])`)));
+
+  it('follows updates, deletes and merges, so lookups by identifier stay right', async () => {
+    const kept = env.sandbox.seedProfile({ email: 'index.kept@example.com' });
+    const gone = env.sandbox.seedProfile({ email: 'index.gone@example.com', phone_number: '+14155550177' });
+    await call(env.sandbox, `/api/profiles/${kept.id}`, {
+      method: 'PATCH',
+      body: patchBody(kept.id, { email: 'index.new@example.com', external_id: 'index-1' }),
+    });
+    expect(await found('email', 'index.kept@example.com')).toEqual([]);
+    expect(await found('email', 'index.new@example.com')).toEqual([kept.id]);
+    expect(await found('external_id', 'index-1')).toEqual([kept.id]);
+
+    await call(env.sandbox, '/api/profile-merge', { method: 'POST', body: mergeBody(kept.id, gone.id) });
+    env.sandbox.settleMerges();
+    expect(await found('phone_number', '+14155550177')).toEqual([kept.id]);
+    expect(await found('email', 'index.gone@example.com')).toEqual([]);
+    // The source's email is free again: a new profile may take it.
+    expect(env.sandbox.seedProfile({ email: 'index.gone@example.com' }).id).not.toBe(gone.id);
+
+    env.sandbox.deleteProfile(kept.id);
+    expect(await found('external_id', 'index-1')).toEqual([]);
+    expect(env.sandbox.seedProfile({ external_id: 'index-1' }).external_id).toBe('index-1');
+  });
+});
+
 describe('Klaviyo sandbox shutdown', () => {
   /** Fails fast instead of waiting for vitest's timeout when stop() hangs. */
   const within = <T>(ms: number, promise: Promise<T>) =>

@@ -243,3 +243,75 @@ describe.runIf(existsSync(SPEC_FILE))(
     });
   },
 );
+
+/** The bulk profile import job endpoints, against their extract of the same spec. */
+const BULK_SPEC_FILE = new URL('../../../shared/klaviyo/openapi-bulk-import.json', import.meta.url);
+
+describe.runIf(existsSync(BULK_SPEC_FILE))(
+  'the bulk import client against the OpenAPI spec (../shared/klaviyo/openapi-bulk-import.json)',
+  () => {
+    let spec: OpenApi;
+    let sandbox: KlaviyoSandbox;
+
+    beforeAll(async () => {
+      spec = JSON.parse(readFileSync(BULK_SPEC_FILE, 'utf8')) as OpenApi;
+      sandbox = await startKlaviyoSandbox({ bulkImportDelayMs: Number.POSITIVE_INFINITY });
+      const client = createKlaviyoClient({
+        baseUrl: sandbox.url,
+        apiKey: SANDBOX_API_KEY,
+        revision: KLAVIYO_REVISION,
+        timeoutMs: 5_000,
+      });
+      const unbound = sandbox.seedProfile({ email: 'spec.bulk@example.com' });
+      const job = await client.startBulkImport([
+        { id: unbound.id, attributes: { external_id: 'spec-bulk-1' } },
+        {
+          attributes: {
+            external_id: 'spec-bulk-2',
+            email: 'spec.bulk.two@example.com',
+            phone_number: '+14155550111',
+          },
+        },
+        { attributes: { external_id: 'spec-bulk-3', email: 'not-an-email' } },
+      ]);
+      sandbox.settleBulkImports();
+      await client.getBulkImport(job.id);
+      await client.bulkImportErrors(job.id);
+    });
+    afterAll(() => sandbox?.stop());
+
+    it('sends only requests the spec allows', () => {
+      const forRequests = validatorOf(spec, true);
+      const checked = sandbox.requests.map((request) => requestProblems(spec, forRequests, request));
+
+      expect(checked.map((c) => c.operationId)).toEqual([
+        'bulk_import_profiles',
+        'get_bulk_import_profiles_job',
+        'get_errors_for_bulk_import_profiles_job',
+      ]);
+      expect(checked.filter((c) => c.problems.length > 0)).toEqual([]);
+    });
+
+    it("answers as the spec's response schemas say", async () => {
+      const forResponses = validatorOf(spec, false);
+      const [job] = sandbox.bulkImportJobs();
+      const problems: string[] = [];
+      for (const path of [
+        `/api/profile-bulk-import-jobs/${job?.id}`,
+        `/api/profile-bulk-import-jobs/${job?.id}/import-errors`,
+        `/api/profile-bulk-import-jobs/${job?.id}/relationships/profiles`,
+      ]) {
+        const response = await fetch(`${sandbox.url}${path}`, {
+          headers: { authorization: `Klaviyo-API-Key ${SANDBOX_API_KEY}`, revision: KLAVIYO_REVISION },
+        });
+        expect(response.status, path).toBe(200);
+        const schema = operationOf(spec, 'GET', path).responses['200']?.content?.[MEDIA_TYPE]?.schema;
+        const answer = withoutNullPageLinks((await response.json()) as { links?: Record<string, unknown> });
+        problems.push(...forResponses(schema ?? {}, answer).map((problem) => `${path}: ${problem}`));
+      }
+      const posted = sandbox.requests[0];
+      expect(posted?.status).toBe(202);
+      expect(problems).toEqual([]);
+    });
+  },
+);

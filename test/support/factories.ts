@@ -1,5 +1,5 @@
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
-import type { IdentityChange } from '../../lib/identity-change.js';
+import type { CustomerMerge, IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
 import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile } from '../../lib/ports.js';
 import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
@@ -16,6 +16,22 @@ export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange
     phoneNumber: '+14155550123',
     occurredAt: '2026-05-01T12:00:00.000Z',
     sourceEventId: `webhook-${Math.random().toString(36).slice(2)}`,
+    receivedAt: '2026-05-01T12:00:01.000Z',
+    ...overrides,
+  };
+}
+
+/** A Shopify customer merge as queued: customer 1001 merged into 2002. */
+export function aCustomerMerge(overrides: Partial<CustomerMerge> = {}): CustomerMerge {
+  return {
+    kind: 'customerMerge',
+    tenant: 'acme',
+    source: 'shopify',
+    keptExternalId: '2002',
+    deletedExternalId: '1001',
+    status: 'completed',
+    occurredAt: '2026-05-01T12:00:00.000Z',
+    sourceEventId: 'merge-webhook',
     receivedAt: '2026-05-01T12:00:01.000Z',
     ...overrides,
   };

@@ -45,22 +45,56 @@ function answerOf(result: APIGatewayProxyStructuredResultV2) {
   return { statusCode: result.statusCode ?? 0, body: JSON.parse(String(result.body)) };
 }
 
-export async function startHarness(
-  options: { peers?: LocalPeersOptions; env?: Record<string, string> } = {},
-): Promise<Harness> {
+type WorkerInvocation = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+
+/** How the harness runs the worker. */
+export interface HarnessWorkerOptions {
+  /** Batches worked on at once when the poller runs (`poller.start()`), as Lambda's concurrency. */
+  concurrency?: number;
+  /** The worker's timeout: its context counts down from each invocation's start (default: 30 s left, always). */
+  timeoutMs?: number;
+  /** Wraps each invocation: to lose its answer, as when the worker is killed before the queue hears. */
+  around?: (invoke: WorkerInvocation, event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
+}
+
+export interface HarnessOptions {
+  peers?: LocalPeersOptions;
+  /** Settings for the functions, over the peers' (a function of them, e.g. to put a proxy in front of one). */
+  env?:
+    | Record<string, string>
+    | ((peers: LocalPeers) => Record<string, string> | Promise<Record<string, string>>);
+  worker?: HarnessWorkerOptions;
+}
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const peers = await startLocalPeers({ visibilityTimeoutSeconds: 1, maxReceiveCount: 3, ...options.peers });
-  // Tests rotate a secret right after refusing forged requests: let every fresh read through.
-  Object.assign(process.env, peers.env, { SECRET_REFRESH_MIN_SECONDS: '0' }, options.env);
+  const env = typeof options.env === 'function' ? await options.env(peers) : options.env;
+  // Tests rotate a secret right after refusing forged requests: let every fresh read through. A
+  // failed change comes back after a second, as the queue's visibility timeout here says.
+  Object.assign(
+    process.env,
+    peers.env,
+    { SECRET_REFRESH_MIN_SECONDS: '0', RETRY_FIRST_DELAY_SECONDS: '1', RETRY_MAX_DELAY_SECONDS: '1' },
+    env,
+  );
   // Imported only now: handlers read their configuration once, at load, from the environment.
   const webhook = await import('../../functions/shopify-webhook.js');
   const erpWebhook = await import('../../functions/erp-webhook.js');
   const worker = await import('../../functions/sync-worker.js');
+  const { timeoutMs, around, concurrency } = options.worker ?? {};
+  const invoke: WorkerInvocation = (event) => {
+    const deadline = Date.now() + (timeoutMs ?? 0);
+    const context = timeoutMs
+      ? { ...lambdaContext('sync-worker'), getRemainingTimeInMillis: () => deadline - Date.now() }
+      : lambdaContext('sync-worker');
+    return worker.handler(event, context) as Promise<SQSBatchResponse | undefined>;
+  };
   const poller = createQueuePoller({
     sqs: peers.sqs,
     queueUrl: peers.queueUrl,
     queueArn: peers.queueArn,
-    invoke: (event: SQSEvent) =>
-      worker.handler(event, lambdaContext('sync-worker')) as Promise<SQSBatchResponse | undefined>,
+    concurrency,
+    invoke: around ? (event) => around(invoke, event) : invoke,
   });
 
   const countMessages = (queueUrl: string) => approximateMessageCount(peers.sqs, queueUrl);
@@ -138,7 +172,7 @@ export async function startHarness(
  * so no test sees another's leftovers.
  */
 export function useHarness(
-  options: Parameters<typeof startHarness>[0],
+  options: HarnessOptions,
   onStart: (harness: Harness) => void | Promise<void>,
 ): void {
   let harness: Harness | undefined;

@@ -23,17 +23,18 @@ export function fakeIntake(
   secrets: Record<string, TenantSecret>,
   overrides: Partial<IntakeDependencies> = {},
 ) {
+  // Shopify's customers/merge queues a CustomerMerge: its tests read it from here too.
   const queued: IdentityChange[] = [];
   const parked: DeadLetter[] = [];
   const get = vi.fn(async (tenant: string, _options?: { fresh?: boolean }) => {
-    const secret = secrets[tenant];
+    const secret = Object.hasOwn(secrets, tenant) ? secrets[tenant] : undefined;
     if (!secret) throw missing(tenant);
     return secret;
   });
   const log = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
   const deps: IntakeDependencies = {
     secrets: { get },
-    queue: { enqueue: async (change) => void queued.push(change) },
+    queue: { enqueue: async (change) => void queued.push(change as IdentityChange) },
     deadLetters: { park: async (letter) => void parked.push(letter) },
     telemetry: { log, count: vi.fn() },
     clock: () => NOW,

@@ -1,4 +1,5 @@
 import { vi } from 'vitest';
+import { keepLogLines } from './log-capture.js';
 
 /**
  * Everything the functions log or emit as metrics while `action` runs, as text. Powertools writes
@@ -15,6 +16,8 @@ export async function capturedOutput(action: () => Promise<unknown>): Promise<st
     await action();
   } finally {
     for (const spy of spies) spy.mockRestore();
+    // Held back from the console, but part of what the suite logs: the log scan reads it too.
+    keepLogLines(lines);
   }
   return lines.join('\n');
 }

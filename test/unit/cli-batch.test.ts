@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type BatchCommand, batchCommandLine, CHUNK_ROWS } from '../../cli/batch.js';
+import { type BatchCommand, CHUNK_ROWS } from '../../cli/batch.js';
 import { invalid, type RowResult } from '../../cli/results.js';
+import { batchCommandLine } from '../../cli/run-batch.js';
 import { captureIo } from '../support/cli.js';
 import { klaviyoError } from '../support/memory-klaviyo.js';
 
@@ -50,10 +51,17 @@ function aRecordingCommand(lookUp: (tasks: readonly Task[]) => Promise<string>) 
   return { command, events };
 }
 
+let runs = 0;
+
+/** Each run with results of its own: a run over the same results would resume the one before. */
 async function runOver(command: BatchCommand<Task, string>) {
   const { io, written } = captureIo(env);
-  const exitCode = await batchCommandLine('usage', command)([file, '--concurrency', '8'], io);
-  const text = await readFile(`${file}.results.ndjson`, 'utf8');
+  const resultsPath = `${file}.${++runs}.results.ndjson`;
+  const exitCode = await batchCommandLine('usage', () => command)(
+    [file, '--concurrency', '8', '--results', resultsPath],
+    io,
+  );
+  const text = await readFile(resultsPath, 'utf8');
   const results = text
     .trim()
     .split('\n')

@@ -1,16 +1,23 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outcomeOfError } from '../../cli/batch.js';
 import { describePlan } from '../../cli/commands/apply.js';
 import { formatEntry, formatHistory } from '../../cli/commands/history.js';
-import { createProgress, formatProgress } from '../../cli/progress.js';
+import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
   BIND_OUTCOMES,
   exitCodeOf,
   formatSummary,
+  openResultsFile,
+  type RowResult,
   resultLine,
+  rowKeyOf,
   tally,
 } from '../../cli/results.js';
+import { jobsNote } from '../../cli/run-batch.js';
 import { TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { AuditEntry } from '../../lib/ports.js';
@@ -69,6 +76,95 @@ describe('results', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('resuming from a results file', () => {
+  const run = { command: 'bind', tenant: 'acme', dryRun: false };
+
+  it('keys a row by its content, the command, the tenant and the mode', () => {
+    const key = rowKeyOf(run, { id: '42', email: 'a@example.com' });
+    expect(key).toMatch(/^[0-9a-f]{16}$/);
+    expect(rowKeyOf(run, { id: '42', email: 'a@example.com' })).toBe(key);
+    for (const other of [
+      rowKeyOf(run, { id: '42', email: 'b@example.com' }),
+      rowKeyOf({ ...run, command: 'apply' }, { id: '42', email: 'a@example.com' }),
+      rowKeyOf({ ...run, tenant: 'other' }, { id: '42', email: 'a@example.com' }),
+      rowKeyOf({ ...run, dryRun: true }, { id: '42', email: 'a@example.com' }),
+    ])
+      expect(other).not.toBe(key);
+  });
+
+  it('keeps the complete lines the rerun accepts, drops a torn last line, and rewrites all in input order at the end', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'cli-results-')), 'results.ndjson');
+    const earlier: RowResult[] = [
+      { line: 5, outcome: 'bound', row: 'k5' },
+      { line: 2, outcome: 'bound', row: 'k2' },
+      { line: 3, outcome: 'failed', row: 'k3' },
+      { line: 4, outcome: 'bound', row: 'changed' },
+    ];
+    await writeFile(path, `${earlier.map(resultLine).join('')}{"line":6,"outcome":"bou`);
+
+    const keys = new Map([
+      [2, 'k2'],
+      [3, 'k3'],
+      [4, 'k4'],
+      [5, 'k5'],
+      [6, 'k6'],
+    ]);
+    const results = await openResultsFile(
+      path,
+      (result) => result.outcome !== 'failed' && result.row === keys.get(result.line),
+    );
+
+    expect([...results.earlier.keys()]).toEqual([5, 2]);
+    // The file holds only what counts, whole, before this run adds to it.
+    expect(await readFile(path, 'utf8')).toBe(
+      resultLine(earlier[0] as RowResult) + resultLine(earlier[1] as RowResult),
+    );
+    results.write({ line: 4, outcome: 'bound', row: 'k4' });
+    results.write({ line: 3, outcome: 'not-found', row: 'k3' });
+    await results.finish();
+    const lines = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).line);
+    expect(lines).toEqual([2, 3, 4, 5]);
+  });
+
+  it('without resume, starts the file afresh', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'cli-results-')), 'results.ndjson');
+    await writeFile(path, resultLine({ line: 2, outcome: 'bound' }));
+    const results = await openResultsFile(path);
+    expect(results.earlier.size).toBe(0);
+    await results.finish();
+    expect(await readFile(path, 'utf8')).toBe('');
+  });
+
+  it('summarises what an earlier run did, what is not done, and the bulk jobs', () => {
+    const summary = formatSummary({
+      title: 'bind customers.csv',
+      counts: tally(
+        ['bound', 'not-found'],
+        [{ outcome: 'bound' }, { outcome: 'bound' }, { outcome: 'not-found' }],
+      ),
+      elapsedMs: 2_000,
+      resultsPath: 'r.ndjson',
+      retries: { total: 0, throttled: 0 },
+      earlier: 1,
+      notDone: 4,
+      bulk: { profiles: 2, importErrors: 0, note: '1 job: 1 complete' },
+    });
+    expect(summary.split('\n')).toEqual([
+      'bind customers.csv: 3 rows in 2.0 s, 1.0 rows/s',
+      '  bound           2',
+      '  not-found       1',
+      'Done by an earlier run (skipped): 1 rows',
+      'Not done yet: 4 rows (run the same command again to resume)',
+      'Bulk import jobs: 1 job: 1 complete; 2 profiles, 0 import errors',
+      'Results: r.ndjson',
+      '',
+    ]);
   });
 });
 
@@ -189,6 +285,62 @@ describe('progress', () => {
     expect(lines.at(-2)).toMatch(/^\rapply {2}\[#+\] {2}100% {2}100\/100 /);
     expect(lines.at(-2)?.endsWith('\x1b[K')).toBe(true); // clears what a longer line left
     expect(lines.at(-1)).toBe('\n');
+  });
+});
+
+describe('progress by phase', () => {
+  it('formats a phase with its unit and note, a bar on a terminal', () => {
+    expect(
+      formatPhase('bulk jobs', { done: 5000, total: 10_000, unit: 'profiles', note: '1 job: 1 processing' }),
+    ).toBe('  bulk jobs      50%  5000/10000 profiles  (1 job: 1 processing)');
+    expect(formatPhase('lookups', { done: 0, total: 0, unit: 'rows' }, { bar: true })).toBe(
+      `  lookups       [${'#'.repeat(24)}]  100%  0/0 rows`,
+    );
+    const status = (...statuses: string[]) => ({
+      jobs: new Map(
+        statuses.map((s, i) => [String(i), { id: String(i), status: s, total: 1, completed: 0, failed: 0 }]),
+      ),
+    });
+    expect(jobsNote(status('complete', 'processing', 'complete') as never)).toBe(
+      '3 jobs: 2 complete, 1 processing',
+    );
+  });
+
+  it('prints the phases under the rows; on a terminal, redraws them all in place', () => {
+    const printed: string[] = [];
+    const plain = createProgress({
+      label: 'bind',
+      total: 2,
+      output: { write: (text: string) => printed.push(text) },
+    });
+    plain.phase('lookups', { done: 2, total: 2, unit: 'rows' });
+    plain.advance();
+    plain.advance();
+    plain.finish();
+    expect(printed.at(-1)).toMatch(/^bind +100% +2\/2 .*\n {2}lookups +100% {2}2\/2 rows\n$/);
+
+    const drawn: string[] = [];
+    let now = 0;
+    const tty = createProgress({
+      label: 'bind',
+      total: 2,
+      output: { write: (text: string) => drawn.push(text), isTTY: true },
+      now: () => now,
+    });
+    tty.phase('lookups', { done: 1, total: 2, unit: 'rows' });
+    tty.phase('one by one', { done: 0, total: 1, unit: 'rows' });
+    now += 200;
+    tty.refresh();
+    tty.finish();
+    // Two lines were drawn below the first: the last redraw goes back up over them.
+    const last = drawn.at(-2) ?? '';
+    expect(last.startsWith('\x1b[2A\rbind ')).toBe(true);
+    expect(last.split('\x1b[K\n').map((line) => line.trim().split('  ')[0])).toEqual([
+      '\x1b[2A\rbind',
+      'lookups',
+      'one by one',
+    ]);
+    expect(last.endsWith('\x1b[K')).toBe(true);
   });
 });
 

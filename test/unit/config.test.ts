@@ -12,7 +12,7 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig(required);
     expect(config.klaviyo).toMatchObject({ baseUrl: 'https://a.klaviyo.com', revision: KLAVIYO_REVISION });
-    expect(KLAVIYO_REVISION).toBe('2026-07-15');
+    expect(KLAVIYO_REVISION).toBe('2026-10-15');
     expect(config.defaultTenant).toBe('default');
     expect(config.defaultPhoneRegion).toBe('US');
   });
@@ -39,6 +39,10 @@ describe('loadConfig', () => {
     });
     expect(tenantForShop(config, 'acme.MYSHOPIFY.com')).toBe('acme');
     expect(tenantForShop(config, 'other.myshopify.com')).toBeUndefined();
+    // A shop named like a property of every object maps to no tenant.
+    expect(tenantForShop(config, 'constructor')).toBeUndefined();
+    expect(tenantForShop(config, '__proto__')).toBeUndefined();
+    expect(config.policiesFor('toString')).toEqual(loadConfig(required).policiesFor('acme'));
     expect(tenantForShop(loadConfig(required), 'other.myshopify.com')).toBe('default');
   });
 });

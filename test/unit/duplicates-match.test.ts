@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { csvField, reportCsv, reportLineOf } from '../../cli/duplicates-report.js';
+import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { KNOWN_DOMAINS } from '../../lib/duplicates/known-domains.js';
 import {
   findRelayPairs,
@@ -6,6 +8,9 @@ import {
   oneEditApart,
   type ScannedProfile,
 } from '../../lib/duplicates/match.js';
+import { MERGE_DUPLICATE_PLAN, mergePair, refusalOf } from '../../lib/duplicates/merge-pair.js';
+import { customerLookups, reviewPairs } from '../../lib/duplicates/review.js';
+import { createMemoryKlaviyo } from '../support/memory-klaviyo.js';
 
 let next = 0;
 const profile = (fields: Partial<ScannedProfile>): ScannedProfile => ({
@@ -173,5 +178,162 @@ describe('relay rule: marketplace addresses matched through the merchant file', 
     expect(
       findRelayPairs([ours, taken], [{ email: 'abc@privaterelay.appleid.com', externalId: 'BUYER-7' }]),
     ).toEqual([]);
+  });
+});
+
+// What the command makes of the pairs: which --apply merges, the lookups of an export, the merge step, the report.
+describe('reviewPairs', () => {
+  it('orders pairs surest first and says which --apply merges', () => {
+    const customer = profile({ email: 'ada.lovelace@gmail.com', external_id: 'C-1', ...ada });
+    const misspelt = profile({ email: 'ada.lovelace@gmial.com', ...ada });
+    const keystroke = profile({ email: 'ada.lovelacw@gmail.com' });
+    const pairs = reviewPairs([customer, keystroke, misspelt], [], 0.9);
+    expect(pairs.map((pair) => [pair.source.id, pair.confidence, pair.verdict])).toEqual([
+      [misspelt.id, 0.95, 'merge'],
+      [keystroke.id, 0.5, 'below_min_confidence'],
+    ]);
+  });
+
+  it('never merges a source that pairs with two customers', () => {
+    const anna = profile({ email: 'anna@example.com', external_id: 'C-anna' });
+    const annas = profile({ email: 'annas@example.com', external_id: 'C-annas' });
+    const either = profile({ email: 'annaa@example.com' });
+    const pairs = reviewPairs([anna, annas, either], [], 0.1);
+    expect(pairs).toHaveLength(2);
+    expect(pairs.every((pair) => pair.verdict === 'ambiguous_source')).toBe(true);
+  });
+
+  it('keeps one pair per destination and source: the surest rule', () => {
+    // One keystroke apart, in a digit (0.25); and the merchant's file says it is this customer's (0.95).
+    const customer = profile({ email: 'buyer1234@privaterelay.appleid.com', external_id: 'C-2' });
+    const relay = profile({ email: 'buyer1235@privaterelay.appleid.com' });
+    const relays = [{ email: 'buyer1235@privaterelay.appleid.com', externalId: 'C-2' }];
+    expect(reviewPairs([customer, relay], [], 0.9).map((pair) => pair.rule)).toEqual(['local_part_typo']);
+    const pairs = reviewPairs([customer, relay], relays, 0.9);
+    expect(pairs.map((pair) => [pair.rule, pair.confidence])).toEqual([['marketplace_relay', 0.95]]);
+  });
+});
+
+describe('customerLookups', () => {
+  it("looks up each customer's email, its misspelt domains, the relay addresses and their customers", () => {
+    const lookups = customerLookups(
+      ['Ada@Gmail.com'],
+      [{ email: 'x1@privaterelay.appleid.com', externalId: 'C-9' }],
+    );
+    const emails = lookups.filter((lookup) => lookup.field === 'email').flatMap((lookup) => lookup.values);
+    expect(emails).toEqual(
+      expect.arrayContaining(['Ada@Gmail.com', 'ada@gmail.com', 'Ada@gmial.com', 'ada@gmial.com']),
+    );
+    expect(emails).toContain('x1@privaterelay.appleid.com');
+    expect(emails).not.toContain('Ada@hotmial.com');
+    expect(lookups.filter((lookup) => lookup.field === 'external_id')).toEqual([
+      { field: 'external_id', values: ['C-9'] },
+    ]);
+  });
+
+  it('asks at most 100 values a lookup', () => {
+    const emails = Array.from({ length: 150 }, (_, i) => `c${i}@example.com`);
+    expect(customerLookups(emails, []).map((lookup) => lookup.values.length)).toEqual([100, 50]);
+  });
+});
+
+describe('refusalOf', () => {
+  const customer = profile({ email: 'ada@gmail.com', external_id: 'C-3' });
+  const typo = profile({ email: 'ada@gmial.com' });
+  const [pair] = reviewPairs([customer, typo], [], 0.9);
+  if (!pair) throw new Error('the rules found no pair');
+
+  it('lets a pair whose profiles are as scanned through', () => {
+    expect(refusalOf(pair, { destination: customer, source: typo })).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'the source now carries an external_id',
+      { source: { ...typo, external_id: 'C-4' } },
+      'source_has_external_id',
+    ],
+    ['the source is gone', { source: undefined }, 'source_gone'],
+    ['the destination is gone', { destination: undefined }, 'destination_gone'],
+    [
+      'the destination lost its external_id',
+      { destination: { ...customer, external_id: null } },
+      'destination_changed',
+    ],
+    ["the source's email changed", { source: { ...typo, email: 'other@gmial.com' } }, 'source_changed'],
+  ])('refuses when %s', (_label, now, reason) => {
+    expect(refusalOf(pair, { destination: customer, source: typo, ...now })?.reason).toBe(reason);
+  });
+});
+
+describe('mergePair', () => {
+  const setUp = (options: Parameters<typeof createMemoryKlaviyo>[0] = {}) => {
+    const klaviyo = createMemoryKlaviyo(options);
+    const memory = createMemorySyncState();
+    const customer = klaviyo.seed({ email: 'grace@gmail.com', external_id: 'C-5' });
+    const typo = klaviyo.seed({ email: 'grace@gmial.com' });
+    const [pair] = reviewPairs([customer, typo], [], 0.9);
+    const deps = {
+      tenant: 'acme',
+      klaviyo,
+      state: memory,
+      audit: memory,
+      clock: () => new Date('2026-05-01T00:00:00Z'),
+      mergeWait: { attempts: 2, firstDelayMs: 1 },
+    };
+    return { klaviyo, memory, customer, typo, pair: pair as NonNullable<typeof pair>, deps };
+  };
+
+  it('merges the source into the customer and writes the audit entry', async () => {
+    const { klaviyo, memory, customer, typo, pair, deps } = setUp();
+    expect(await mergePair(pair, deps)).toEqual({ outcome: 'merged', reason: `merged profile ${typo.id}` });
+    expect(klaviyo.stored(typo.id)).toBeUndefined();
+    const [entry] = await memory.history('acme', 'C-5');
+    expect(entry).toMatchObject({
+      outcome: 'merged',
+      plan: MERGE_DUPLICATE_PLAN,
+      profileIds: [customer.id, typo.id],
+      reason: expect.stringContaining('misspelt_domain'),
+    });
+  });
+
+  it('refuses, and audits the refusal, when the source gained an external_id since the scan', async () => {
+    const { klaviyo, memory, typo, pair, deps } = setUp();
+    await klaviyo.updateProfile(typo.id, { external_id: 'C-6' });
+    const result = await mergePair(pair, deps);
+    expect(result).toMatchObject({
+      outcome: 'refused',
+      reason: expect.stringMatching(/^source_has_external_id/),
+    });
+    expect(klaviyo.callsOf('mergeProfiles')).toEqual([]);
+    expect((await memory.history('acme', 'C-5'))[0]).toMatchObject({ outcome: 'skipped' });
+  });
+
+  it('says when Klaviyo is still merging after the wait', async () => {
+    const { klaviyo, pair, deps } = setUp({ mergeAfterGets: Number.POSITIVE_INFINITY });
+    expect((await mergePair(pair, deps)).outcome).toBe('merge_pending');
+    expect(klaviyo.pendingMerges).toHaveLength(1);
+  });
+});
+
+describe('the report', () => {
+  it('quotes CSV fields that need it and keeps spreadsheets from running a name as a formula', () => {
+    expect(csvField('plain')).toBe('plain');
+    expect(csvField('a,b')).toBe('"a,b"');
+    expect(csvField('say "hi"')).toBe('"say ""hi"""');
+    expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
+  });
+
+  it('has a header and one row per pair, with both profiles and what a merge does', () => {
+    const customer = profile({ email: 'ada@gmail.com', external_id: 'C-7', ...ada });
+    const typo = profile({ email: 'ada@gmial.com', ...ada });
+    const csv = reportCsv(reviewPairs([customer, typo], [], 0.9).map(reportLineOf))
+      .trim()
+      .split('\n');
+    expect(csv[0]).toMatch(/^confidence,rule,apply,destination_id,destination_external_id,/);
+    expect(csv[1]).toContain(
+      `0.95,misspelt_domain,merge,${customer.id},C-7,ada@gmail.com,Ada Lovelace,${typo.id}`,
+    );
+    expect(csv[1]).toContain(`Klaviyo then deletes ${typo.id}`);
   });
 });

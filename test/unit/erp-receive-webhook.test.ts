@@ -4,6 +4,7 @@ import { erpWebhookSource } from '../../lib/erp/receive-webhook.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { TransientError } from '../../lib/errors.js';
 import type { WebhookRequest } from '../../lib/http.js';
+import type { IdentityChange } from '../../lib/identity-change.js';
 import { type IntakeDependencies, NOT_AUTHENTICATED, receiveWebhook } from '../../lib/intake/receive.js';
 import { fakeIntake, NOW, tenantSecret } from '../support/intake.js';
 
@@ -78,7 +79,7 @@ describe('queueing', () => {
     let failing = true;
     const { deps } = intake({
       queue: {
-        enqueue: async (queuedChange) => {
+        enqueue: async (queuedChange: IdentityChange) => {
           attempts.at(-1)?.push(queuedChange.sourceEventId);
           if (failing && queuedChange.externalId === 'C-2')
             throw new TransientError('queue_unavailable', 'down');
@@ -111,7 +112,7 @@ describe('queueing', () => {
     const sent: string[] = [];
     const { deps } = intake({
       queue: {
-        enqueue: async (queuedChange) => {
+        enqueue: async (queuedChange: IdentityChange) => {
           await sleep(queuedChange.email?.startsWith('slow') ? 20 : 1);
           sent.push(`${queuedChange.externalId}:${queuedChange.email}`);
         },

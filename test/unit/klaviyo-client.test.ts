@@ -1,6 +1,5 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { Agent, createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKlaviyoClient, type KlaviyoClientOptions } from '../../lib/klaviyo/client.js';
 import { KlaviyoApiError, KlaviyoUnreachableError } from '../../lib/klaviyo/errors.js';
@@ -34,7 +33,7 @@ let server: Server | undefined;
 let agent: Agent | undefined;
 
 afterEach(async () => {
-  await agent?.close();
+  agent?.destroy();
   server?.closeAllConnections();
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   server = agent = undefined;
@@ -66,14 +65,14 @@ async function answering(...answers: (Answer | 'hang')[]) {
 }
 
 function clientFor(baseUrl: string, options: Partial<KlaviyoClientOptions> = {}) {
-  agent = new Agent({ keepAliveTimeout: 10 });
+  agent = new Agent({ keepAlive: false });
   return createKlaviyoClient({
     baseUrl,
     apiKey: 'pk_test_key',
     revision: '2026-07-15',
     timeoutMs: 1_000,
     retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, budgetMs: 2_000 },
-    dispatcher: agent,
+    agent,
     ...options,
   });
 }

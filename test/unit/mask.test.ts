@@ -23,6 +23,14 @@ describe('masking personal data for logs', () => {
     expect(JSON.stringify(masked)).not.toContain('ada@');
   });
 
+  it("masks an ERP change's previous identifiers too", () => {
+    const masked = maskIdentifiers({
+      email: 'ada@example.com',
+      previous: { email: 'ada.old@example.com', phoneNumber: '+14155550100' },
+    });
+    expect(masked.previous).toEqual({ email: 'a***@example.com', phoneNumber: '********0100' });
+  });
+
   it('masks emails and international phone numbers inside free text, and nothing else', () => {
     const text =
       'Klaviyo answered 400 to POST /api/profiles: Invalid email "ada.lovelace@example.com"; ' +

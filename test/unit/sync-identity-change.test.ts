@@ -174,15 +174,24 @@ describe('the decision table, carried out', () => {
       identifiers: { email: NEW_EMAIL },
       occurredAt: change.occurredAt,
       sourceEventId: change.sourceEventId,
+      conflicts: 1,
     });
     expect(klaviyo.stored(theirs.id)?.email).toBe(NEW_EMAIL);
   });
 
   it('parks it once out of tries (identifier_held_by_other_customer), never merging two customers', async () => {
-    const { klaviyo, sync } = world();
+    const { klaviyo, store, sync } = world();
     const ours = klaviyo.seed({ external_id: '1001', email: 'old@example.com' });
     const theirs = klaviyo.seed({ external_id: '2002', email: NEW_EMAIL });
-    const error = await sync(aChange({ phoneNumber: undefined }), { attempt: 4 }).catch((thrown) => thrown);
+    const change = aChange({ phoneNumber: undefined });
+    // Three deliveries met the conflict already (however many more were spent waiting out an outage).
+    await store.recordPending('acme', '1001', {
+      identifiers: { email: NEW_EMAIL },
+      occurredAt: change.occurredAt,
+      sourceEventId: change.sourceEventId,
+      conflicts: 3,
+    });
+    const error = await sync(change, { attempt: 9 }).catch((thrown) => thrown);
     expect(error).toBeInstanceOf(ChangeParkedError);
     expect(error).toMatchObject({
       reason: 'identifier_held_by_other_customer',

@@ -1,0 +1,33 @@
+/** Helpers the benchmarks share. */
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+
+/** The value below which a fraction `q` of `values` fall (nearest rank). */
+export const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+};
+
+/**
+ * The environment of a function in its own process: this shell's, the local peers' endpoints, and
+ * the deployed defaults that change what it writes (serverless.yml: INFO logs, metrics on). Flags
+ * this process runs under (tsx's loader in NODE_OPTIONS) are not the function's.
+ */
+export function lambdaEnvironment(peersEnv: Record<string, string>): Record<string, string | undefined> {
+  const {
+    NODE_OPTIONS: _,
+    POWERTOOLS_LOG_LEVEL: __,
+    POWERTOOLS_METRICS_DISABLED: ___,
+    ...shell
+  } = process.env;
+  return {
+    ...shell,
+    ...peersEnv,
+    LOG_LEVEL: 'INFO',
+    POWERTOOLS_SERVICE_NAME: 'klaviyo-identity-sync',
+    POWERTOOLS_METRICS_NAMESPACE: 'KlaviyoIdentitySync',
+  };
+}

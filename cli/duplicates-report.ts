@@ -1,0 +1,99 @@
+import { rename, writeFile } from 'node:fs/promises';
+import type { ScannedProfile } from '../lib/duplicates/match.js';
+import { mergeEffect, type ReviewedPair } from '../lib/duplicates/review.js';
+import { UsageError } from './io.js';
+
+/**
+ * The duplicates report, for the merchant to review before anything is merged: one line per
+ * candidate pair, surest first, as CSV (for a spreadsheet) and NDJSON (for programs). It is the
+ * merchant's own data, so emails are written as they are (unlike logs and the terminal).
+ */
+
+/** A pair as the report has it. */
+export interface ReportLine {
+  confidence: number;
+  rule: string;
+  /** `merge` when --apply would merge it, else why not. */
+  apply: string;
+  why: string;
+  /** What a merge does: the destination is the customer's profile. */
+  merge: string;
+  destination: ScannedProfile;
+  source: ScannedProfile;
+}
+
+export const reportLineOf = (pair: ReviewedPair): ReportLine => ({
+  confidence: pair.confidence,
+  rule: pair.rule,
+  apply: pair.verdict,
+  why: pair.why,
+  merge: mergeEffect(pair),
+  destination: pair.destination,
+  source: pair.source,
+});
+
+const CSV_COLUMNS = [
+  'confidence',
+  'rule',
+  'apply',
+  'destination_id',
+  'destination_external_id',
+  'destination_email',
+  'destination_name',
+  'source_id',
+  'source_email',
+  'source_name',
+  'why',
+  'merge',
+] as const;
+
+const nameOf = (profile: ScannedProfile) => [profile.first_name, profile.last_name].filter(Boolean).join(' ');
+
+function csvRowOf(line: ReportLine): string[] {
+  const { destination, source } = line;
+  return [
+    String(line.confidence),
+    line.rule,
+    line.apply,
+    destination.id,
+    destination.external_id ?? '',
+    destination.email ?? '',
+    nameOf(destination),
+    source.id,
+    source.email ?? '',
+    nameOf(source),
+    line.why,
+    line.merge,
+  ];
+}
+
+/**
+ * A CSV field: quoted when it holds a comma, quote or line break. A value a spreadsheet would run
+ * as a formula (starting with =, +, - or @; a name is free text) gets a leading apostrophe, which
+ * spreadsheets show as text and our CSV readers drop.
+ */
+export function csvField(value: string): string {
+  const safe = /^[=+\-@]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export const reportCsv = (lines: readonly ReportLine[]) =>
+  [CSV_COLUMNS, ...lines.map(csvRowOf)].map((row) => `${row.map(csvField).join(',')}\n`).join('');
+
+export const reportNdjson = (lines: readonly ReportLine[]) =>
+  lines.map((line) => `${JSON.stringify(line)}\n`).join('');
+
+/** Writes both files, each whole or not at all (a temporary file renamed over it). */
+export async function writeReport(paths: { csv: string; ndjson: string }, lines: readonly ReportLine[]) {
+  for (const [path, text] of [
+    [paths.csv, reportCsv(lines)],
+    [paths.ndjson, reportNdjson(lines)],
+  ] as const) {
+    try {
+      await writeFile(`${path}.tmp`, text);
+      await rename(`${path}.tmp`, path);
+    } catch (error) {
+      throw new UsageError(`cannot write the report to ${path}: ${(error as Error).message}`);
+    }
+  }
+}

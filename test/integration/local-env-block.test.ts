@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { cliEnvironment, environmentBlock } from '../../scripts/local-stack/env-block.js';
+import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
+import {
+  LOCAL_CREDENTIALS,
+  type LocalPeers,
+  startLocalPeers,
+  TABLE_NAME,
+  TENANT_SECRET_PREFIX,
+} from '../../scripts/local-stack/peers.js';
+
+/**
+ * The block `npm start` prints for the CLI: pasted into a shell that has nothing else set (no AWS
+ * profile, no region, no tenant), `identity-sync history` and `doctor` talk to the local stack.
+ */
+const run = promisify(execFile);
+const CUSTOMER = DEMO_TENANT.customer.externalId;
+
+let peers: LocalPeers;
+let block: string;
+
+beforeAll(async () => {
+  peers = await startLocalPeers();
+  block = environmentBlock(cliEnvironment(peers.env));
+  // One decision in the demo tenant's audit trail, for `history` to find.
+  await createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 400).record({
+    tenant: DEMO_TENANT.tenant,
+    externalId: CUSTOMER,
+    sourceEventId: 'env-block-test-1',
+    outcome: 'applied',
+    plan: 'patch',
+    profileIds: ['01ENVBLOCKTEST'],
+    before: { email: DEMO_TENANT.customer.email },
+    after: { email: 'ada.after@example.com' },
+    occurredAt: '2026-01-02T03:04:05.000Z',
+    decidedAt: '2026-01-02T03:04:06.000Z',
+  });
+});
+afterAll(() => peers?.stop());
+
+/** `identity-sync <args>` in `sh`, after the block, with only PATH inherited. */
+function cliAfterTheBlock(...args: string[]) {
+  const command = [process.execPath, join(SERVICE_DIR, 'bin', 'identity-sync.mjs'), ...args]
+    .map((word) => `'${word}'`)
+    .join(' ');
+  return run('sh', ['-c', `${block}\nexec ${command}`], {
+    cwd: SERVICE_DIR,
+    env: { PATH: process.env.PATH },
+    timeout: 60_000,
+  });
+}
+
+describe('the environment block for the CLI', () => {
+  it("sets the stack's endpoints, dummy credentials, resources and tenant, one export a line", () => {
+    const exported = Object.fromEntries(
+      block.split('\n').map((line) => {
+        const [, name, value] = /^export (\w+)='([^']*)'$/.exec(line) ?? [line, line, ''];
+        return [name, value];
+      }),
+    );
+    expect(exported).toEqual({
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_SQS: new URL(peers.queueUrl).origin,
+      AWS_ENDPOINT_URL_DYNAMODB: peers.env.AWS_ENDPOINT_URL_DYNAMODB,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: peers.secrets.url,
+      SYNC_STATE_TABLE: TABLE_NAME,
+      IDENTITY_CHANGES_QUEUE_URL: peers.queueUrl,
+      DEAD_LETTER_QUEUE_URL: peers.deadLetterQueueUrl,
+      TENANT_SECRET_PREFIX,
+      DEFAULT_TENANT: DEMO_TENANT.tenant,
+      KLAVIYO_BASE_URL: peers.klaviyo?.url,
+    });
+  });
+
+  it('quotes values so that no shell expands them, in sh and in PowerShell', () => {
+    const tricky = { A: "it's $HOME `x`" };
+    expect(environmentBlock(tricky)).toBe(`export A='it'\\''s $HOME \`x\`'`);
+    expect(environmentBlock(tricky, 'powershell')).toBe(`$env:A = 'it''s $HOME \`x\`'`);
+  });
+
+  it('adds the webhook URL and the sandbox key when given them', () => {
+    const variables = cliEnvironment(peers.env, {
+      SHOPIFY_WEBHOOK_URL: 'http://127.0.0.1:3000/webhooks/shopify',
+      KLAVIYO_API_KEY: undefined,
+    });
+    expect(variables.SHOPIFY_WEBHOOK_URL).toBe('http://127.0.0.1:3000/webhooks/shopify');
+    expect(variables).not.toHaveProperty('KLAVIYO_API_KEY');
+  });
+
+  it("is enough for `history` to read the demo tenant's audit trail", async () => {
+    const { stdout } = await cliAfterTheBlock('history', CUSTOMER);
+    expect(stdout).toContain(
+      `Decisions for customer ${CUSTOMER} of tenant ${DEMO_TENANT.tenant}, newest first:`,
+    );
+    expect(stdout).toMatch(
+      /applied .*profile 01ENVBLOCKTEST .*ada\.after@example\.com.*\[env-block-test-1\]/,
+    );
+  }, 60_000);
+
+  it('is enough for `doctor` to pass its checks (the webhook skipped: no serverless-offline here)', async () => {
+    const { stdout } = await cliAfterTheBlock('doctor');
+    expect(stdout).toMatch(/^Checks for tenant demo:\n/);
+    expect(stdout.match(/^ {2}ok /gm)).toHaveLength(5);
+    expect(stdout).toMatch(/No check failed \(1 skipped\): tenant demo is ready\.\n$/);
+  }, 60_000);
+});
