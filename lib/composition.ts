@@ -9,6 +9,7 @@ import { erpWebhookSource } from './erp/receive-webhook.js';
 import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
 import type { WebhookSource } from './intake/source.js';
 import { limitsOf, shareOf } from './klaviyo/limits.js';
+import { maskIdentifiersInText } from './observability/mask.js';
 import {
   telemetry as defaultTelemetry,
   PARKED_REASON,
@@ -103,13 +104,14 @@ export function klaviyoForTenants(
       },
       onRetry: ({ method, path, attempt, delayMs, error }) => {
         telemetry.count('KlaviyoRetried');
+        // Without the query, and the error's text masked: lookups carry customers' emails and phones.
         telemetry.log.warn('Klaviyo request retried', {
           tenant,
           method,
-          path,
+          path: path.split('?')[0],
           attempt,
           delayMs,
-          error: error.message,
+          error: maskIdentifiersInText(error.message),
         });
       },
     });
