@@ -69,6 +69,14 @@ describe('functions', () => {
     expect(lambda(name).MemorySize).toBe(megabytes);
   });
 
+  it.each(FUNCTIONS)("%s logs JSON, without Lambda's START, END and REPORT lines", (name) => {
+    expect(lambda(name).LoggingConfig).toEqual({
+      LogFormat: 'JSON',
+      ApplicationLogLevel: 'INFO',
+      SystemLogLevel: 'WARN',
+    });
+  });
+
   it('defines exactly the four functions, with their timeouts', () => {
     expect(ofType('AWS::Lambda::Function')).toHaveLength(4);
     expect(lambda(EVENTBRIDGE).Timeout).toBe(10);
