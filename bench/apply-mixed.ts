@@ -10,7 +10,7 @@ import {
   SANDBOX_API_KEY,
   startKlaviyoSandbox,
 } from '../local/klaviyo-sandbox.js';
-import { benchIo, endpointOf, endpointTable } from './requests-by-endpoint.js';
+import { benchIo, endpointOf, endpointTable, filterValues } from './requests-by-endpoint.js';
 
 /**
  * `npm run bench:apply [-- --rows 10000 --job-delay-ms 1000 --no-bulk]`: `identity-sync apply` of
@@ -175,6 +175,5 @@ function costByOutcome(
 function filterKeys(filter: string): string[] {
   const field = /^(?:equals|any)\((\w+),/.exec(filter)?.[1];
   if (!field) return [];
-  const values = [...filter.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => match[1] as string);
-  return values.map((value) => `${field}:${field === 'email' ? value.toLowerCase() : value}`);
+  return filterValues(filter).map((value) => `${field}:${field === 'email' ? value.toLowerCase() : value}`);
 }

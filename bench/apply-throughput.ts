@@ -7,7 +7,7 @@ import { type RecordedRequest, SANDBOX_API_KEY, startKlaviyoSandbox } from '../l
 import { benchIo, endpointTable } from './requests-by-endpoint.js';
 
 /**
- * `npx tsx bench/apply-throughput.ts [--rows N] [--concurrency N] [--no-bulk]`: `identity-sync apply` on N
+ * `npm run bench:apply-throughput [-- --rows N --concurrency N --no-bulk]`: `identity-sync apply` on N
  * generated rows (default 1,000) against a Klaviyo sandbox on loopback that enforces Klaviyo's
  * limits (75/s and 750/min per endpoint). Prints rows/s, requests and 429s per endpoint, and the
  * most requests the sandbox counted in any of its fixed windows, to compare with the limits.

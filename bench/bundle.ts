@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
-import { DEFAULT_SCHEMA, load, Type } from 'js-yaml';
 import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
+import { readServiceYaml } from '../scripts/local-stack/service-yaml.js';
 
 /** serverless-esbuild's own settings under custom.esbuild; every other key is an esbuild option. */
 const PLUGIN_SETTINGS = new Set([
@@ -27,23 +26,14 @@ const PLUGIN_SETTINGS = new Set([
   'config',
 ]);
 
-/** CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`) elsewhere in serverless.yml: kept as opaque values. */
-const cloudFormationTags = ['!Ref', '!GetAtt', '!Sub'].flatMap((tag) =>
-  (['scalar', 'sequence'] as const).map(
-    (kind) => new Type(tag, { kind, construct: (data) => ({ [tag]: data }) }),
-  ),
-);
-
 interface ServiceDefinition {
   provider: { memorySize?: number };
   functions: Record<string, { handler: string; memorySize?: number }>;
   custom: { esbuild: Record<string, unknown> };
 }
 
-async function serviceDefinition(): Promise<ServiceDefinition> {
-  const text = await readFile(join(SERVICE_DIR, 'serverless.yml'), 'utf8');
-  return load(text, { schema: DEFAULT_SCHEMA.extend(cloudFormationTags) }) as ServiceDefinition;
-}
+const serviceDefinition = async () =>
+  (await readServiceYaml('serverless.yml')) as unknown as ServiceDefinition;
 
 export interface DeployedFunction {
   name: string;
@@ -76,7 +66,7 @@ export function lambdaHeapFlags(memorySize: number): string[] {
 }
 
 /** The esbuild options serverless.yml gives serverless-esbuild (custom.esbuild), so we measure what ships. */
-export async function deployedBuildOptions(): Promise<BuildOptions> {
+async function deployedBuildOptions(): Promise<BuildOptions> {
   const { plugins, ...settings } = (await serviceDefinition()).custom.esbuild;
   const deployed = Object.fromEntries(Object.entries(settings).filter(([key]) => !PLUGIN_SETTINGS.has(key)));
   // serverless-esbuild require()s the file custom.esbuild.plugins names.

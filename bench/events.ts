@@ -18,7 +18,7 @@ export function shopifyDelivery(change: CustomerChange): APIGatewayProxyEventV2 
 }
 
 /** A signed ERP change (Standard Webhooks) to POST /webhooks/erp/{tenant}. */
-export function erpDelivery(change: CustomerChange): APIGatewayProxyEventV2 {
+function erpDelivery(change: CustomerChange): APIGatewayProxyEventV2 {
   const body = JSON.stringify({
     externalId: change.externalId,
     email: change.email,
@@ -35,7 +35,7 @@ export function erpDelivery(change: CustomerChange): APIGatewayProxyEventV2 {
 }
 
 /** A Shopify customers/update from Shopify's EventBridge partner event source. */
-export function shopifyEventBridgeEvent(change: CustomerChange) {
+function shopifyEventBridgeEvent(change: CustomerChange) {
   return {
     version: '0',
     id: crypto.randomUUID(),

@@ -1,15 +1,13 @@
 /** Helpers the benchmarks share. */
 
-export const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-};
-
 /** The value below which a fraction `q` of `values` fall (nearest rank). */
 export const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 };
+
+/** The middle value (the upper of the two middle ones for an even count). */
+export const median = (values: number[]) => quantile(values, 0.5);
 
 /**
  * The environment of a function in its own process: this shell's, the local peers' endpoints, and

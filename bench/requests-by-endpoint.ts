@@ -1,8 +1,8 @@
 import type { RecordedRequest } from '../local/klaviyo-sandbox.js';
 
 /**
- * What the Klaviyo sandbox received, by endpoint, for the CLI benchmarks (apply-throughput,
- * apply-mixed, bind-bulk): requests, 429s, and the most it counted in any of its fixed windows,
+ * What the Klaviyo sandbox received, by endpoint, for the benchmarks (apply-throughput,
+ * apply-mixed, bind-bulk, throughput): requests, 429s, and the most it counted in any of its fixed windows,
  * to compare with Klaviyo's limits.
  */
 export const endpointOf = (request: Pick<RecordedRequest, 'method' | 'path'>) =>
@@ -33,7 +33,7 @@ export function endpointTable(requests: readonly RecordedRequest[]) {
 }
 
 /** As the sandbox counts: requests accepted in each fixed window (429s do not count). */
-export function mostInFixedWindow(requests: readonly RecordedRequest[], windowMs: number): number {
+function mostInFixedWindow(requests: readonly RecordedRequest[], windowMs: number): number {
   const counts = new Map<number, number>();
   for (const request of requests) {
     if (request.status === 429) continue;
@@ -41,6 +41,20 @@ export function mostInFixedWindow(requests: readonly RecordedRequest[], windowMs
     counts.set(window, (counts.get(window) ?? 0) + 1);
   }
   return Math.max(0, ...counts.values());
+}
+
+/** The values a lookup's filter asks for: `equals(field,"v")` or `any(field,["a","b"])`. */
+export const filterValues = (filter: string): string[] =>
+  [...filter.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => (match[1] ?? '').replace(/\\(.)/g, '$1'));
+
+/** The most requests in any span of `windowMs`, wherever its edges fall; `times` sorted. */
+export function mostInAnySpan(times: readonly number[], windowMs: number): number {
+  let most = 0;
+  for (let first = 0, last = 0; last < times.length; last++) {
+    while ((times[last] as number) - (times[first] as number) >= windowMs) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
 }
 
 /** An in-process io for a CLI command: progress to stderr, the summary to stdout. */

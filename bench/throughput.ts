@@ -1,17 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { approximateMessageCount } from '../lib/adapters/sqs-queues.js';
 import { KLAVIYO_PROFILE_LIMITS } from '../lib/klaviyo/limits.js';
+import { freePort } from '../local/free-port.js';
 import type { RecordedRequest } from '../local/klaviyo-sandbox.js';
 import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
 import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
 import { type LocalStack, startLocalStack } from '../scripts/local-stack/stack.js';
 import { renderRequestPlot } from './plot.js';
+import { byEndpoint, endpointOf, filterValues, mostInAnySpan } from './requests-by-endpoint.js';
 
 /**
  * `npm run bench:throughput [-- --deliveries N --workers 1,3]`: the whole local stack end to end
@@ -144,17 +145,6 @@ async function settled(stack: LocalStack, done: () => boolean, timeoutMs: number
   throw new Error('the changes did not all apply in time');
 }
 
-const endpointOf = (request: RecordedRequest) =>
-  `${request.method} ${request.path.replace(/^\/api\/profiles\/[^/]+$/, '/api/profiles/{id}')}`;
-
-/** The values a lookup asked for: `equals(f,"v")` or `any(f,["v",…])`. */
-function filterValues(request: RecordedRequest): string[] {
-  const filter = request.query.filter ?? '';
-  return [...filter.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) =>
-    (match[1] ?? '').replace(/\\(.)/g, '$1'),
-  );
-}
-
 /** Requests per customer class: a lookup's cost is shared by the customers it asked about. */
 function attribute(requests: RecordedRequest[], customers: Customer[], profileOwner: Map<string, string>) {
   const byValue = new Map<string, Customer>();
@@ -171,7 +161,9 @@ function attribute(requests: RecordedRequest[], customers: Customer[], profileOw
     const endpoint = endpointOf(request);
     if (endpoint === 'GET /api/profiles') {
       const asked = [
-        ...new Set(filterValues(request).flatMap((value) => byValue.get(value.toLowerCase()) ?? [])),
+        ...new Set(
+          filterValues(request.query.filter ?? '').flatMap((value) => byValue.get(value.toLowerCase()) ?? []),
+        ),
       ];
       for (const customer of asked) add(customer, 1 / asked.length);
     } else if (endpoint === 'POST /api/profile-import') {
@@ -184,24 +176,6 @@ function attribute(requests: RecordedRequest[], customers: Customer[], profileOw
     }
   }
   return cost;
-}
-
-/** The most requests of one endpoint in any span of `windowMs`. */
-function busiest(times: number[], windowMs: number): number {
-  let most = 0;
-  for (let first = 0, last = 0; last < times.length; last++) {
-    while ((times[last] as number) - (times[first] as number) >= windowMs) first++;
-    most = Math.max(most, last - first + 1);
-  }
-  return most;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface RunFigures {
@@ -287,16 +261,11 @@ function report(
       `    ${kind.padEnd(20)} ${String(deliveriesOf(kind)).padStart(5)} deliveries  ${((cost.get(kind) ?? 0) / deliveriesOf(kind)).toFixed(3)}`,
     );
   }
-  const byEndpoint = new Map<string, RecordedRequest[]>();
-  for (const request of requests) {
-    const endpoint = endpointOf(request);
-    byEndpoint.set(endpoint, [...(byEndpoint.get(endpoint) ?? []), request]);
-  }
   console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
-  for (const [endpoint, list] of [...byEndpoint].sort()) {
+  for (const [endpoint, list] of [...byEndpoint(requests)].sort()) {
     const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
     console.log(
-      `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(busiest(times, 1_000)).padStart(15)} ${String(busiest(times, 60_000)).padStart(15)}`,
+      `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
     );
   }
   const writes = customers.filter((c) => c.class !== 'no-op').length;

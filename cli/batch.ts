@@ -4,7 +4,7 @@ import type { BulkImportError, BulkImportProfile } from '../lib/ports.js';
 import { ChangeParkedError, IdentifierHeldError } from '../lib/sync/sync-identity-change.js';
 import type { Settled } from './bulk-jobs.js';
 import type { InputRow } from './input.js';
-import { UsageError } from './io.js';
+import { positiveNumber, UsageError } from './io.js';
 import type { RowResult } from './results.js';
 import type { RowContext } from './rows.js';
 import type { Session } from './session.js';
@@ -23,7 +23,7 @@ export const CHUNK_ROWS = 500;
  * round trip (queued, processing, complete, then its import errors) would not be quicker. Klaviyo
  * also advises its bulk import for large volumes only. `--bulk-min-rows` changes it.
  */
-export const BULK_MIN_ROWS = 1_000;
+const BULK_MIN_ROWS = 1_000;
 
 /** The options `apply` and `bind` share: both read a file of rows and work through them the same way. */
 export const BATCH_OPTIONS_HELP = `Options:
@@ -132,14 +132,6 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
     bulkMinRows: positiveNumber('--bulk-min-rows', values['bulk-min-rows'], { integer: true }),
     restart: values.restart,
   };
-}
-
-export function positiveNumber(flag: string, text: string, { integer = false } = {}): number {
-  const value = Number(text);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
-  }
-  return value;
 }
 
 /** What makes `apply` and `bind` different: how a row becomes a task, and what a task does. */

@@ -7,6 +7,7 @@ import {
 } from '../lib/klaviyo/bulk-import.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportJob, BulkImportProfile, KlaviyoBulkImports } from '../lib/ports.js';
+import { completeLines } from './ndjson.js';
 
 /**
  * Writes whose outcome is known in advance, sent through Klaviyo's bulk profile import jobs: up to
@@ -282,14 +283,11 @@ export interface JobsJournal<Planned> {
 export async function openJobsJournal<Planned>(path: string, resume: boolean): Promise<JobsJournal<Planned>> {
   const started = new Map<string, BulkEntry<Planned>[]>();
   const text = resume ? await readFile(path, 'utf8').catch(() => '') : '';
-  for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
-    try {
-      const record = JSON.parse(line) as { job: string; entries?: BulkEntry<Planned>[]; settled?: boolean };
-      if (record.settled) started.delete(record.job);
-      else if (record.entries) started.set(record.job, record.entries);
-    } catch {
-      // A line a crash cut short, or not ours: it names no job to follow.
-    }
+  for (const line of completeLines(text)) {
+    // A line that is no JSON names no job to follow.
+    const record = line as { job: string; entries?: BulkEntry<Planned>[]; settled?: boolean } | undefined;
+    if (record?.settled) started.delete(record.job);
+    else if (record?.entries) started.set(record.job, record.entries);
   }
   if (!resume) await rm(path, { force: true });
   // One append at a time: two jobs' lines written at once could interleave (a line can be megabytes).

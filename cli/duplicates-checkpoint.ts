@@ -1,6 +1,7 @@
-import { appendFile, readFile, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, truncate, writeFile } from 'node:fs/promises';
 import type { ScannedProfile } from '../lib/duplicates/match.js';
 import { UsageError } from './io.js';
+import { completeLines, readIfThere } from './ndjson.js';
 
 /**
  * The checkpoint of a duplicates scan: an append-only NDJSON file. Its first line says what is
@@ -41,13 +42,13 @@ export interface Checkpoint extends ScanSoFar {
 
 /** The header and pages of a checkpoint's text; a torn last line (no line break yet) is not read. */
 export function parseCheckpoint(text: string): { header?: CheckpointHeader; pages: CheckpointPage[] } {
-  const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
-  const [first, ...rest] = lines;
-  const header = parsed<CheckpointHeader>(first);
+  const [header, ...rest] = completeLines(text) as [
+    CheckpointHeader | undefined,
+    ...(CheckpointPage | undefined)[],
+  ];
   if (header?.checkpoint !== 'identity-sync duplicates') return { pages: [] };
   const pages: CheckpointPage[] = [];
-  for (const line of rest) {
-    const page = parsed<CheckpointPage>(line);
+  for (const page of rest) {
     // A line that is no page would mean another writer: stop there rather than guess.
     if (!page || page.page !== pages.length + 1 || !Array.isArray(page.profiles)) break;
     pages.push(page);
@@ -80,7 +81,7 @@ export async function openCheckpoint(
   { restart = false } = {},
 ): Promise<Checkpoint> {
   const wanted: CheckpointHeader = { checkpoint: 'identity-sync duplicates', ...header };
-  const text = restart ? '' : await readIfThere(path);
+  const text = restart ? '' : await readIfThere(path, `the checkpoint ${path}`);
   const found = parseCheckpoint(text);
   if (text !== '' && !found.header)
     throw new UsageError(`${path} is not a duplicates checkpoint: name another --checkpoint`);
@@ -109,23 +110,6 @@ export async function openCheckpoint(
 }
 
 const lineOf = (value: unknown) => `${JSON.stringify(value)}\n`;
-
-function parsed<T>(line: string | undefined): T | undefined {
-  try {
-    return line ? (JSON.parse(line) as T) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readIfThere(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw new UsageError(`cannot read the checkpoint ${path}: ${(error as Error).message}`);
-  }
-}
 
 const cannotWrite = (path: string) => (error: Error) => {
   throw new UsageError(`cannot write the checkpoint ${path}: ${error.message}`);

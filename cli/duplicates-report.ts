@@ -80,7 +80,7 @@ export function csvField(value: string): string {
 export const reportCsv = (lines: readonly ReportLine[]) =>
   [CSV_COLUMNS, ...lines.map(csvRowOf)].map((row) => `${row.map(csvField).join(',')}\n`).join('');
 
-export const reportNdjson = (lines: readonly ReportLine[]) =>
+const reportNdjson = (lines: readonly ReportLine[]) =>
   lines.map((line) => `${JSON.stringify(line)}\n`).join('');
 
 /** Writes both files, each whole or not at all (a temporary file renamed over it). */

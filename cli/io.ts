@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline/promises';
 import { ConfigurationError } from '../lib/errors.js';
 
 /** What a command gets instead of `process`, so tests run commands in-process with their own streams. */
@@ -49,3 +50,33 @@ export async function runCommand(io: CliIo, usage: string, body: () => Promise<n
 /** Ours, or node:util parseArgs refusing an option (its errors carry an ERR_PARSE_ARGS_* code). */
 const isUsageError = (error: unknown) =>
   error instanceof UsageError || String((error as { code?: unknown })?.code).startsWith('ERR_PARSE_ARGS');
+
+export const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** Asks on stderr and reads the answer from stdin: only `y` or `yes` is a yes. */
+export async function confirm(io: CliIo, question: string): Promise<boolean> {
+  const prompt = createInterface({ input: io.stdin as NodeJS.ReadableStream, output: io.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+/** A flag's value, which must be a positive number (or integer): else a usage error. */
+export function positiveNumber(flag: string, text: string, { integer = false } = {}): number {
+  const value = Number(text);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
+  }
+  return value;
+}
+
+/** What a run aborts to stop early; Ctrl-C (`io.signal`) aborts it too, with `interruptedReason`. */
+export function stopController(io: CliIo, interruptedReason?: unknown): AbortController {
+  const stop = new AbortController();
+  const interrupted = () => stop.abort(interruptedReason);
+  if (io.signal?.aborted) interrupted();
+  else io.signal?.addEventListener('abort', interrupted, { once: true });
+  return stop;
+}

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, readFile, rename } from 'node:fs/promises';
+import { type FileHandle, open, rename } from 'node:fs/promises';
 import type { SyncOutcome } from '../lib/sync/sync-identity-change.js';
 import { EXIT_ATTENTION, EXIT_OK, UsageError } from './io.js';
+import { completeLines, readIfThere } from './ndjson.js';
 
 /** What became of one input row: a line of the results file. */
 export interface RowResult {
@@ -176,23 +177,10 @@ export async function openResultsFile(
 
 /** The complete lines of a results file (none when it does not exist); a torn or foreign line is skipped. */
 async function readResults(path: string): Promise<RowResult[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new UsageError(`cannot read the results in ${path}: ${(error as Error).message}`);
-  }
-  // After the last line break there is at most a line a crash cut short: never trusted.
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  return complete.split('\n').flatMap((line) => {
-    try {
-      const result = JSON.parse(line) as RowResult;
-      return Number.isInteger(result?.line) && typeof result.outcome === 'string' ? [result] : [];
-    } catch {
-      return [];
-    }
-  });
+  return completeLines(await readIfThere(path, `the results in ${path}`)).filter(
+    (result): result is RowResult =>
+      Number.isInteger((result as RowResult)?.line) && typeof (result as RowResult).outcome === 'string',
+  );
 }
 
 /** Replaces the file with these results in one step (a temporary file renamed over it). */

@@ -16,7 +16,16 @@ import {
   type Settled,
 } from './bulk-jobs.js';
 import { type InputRow, readInputFile } from './input.js';
-import { type CliIo, EXIT_ATTENTION, EXIT_INTERRUPTED, EXIT_OK, runCommand, UsageError } from './io.js';
+import {
+  type CliIo,
+  counted,
+  EXIT_ATTENTION,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  runCommand,
+  stopController,
+  UsageError,
+} from './io.js';
 import { createProgress, type Progress } from './progress.js';
 import { exitCodeOf, formatSummary, openResultsFile, type RowResult, rowKeyOf, tally } from './results.js';
 import type { RowContext } from './rows.js';
@@ -51,7 +60,7 @@ type StopReason = { kind: 'key' | 'unreachable' | 'interrupted'; message: string
  * stderr, a results line per row as it finishes (the file in input order at the end), the summary
  * on stdout. Rows an earlier run finished are skipped. Returns the exit code.
  */
-export async function runBatch<Task extends Row, Lookups>(
+async function runBatch<Task extends Row, Lookups>(
   command: BatchCommand<Task, Lookups>,
   options: BatchOptions,
   io: CliIo,
@@ -122,11 +131,10 @@ export async function runBatch<Task extends Row, Lookups>(
       progress,
       todo.filter((row) => !('outcome' in (tasks.get(row.line) as Task | RowResult))).length,
     );
-    const stop = new AbortController();
-    const interrupted = () =>
-      stop.abort({ kind: 'interrupted', message: 'interrupted (Ctrl-C)' } satisfies StopReason);
-    if (io.signal?.aborted) interrupted();
-    else io.signal?.addEventListener('abort', interrupted, { once: true });
+    const stop = stopController(io, {
+      kind: 'interrupted',
+      message: 'interrupted (Ctrl-C)',
+    } satisfies StopReason);
     const stopOn = (error: unknown) => {
       if (isKeyRefused(error)) stop.abort({ kind: 'key', message: (error as Error).message });
       else if (error instanceof KlaviyoUnreachableError)
@@ -359,7 +367,7 @@ export function jobsNote({ jobs }: BulkStatus): string {
   const byStatus = new Map<string, number>();
   for (const { status } of jobs.values()) byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
   const parts = [...byStatus].map(([status, count]) => `${count} ${status}`);
-  return `${jobs.size} ${jobs.size === 1 ? 'job' : 'jobs'}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}`;
+  return `${counted(jobs.size, 'job')}${parts.length > 0 ? `: ${parts.join(', ')}` : ''}`;
 }
 
 function requireColumns(columns: string[] | undefined, required: string[][]) {

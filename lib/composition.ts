@@ -46,11 +46,10 @@ function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry
   };
 }
 
-/** What every webhook intake needs: tenant secrets, the changes queue and the dead-letter queue. */
-function webhookIntake(config: Config, telemetry: Telemetry): IntakeDependencies {
+/** What every intake needs: the changes queue and the dead-letter queue. */
+function queueIntake(config: Config, telemetry: Telemetry): Omit<IntakeDependencies, 'secrets'> {
   const sqs = new SQSClient({});
   return {
-    secrets: tenantSecretsFor(config),
     queue: createSqsChangeQueue(sqs, config.queueUrl),
     deadLetters: countedDeadLetters(sqs, config, telemetry),
     telemetry,
@@ -58,13 +57,14 @@ function webhookIntake(config: Config, telemetry: Telemetry): IntakeDependencies
   };
 }
 
-const intakeOf =
-  (source: WebhookSource, deps: IntakeDependencies): WebhookIntake =>
-  (request) =>
-    receiveWebhook(source, request, deps);
+/** A signed webhook's intake: the queues, and the tenant secrets its signatures are checked with. */
+function intakeOf(source: WebhookSource, config: Config, telemetry: Telemetry): WebhookIntake {
+  const deps = { ...queueIntake(config, telemetry), secrets: tenantSecretsFor(config) };
+  return (request) => receiveWebhook(source, request, deps);
+}
 
 export function createShopifyIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
-  return intakeOf(shopifyWebhookSource(config), webhookIntake(config, telemetry));
+  return intakeOf(shopifyWebhookSource(config), config, telemetry);
 }
 
 /** Shopify's deliveries through Amazon EventBridge: the Shopify intake, with no secret to read. */
@@ -72,11 +72,11 @@ export function createShopifyEventBridgeIntake(
   config: Config,
   telemetry: Telemetry = defaultTelemetry,
 ): ShopifyEventIntake {
-  return shopifyEventBridgeIntake(config, webhookIntake(config, telemetry));
+  return shopifyEventBridgeIntake(config, queueIntake(config, telemetry));
 }
 
 export function createErpIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
-  return intakeOf(erpWebhookSource(config), webhookIntake(config, telemetry));
+  return intakeOf(erpWebhookSource(config), config, telemetry);
 }
 
 /** Klaviyo clients built from each tenant's private key, as read (and cached) from its secret. */

@@ -40,7 +40,7 @@ export const Reason = {
   TenantSecretUnavailable: 'tenant_secret_unavailable',
   /** Klaviyo did not answer at all. */
   KlaviyoUnreachable: 'klaviyo_unreachable',
-  /** Moved to the dead-letter queue by SQS redrive after too many transient failures. */
+  /** Still failing for now after the retry schedule's time (parked by the worker), or moved by SQS redrive. */
   RetriesExhausted: 'retries_exhausted',
 } as const;
 

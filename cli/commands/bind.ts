@@ -34,7 +34,7 @@ interface BindPlanned {
  * One run of bind. Profiles it binds are claimed for the whole run, so a row looked up while a
  * bulk job is still binding a profile sees it taken.
  */
-export function bindCommand(): BatchCommand<BindTask, BindChunk> {
+function bindCommand(): BatchCommand<BindTask, BindChunk> {
   const claims = new Map<string, string>();
   const lookUp = async (session: Session, tasks: readonly BindTask[]) =>
     bindChunk(await lookUpForBind(session.klaviyo, tasks), claims);

@@ -3,7 +3,16 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
-import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
+import { Reason } from '../../lib/reasons.js';
+import {
+  type CliIo,
+  counted,
+  EXIT_ATTENTION,
+  EXIT_OK,
+  positiveNumber,
+  runCommand,
+  UsageError,
+} from '../io.js';
 
 const USAGE = `Usage: identity-sync dead-letters [--queue-url URL] [--limit N] [--reason R] [--json]
 
@@ -44,9 +53,7 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
       throw new UsageError(
         'dead-letters reads the dead-letter queue: pass --queue-url or set DEAD_LETTER_QUEUE_URL',
       );
-    const limit = Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1)
-      throw new UsageError(`--limit must be a positive integer, got '${values.limit}'`);
+    const limit = positiveNumber('--limit', values.limit, { integer: true });
 
     // Region, credentials and endpoint (AWS_ENDPOINT_URL_SQS) come from the environment, as everywhere.
     const sqs = new SQSClient({});
@@ -103,7 +110,6 @@ export interface ClassifiedLetter {
   sentAt?: string;
 }
 
-export const RETRIES_EXHAUSTED = 'retries_exhausted';
 export const UNREADABLE = 'unreadable';
 
 /** What a dead-letter queue message is: a parked letter, a redriven plain change, or unreadable. */
@@ -131,12 +137,11 @@ export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
   }
   if (content.kind === 'change') {
     const { change } = content;
-    const times =
-      receiveCount === undefined ? '' : `; received ${receiveCount} ${receiveCount === 1 ? 'time' : 'times'}`;
+    const times = receiveCount === undefined ? '' : `; received ${counted(receiveCount, 'time')}`;
     return {
       ...common,
       kind: 'redriven',
-      reason: RETRIES_EXHAUSTED,
+      reason: Reason.RetriesExhausted,
       time: sentAt,
       tenant: change.tenant,
       source: change.source,
@@ -151,7 +156,7 @@ export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
     return {
       ...common,
       kind: 'redriven',
-      reason: RETRIES_EXHAUSTED,
+      reason: Reason.RetriesExhausted,
       time: sentAt,
       tenant: merge.tenant,
       source: merge.source,
@@ -239,7 +244,7 @@ export function summarizeByReason(letters: ClassifiedLetter[]): ReasonSummary[] 
 /** The text report: a heading, the summary by reason, then one line per letter (already sorted). */
 export function formatReport(letters: ClassifiedLetter[], facts: ReportFacts): string {
   const filter = facts.reason === undefined ? '' : ` with reason ${facts.reason}`;
-  const heading = `Dead-letter queue ${facts.queue}: ${facts.read} ${facts.read === 1 ? 'message' : 'messages'} read (about ${facts.onQueue} on the queue), all left in place`;
+  const heading = `Dead-letter queue ${facts.queue}: ${counted(facts.read, 'message')} read (about ${facts.onQueue} on the queue), all left in place`;
   const lines = [facts.reason === undefined ? `${heading}.` : `${heading}; ${letters.length}${filter}.`];
   if (facts.read >= facts.limit && facts.onQueue > facts.read) {
     lines.push(`Stopped at --limit ${facts.limit}.`);

@@ -8,7 +8,7 @@ import { readTenantSecret } from '../../lib/adapters/tenant-secrets.js';
 import { parseSettings, settingsSchema } from '../../lib/config.js';
 import { IdentitySyncError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
-import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand } from '../io.js';
+import { type CliIo, counted, EXIT_ATTENTION, EXIT_OK, runCommand } from '../io.js';
 import { type CliSettings, cliSettings, tenantOf } from '../session.js';
 
 const USAGE = `Usage: identity-sync doctor [--tenant T] [--secret-id ID] [--queue-url URL]
@@ -35,11 +35,10 @@ AWS region, credentials and endpoints come from the environment, as for the AWS 
 Exit code: 0 when no check failed, 1 when one did, 2 for usage errors.`;
 
 /** What doctor reads beyond the CLI's usual settings: where the stack's parts are. */
-const doctorSettingsSchema = settingsSchema.pick({ TENANT_SECRET_PREFIX: true }).extend({
-  IDENTITY_CHANGES_QUEUE_URL: z.url().optional(),
-  DEAD_LETTER_QUEUE_URL: z.url().optional(),
-  SHOPIFY_WEBHOOK_URL: z.url().optional(),
-});
+const doctorSettingsSchema = settingsSchema
+  .pick({ TENANT_SECRET_PREFIX: true, IDENTITY_CHANGES_QUEUE_URL: true, DEAD_LETTER_QUEUE_URL: true })
+  .partial({ IDENTITY_CHANGES_QUEUE_URL: true, DEAD_LETTER_QUEUE_URL: true })
+  .extend({ SHOPIFY_WEBHOOK_URL: z.url().optional() });
 
 export type CheckStatus = 'ok' | 'FAIL' | 'skip';
 
@@ -104,7 +103,7 @@ export async function doctor(args: string[], io: CliIo): Promise<number> {
 }
 
 /** The secret first (the Klaviyo check needs its key), then the rest at once, reported in a fixed order. */
-export async function runChecks(targets: DoctorTargets, settings: CliSettings): Promise<CheckResult[]> {
+async function runChecks(targets: DoctorTargets, settings: CliSettings): Promise<CheckResult[]> {
   const secrets = new SecretsManagerClient(AWS_CLIENT_OPTIONS);
   const sqs = new SQSClient(AWS_CLIENT_OPTIONS);
   const dynamodb = new DynamoDBClient(AWS_CLIENT_OPTIONS);
@@ -146,11 +145,10 @@ async function checkTenantSecret(
 ): Promise<{ result: CheckResult; klaviyoKey?: string }> {
   try {
     const secret = await readTenantSecret(client, secretId);
-    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
     return {
       result: ok(
         SECRET,
-        `${secretId} exists and parses: a Klaviyo private key, ${count(secret.shopifyWebhookSecrets.length, 'Shopify secret')}, ${count(secret.erpWebhookSecrets.length, 'ERP secret')}`,
+        `${secretId} exists and parses: a Klaviyo private key, ${counted(secret.shopifyWebhookSecrets.length, 'Shopify secret')}, ${counted(secret.erpWebhookSecrets.length, 'ERP secret')}`,
       ),
       klaviyoKey: secret.klaviyoPrivateKey,
     };
@@ -240,10 +238,7 @@ async function checkQueue(
   try {
     const messages = await approximateMessageCount(sqs, queueUrl);
     const parked = check === 'dead-letter queue' && messages > 0 ? ' (see identity-sync dead-letters)' : '';
-    return ok(
-      check,
-      `${queueUrl} answers: about ${messages} ${messages === 1 ? 'message' : 'messages'}${parked}`,
-    );
+    return ok(check, `${queueUrl} answers: about ${counted(messages, 'message')}${parked}`);
   } catch (error) {
     return fail(
       check,

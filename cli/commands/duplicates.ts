@@ -14,15 +14,24 @@ import { normalizeEmail } from '../../lib/normalize.js';
 import { maskEmail, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import type { ProfilePage } from '../../lib/ports.js';
 import { DEFAULT_MERGE_WAIT } from '../../lib/sync/execute.js';
-import { positiveNumber } from '../batch.js';
 import { type Checkpoint, openCheckpoint } from '../duplicates-checkpoint.js';
 import { reportLineOf, writeReport } from '../duplicates-report.js';
 import { readInputFile } from '../input.js';
-import { type CliIo, EXIT_ATTENTION, EXIT_INTERRUPTED, EXIT_OK, runCommand, UsageError } from '../io.js';
+import {
+  type CliIo,
+  confirm,
+  counted,
+  EXIT_ATTENTION,
+  EXIT_INTERRUPTED,
+  EXIT_OK,
+  positiveNumber,
+  runCommand,
+  stopController,
+  UsageError,
+} from '../io.js';
 import { createProgress } from '../progress.js';
 import { runInCustomerOrder } from '../run-in-order.js';
 import { cliSettings, isKeyRefused, openSession, type Session } from '../session.js';
-import { confirm, counted } from './replay.js';
 
 const DEFAULT_MIN_CONFIDENCE = 0.9;
 
@@ -324,10 +333,7 @@ async function applyMerges(
     return EXIT_OK;
   }
 
-  const stop = new AbortController();
-  const interrupted = () => stop.abort();
-  if (io.signal?.aborted) interrupted();
-  else io.signal?.addEventListener('abort', interrupted, { once: true });
+  const stop = stopController(io);
   const progress = createProgress({ label: 'merge', total: pairs.length, output: io.stderr });
   const counts = new Map<string, number>();
   const deps = { ...session, clock: () => new Date(), mergeWait: DEFAULT_MERGE_WAIT };

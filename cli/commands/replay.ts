@@ -1,8 +1,16 @@
-import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type MoveReport, moveMessages, type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
-import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
+import {
+  type CliIo,
+  confirm,
+  counted,
+  EXIT_ATTENTION,
+  EXIT_OK,
+  positiveNumber,
+  runCommand,
+  UsageError,
+} from '../io.js';
 import { classifyDeadLetter, formatLetter, queueNameOf } from './dead-letters.js';
 
 const USAGE = `Usage: identity-sync replay --reason R [--since T] [--dry-run] [--yes] [options]
@@ -55,9 +63,7 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
     const since = values.since === undefined ? undefined : Date.parse(values.since);
     if (since !== undefined && Number.isNaN(since))
       throw new UsageError(`--since must be an ISO 8601 date-time, got '${values.since}'`);
-    const limit = Number(values.limit);
-    if (!Number.isInteger(limit) || limit < 1)
-      throw new UsageError(`--limit must be a positive integer, got '${values.limit}'`);
+    const limit = positiveNumber('--limit', values.limit, { integer: true });
     const from = values['queue-url'] || io.env.DEAD_LETTER_QUEUE_URL;
     const to = values['to-queue-url'] || io.env.IDENTITY_CHANGES_QUEUE_URL;
     if (!from) throw new UsageError('pass --queue-url or set DEAD_LETTER_QUEUE_URL (the dead-letter queue)');
@@ -174,14 +180,3 @@ export function formatMoved(report: MoveReport, wanted: Wanted): string {
 
 const unusableNote = (count: number, { reason }: Wanted) =>
   `${counted(count, 'letter')} with reason ${reason} ${count === 1 ? 'carries' : 'carry'} no change to replay (unusable payloads): left on the queue.`;
-
-export const counted = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
-
-export async function confirm(io: CliIo, question: string): Promise<boolean> {
-  const prompt = createInterface({ input: io.stdin as NodeJS.ReadableStream, output: io.stderr });
-  try {
-    return /^y(es)?$/i.test((await prompt.question(question)).trim());
-  } finally {
-    prompt.close();
-  }
-}

@@ -7,10 +7,10 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
-import { approximateMessageCount, fifoId } from './sqs-queues.js';
+import { approximateMessageCount, fifoId, SQS_BATCH_SIZE } from './sqs-queues.js';
 
 /** How long a read hides the messages if making them visible again fails (or the reader dies). */
-export const READ_VISIBILITY_SECONDS = 30;
+const READ_VISIBILITY_SECONDS = 30;
 
 /** One message read without consuming it: what its body is, and what SQS says about it. */
 export interface PeekedMessage {
@@ -55,19 +55,9 @@ export async function peekQueue(sqs: SQSClient, queueUrl: string, limit: number)
   let failure: unknown;
   try {
     while (messages.size < limit) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: Math.min(10, limit - messages.size),
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['All'],
-          VisibilityTimeout: READ_VISIBILITY_SECONDS,
-          // Long polling asks every SQS server, so an answer with nothing means nothing more to read.
-          WaitTimeSeconds: 1,
-        }),
-      );
+      const received = await receive(sqs, queueUrl, limit - messages.size, READ_VISIBILITY_SECONDS);
       const before = messages.size;
-      for (const message of Messages) {
+      for (const message of received) {
         if (message.ReceiptHandle) handles.push(message.ReceiptHandle);
         messages.set(message.MessageId ?? message.ReceiptHandle ?? String(handles.length), message);
       }
@@ -80,6 +70,22 @@ export async function peekQueue(sqs: SQSClient, queueUrl: string, limit: number)
   const problem = await makeVisibleAgain(sqs, queueUrl, handles);
   if (failure !== undefined) throw cannotRead(failure, problem ? `; also, ${problem}` : '');
   return { messages: [...messages.values()].map(peeked), onQueue, problem };
+}
+
+/** Up to `max` messages (at most a batch) with all their attributes, hidden for `hiddenSeconds`. */
+async function receive(sqs: SQSClient, queueUrl: string, max: number, hiddenSeconds: number) {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: Math.min(SQS_BATCH_SIZE, max),
+      MessageAttributeNames: ['All'],
+      MessageSystemAttributeNames: ['All'],
+      VisibilityTimeout: hiddenSeconds,
+      // Long polling asks every SQS server, so an answer with nothing means nothing more to read.
+      WaitTimeSeconds: 1,
+    }),
+  );
+  return Messages;
 }
 
 function peeked(message: Message): PeekedMessage {
@@ -106,8 +112,8 @@ async function makeVisibleAgain(
 ): Promise<string | undefined> {
   let failed = 0;
   let firstError: string | undefined;
-  for (let start = 0; start < handles.length; start += 10) {
-    const batch = handles.slice(start, start + 10);
+  for (let start = 0; start < handles.length; start += SQS_BATCH_SIZE) {
+    const batch = handles.slice(start, start + SQS_BATCH_SIZE);
     try {
       const { Failed = [] } = await sqs.send(
         new ChangeMessageVisibilityBatchCommand({
@@ -130,7 +136,7 @@ async function makeVisibleAgain(
 }
 
 /** How long a move holds the messages it leaves: they stay out of other readers' way until it ends. */
-export const HOLD_SECONDS = 120;
+const HOLD_SECONDS = 120;
 
 export interface MoveReport {
   /** The messages moved, in the order they were moved. */
@@ -163,18 +169,9 @@ export async function moveMessages(
   const heldGroups = new Set<string>();
   try {
     while (report.moved.length + report.left.length < options.limit) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          MessageAttributeNames: ['All'],
-          MessageSystemAttributeNames: ['All'],
-          VisibilityTimeout: HOLD_SECONDS,
-          WaitTimeSeconds: 1,
-        }),
-      );
+      const received = await receive(sqs, queueUrl, SQS_BATCH_SIZE, HOLD_SECONDS);
       let fresh = 0;
-      for (const message of Messages) {
+      for (const message of received) {
         const id = message.MessageId ?? message.ReceiptHandle ?? '';
         const seen = unfinished.has(id);
         unfinished.set(id, message.ReceiptHandle ?? '');

@@ -56,8 +56,8 @@ export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: stri
   };
 }
 
-/** SQS takes at most 10 entries a batch call. */
-const SQS_BATCH_SIZE = 10;
+/** SQS takes at most 10 entries a batch call (and receives at most 10 messages a call). */
+export const SQS_BATCH_SIZE = 10;
 
 /**
  * When the worker's failed messages come back: their visibility timeout set per message, so a

@@ -12,6 +12,9 @@ export const PAYLOAD_EXCERPT_BYTES = 4 * 1024;
 
 export const sha256Hex = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
+/** The id of a delivery that names none: its bytes' SHA-256, the same on every retry of them. */
+export const contentIdOf = (bytes: Uint8Array | string) => `sha256:${sha256Hex(bytes)}`;
+
 /**
  * The letter with `payload` in it, whole when the letter then fits one message. Otherwise the
  * payload is cut to its first PAYLOAD_EXCERPT_BYTES, and its length and SHA-256 go in the context,

@@ -7,8 +7,8 @@ import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, TenantSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
 import { runInGroups } from '../sync/run-in-groups.js';
-import { letterWithPayload, sha256Hex } from './letters.js';
-import type { WebhookSource } from './source.js';
+import { contentIdOf, letterWithPayload } from './letters.js';
+import type { VerifiedDelivery, WebhookSource } from './source.js';
 
 export interface IntakeDependencies {
   secrets: TenantSecrets;
@@ -29,6 +29,8 @@ export type WebhookIntake = (request: WebhookRequest) => Promise<WebhookResponse
 export const NOT_AUTHENTICATED: WebhookResponse = { statusCode: 401, body: { error: 'invalid signature' } };
 
 const refusal = (statusCode: number, error: string): WebhookResponse => ({ statusCode, body: { error } });
+const tooLarge = (source: Pick<WebhookSource, 'maxBodyBytes'>) =>
+  `body larger than ${source.maxBodyBytes} bytes`;
 
 type Verification = 'signed' | 'invalid_signature' | 'no_webhook_secret';
 
@@ -50,7 +52,6 @@ export async function receiveWebhook(
   const { log, count } = deps.telemetry;
   const now = deps.clock();
   const bytes = request.body.length;
-  const tooLarge = `body larger than ${source.maxBodyBytes} bytes`;
   const refuse = (answer: WebhookResponse, why: string, facts: Record<string, unknown>) => {
     count('WebhookRejected');
     log.warn(`Webhook refused: ${why}`, { source: source.name, ...facts });
@@ -60,7 +61,9 @@ export async function receiveWebhook(
   const unsigned = source.unsignedReason(request, now);
   if (unsigned) {
     // Refused before the body is hashed or a secret read: Lambda would take up to 6 MB.
-    if (bytes > source.maxBodyBytes) return refuse(refusal(413, tooLarge), 'too large', { bytes, unsigned });
+    if (bytes > source.maxBodyBytes) {
+      return refuse(refusal(413, tooLarge(source)), 'too large', { bytes, unsigned });
+    }
     return refuse(refusal(401, unsigned), 'not signed', { unsigned });
   }
   const tenant = source.tenantOf(request);
@@ -68,7 +71,7 @@ export async function receiveWebhook(
   if (!tenant || !TENANT_NAME.test(tenant)) {
     return refuse(NOT_AUTHENTICATED, 'not authenticated', { tenant, why: 'unknown_tenant' });
   }
-  const deliveryId = source.deliveryIdOf(request) ?? `sha256:${sha256Hex(request.body)}`;
+  const deliveryId = source.deliveryIdOf(request) ?? contentIdOf(request.body);
   const facts = { source: source.name, tenant, deliveryId };
 
   let verification: Verification;
@@ -86,6 +89,23 @@ export async function receiveWebhook(
     return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: verification });
   }
 
+  return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps);
+}
+
+/**
+ * Takes a delivery once it is known to be authentic and for `tenant`: what the body asks for is
+ * queued, and what cannot be used is kept on the dead-letter queue. Sources authenticated by their
+ * transport (EventBridge) enter here, past the signature checks.
+ */
+export async function takeVerified(
+  source: Pick<WebhookSource, 'name' | 'maxBodyBytes' | 'letterContext' | 'read'>,
+  request: WebhookRequest,
+  { tenant, deliveryId, receivedAt }: Omit<VerifiedDelivery, 'log'>,
+  deps: Omit<IntakeDependencies, 'secrets' | 'clock'>,
+): Promise<WebhookResponse> {
+  const { log, count } = deps.telemetry;
+  const facts = { source: source.name, tenant, deliveryId };
+
   /** Keeps the whole body (or, when too large for a letter, its hash, length and first bytes). */
   const keepBody = async (reason: string, detail: string): Promise<WebhookResponse> => {
     const letter = {
@@ -95,7 +115,7 @@ export async function receiveWebhook(
       source: source.name,
       sourceEventId: deliveryId,
       context: source.letterContext?.(request),
-      parkedAt: now.toISOString(),
+      parkedAt: receivedAt.toISOString(),
     };
     await deps.deadLetters.park(letterWithPayload(letter, request.body));
     count('WebhookDeadLettered');
@@ -104,15 +124,19 @@ export async function receiveWebhook(
   };
 
   try {
-    if (bytes > source.maxBodyBytes) return await keepBody(Reason.PayloadTooLarge, tooLarge);
-    const reading = source.read(request, { tenant, deliveryId, receivedAt: now, log });
+    if (request.body.length > source.maxBodyBytes) {
+      return await keepBody(Reason.PayloadTooLarge, tooLarge(source));
+    }
+    const reading = source.read(request, { tenant, deliveryId, receivedAt, log });
     switch (reading.kind) {
       case 'ignored':
         count('WebhookIgnored');
         log.info('Webhook ignored', { ...facts, reason: reading.reason });
         return { statusCode: 200, body: { status: 'ignored', reason: reading.reason } };
       case 'refused':
-        return refuse(reading.answer, reading.reason, { ...facts, answer: reading.answer.body });
+        count('WebhookRejected');
+        log.warn(`Webhook refused: ${reading.reason}`, { ...facts, answer: reading.answer.body });
+        return reading.answer;
       case 'unusable':
         return await keepBody(Reason.InvalidPayload, reading.reason);
       case 'changes': {
@@ -122,7 +146,7 @@ export async function receiveWebhook(
           ...rejected.map(({ payload, ...item }) =>
             deps.deadLetters.park(
               letterWithPayload(
-                { ...item, tenant, source: source.name, parkedAt: now.toISOString() },
+                { ...item, tenant, source: source.name, parkedAt: receivedAt.toISOString() },
                 payload,
               ),
             ),

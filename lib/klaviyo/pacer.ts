@@ -1,14 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BULK_IMPORT_ENDPOINTS } from './bulk-import.js';
-import {
-  KLAVIYO_BULK_IMPORT_LIMITS,
-  KLAVIYO_MERGE_LIMITS,
-  KLAVIYO_PROFILE_LIMITS,
-  MERGE_ENDPOINT,
-  type RateLimit,
-} from './limits.js';
-
-export { MERGE_ENDPOINT, type RateLimit };
+import { KLAVIYO_PROFILE_LIMITS, limitsOf, type RateLimit } from './limits.js';
 
 /**
  * Holds requests back so that each endpoint stays under its rate limits, instead of living on
@@ -25,9 +16,8 @@ export interface Pacer {
 }
 
 export interface PacerOptions {
-  limits: RateLimit;
-  /** Endpoints with limits of their own, keyed like `POST /api/profile-merge`. */
-  overrides?: Record<string, RateLimit>;
+  /** The limits of an endpoint, keyed like `POST /api/profile-merge`. */
+  limitsOf: (endpoint: string) => RateLimit;
   marginMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<unknown>;
@@ -44,7 +34,7 @@ export function createPacer(options: PacerOptions): Pacer {
   const booked = new Map<string, number[]>();
 
   function reserve(endpoint: string): number {
-    const { perSecond, perMinute } = options.overrides?.[endpoint] ?? options.limits;
+    const { perSecond, perMinute } = options.limitsOf(endpoint);
     const slots = booked.get(endpoint) ?? [];
     booked.set(endpoint, slots);
     // In booking order, so the slots stay sorted and callers are served first come, first served.
@@ -75,19 +65,22 @@ function windowOpensAt(slots: number[], limit: number, windowMs: number): number
 }
 
 /**
- * Klaviyo's limits, or `ratePerSecond` for every endpoint when the account's (or a sandbox's)
- * limits differ. Merges and bulk import jobs never go faster than Klaviyo allows them.
+ * Klaviyo's limits (lib/klaviyo/limits.ts), or `ratePerSecond` for the profile endpoints when the
+ * account's (or a sandbox's) limits differ. Merges and bulk import jobs never go faster than
+ * Klaviyo allows them.
  */
 export function createKlaviyoPacer(ratePerSecond?: number, clock: Pick<PacerOptions, 'now'> = {}): Pacer {
-  const limits =
-    ratePerSecond === undefined
-      ? KLAVIYO_PROFILE_LIMITS
-      : { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
-  const atMost = (own: RateLimit) => ({
-    perSecond: Math.min(limits.perSecond, own.perSecond),
-    perMinute: Math.min(limits.perMinute, own.perMinute),
+  if (ratePerSecond === undefined) return createPacer({ limitsOf, ...clock });
+  const run: RateLimit = { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
+  return createPacer({
+    limitsOf: (endpoint) => {
+      const own = limitsOf(endpoint);
+      if (own === KLAVIYO_PROFILE_LIMITS) return run;
+      return {
+        perSecond: Math.min(run.perSecond, own.perSecond),
+        perMinute: Math.min(run.perMinute, own.perMinute),
+      };
+    },
+    ...clock,
   });
-  const overrides: Record<string, RateLimit> = { [MERGE_ENDPOINT]: atMost(KLAVIYO_MERGE_LIMITS) };
-  for (const endpoint of BULK_IMPORT_ENDPOINTS) overrides[endpoint] = atMost(KLAVIYO_BULK_IMPORT_LIMITS);
-  return createPacer({ limits, overrides, ...clock });
 }

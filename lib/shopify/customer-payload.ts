@@ -36,25 +36,32 @@ function keepIdDigits(this: unknown, key: string, value: unknown, context?: Revi
   return value;
 }
 
-/** The body as JSON, numeric ids kept as their digits; or why it is not JSON. */
-function parseJson(rawBody: string): { ok: true; json: unknown } | { ok: false; reason: string } {
+/** The body as JSON (numeric ids kept as their digits) read with `schema`; or why it cannot be. */
+function parseBody<T>(
+  rawBody: string,
+  schema: z.ZodType<T>,
+  what: string,
+): { ok: true; data: T } | { ok: false; reason: string } {
+  let json: unknown;
   try {
-    return { ok: true, json: JSON.parse(rawBody, keepIdDigits as (key: string, value: unknown) => unknown) };
+    json = JSON.parse(rawBody, keepIdDigits as (key: string, value: unknown) => unknown);
   } catch (error) {
     return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
   }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { ok: false, reason: `not a ${what}: ${describeIssues(parsed.error, 'body')}` };
+  return { ok: true, data: parsed.data };
 }
 
+/** The decimal id in a `gid://shopify/Customer/<id>`. */
+const customerIdOfGid = (gid: string | null | undefined) => GRAPHQL_CUSTOMER_ID.exec(gid ?? '')?.[1];
+
 export function parseShopifyCustomer(rawBody: string): CustomerParseResult {
-  const body = parseJson(rawBody);
-  if (!body.ok) return body;
-  const parsed = customerPayloadSchema.safeParse(body.json);
-  if (!parsed.success) {
-    return { ok: false, reason: `not a Shopify customer payload: ${describeIssues(parsed.error, 'body')}` };
-  }
+  const parsed = parseBody(rawBody, customerPayloadSchema, 'Shopify customer payload');
+  if (!parsed.ok) return parsed;
   const payload = parsed.data;
   // The GraphQL id is loss-free even where a serialiser rounded the numeric id.
-  const customerId = GRAPHQL_CUSTOMER_ID.exec(payload.admin_graphql_api_id ?? '')?.[1] ?? payload.id;
+  const customerId = customerIdOfGid(payload.admin_graphql_api_id) ?? payload.id;
   return {
     ok: true,
     customer: {
@@ -95,13 +102,10 @@ export type CustomerMergeParseResult =
   | { ok: false; reason: string };
 
 export function parseShopifyCustomerMerge(rawBody: string): CustomerMergeParseResult {
-  const body = parseJson(rawBody);
-  if (!body.ok) return body;
-  const parsed = customerMergePayloadSchema.safeParse(body.json);
-  if (!parsed.success) {
-    return { ok: false, reason: `not a Shopify customer merge: ${describeIssues(parsed.error, 'body')}` };
-  }
-  const idOf = (gid: string) => GRAPHQL_CUSTOMER_ID.exec(gid)?.[1] ?? gid;
+  const parsed = parseBody(rawBody, customerMergePayloadSchema, 'Shopify customer merge');
+  if (!parsed.ok) return parsed;
+  // Both ids passed the gid pattern, so each has its digits.
+  const idOf = (gid: string) => customerIdOfGid(gid) ?? gid;
   return {
     ok: true,
     merge: {

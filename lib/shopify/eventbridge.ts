@@ -2,16 +2,14 @@ import * as z from 'zod';
 import { type Config, tenantForShop } from '../config.js';
 import { TransientError } from '../errors.js';
 import { lowerCaseHeaders, type WebhookRequest } from '../http.js';
-import { letterWithPayload, sha256Hex } from '../intake/letters.js';
-import { type IntakeDependencies, receiveWebhook } from '../intake/receive.js';
-import type { WebhookSource } from '../intake/source.js';
-import type { TenantSecrets } from '../ports.js';
+import { contentIdOf, letterWithPayload } from '../intake/letters.js';
+import { type IntakeDependencies, takeVerified } from '../intake/receive.js';
 import { Reason } from '../reasons.js';
 import { describeIssues } from '../validation.js';
 import { shopifyWebhookSource } from './receive-webhook.js';
 
 /** Every Shopify partner event source, and so its events' `source`, is named like this. */
-export const SHOPIFY_PARTNER_SOURCE_PREFIX = 'aws.partner/shopify.com/';
+const SHOPIFY_PARTNER_SOURCE_PREFIX = 'aws.partner/shopify.com/';
 
 /**
  * A Shopify webhook delivered by Amazon EventBridge: the EventBridge envelope, and in `detail`
@@ -37,7 +35,8 @@ export type ShopifyEventIntake = (event: unknown) => Promise<ShopifyEventOutcome
  * Shopify's deliveries through Amazon EventBridge, taken like its HTTPS webhooks (the same
  * topics, parsing, normalisation, queue and dead letters: lib/shopify/receive-webhook.ts through
  * lib/intake/receive.ts), but for what EventBridge changes:
- * - no HMAC: AWS delivered the event from Shopify's partner event source, so no secret is read;
+ * - no HMAC: AWS delivered the event from Shopify's partner event source, so it is taken as
+ *   verified (past the intake's signature checks) and no secret is read;
  * - the payload arrives parsed, so ids above 2^53 have lost digits: the GraphQL ids are required
  *   then (a customer payload without `admin_graphql_api_id` and with such an id is unusable);
  * - nobody gets an answer: what cannot be used (not a Shopify event, another partner source than
@@ -45,10 +44,9 @@ export type ShopifyEventIntake = (event: unknown) => Promise<ShopifyEventOutcome
  */
 export function shopifyEventBridgeIntake(
   config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion' | 'shopifyEventBusName'>,
-  deps: IntakeDependencies,
+  deps: Omit<IntakeDependencies, 'secrets'>,
 ): ShopifyEventIntake {
-  const source = eventBridgeSource(config);
-  const intakeDeps = { ...deps, secrets: NO_SECRETS };
+  const source = shopifyWebhookSource(config);
 
   /** Keeps the whole event with the reason it cannot be used. */
   const keep = async (
@@ -67,7 +65,7 @@ export function shopifyEventBridgeIntake(
           tenant: facts.tenant,
           source: 'shopify',
           // Events without an id are told apart by their bytes, as webhooks without a delivery id are.
-          sourceEventId: typeof eventId === 'string' && eventId ? eventId : `sha256:${sha256Hex(payload)}`,
+          sourceEventId: typeof eventId === 'string' && eventId ? eventId : contentIdOf(payload),
           context: { via: 'eventbridge', ...(facts.shop && { shop: facts.shop }) },
           parkedAt: deps.clock().toISOString(),
         },
@@ -104,7 +102,13 @@ export function shopifyEventBridgeIntake(
     if (lost) return keep(event, Reason.InvalidPayload, lost, { tenant, shop });
 
     const request: WebhookRequest = { headers, body: Buffer.from(JSON.stringify(detail.payload)) };
-    const answer = await receiveWebhook(source, request, intakeDeps);
+    const deliveryId = source.deliveryIdOf(request) ?? contentIdOf(request.body);
+    const answer = await takeVerified(
+      source,
+      request,
+      { tenant, deliveryId, receivedAt: deps.clock() },
+      deps,
+    );
     if (answer.statusCode >= 500) {
       throw new TransientError(
         'queue_unavailable',
@@ -115,23 +119,6 @@ export function shopifyEventBridgeIntake(
     return { status: status ?? 'dead-lettered', ...(reason && { reason }) };
   };
 }
-
-/** The Shopify source, but signed by AWS's delivery rather than by an HMAC. */
-function eventBridgeSource(config: Parameters<typeof shopifyWebhookSource>[0]): WebhookSource {
-  return {
-    ...shopifyWebhookSource(config),
-    unsignedReason: () => undefined,
-    secretsOf: () => [DELIVERED_BY_AWS],
-    isSignedWith: (_request, secrets) => secrets.includes(DELIVERED_BY_AWS),
-  };
-}
-
-const DELIVERED_BY_AWS = 'delivered by Amazon EventBridge';
-
-/** No secret is read for an event AWS delivered: the intake is handed an empty one. */
-const NO_SECRETS: TenantSecrets = {
-  get: async () => ({ klaviyoPrivateKey: '', shopifyWebhookSecrets: [], erpWebhookSecrets: [] }),
-};
 
 /**
  * Why a parsed payload's customer id cannot be trusted: a numeric id above 2^53 without the

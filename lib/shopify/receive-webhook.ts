@@ -12,7 +12,7 @@ import {
 } from './customer-payload.js';
 import { isValidShopifySignature } from './signature.js';
 
-export const CUSTOMER_MERGE_TOPIC = 'customers/merge';
+const CUSTOMER_MERGE_TOPIC = 'customers/merge';
 export const PROCESSED_TOPICS = new Set(['customers/create', 'customers/update', CUSTOMER_MERGE_TOPIC]);
 /**
  * Shopify customer payloads take a few KiB (a customer with hundreds of addresses, tens): far

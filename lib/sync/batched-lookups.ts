@@ -71,10 +71,11 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
     ...klaviyo,
 
     async prefetch(changes) {
+      const ordered = changes.map((change) => ({ change, lookups: lookupOrder(change) }));
       for (const field of FIELD_ORDER) {
         // A change whose profile the answers so far find has no lookup left to make.
-        const wanted = changes.flatMap((change) =>
-          lookupsStillToMake(change)
+        const wanted = ordered.flatMap(({ change, lookups }) =>
+          lookupsStillToMake(change, lookups)
             .filter((lookup) => lookup.field === field)
             .map((lookup) => lookup.value),
         );
@@ -109,12 +110,12 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
   };
 
   /**
-   * The lookups resolution would make for `change` that no answer covers yet: in resolution order,
-   * up to the first answer that finds a profile of the customer's (none once that is answered).
+   * The lookups resolution would make for `change` (its `lookupOrder`) that no answer covers yet:
+   * in order, up to the first answer that finds a profile of the customer's (none once answered).
    */
-  function lookupsStillToMake(change: IdentityChange): Lookup[] {
+  function lookupsStillToMake(change: IdentityChange, lookups: readonly Lookup[]): Lookup[] {
     const missing: Lookup[] = [];
-    for (const lookup of lookupOrder(change)) {
+    for (const lookup of lookups) {
       const answer = answers.get(keyOf(lookup.field, lookup.value));
       if (!answer) missing.push(lookup);
       else if (answer.some((profile) => isOurs({ lookup, profile }, change.externalId))) return missing;

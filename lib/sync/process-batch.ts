@@ -1,12 +1,18 @@
 import type { RetrySchedule } from '../config.js';
 import { readQueuedMessage } from '../dead-letter.js';
 import { IdentitySyncError, TransientError } from '../errors.js';
-import type { IdentityChange } from '../identity-change.js';
-import type { KlaviyoForTenant, KlaviyoProfiles, Redeliveries } from '../ports.js';
+import { type IdentityChange, isCustomerMerge } from '../identity-change.js';
+import type {
+  CustomerState,
+  KlaviyoForTenant,
+  KlaviyoProfiles,
+  Redeliveries,
+  SyncStateStore,
+} from '../ports.js';
 import { Reason } from '../reasons.js';
 import { withBatchedLookups } from './batched-lookups.js';
 import { isStale, recordedProfile } from './plan.js';
-import { processQueuedChange, type WorkerDependencies } from './process-queued-change.js';
+import { parseChange, processQueuedChange, type WorkerDependencies } from './process-queued-change.js';
 import { redeliveryOf } from './redelivery.js';
 import { runInGroups } from './run-in-groups.js';
 
@@ -53,13 +59,13 @@ export async function processQueuedBatch(
   options: BatchOptions = {},
 ): Promise<{ failed: QueuedRecord[] }> {
   // No time for even one change: spend no request on lookups that would go unused.
-  const prefetched =
+  const { prefetched, statesRead } =
     options.hasTimeForAnother?.() === false
-      ? new Map<string, KlaviyoProfiles>()
+      ? { prefetched: new Map<string, KlaviyoProfiles>(), statesRead: new Map<string, CustomerState>() }
       : await prefetchUnknownCustomers(records, deps);
   const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
     (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
-  const batchDeps = { ...deps, klaviyoFor };
+  const batchDeps = { ...deps, klaviyoFor, state: withStatesRead(deps.state, statesRead) };
   const { failed, errors } = await runInGroups(records, async (record) => {
     if (options.hasTimeForAnother && !options.hasTimeForAnother()) {
       deps.telemetry.log.warn('Change handed back to the queue: too little time left in this invocation', {
@@ -185,12 +191,14 @@ async function decidedAlready(body: string, deps: WorkerDependencies): Promise<b
  * Per tenant, a Klaviyo client that already knows the answers to the lookups the batch's unknown
  * customers need. Only the first change of each group is looked at: the ones after it find the
  * record its change leaves. A failure here costs nothing but the saving: each change then looks
- * its customer up on its own, with its own retries.
+ * its customer up on its own, with its own retries. The customers' states it read are handed on
+ * (see withStatesRead).
  */
 async function prefetchUnknownCustomers(
   records: readonly QueuedRecord[],
   deps: WorkerDependencies,
-): Promise<Map<string, KlaviyoProfiles>> {
+): Promise<{ prefetched: Map<string, KlaviyoProfiles>; statesRead: Map<string, CustomerState> }> {
+  const statesRead = new Map<string, CustomerState>();
   const groups = new Set<string>();
   const firstChanges = records
     .filter((record) => !groups.has(record.groupId) && groups.add(record.groupId))
@@ -200,6 +208,7 @@ async function prefetchUnknownCustomers(
     await Promise.all(
       firstChanges.map(async (change) => {
         const state = await deps.state.getState(change.tenant, change.externalId).catch(() => undefined);
+        if (state) statesRead.set(stateKey(change.tenant, change.externalId), state);
         const needsLookups =
           state !== undefined &&
           !isStale(change.occurredAt, state.lastAppliedAt) &&
@@ -227,11 +236,45 @@ async function prefetchUnknownCustomers(
       }
     }),
   );
-  return prefetched;
+  return { prefetched, statesRead };
 }
 
+const stateKey = (tenant: string, externalId: string) => `${tenant}\n${externalId}`;
+
+/**
+ * The state store, answering each customer's first read from what the prefetch read a moment
+ * before (its group's first change asks for it at once), so the hot path reads it once. An
+ * answer is given once, and dropped when the customer's state is written meanwhile.
+ */
+function withStatesRead(store: SyncStateStore, statesRead: Map<string, CustomerState>): SyncStateStore {
+  const take = (tenant: string, externalId: string) => {
+    const state = statesRead.get(stateKey(tenant, externalId));
+    statesRead.delete(stateKey(tenant, externalId));
+    return state;
+  };
+  return {
+    getState: async (tenant, externalId) => take(tenant, externalId) ?? store.getState(tenant, externalId),
+    recordApplied: (change) => {
+      take(change.tenant, change.externalId);
+      return store.recordApplied(change);
+    },
+    recordPending: (tenant, externalId, pending) => {
+      take(tenant, externalId);
+      return store.recordPending(tenant, externalId, pending);
+    },
+    recordMerged: (merged) => {
+      take(merged.tenant, merged.externalId);
+      return store.recordMerged(merged);
+    },
+    forgetProfile: (tenant, externalId) => {
+      take(tenant, externalId);
+      return store.forgetProfile(tenant, externalId);
+    },
+  };
+}
+
+/** The identity change a message carries (itself or in a parked letter), if it is one. */
 function changeIn(body: string): IdentityChange | undefined {
-  const message = readQueuedMessage(body);
-  if (message.kind === 'change') return message.change;
-  return message.kind === 'letter' ? message.letter.change : undefined;
+  const change = parseChange(body);
+  return 'problem' in change || isCustomerMerge(change) ? undefined : change;
 }

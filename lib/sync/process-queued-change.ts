@@ -147,7 +147,7 @@ async function syncWithKeyRotation(
 }
 
 /** The change (or merge) a message carries; a parked letter moved back by DLQ redrive carries its own. */
-function parseChange(body: string): QueuedChange | { problem: string } {
+export function parseChange(body: string): QueuedChange | { problem: string } {
   const message = readQueuedMessage(body);
   switch (message.kind) {
     case 'change':

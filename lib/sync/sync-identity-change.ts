@@ -3,7 +3,7 @@ import { KlaviyoApiError } from '../klaviyo/errors.js';
 import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } from '../ports.js';
 import { Reason } from '../reasons.js';
 import type { KlaviyoContext, SyncContext, SyncResult } from './context.js';
-import { audit, type Executed, execute, profileOf, recordApplied } from './execute.js';
+import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
 import { type Facts, isStale, type Policies, planChange, recordedProfile, type SyncPlan } from './plan.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
 
@@ -87,7 +87,7 @@ export async function syncIdentityChange(
   const ctx: KlaviyoContext = {
     ...context,
     klaviyo: await deps.klaviyo(),
-    mergeWait: deps.mergeWait ?? { attempts: 8, firstDelayMs: 250 },
+    mergeWait: deps.mergeWait ?? DEFAULT_MERGE_WAIT,
   };
   if (!trustRecord) {
     facts = recorded ? await verifyRecorded(ctx, recorded, known) : await resolveProfiles(ctx, known);

@@ -1,7 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DEFAULT_SCHEMA, load, Type } from 'js-yaml';
-import { SERVICE_DIR } from './offline.js';
+import { readServiceYaml } from './service-yaml.js';
 
 /**
  * The SQS queues infra/queues.yml declares for CloudFormation, as CreateQueue takes them, so the
@@ -33,20 +30,6 @@ const SQS_ATTRIBUTES = new Set([
 /** Properties with nothing to do locally: it has one source queue, so allowing only it changes nothing. */
 const LOCALLY_IRRELEVANT = new Set(['RedriveAllowPolicy']);
 
-/** CloudFormation's short-form tags in their long form, e.g. `!GetAtt Q.Arn` → `{"Fn::GetAtt": ["Q", "Arn"]}`. */
-const cloudFormationSchema = DEFAULT_SCHEMA.extend([
-  new Type('!Ref', { kind: 'scalar', construct: (name: string) => ({ Ref: name }) }),
-  new Type('!GetAtt', { kind: 'scalar', construct: (path: string) => ({ 'Fn::GetAtt': path.split('.') }) }),
-  new Type('!GetAtt', { kind: 'sequence', construct: (path: string[]) => ({ 'Fn::GetAtt': path }) }),
-  new Type('!Sub', { kind: 'scalar', construct: (text: string) => ({ 'Fn::Sub': text }) }),
-  new Type('!Sub', { kind: 'sequence', construct: (parts: unknown[]) => ({ 'Fn::Sub': parts }) }),
-]);
-
-async function readYaml(path: string): Promise<Record<string, unknown>> {
-  const text = await readFile(join(SERVICE_DIR, path), 'utf8');
-  return load(text, { schema: cloudFormationSchema, filename: path }) as Record<string, unknown>;
-}
-
 interface Resource {
   Type: string;
   Properties: Record<string, unknown>;
@@ -54,8 +37,10 @@ interface Resource {
 
 /** The queues of infra/queues.yml as stage `stage` of serverless.yml's service names them. */
 export async function declaredQueues(stage: string): Promise<DeclaredQueue[]> {
-  const { service } = await readYaml('serverless.yml');
-  const { Resources } = (await readYaml('infra/queues.yml')) as { Resources: Record<string, Resource> };
+  const { service } = await readServiceYaml('serverless.yml');
+  const { Resources } = (await readServiceYaml('infra/queues.yml')) as {
+    Resources: Record<string, Resource>;
+  };
   const variables: Record<string, string> = { 'self:service': String(service), 'sls:stage': stage };
   return Object.entries(Resources)
     .filter(([, resource]) => resource.Type === 'AWS::SQS::Queue')

@@ -22,7 +22,7 @@ export interface LocalStackOptions {
 }
 
 /** The deployed trigger's cap (serverless.yml: maximumConcurrency), read the same way. */
-export function workerConcurrencyOf(env: NodeJS.ProcessEnv = process.env): number {
+function workerConcurrencyOf(env: NodeJS.ProcessEnv = process.env): number {
   const value = env.WORKER_MAX_CONCURRENCY;
   if (value === undefined || value === '') return 5;
   const parsed = Number(value);

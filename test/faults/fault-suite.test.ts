@@ -47,47 +47,55 @@ interface Stack {
 interface Scenario {
   name: string;
   inject(stack: Stack): void;
+  /** Requests that have met the injected fault so far: a fault nothing met tested nothing. */
+  met?(stack: Stack): number;
   /** Loses the worker's answers as a killed invocation would; the queue redelivers. */
   killsAfterWrites?: number;
 }
 
-const aws = (proxy: 'dynamodb' | 'secrets', fault: AwsFault) => (stack: Stack) => stack[proxy].inject(fault);
+const klaviyoFault = (fault: Parameters<KlaviyoSandbox['injectFaults']>[0]) => ({
+  inject: ({ klaviyo }: Stack) => klaviyo.injectFaults(fault),
+  met: ({ klaviyo }: Stack) => klaviyo.requests.filter((request) => request.fault).length,
+});
+const aws = (proxy: 'dynamodb' | 'secrets', fault: AwsFault) => ({
+  inject: (stack: Stack) => stack[proxy].inject(fault),
+  met: (stack: Stack) => stack[proxy].failed[fault.kind],
+});
 
 const SCENARIOS: Scenario[] = [
   { name: 'no fault', inject: () => undefined },
   {
     name: 'Klaviyo 5xx on 20% of requests',
-    inject: ({ klaviyo }) => klaviyo.injectFaults({ status: 503, probability: 0.2 }),
+    ...klaviyoFault({ status: 503, probability: 0.2 }),
   },
   {
     name: `Klaviyo 429 storm (${SIZE.stormMs / 1000} s)`,
-    inject: ({ klaviyo }) => klaviyo.injectFaults({ status: 429, retryAfterSeconds: 1, forMs: SIZE.stormMs }),
+    ...klaviyoFault({ status: 429, retryAfterSeconds: 1, forMs: SIZE.stormMs }),
   },
   {
     name: 'Klaviyo slower than the client timeout (25%)',
-    inject: ({ klaviyo }) =>
-      klaviyo.injectFaults({ delayMs: KLAVIYO_TIMEOUT_MS * 1.5, afterApplying: true, probability: 0.25 }),
+    ...klaviyoFault({ delayMs: KLAVIYO_TIMEOUT_MS * 1.5, afterApplying: true, probability: 0.25 }),
   },
   {
     name: 'connection reset before applying (20%)',
-    inject: ({ klaviyo }) => klaviyo.injectFaults({ reset: true, probability: 0.2 }),
+    ...klaviyoFault({ reset: true, probability: 0.2 }),
   },
   {
     name: 'connection reset after applying (20%)',
-    inject: ({ klaviyo }) => klaviyo.injectFaults({ reset: true, afterApplying: true, probability: 0.2 }),
+    ...klaviyoFault({ reset: true, afterApplying: true, probability: 0.2 }),
   },
   {
     name: `Klaviyo down (${SIZE.klaviyoOutageMs / 1000} s)`,
-    inject: ({ klaviyo }) => klaviyo.injectFaults({ reset: true, forMs: SIZE.klaviyoOutageMs }),
+    ...klaviyoFault({ reset: true, forMs: SIZE.klaviyoOutageMs }),
   },
   {
     name: `Secrets Manager down (${SIZE.awsOutageMs / 1000} s)`,
-    inject: aws('secrets', { kind: 'unavailable', forMs: SIZE.awsOutageMs }),
+    ...aws('secrets', { kind: 'unavailable', forMs: SIZE.awsOutageMs }),
   },
-  { name: 'DynamoDB throttling (30%)', inject: aws('dynamodb', { kind: 'throttle', probability: 0.3 }) },
+  { name: 'DynamoDB throttling (30%)', ...aws('dynamodb', { kind: 'throttle', probability: 0.3 }) },
   {
     name: `DynamoDB down (${SIZE.awsOutageMs / 1000} s)`,
-    inject: aws('dynamodb', { kind: 'reset', forMs: SIZE.awsOutageMs }),
+    ...aws('dynamodb', { kind: 'reset', forMs: SIZE.awsOutageMs }),
   },
   {
     name: 'worker killed after a PATCH, before acknowledging',
@@ -203,6 +211,7 @@ describe(`the fault suite (${FULL ? 'full' : 'CI'} size)`, () => {
 
       const started = Date.now();
       const deadline = started + CONVERGE_WITHIN_MS;
+      const metBefore = scenario.met?.(stack) ?? 0;
       scenario.inject(stack);
       harness.poller.start();
       const letters: { sourceEventId?: string; reason?: string }[] = [];
@@ -261,6 +270,8 @@ describe(`the fault suite (${FULL ? 'full' : 'CI'} size)`, () => {
       const parked = workload.customers.filter((customer) => customer.parkedReason);
       expect(letters.map((letter) => letter.reason)).toEqual(parked.map((customer) => customer.parkedReason));
       expect(invocations.killsLeft, 'kills left unused').toBe(0);
+      if (scenario.met)
+        expect(scenario.met(stack) - metBefore, 'requests that met the fault').toBeGreaterThan(0);
     },
     CONVERGE_WITHIN_MS + 30_000,
   );

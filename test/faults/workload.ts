@@ -47,7 +47,7 @@ const TENANT = DEMO_TENANT.tenant;
 const FIRST_CHANGE = Date.parse('2026-05-01T00:00:00Z');
 
 /** A small seeded generator (mulberry32): the same workload on every run. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Json, type Resource, usePackagedService } from '../support/osls.js';
 
 /**
@@ -16,10 +16,6 @@ interface Statement {
 }
 
 const packaged = usePackagedService();
-let resources: Record<string, Resource>;
-beforeAll(() => {
-  resources = packaged.resources;
-});
 
 const asArray = <T>(value: T | T[] | undefined): T[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
@@ -67,7 +63,8 @@ const RIGHTS: Record<string, string[]> = {
   ],
 };
 
-const ofType = (type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
+const ofType = (type: string) =>
+  Object.entries(packaged.resources).filter(([, resource]) => resource.Type === type);
 
 /** The function's name without the service and stage, e.g. `sync-worker`. */
 const shortName = (fn: Resource) =>
@@ -76,7 +73,7 @@ const shortName = (fn: Resource) =>
 function roleOf(fn: Resource): [string, Resource] {
   const role = fn.Properties.Role as { 'Fn::GetAtt'?: [string, string] } | undefined;
   const logicalId = role?.['Fn::GetAtt']?.[0] ?? '';
-  const found = resources[logicalId];
+  const found = packaged.resources[logicalId];
   expect(found?.Type, `${shortName(fn)}'s role ${JSON.stringify(role)}`).toBe('AWS::IAM::Role');
   return [logicalId, found as Resource];
 }
@@ -101,7 +98,9 @@ describe('least privilege (infra/iam.yml)', () => {
 
   it('has no IAM role or policy but those roles', () => {
     const roles = ofType('AWS::Lambda::Function').map(([, fn]) => roleOf(fn)[0]);
-    const iam = Object.entries(resources).filter(([, resource]) => resource.Type.startsWith('AWS::IAM::'));
+    const iam = Object.entries(packaged.resources).filter(([, resource]) =>
+      resource.Type.startsWith('AWS::IAM::'),
+    );
     expect(iam.map(([logicalId]) => logicalId).sort()).toEqual([...roles].sort());
   });
 

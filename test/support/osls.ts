@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll } from 'vitest';
+import { beforeAll } from 'vitest';
 import { LOCAL_STAGE, OSLS, SERVICE_DIR } from '../../scripts/local-stack/offline.js';
+import { useTempDir } from './temp-dir.js';
 
 // osls (the service's own copy) on serverless.yml, offline: packaging and printing need no AWS account.
 const run = promisify(execFile);
@@ -38,12 +38,11 @@ async function osls(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
  * template under test is the default one whatever this shell exports.
  */
 export function usePackagedService(): PackagedService {
-  let tempDir: string | undefined;
+  const tempDir = useTempDir('package');
   let packaged: PackagedService | undefined;
 
   beforeAll(async () => {
-    tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-package-'));
-    const dir = join(tempDir, 'package');
+    const dir = join(tempDir(), 'package');
     const env: NodeJS.ProcessEnv = { ...process.env };
     const serverlessYml = await readFile(join(SERVICE_DIR, 'serverless.yml'), 'utf8');
     for (const [, name] of serverlessYml.matchAll(/\$\{env:(\w+)/g)) delete env[name as string];
@@ -55,17 +54,13 @@ export function usePackagedService(): PackagedService {
       AWS_REGION: 'us-east-1',
       // serverless-esbuild joins this onto the service dir: a relative path into our temp dir, so
       // parallel runs don't share (and delete) one work folder.
-      SLS_ESBUILD_WORK_FOLDER: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
+      SLS_ESBUILD_WORK_FOLDER: relative(SERVICE_DIR, join(tempDir(), 'esbuild')),
     });
     const template = JSON.parse(
       await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
     ) as { Resources: Record<string, Resource> };
     packaged = { resources: template.Resources, dir };
   }, 180_000);
-
-  afterAll(async () => {
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
-  });
 
   const current = () => {
     if (!packaged) throw new Error('the service has not been packaged');

@@ -1,11 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
 import { type LocalStack, startLocalStack } from '../../scripts/local-stack/stack.js';
 import { freePort } from './ports.js';
+import { useTempDir } from './temp-dir.js';
 
 export interface StackUnderTest {
   readonly stack: LocalStack;
@@ -22,11 +21,10 @@ export interface StackUnderTest {
  */
 export function useLocalStack(label: string, settings: Record<string, string> = {}): StackUnderTest {
   const output: string[] = [];
-  let tempDir: string | undefined;
+  const tempDir = useTempDir(label);
   let started: { stack: LocalStack; baseUrl: string } | undefined;
 
   beforeAll(async () => {
-    tempDir = await mkdtemp(join(tmpdir(), `klaviyo-identity-sync-${label}-`));
     const httpPort = await freePort();
     try {
       const stack = await startLocalStack({
@@ -36,7 +34,7 @@ export function useLocalStack(label: string, settings: Record<string, string> = 
         lambdaPort: await freePort(),
         // serverless-esbuild joins this onto the service dir: a relative path into our temp dir,
         // so parallel test files do not share (and delete) one build folder.
-        esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
+        esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir(), 'esbuild')),
         onOutput: (line) => output.push(line),
         onPollError: (error) => output.push(`[poller] ${error}`),
       });
@@ -49,7 +47,6 @@ export function useLocalStack(label: string, settings: Record<string, string> = 
   afterAll(async () => {
     const group = started?.stack.offline.processGroup;
     await started?.stack.stop();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
     if (group !== undefined)
       expect(processGroupAlive(group), 'serverless-offline left processes behind').toBe(false);
   });

@@ -132,6 +132,10 @@ const shopifyLikeBody = fc
       JSON.stringify({ ...json, id, admin_graphql_api_id: `gid://shopify/Customer/${id}`, ...fields }),
     );
   });
+/** A customer payload as Shopify sends it, but for its id. */
+const wellFormedShopifyBody = fc
+  .bigInt({ min: 1n, max: 2n ** 63n })
+  .map((id) => Buffer.from(customerPayload({ id: String(id) })));
 const erpChange = fc.record(
   {
     externalId: oddValue,
@@ -143,10 +147,17 @@ const erpChange = fc.record(
   },
   { requiredKeys: [] },
 );
+/** An ERP change the contract accepts. */
+const wellFormedErpChange = fc.record({
+  externalId: fc.integer({ min: 1, max: 1e9 }).map(String),
+  email: fc.constantFrom('a@example.com', 'b.c@example.org'),
+  occurredAt: fc.constant(NOW.toISOString()),
+});
+const anyErpChange = fc.oneof(wellFormedErpChange, erpChange);
 const erpLikeBody = fc
   .oneof(
-    erpChange,
-    fc.record({ changes: fc.array(erpChange, { maxLength: 120 }) }),
+    anyErpChange,
+    fc.record({ changes: fc.array(anyErpChange, { maxLength: 120 }) }),
     fc.jsonValue({ maxDepth: 3 }),
   )
   .map((json) => Buffer.from(JSON.stringify(json) ?? 'null'));
@@ -196,9 +207,10 @@ describe('the intakes under random input', () => {
   );
 
   it('Shopify: every signed body is queued, kept with a reason, or ignored with one', async () => {
+    const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(shopifyLikeBody, anyBody),
+        fc.oneof(wellFormedShopifyBody, shopifyLikeBody, anyBody),
         anyHeaders,
         fc.constantFrom(...SHOPIFY_SECRETS),
         async (body, headers, secret) => {
@@ -207,6 +219,7 @@ describe('the intakes under random input', () => {
           const answer = await receive(shopifyRequest(body, rest, secret));
           expect(answer.statusCode).toBe(200);
           const { status, reason } = answer.body as { status: string; reason?: string };
+          seen.add(status);
           if (status === 'queued') expect(queued).toHaveLength(1);
           else if (status === 'dead-lettered') expect([parked.length, typeof reason]).toEqual([1, 'string']);
           else
@@ -215,13 +228,17 @@ describe('the intakes under random input', () => {
       ),
       RUNS,
     );
+    // Each way out was taken: random bodies alone are all kept or ignored, never queued.
+    expect([...seen].sort(), 'how the signed bodies ended').toEqual(['dead-lettered', 'ignored', 'queued']);
   });
 
   it('ERP: every signed body is queued or kept change by change, or refused with its errors', async () => {
+    const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(fc.oneof(erpLikeBody, anyBody), async (body) => {
         const { receive, queued, parked } = intake(erp);
         const answer = await receive(erpRequest(body, TENANT, NOW));
+        seen.add(String(answer.statusCode));
         if (body.length > 256 * 1024) {
           expect([answer.statusCode, parked.length]).toEqual([200, 1]);
           return;
@@ -233,11 +250,20 @@ describe('the intakes under random input', () => {
           return;
         }
         const results = (answer.body as { results: { status: string }[] }).results;
+        for (const { status } of results) seen.add(status);
         expect(queued).toHaveLength(results.filter((result) => result.status === 'accepted').length);
         expect(parked).toHaveLength(results.filter((result) => result.status === 'rejected').length);
       }),
       RUNS,
     );
+    // Each way out was taken: random changes alone are all rejected, never queued.
+    expect([...seen].sort(), 'how the signed bodies ended').toEqual([
+      '200',
+      '202',
+      '400',
+      'accepted',
+      'rejected',
+    ]);
   });
 
   it('takes the exact bytes whatever the encoding API Gateway hands them in', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createKlaviyoPacer, createPacer, MERGE_ENDPOINT, type Pacer } from '../../lib/klaviyo/pacer.js';
+import { MERGE_ENDPOINT } from '../../lib/klaviyo/limits.js';
+import { createKlaviyoPacer, createPacer, type Pacer } from '../../lib/klaviyo/pacer.js';
 
 const START = Date.parse('2026-06-01T00:00:00.000Z');
 const PROFILES = 'GET /api/profiles';
@@ -25,7 +26,11 @@ function worstWindow(times: number[], windowMs: number): number {
 describe('createPacer', () => {
   it('lets a burst through at once, then holds the next request a window (and margin) later', () => {
     const clock = fakeClock();
-    const pacer = createPacer({ limits: { perSecond: 75, perMinute: 700 }, marginMs: 100, now: clock.now });
+    const pacer = createPacer({
+      limitsOf: () => ({ perSecond: 75, perMinute: 700 }),
+      marginMs: 100,
+      now: clock.now,
+    });
     const times = reserveMany(pacer, PROFILES, 76);
     expect(times.slice(0, 75).every((time) => time === START)).toBe(true);
     expect(times[75]).toBe(START + 1_100);
@@ -33,7 +38,11 @@ describe('createPacer', () => {
 
   it('keeps every endpoint under both limits in any window, however it is aligned', () => {
     const clock = fakeClock();
-    const pacer = createPacer({ limits: { perSecond: 75, perMinute: 700 }, marginMs: 100, now: clock.now });
+    const pacer = createPacer({
+      limitsOf: () => ({ perSecond: 75, perMinute: 700 }),
+      marginMs: 100,
+      now: clock.now,
+    });
     const times = reserveMany(pacer, PROFILES, 2_000);
     expect(worstWindow(times, 1_000)).toBe(75);
     expect(worstWindow(times, 60_000)).toBe(700);
@@ -45,8 +54,8 @@ describe('createPacer', () => {
   it('counts each endpoint apart, and gives an endpoint with its own limits those', () => {
     const clock = fakeClock();
     const pacer = createPacer({
-      limits: { perSecond: 75, perMinute: 700 },
-      overrides: { [MERGE_ENDPOINT]: { perSecond: 10, perMinute: 150 } },
+      limitsOf: (endpoint) =>
+        endpoint === MERGE_ENDPOINT ? { perSecond: 10, perMinute: 150 } : { perSecond: 75, perMinute: 700 },
       marginMs: 0,
       now: clock.now,
     });
@@ -59,7 +68,11 @@ describe('createPacer', () => {
 
   it('does not hold requests once the window has passed', () => {
     const clock = fakeClock();
-    const pacer = createPacer({ limits: { perSecond: 2, perMinute: 100 }, marginMs: 0, now: clock.now });
+    const pacer = createPacer({
+      limitsOf: () => ({ perSecond: 2, perMinute: 100 }),
+      marginMs: 0,
+      now: clock.now,
+    });
     reserveMany(pacer, PROFILES, 2);
     clock.set(START + 5_000);
     expect(pacer.reserve(PROFILES)).toBe(START + 5_000);
@@ -69,7 +82,7 @@ describe('createPacer', () => {
     const clock = fakeClock();
     const slept: number[] = [];
     const pacer = createPacer({
-      limits: { perSecond: 1, perMinute: 60 },
+      limitsOf: () => ({ perSecond: 1, perMinute: 60 }),
       marginMs: 0,
       now: clock.now,
       sleep: async (ms) => slept.push(ms),

@@ -218,6 +218,33 @@ describe('processQueuedBatch', () => {
     expect(klaviyo.stored(emailOnly.id)?.external_id).toBe('1002');
     expect(klaviyo.callsOf('importProfile')).toEqual([[{ external_id: '1003', email: 'first@example.com' }]]);
   });
+
+  it("reads each customer's state once for its first change, afresh for the next", async () => {
+    const reads: string[] = [];
+    const { run, knownCustomer, stateOf } = worker({
+      state: (store) => ({
+        ...store,
+        getState: (tenant, externalId) => {
+          reads.push(externalId);
+          return store.getState(tenant, externalId);
+        },
+      }),
+    });
+    await knownCustomer('1001');
+    const changes = [
+      emailChange('1001', 'second@example.com', '2026-05-01T12:30:00.000Z'),
+      emailChange('1001', 'third@example.com'),
+      aChange({ externalId: '1003', email: 'first@example.com', phoneNumber: undefined }),
+    ];
+
+    expect(await run(changes.map(queued))).toEqual({ failed: [] });
+
+    expect(reads.sort()).toEqual(['1001', '1001', '1003']);
+    expect(await stateOf('1001')).toMatchObject({
+      lastAppliedAt: LATER,
+      identifiers: { email: 'third@example.com' },
+    });
+  });
 });
 
 describe('a crash between the PATCH and the state write', () => {
