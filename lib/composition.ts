@@ -1,13 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
+import { createDynamoSeenBodies } from './adapters/dynamo-seen-bodies.js';
 import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
 import { createTenantSecrets } from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
 import { erpWebhookSource } from './erp/receive-webhook.js';
 import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
-import type { WebhookSource } from './intake/source.js';
+import { REPLAY_WINDOW_SECONDS, type WebhookSource } from './intake/source.js';
 import { limitsOf, shareOf } from './klaviyo/limits.js';
 import { maskIdentifiersInText } from './observability/mask.js';
 import {
@@ -58,13 +59,24 @@ function queueIntake(config: Config, telemetry: Telemetry): Omit<IntakeDependenc
 }
 
 /** A signed webhook's intake: the queues, and the tenant secrets its signatures are checked with. */
-function intakeOf(source: WebhookSource, config: Config, telemetry: Telemetry): WebhookIntake {
-  const deps = { ...queueIntake(config, telemetry), secrets: tenantSecretsFor(config) };
+function intakeOf(
+  source: WebhookSource,
+  config: Config,
+  telemetry: Telemetry,
+  more: Partial<IntakeDependencies> = {},
+): WebhookIntake {
+  const deps = { ...queueIntake(config, telemetry), secrets: tenantSecretsFor(config), ...more };
   return (request) => receiveWebhook(source, request, deps);
 }
 
+/** Shopify signs only the body: its replays under fresh delivery ids are told by the body's digest. */
 export function createShopifyIntake(config: Config, telemetry: Telemetry = defaultTelemetry): WebhookIntake {
-  return intakeOf(shopifyWebhookSource(config), config, telemetry);
+  const seenBodies = createDynamoSeenBodies(
+    new DynamoDBClient({}),
+    config.syncStateTable,
+    REPLAY_WINDOW_SECONDS,
+  );
+  return intakeOf(shopifyWebhookSource(config), config, telemetry, { seenBodies });
 }
 
 /** Shopify's deliveries through Amazon EventBridge: the Shopify intake, with no secret to read. */

@@ -27,6 +27,11 @@ export const identityChangeSchema = z.object({
     .optional(),
   /** When the source says the change happened; orders changes per customer. */
   occurredAt: z.iso.datetime({ offset: true }),
+  /**
+   * `occurredAt` is vouched for by no signature (a Shopify header time): the change is ordered by
+   * it but never makes a later change stale (lib/sync/plan.ts, watermarkAfter). Absent: signed.
+   */
+  occurredAtUnsigned: z.boolean().optional(),
   /** The delivery's id at the source (Shopify webhook id): the deduplication key. */
   sourceEventId: z.string().min(1).max(128),
   /** The source's id of the action, shared by all deliveries of one change (Shopify event id). */

@@ -31,6 +31,19 @@ export interface Redeliveries {
   retryAfter(redeliveries: readonly Redelivery[]): Promise<void>;
 }
 
+/**
+ * Signed bodies seen lately (lib/intake/receive.ts). A signature covers a body, not the delivery
+ * id beside it: the same body again under another delivery id is a replay; under the same id, the
+ * sender's retry. Each is remembered for `windowSeconds` from its first delivery.
+ */
+export interface SeenBodies {
+  /**
+   * Records that delivery `deliveryId` brought the body named `key` (source and digest) at `now`;
+   * false when another delivery brought it within the window. True again for the same delivery.
+   */
+  claim(key: string, deliveryId: string, now: Date): Promise<boolean>;
+}
+
 export interface TenantSecret {
   klaviyoPrivateKey: string;
   shopifyWebhookSecrets: string[];
@@ -46,6 +59,8 @@ export interface AppliedChange {
   tenant: string;
   externalId: string;
   occurredAt: string;
+  /** No signature vouches for `occurredAt`: recorded without moving the watermark (plan.ts, watermarkAfter). */
+  occurredAtUnsigned?: boolean;
   sourceEventId: string;
   profileId: string | undefined;
   /** The profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
@@ -62,13 +77,17 @@ export interface RecordedIdentifiers {
 export interface PendingChange {
   identifiers: Identifiers;
   occurredAt: string;
+  occurredAtUnsigned?: boolean;
   sourceEventId: string;
   /** Deliveries of this change that met the other customer's identifier so far. */
   conflicts?: number;
 }
 
 export interface CustomerState {
-  /** When the last applied change for this customer happened, if any was applied. */
+  /**
+   * The staleness watermark: when the last applied change with a signed time happened (a change
+   * timed only by an unsigned header does not move it).
+   */
   lastAppliedAt?: string;
   pending?: PendingChange;
   /** The customer's Klaviyo profile, as of the last change applied or seen. */

@@ -64,12 +64,12 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
             new UpdateItemCommand({
               TableName: tableName,
               Key: stateKey(change.tenant, change.externalId),
-              UpdateExpression:
-                'SET lastOccurredAt = :at, lastOccurredAtMs = :ms, lastSourceEventId = :event, profileId = :profile, identifiers = :identifiers, recordedAt = :now REMOVE pending',
+              // An unsigned time orders its change but never moves the watermark (plan.ts, watermarkAfter).
+              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifiers = :identifiers, recordedAt = :now REMOVE pending`,
               // Conditional so two writers can never move the clock backwards.
               ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
               ExpressionAttributeValues: {
-                ':at': { S: change.occurredAt },
+                ...(!change.occurredAtUnsigned && { ':at': { S: change.occurredAt } }),
                 ':ms': { N: occurredMs },
                 ':event': { S: change.sourceEventId },
                 ':profile': change.profileId ? { S: change.profileId } : { NULL: true },

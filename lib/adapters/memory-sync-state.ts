@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
+import { isStale, watermarkAfter } from '../sync/plan.js';
 
 /**
  * The sync state and audit log in memory, with the DynamoDB adapter's rules: a change older than
@@ -18,10 +19,11 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
     async recordApplied(change) {
       const key = keyOf(change.tenant, change.externalId);
       const { lastAppliedAt: last, mergedInto, mergedAt } = states.get(key) ?? {};
-      if (last !== undefined && Date.parse(last) > Date.parse(change.occurredAt)) return false;
+      if (isStale(change.occurredAt, last)) return false;
+      const watermark = watermarkAfter(change, last);
       states.set(key, {
         ...(mergedInto && { mergedInto, mergedAt }),
-        lastAppliedAt: change.occurredAt,
+        ...(watermark && { lastAppliedAt: watermark }),
         ...(change.profileId && { profileId: change.profileId }),
         ...(change.profileId && change.identifiers && { identifiers: change.identifiers }),
       });

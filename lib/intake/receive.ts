@@ -4,7 +4,7 @@ import type { WebhookRequest, WebhookResponse } from '../http.js';
 import { isCustomerMerge, messageGroupOf, type QueuedChange } from '../identity-change.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import type { ChangeQueue, Clock, DeadLetters, TenantSecrets } from '../ports.js';
+import type { ChangeQueue, Clock, DeadLetters, SeenBodies, TenantSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
 import { runInGroups } from '../sync/run-in-groups.js';
 import { contentIdOf, letterWithPayload } from './letters.js';
@@ -16,6 +16,8 @@ export interface IntakeDependencies {
   deadLetters: DeadLetters;
   telemetry: Telemetry;
   clock: Clock;
+  /** Signed bodies seen lately: a source with `replayKeyOf` has its replays told by it. */
+  seenBodies?: SeenBodies;
 }
 
 /** An intake ready to take requests: a source wired to its dependencies (lib/composition.ts). */
@@ -27,6 +29,9 @@ export type WebhookIntake = (request: WebhookRequest) => Promise<WebhookResponse
  * apart, they would tell an unauthenticated caller which tenants exist; the log tells them apart.
  */
 export const NOT_AUTHENTICATED: WebhookResponse = { statusCode: 401, body: { error: 'invalid signature' } };
+
+/** Why a signed body that came before under another delivery id is not taken again. */
+export const REPLAY_REASON = 'replay: the same signed body came under another delivery id within a day';
 
 const refusal = (statusCode: number, error: string): WebhookResponse => ({ statusCode, body: { error } });
 const tooLarge = (source: Pick<WebhookSource, 'maxBodyBytes'>) =>
@@ -87,6 +92,27 @@ export async function receiveWebhook(
   }
   if (verification !== 'signed') {
     return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: verification });
+  }
+
+  const replayKey = deps.seenBodies && source.replayKeyOf?.(request);
+  if (deps.seenBodies && replayKey) {
+    // Claimed before queueing, under this delivery's id: the sender's retry of it (same id) passes
+    // again, so a failure below loses nothing; only another delivery id with these bytes is a replay.
+    let first: boolean;
+    try {
+      first = await deps.seenBodies.claim(`${source.name}#${replayKey}`, deliveryId, now);
+    } catch (error) {
+      log.error('Webhook not checked for a replay: seen bodies unavailable', {
+        ...facts,
+        error: error as Error,
+      });
+      return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
+    }
+    if (!first) {
+      count('WebhookIgnored');
+      log.warn('Webhook ignored: a replay', { ...facts, replayKey });
+      return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
+    }
   }
 
   return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps);

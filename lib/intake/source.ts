@@ -26,11 +26,20 @@ export interface WebhookSource {
   secretsOf(secret: TenantSecret): readonly string[];
   /** Whether the request is signed with one of `secrets`, compared in constant time. */
   isSignedWith(request: WebhookRequest, secrets: readonly string[], now: Date): boolean;
+  /**
+   * What names the signed content when the signature covers only the body (Shopify: its digest),
+   * so that the same body under another delivery id is told as a replay (receive.ts, SeenBodies).
+   * Absent where the signature covers the delivery id and a timestamp (the ERP's Standard Webhooks).
+   */
+  replayKeyOf?(request: WebhookRequest): string;
   /** Facts kept with a letter about the whole body (e.g. Shopify's topic and shop). */
   letterContext?(request: WebhookRequest): Record<string, unknown>;
   /** What a verified body asks for. */
   read(request: WebhookRequest, delivery: VerifiedDelivery): Reading;
 }
+
+/** How long a signed body is remembered to tell its replays: a day, past Shopify's 4 hours of retries. */
+export const REPLAY_WINDOW_SECONDS = 24 * 3600;
 
 export interface VerifiedDelivery {
   tenant: string;

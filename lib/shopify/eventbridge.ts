@@ -46,7 +46,8 @@ export function shopifyEventBridgeIntake(
   config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion' | 'shopifyEventBusName'>,
   deps: Omit<IntakeDependencies, 'secrets'>,
 ): ShopifyEventIntake {
-  const source = shopifyWebhookSource(config);
+  // The metadata came with the event from Shopify's partner source: its time is Shopify's word.
+  const source = shopifyWebhookSource(config, { headersAuthentic: true });
 
   /** Keeps the whole event with the reason it cannot be used. */
   const keep = async (

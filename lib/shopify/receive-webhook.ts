@@ -1,6 +1,7 @@
 import { type Config, tenantForShop } from '../config.js';
 import type { WebhookRequest } from '../http.js';
 import type { CustomerMerge, IdentityChange, QueuedChange } from '../identity-change.js';
+import { contentIdOf } from '../intake/letters.js';
 import type { Reading, VerifiedDelivery, WebhookSource } from '../intake/source.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
 import { maskPhone } from '../observability/mask.js';
@@ -10,6 +11,7 @@ import {
   type ShopifyCustomer,
   type ShopifyCustomerMerge,
 } from './customer-payload.js';
+import { type OrderTimeInputs, orderTimeOf } from './order-time.js';
 import { isValidShopifySignature } from './signature.js';
 
 const CUSTOMER_MERGE_TOPIC = 'customers/merge';
@@ -26,9 +28,12 @@ const SIGNATURE_HEADER = 'x-shopify-hmac-sha256';
  * Shopify's webhooks `customers/create`, `customers/update` and `customers/merge` (other topics
  * are answered and ignored): signed with the app's client secret over the raw body, the tenant
  * found from the shop's domain, one identity change (or customer merge) per delivery.
+ * `headersAuthentic`: the headers came through an authenticated transport (EventBridge), so their
+ * time is trusted as the body is (lib/shopify/order-time.ts).
  */
 export function shopifyWebhookSource(
   config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion'>,
+  { headersAuthentic = false }: { headersAuthentic?: boolean } = {},
 ): WebhookSource {
   return {
     name: 'shopify',
@@ -40,11 +45,14 @@ export function shopifyWebhookSource(
     secretsOf: (secret) => secret.shopifyWebhookSecrets,
     isSignedWith: (request, secrets) =>
       isValidShopifySignature(request.body, request.headers[SIGNATURE_HEADER], secrets),
+    // Only the body is signed: its bytes, not the (unsigned) webhook or event id, name a delivery's content.
+    replayKeyOf: (request) => contentIdOf(request.body),
     letterContext: (request) => ({
       topic: request.headers['x-shopify-topic'],
       shop: request.headers['x-shopify-shop-domain'],
     }),
-    read: (request, delivery) => readShopifyDelivery(request, delivery, config.defaultPhoneRegion),
+    read: (request, delivery) =>
+      readShopifyDelivery(request, delivery, config.defaultPhoneRegion, headersAuthentic),
   };
 }
 
@@ -52,15 +60,21 @@ function readShopifyDelivery(
   { headers, body }: WebhookRequest,
   delivery: VerifiedDelivery,
   defaultPhoneRegion: string,
+  headersAuthentic: boolean,
 ): Reading {
   const topic = headers['x-shopify-topic'];
   if (!topic || !PROCESSED_TOPICS.has(topic)) {
     return { kind: 'ignored', reason: `topic ${topic ?? '(none)'} is not processed` };
   }
+  const times = {
+    headerTime: headers['x-shopify-triggered-at'],
+    receivedAt: delivery.receivedAt,
+    headersAuthentic,
+  };
   const change =
     topic === CUSTOMER_MERGE_TOPIC
-      ? readCustomerMerge(body.toString('utf8'), headers, delivery)
-      : readCustomerChange(body.toString('utf8'), headers, delivery, defaultPhoneRegion);
+      ? readCustomerMerge(body.toString('utf8'), headers, delivery, times)
+      : readCustomerChange(body.toString('utf8'), headers, delivery, defaultPhoneRegion, times);
   if ('reason' in change) return { kind: 'unusable', reason: change.reason };
   return {
     kind: 'changes',
@@ -70,32 +84,42 @@ function readShopifyDelivery(
   };
 }
 
+/** The delivery's times, but for the body's own (`updated_at`), which only customer payloads have. */
+type DeliveryTimes = Omit<OrderTimeInputs, 'signedTime'>;
+
 function readCustomerChange(
   body: string,
   headers: WebhookRequest['headers'],
   delivery: VerifiedDelivery,
   defaultPhoneRegion: string,
+  times: DeliveryTimes,
 ): QueuedChange | { reason: string } {
   const parsed = parseShopifyCustomer(body);
-  return parsed.ok ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion) : parsed;
+  return parsed.ok ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion, times) : parsed;
 }
 
 function readCustomerMerge(
   body: string,
   headers: WebhookRequest['headers'],
   delivery: VerifiedDelivery,
+  times: DeliveryTimes,
 ): QueuedChange | { reason: string } {
   const parsed = parseShopifyCustomerMerge(body);
-  return parsed.ok ? toCustomerMerge(parsed.merge, headers, delivery) : parsed;
+  return parsed.ok ? toCustomerMerge(parsed.merge, headers, delivery, times) : parsed;
 }
 
-/** The payload has no time of its own: Shopify's X-Shopify-Triggered-At, else when it arrived. */
+/**
+ * The payload has no time of its own: Shopify's X-Shopify-Triggered-At (capped: order-time.ts),
+ * else when it arrived. A merge never moves a staleness watermark, whatever its time.
+ */
 function toCustomerMerge(
   merge: ShopifyCustomerMerge,
   headers: WebhookRequest['headers'],
   { tenant, deliveryId, receivedAt }: VerifiedDelivery,
+  times: DeliveryTimes,
 ): CustomerMerge {
   const eventId = headers['x-shopify-event-id'];
+  const orderTime = orderTimeOf({ ...times, signedTime: undefined }, { orReceipt: true });
   return {
     kind: 'customerMerge',
     tenant,
@@ -103,7 +127,7 @@ function toCustomerMerge(
     keptExternalId: merge.keptCustomerId,
     deletedExternalId: merge.deletedCustomerId,
     status: merge.status,
-    occurredAt: toIsoInstant(headers['x-shopify-triggered-at']) ?? receivedAt.toISOString(),
+    occurredAt: orderTime?.occurredAt ?? receivedAt.toISOString(),
     sourceEventId: deliveryId,
     ...(eventId && { eventId }),
     receivedAt: receivedAt.toISOString(),
@@ -115,9 +139,10 @@ function toIdentityChange(
   headers: WebhookRequest['headers'],
   { tenant, deliveryId, receivedAt, log }: VerifiedDelivery,
   defaultPhoneRegion: string,
+  times: DeliveryTimes,
 ): IdentityChange | { reason: string } {
-  const occurredAt = toIsoInstant(customer.updatedAt ?? headers['x-shopify-triggered-at']);
-  if (!occurredAt) return { reason: 'updated_at (or X-Shopify-Triggered-At) is missing or not a date' };
+  const orderTime = orderTimeOf({ ...times, signedTime: customer.updatedAt });
+  if (!orderTime) return { reason: 'updated_at (or X-Shopify-Triggered-At) is missing or not a date' };
 
   // Shopify sends null for "none" and never a previous value; clearing Klaviyo's identifier on
   // that is not safe, so a missing value leaves Klaviyo's as it is.
@@ -125,7 +150,8 @@ function toIdentityChange(
     tenant,
     source: 'shopify',
     externalId: customer.customerId,
-    occurredAt,
+    occurredAt: orderTime.occurredAt,
+    ...(orderTime.unsigned && { occurredAtUnsigned: true }),
     sourceEventId: deliveryId,
     receivedAt: receivedAt.toISOString(),
   };
@@ -146,10 +172,4 @@ function toIdentityChange(
     }
   }
   return change;
-}
-
-function toIsoInstant(value: string | null | undefined): string | undefined {
-  if (!value) return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
 }

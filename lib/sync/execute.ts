@@ -88,6 +88,7 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
       await ctx.state.recordPending(change.tenant, change.externalId, {
         identifiers: requestedIdentifiers(change),
         occurredAt: change.occurredAt,
+        ...(change.occurredAtUnsigned && { occurredAtUnsigned: true }),
         sourceEventId: change.sourceEventId,
         conflicts: facts.attempt,
       });
@@ -167,6 +168,7 @@ async function recordHolderApplied(
     tenant: change.tenant,
     externalId: holderExternalId,
     occurredAt: pending.occurredAt,
+    ...(pending.occurredAtUnsigned && { occurredAtUnsigned: true }),
     sourceEventId: pending.sourceEventId,
     profileId: holderAfter.id,
     identifiers: identifiersOf(holderAfter),
@@ -193,6 +195,7 @@ export async function recordApplied(
     tenant: change.tenant,
     externalId: change.externalId,
     occurredAt: change.occurredAt,
+    ...(change.occurredAtUnsigned && { occurredAtUnsigned: true }),
     sourceEventId: change.sourceEventId,
     profileId: result.profileId,
     ...(after && after.id === result.profileId && { identifiers: identifiersOf(after) }),

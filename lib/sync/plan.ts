@@ -104,9 +104,27 @@ export type SyncPlan =
       holderId: string;
     };
 
-/** A change older than the last one applied for the same customer must not overwrite it. */
+/**
+ * A change older than the last one applied for the same customer must not overwrite it.
+ * `lastAppliedAt` is the staleness watermark: only signed times move it (watermarkAfter), so a
+ * change is stale only when signed data says something newer was applied.
+ */
 export function isStale(occurredAt: string, lastAppliedAt: string | undefined): boolean {
   return lastAppliedAt !== undefined && Date.parse(occurredAt) < Date.parse(lastAppliedAt);
+}
+
+/**
+ * The staleness watermark once `change` is applied. A signed time moves it forward. A time no
+ * signature covers (`occurredAtUnsigned`: a Shopify header) orders its own change, which is stale
+ * against the watermark like any, but never moves it: a replayed body with
+ * `X-Shopify-Triggered-At: 2100` would otherwise make every later real change stale, for ever.
+ */
+export function watermarkAfter(
+  change: Pick<IdentityChange, 'occurredAt' | 'occurredAtUnsigned'>,
+  lastAppliedAt: string | undefined,
+): string | undefined {
+  if (change.occurredAtUnsigned || isStale(change.occurredAt, lastAppliedAt)) return lastAppliedAt;
+  return change.occurredAt;
 }
 
 /**

@@ -47,7 +47,12 @@ const intake = (fn: string) => [
 
 /** Every right of every function, by function; nothing else may be granted. */
 const RIGHTS: Record<string, string[]> = {
-  'shopify-webhook': [...intake('shopify-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
+  'shopify-webhook': [
+    ...intake('shopify-webhook'),
+    grant('secretsmanager:GetSecretValue', TENANT_SECRETS),
+    // Seen bodies' digests: Shopify signs only the body, so its replays are told by them.
+    grant('dynamodb:PutItem', TABLE),
+  ],
   'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
   // Its deliveries come through EventBridge unsigned: no secret to read.
   'shopify-eventbridge': intake('shopify-eventbridge'),

@@ -41,7 +41,7 @@ export interface ShopifyEventOptions {
  * parsed as EventBridge delivers it, so a numeric id above 2^53 loses digits just as it does there.
  */
 export function shopifyEvent(body: string, options: ShopifyEventOptions = {}) {
-  const triggeredAt = options.triggeredAt ?? '2026-05-01T16:00:02.000Z';
+  const triggeredAt = options.triggeredAt ?? '2026-05-01T11:59:58.000Z';
   const metadata: Record<string, string> = {
     'Content-Type': 'application/json',
     'X-Shopify-Topic': options.topic ?? 'customers/update',

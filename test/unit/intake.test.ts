@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createMemorySeenBodies } from '../../lib/adapters/memory-seen-bodies.js';
 import { erpWebhookSource } from '../../lib/erp/receive-webhook.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { PermanentError, TransientError } from '../../lib/errors.js';
 import type { WebhookRequest } from '../../lib/http.js';
 import { DEAD_LETTER_MAX_BYTES, letterWithPayload, PAYLOAD_EXCERPT_BYTES } from '../../lib/intake/letters.js';
-import { NOT_AUTHENTICATED, receiveWebhook } from '../../lib/intake/receive.js';
+import { NOT_AUTHENTICATED, REPLAY_REASON, receiveWebhook } from '../../lib/intake/receive.js';
 import type { WebhookSource } from '../../lib/intake/source.js';
 import type { TenantSecret } from '../../lib/ports.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
@@ -233,6 +234,105 @@ describe('Shopify intake', () => {
         context: { topic: 'customers/update', shop: 'acme.myshopify.com' },
       }),
     ]);
+  });
+
+  const withHeaders = (request: WebhookRequest, headers: Record<string, string>) => ({
+    ...request,
+    headers: { ...request.headers, ...headers },
+  });
+
+  it('orders by the signed updated_at, whatever X-Shopify-Triggered-At says', async () => {
+    const { deps, queued } = setUp();
+    const body = customerPayload({ id: '1001', updatedAt: '2026-05-01T07:59:00-04:00' });
+    const request = shopify.request(body, 'acme', shopify.oldSecret);
+    await receiveWebhook(
+      shopify.source,
+      withHeaders(request, { 'x-shopify-triggered-at': '2100-01-01T00:00:00Z' }),
+      deps,
+    );
+    expect(queued).toEqual([expect.objectContaining({ occurredAt: '2026-05-01T11:59:00.000Z' })]);
+    expect(queued[0]).not.toHaveProperty('occurredAtUnsigned');
+  });
+
+  it('without updated_at, takes X-Shopify-Triggered-At as unsigned, and not beyond 5 minutes ahead', async () => {
+    const { deps, queued } = setUp();
+    const body = JSON.stringify({ id: 1001, email: 'a@example.com' });
+    const request = shopify.request(body, 'acme', shopify.oldSecret);
+    const forged = withHeaders(request, { 'x-shopify-triggered-at': '2100-01-01T00:00:00Z' });
+    await receiveWebhook(shopify.source, forged, deps);
+    const honest = withHeaders(request, { 'x-shopify-triggered-at': '2026-05-01T11:58:00Z' });
+    await receiveWebhook(shopify.source, honest, deps);
+    expect(queued).toEqual([
+      expect.objectContaining({ occurredAt: NOW.toISOString(), occurredAtUnsigned: true }),
+      expect.objectContaining({ occurredAt: '2026-05-01T11:58:00.000Z', occurredAtUnsigned: true }),
+    ]);
+  });
+
+  describe('replays: a captured signed body sent again with fresh ids', () => {
+    const setUpSeen = () => {
+      const seenBodies = createMemorySeenBodies(24 * 3600);
+      return fakeIntake({ acme: shopify.secretWith([shopify.oldSecret]) }, { seenBodies });
+    };
+    const original = shopify.request(shopify.validBody, 'acme', shopify.oldSecret);
+
+    it('are answered 200 and not queued again', async () => {
+      const { deps, queued, log } = setUpSeen();
+      expect(await receiveWebhook(shopify.source, original, deps)).toMatchObject({ statusCode: 200 });
+      const replay = withHeaders(original, {
+        'x-shopify-webhook-id': 'wh-fresh',
+        'x-shopify-event-id': 'evt-fresh',
+        'x-shopify-triggered-at': '2100-01-01T00:00:00Z',
+      });
+      expect(await receiveWebhook(shopify.source, replay, deps)).toEqual({
+        statusCode: 200,
+        body: { status: 'ignored', reason: REPLAY_REASON },
+      });
+      expect(queued).toHaveLength(1);
+      expect(log.warn).toHaveBeenCalledWith(
+        'Webhook ignored: a replay',
+        expect.objectContaining({ deliveryId: 'wh-fresh' }),
+      );
+    });
+
+    it('while Shopify’s retry of a delivery (the same webhook id) is taken again: nothing is lost', async () => {
+      const { deps, queued } = setUpSeen();
+      const failing = {
+        ...deps,
+        queue: { enqueue: async () => Promise.reject(new TransientError('queue_unavailable', 'down')) },
+      };
+      expect((await receiveWebhook(shopify.source, original, failing)).statusCode).toBe(503);
+      expect(await receiveWebhook(shopify.source, original, deps)).toMatchObject({
+        statusCode: 200,
+        body: { status: 'queued' },
+      });
+      expect(queued).toHaveLength(1);
+    });
+
+    it('as is a different change of the same customer (another updated_at, other bytes)', async () => {
+      const { deps, queued } = setUpSeen();
+      await receiveWebhook(shopify.source, original, deps);
+      const next = customerPayload({
+        id: '1001',
+        email: 'a@example.com',
+        phone: null,
+        updatedAt: '2026-05-01T08:30:00-04:00',
+      });
+      const other = withHeaders(shopify.request(next, 'acme', shopify.oldSecret), {
+        'x-shopify-webhook-id': 'wh-2',
+      });
+      expect(await receiveWebhook(shopify.source, other, deps)).toMatchObject({ body: { status: 'queued' } });
+      expect(queued).toHaveLength(2);
+    });
+
+    it('answers 503 when the seen bodies cannot be read, so Shopify retries', async () => {
+      const { deps, queued } = setUpSeen();
+      const down = {
+        ...deps,
+        seenBodies: { claim: async () => Promise.reject(new TransientError('state_unavailable', 'down')) },
+      };
+      expect((await receiveWebhook(shopify.source, original, down)).statusCode).toBe(503);
+      expect(queued).toEqual([]);
+    });
   });
 
   it('answers 200 to another topic and queues nothing', async () => {

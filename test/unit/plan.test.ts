@@ -14,6 +14,7 @@ import {
   pendingIdentifiers,
   planChange,
   type SyncPlan,
+  watermarkAfter,
 } from '../../lib/sync/plan.js';
 import { aChange, aProfile } from '../support/factories.js';
 
@@ -280,6 +281,29 @@ describe('isStale', () => {
     expect(isStale('2026-05-01T11:59:59.000Z', '2026-05-01T12:00:00.000Z')).toBe(true);
     expect(isStale('2026-05-01T12:00:00.000Z', '2026-05-01T12:00:00.000Z')).toBe(false);
     expect(isStale('2026-05-01T12:00:01.000Z', '2026-05-01T12:00:00.000Z')).toBe(false);
+  });
+});
+
+describe('watermarkAfter: only signed times make later changes stale', () => {
+  const NOON = '2026-05-01T12:00:00.000Z';
+  const LATER = '2026-05-01T12:30:00.000Z';
+  const YEAR_2100 = '2100-01-01T00:00:00.000Z';
+  it.each([
+    ['signed, nothing applied yet', NOON, false, undefined, NOON],
+    ['signed, newer than the watermark', LATER, false, NOON, LATER],
+    ['signed, as old as the watermark', NOON, false, NOON, NOON],
+    ['signed, older (stale: never applied, but the watermark holds)', NOON, false, LATER, LATER],
+    ['unsigned, nothing applied yet', NOON, true, undefined, undefined],
+    ['unsigned, newer than the watermark', LATER, true, NOON, NOON],
+    ['unsigned, forged far in the future', YEAR_2100, true, NOON, NOON],
+  ])('%s', (_, occurredAt, occurredAtUnsigned, lastAppliedAt, expected) => {
+    expect(watermarkAfter({ occurredAt, occurredAtUnsigned }, lastAppliedAt)).toBe(expected);
+  });
+
+  it('a change after an unsigned one is judged by the signed watermark alone', () => {
+    const afterForged = watermarkAfter({ occurredAt: YEAR_2100, occurredAtUnsigned: true }, NOON);
+    expect(isStale(LATER, afterForged)).toBe(false);
+    expect(isStale('2026-05-01T11:00:00.000Z', afterForged)).toBe(true);
   });
 });
 

@@ -63,7 +63,7 @@ describe('the customers/merge webhook', () => {
 
   it('queues one customer merge, timed by X-Shopify-Triggered-At (the payload has no time)', async () => {
     const { answer, queued } = deliver(customerMergePayload({ kept: BIG_KEPT, deleted: '1001' }), {
-      'x-shopify-triggered-at': '2026-05-01T12:00:00-04:00',
+      'x-shopify-triggered-at': '2026-05-01T07:59:00-04:00',
       'x-shopify-event-id': 'evt-merge',
     });
     expect(await answer).toEqual({ statusCode: 200, body: { status: 'queued' } });
@@ -75,7 +75,7 @@ describe('the customers/merge webhook', () => {
         keptExternalId: BIG_KEPT,
         deletedExternalId: '1001',
         status: 'completed',
-        occurredAt: '2026-05-01T16:00:00.000Z',
+        occurredAt: '2026-05-01T11:59:00.000Z',
         sourceEventId: 'wh-merge',
         eventId: 'evt-merge',
         receivedAt: '2026-05-01T12:00:00.000Z',

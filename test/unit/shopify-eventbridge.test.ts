@@ -57,9 +57,9 @@ describe('customer events', () => {
       email: 'ada@example.com',
       phone: null,
     });
-    await receive(shopifyEvent(body, { triggeredAt: '2026-05-01T16:05:00.000Z', lowerCaseMetadata: true }));
+    await receive(shopifyEvent(body, { triggeredAt: '2026-05-01T11:55:00.000Z', lowerCaseMetadata: true }));
     expect(queued).toMatchObject([
-      { externalId: '1001', email: 'ada@example.com', occurredAt: '2026-05-01T16:05:00.000Z' },
+      { externalId: '1001', email: 'ada@example.com', occurredAt: '2026-05-01T11:55:00.000Z' },
     ]);
     expect(queued[0]).not.toHaveProperty('phoneNumber');
   });
@@ -77,7 +77,7 @@ describe('customer events', () => {
         keptExternalId: '2002',
         deletedExternalId: '1001',
         status: 'completed',
-        occurredAt: '2026-05-01T16:00:02.000Z',
+        occurredAt: '2026-05-01T11:59:58.000Z',
         sourceEventId: 'wh-merge',
       }),
     ]);

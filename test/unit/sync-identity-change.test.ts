@@ -35,6 +35,33 @@ describe('the decision table, carried out', () => {
     expect(await history()).toMatchObject([{ outcome: 'stale', plan: 'skip', decidedAt: DECIDED_AT }]);
   });
 
+  it('applies a change timed only by an unsigned header, which then makes no later change stale', async () => {
+    const { klaviyo, store, sync } = world();
+    const ours = klaviyo.seed({ external_id: '1001', email: 'old@example.com', phone_number: NEW_PHONE });
+    await store.recordApplied({
+      tenant: 'acme',
+      externalId: '1001',
+      occurredAt: '2026-05-01T11:00:00.000Z',
+      sourceEventId: 'signed',
+      profileId: ours.id,
+    });
+    // A replay whose forged X-Shopify-Triggered-At passed as its time (no updated_at to go by).
+    const replayed = aChange({
+      email: 'replayed@example.com',
+      occurredAt: '2100-01-01T00:00:00.000Z',
+      occurredAtUnsigned: true,
+    });
+    expect(await sync(replayed)).toMatchObject({ outcome: 'applied' });
+    expect((await store.getState('acme', '1001')).lastAppliedAt).toBe('2026-05-01T11:00:00.000Z');
+
+    const real = aChange({ email: NEW_EMAIL, occurredAt: '2026-05-01T12:00:00.000Z' });
+    expect(await sync(real)).toMatchObject({ outcome: 'applied' });
+    expect(klaviyo.stored(ours.id)?.email).toBe(NEW_EMAIL);
+    // Still judged by signed data: older than the last signed change is stale.
+    const older = aChange({ occurredAt: '2026-05-01T10:00:00.000Z', occurredAtUnsigned: true });
+    expect(await sync(older)).toMatchObject({ outcome: 'stale' });
+  });
+
   it('skips a change that changes nothing (email case aside): unchanged, no PATCH', async () => {
     const { klaviyo, store, sync, writes, history } = world();
     const ours = klaviyo.seed({ external_id: '1001', email: 'New@Example.com', phone_number: NEW_PHONE });
