@@ -49,8 +49,12 @@ const intake = (fn: string) => [
 const RIGHTS: Record<string, string[]> = {
   'shopify-webhook': [...intake('shopify-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
   'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
-  // Its deliveries come through EventBridge unsigned: no secret to read.
-  'shopify-eventbridge': intake('shopify-eventbridge'),
+  // Its deliveries come through EventBridge unsigned: no secret to read. Lambda sends an event it
+  // could not queue to the on-failure destination with the function's role.
+  'shopify-eventbridge': [
+    ...intake('shopify-eventbridge'),
+    grant('sqs:SendMessage', arnOf('ShopifyEventFailuresQueue')),
+  ],
   'sync-worker': [
     ...writeLogs('sync-worker'),
     // The SQS trigger polls with the function's role; ChangeMessageVisibility hands failures back.
