@@ -5,6 +5,7 @@ import { doctor } from './commands/doctor.js';
 import { duplicates } from './commands/duplicates.js';
 import { history } from './commands/history.js';
 import { replay } from './commands/replay.js';
+import { replayEvents } from './commands/replay-events.js';
 import { send } from './commands/send.js';
 import { type CliIo, type Command, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './io.js';
 
@@ -25,6 +26,10 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   replay: {
     run: replay,
     summary: 'move parked changes of one reason back to the changes queue, each customer in order',
+  },
+  'replay-events': {
+    run: replayEvents,
+    summary: 'send Shopify EventBridge events Lambda could not deliver through again',
   },
   send: { run: send, summary: 'sign a change and post it to the ERP webhook endpoint' },
 };

@@ -20,6 +20,8 @@ export interface LocalPeers {
   queueUrl: string;
   queueArn: string;
   deadLetterQueueUrl: string;
+  /** Where Lambda keeps the Shopify EventBridge events it could not deliver (local/lambda-async.ts locally). */
+  shopifyEventFailuresQueueUrl: string;
   sqs: SQSClient;
   dynamodb: DynamoDBClient;
   secrets: LocalSecretsManager;
@@ -103,6 +105,7 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
         IDENTITY_CHANGES_QUEUE_URL: queues.queueUrl,
         DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
+        SHOPIFY_EVENT_FAILURES_QUEUE_URL: queues.shopifyEventFailuresQueueUrl,
         SYNC_STATE_TABLE: TABLE_NAME,
         TENANT_SECRET_PREFIX,
         DEFAULT_TENANT: DEMO_TENANT.tenant,
@@ -137,6 +140,7 @@ const onLoopback = (queueUrl: string | undefined, sqsUrl: string) =>
 /** The queues of infra/queues.yml this stack's env points at (its CloudFormation logical ids). */
 const QUEUE_ID = 'IdentityChangesQueue';
 const DEAD_LETTER_QUEUE_ID = 'IdentityChangesDeadLetterQueue';
+const SHOPIFY_EVENT_FAILURES_QUEUE_ID = 'ShopifyEventFailuresQueue';
 
 /** Creates infra/queues.yml's queues, dead-letter targets first: a redrive policy names its target's ARN. */
 async function createQueues(sqs: SQSClient, sqsUrl: string, options: LocalPeersOptions) {
@@ -164,10 +168,18 @@ async function createQueues(sqs: SQSClient, sqsUrl: string, options: LocalPeersO
   }
   const queue = created.get(QUEUE_ID);
   const deadLetterQueue = created.get(DEAD_LETTER_QUEUE_ID);
-  if (!queue || !deadLetterQueue) {
-    throw new Error(`infra/queues.yml must declare ${QUEUE_ID} and ${DEAD_LETTER_QUEUE_ID}`);
+  const eventFailures = created.get(SHOPIFY_EVENT_FAILURES_QUEUE_ID);
+  if (!queue || !deadLetterQueue || !eventFailures) {
+    throw new Error(
+      `infra/queues.yml must declare ${QUEUE_ID}, ${DEAD_LETTER_QUEUE_ID} and ${SHOPIFY_EVENT_FAILURES_QUEUE_ID}`,
+    );
   }
-  return { queueUrl: queue.url, queueArn: queue.arn, deadLetterQueueUrl: deadLetterQueue.url };
+  return {
+    queueUrl: queue.url,
+    queueArn: queue.arn,
+    deadLetterQueueUrl: deadLetterQueue.url,
+    shopifyEventFailuresQueueUrl: eventFailures.url,
+  };
 }
 
 async function createStateTable(dynamodb: DynamoDBClient) {

@@ -54,8 +54,12 @@ const RIGHTS: Record<string, string[]> = {
     grant('dynamodb:PutItem', TABLE),
   ],
   'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
-  // Its deliveries come through EventBridge unsigned: no secret to read.
-  'shopify-eventbridge': intake('shopify-eventbridge'),
+  // Its deliveries come through EventBridge unsigned: no secret to read. Lambda sends an event it
+  // could not queue to the on-failure destination with the function's role.
+  'shopify-eventbridge': [
+    ...intake('shopify-eventbridge'),
+    grant('sqs:SendMessage', arnOf('ShopifyEventFailuresQueue')),
+  ],
   'sync-worker': [
     ...writeLogs('sync-worker'),
     // The SQS trigger polls with the function's role; ChangeMessageVisibility hands failures back.

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOMES, PARKED_REASON } from '../../lib/observability/telemetry.js';
 import { type Json, type Resource, usePackagedService } from '../support/osls.js';
@@ -124,17 +126,22 @@ describe('functions', () => {
 
 describe('Shopify through EventBridge', () => {
   const rule = () => resource('ShopifyEventBridgeRule', 'AWS::Events::Rule');
-  let conditions: Json;
+  const BUS = { Ref: 'ShopifyEventBusName' };
+  let template: { Conditions: Json; Parameters: Json };
   beforeAll(async () => {
-    const template = await readFile(join(packaged.dir, 'cloudformation-template-update-stack.json'), 'utf8');
-    conditions = (JSON.parse(template) as { Conditions: Json }).Conditions;
+    template = JSON.parse(
+      await readFile(join(packaged.dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as typeof template;
   });
 
   it('has its rule and invoke permission only when SHOPIFY_EVENT_BUS_NAME names the bus (empty here)', () => {
     for (const logicalId of ['ShopifyEventBridgeRule', 'ShopifyEventBridgeInvokePermission']) {
       expect(resources[logicalId]).toMatchObject({ Condition: 'ShopifyEventBusConfigured' });
     }
-    expect(conditions.ShopifyEventBusConfigured).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    expect(template.Parameters.ShopifyEventBusName).toMatchObject({ Type: 'String', Default: '' });
+    expect(template.Conditions.ShopifyEventBusConfigured).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [BUS, ''] }],
+    });
     expect((lambda(EVENTBRIDGE).Environment as { Variables: Json }).Variables.SHOPIFY_EVENT_BUS_NAME).toBe(
       '',
     );
@@ -142,9 +149,9 @@ describe('Shopify through EventBridge', () => {
 
   it('sends the customer topics of the partner bus to the shopify-eventbridge function', () => {
     const { EventPattern, Targets, EventBusName } = rule();
-    expect(EventBusName).toBe('');
+    expect(EventBusName).toEqual(BUS);
     expect(EventPattern).toEqual({
-      source: [''],
+      source: [BUS],
       detail: {
         metadata: { 'X-Shopify-Topic': ['customers/create', 'customers/update', 'customers/merge'] },
       },
@@ -159,11 +166,62 @@ describe('Shopify through EventBridge', () => {
     });
   });
 
-  it('retries a failed event twice (asynchronous invocation)', () => {
+  it('retries a failed event twice for up to 6 hours, then keeps it on the failure queue', () => {
     const [config, ...others] = ofType('AWS::Lambda::EventInvokeConfig');
     expect(others).toEqual([]);
-    expect(config?.[1].Properties).toMatchObject({ MaximumRetryAttempts: 2 });
+    expect(config?.[1].Properties).toEqual({
+      FunctionName: { Ref: logicalIdOfFunction(EVENTBRIDGE) },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 6 * 3600,
+      DestinationConfig: { OnFailure: { Destination: arnOf('ShopifyEventFailuresQueue') } },
+    });
   });
+
+  it('keeps failed events on an encrypted standard queue for 14 days (Lambda takes no FIFO queue)', () => {
+    const queue = resource('ShopifyEventFailuresQueue', 'AWS::SQS::Queue');
+    expect(queue).toEqual({
+      QueueName: 'klaviyo-identity-sync-dev-shopify-event-failures',
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    });
+  });
+});
+
+describe('floods', () => {
+  it('throttles every route of the HTTP API (HTTP_API_RATE_LIMIT, HTTP_API_BURST_LIMIT)', () => {
+    const [stage, ...others] = ofType('AWS::ApiGatewayV2::Stage');
+    expect(others).toEqual([]);
+    expect(stage?.[1].Properties.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: 500,
+      ThrottlingBurstLimit: 1000,
+    });
+  });
+
+  it("reserves the worker's concurrency, at least the SQS trigger's maximum", () => {
+    const reserved = lambda(WORKER).ReservedConcurrentExecutions;
+    expect(reserved).toBe(5);
+    const [mapping] = ofType('AWS::Lambda::EventSourceMapping');
+    const scaling = mapping?.[1].Properties.ScalingConfig as { MaximumConcurrency: number } | undefined;
+    expect(reserved).toBeGreaterThanOrEqual(scaling?.MaximumConcurrency ?? Number.POSITIVE_INFINITY);
+  });
+});
+
+/** cfn-lint, when this machine has it (CI does): W3005 is osls's own redundant DependsOn on roles and integrations. */
+const cfnLint = await promisify(execFile)('cfn-lint', ['--version']).then(
+  () => true,
+  () => false,
+);
+
+describe.runIf(cfnLint)('cfn-lint', () => {
+  it('finds nothing wrong in the packaged template', async () => {
+    const template = join(packaged.dir, 'cloudformation-template-update-stack.json');
+    const result = await promisify(execFile)('cfn-lint', ['--ignore-checks', 'W3005', '--', template]).then(
+      () => '',
+      (error: { stdout?: string; message: string }) => error.stdout || error.message,
+    );
+    expect(result).toBe('');
+  }, 120_000);
 });
 
 describe('HTTP API', () => {
@@ -244,13 +302,24 @@ describe('alarms', () => {
     ofType('AWS::CloudWatch::Alarm').find(([, alarm]) => alarm.Properties.MetricName === metric)?.[1]
       .Properties;
 
-  it('alarm on parked changes, stuck changes and worker errors, to one SNS topic', () => {
+  /** The alarm on messages waiting on a queue, by the queue's logical id. */
+  const waitingOn = (queue: string) =>
+    ofType('AWS::CloudWatch::Alarm').find(
+      ([, alarm]) =>
+        alarm.Properties.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+        JSON.stringify(alarm.Properties.Dimensions) ===
+          JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }]),
+    )?.[1].Properties;
+
+  it('alarm on parked changes, kept EventBridge events, stuck changes and worker errors, to one SNS topic', () => {
     resource('AlertsTopic', 'AWS::SNS::Topic');
-    const parked = alarmOn('ApproximateNumberOfMessagesVisible');
-    expect(parked?.Dimensions).toEqual([
-      { Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdentityChangesDeadLetterQueue', 'QueueName'] } },
-    ]);
-    expect(parked).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    for (const queue of ['IdentityChangesDeadLetterQueue', 'ShopifyEventFailuresQueue']) {
+      expect(waitingOn(queue), queue).toMatchObject({
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        Statistic: 'Maximum',
+      });
+    }
     const stuck = alarmOn('ApproximateAgeOfOldestMessage');
     expect(stuck?.Dimensions).toEqual([
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdentityChangesQueue', 'QueueName'] } },

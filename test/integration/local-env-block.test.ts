@@ -73,6 +73,7 @@ describe('the environment block for the CLI', () => {
       SYNC_STATE_TABLE: TABLE_NAME,
       IDENTITY_CHANGES_QUEUE_URL: peers.queueUrl,
       DEAD_LETTER_QUEUE_URL: peers.deadLetterQueueUrl,
+      SHOPIFY_EVENT_FAILURES_QUEUE_URL: peers.shopifyEventFailuresQueueUrl,
       TENANT_SECRET_PREFIX,
       DEFAULT_TENANT: DEMO_TENANT.tenant,
       KLAVIYO_BASE_URL: peers.klaviyo?.url,

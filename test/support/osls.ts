@@ -81,5 +81,13 @@ export function usePackagedService(): PackagedService {
  * functions' environment (`provider.environment`) included.
  */
 export async function localServiceConfig(env: NodeJS.ProcessEnv): Promise<Json & { provider: Json }> {
-  return JSON.parse(await osls(['print', '--stage', LOCAL_STAGE, '--format', 'json'], env));
+  return serviceConfig(LOCAL_STAGE, env);
+}
+
+/** serverless.yml as osls resolves it for `stage` in `env`. */
+export async function serviceConfig(
+  stage: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Json & { provider: Json }> {
+  return JSON.parse(await osls(['print', '--stage', stage, '--format', 'json'], env));
 }
