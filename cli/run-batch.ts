@@ -30,7 +30,7 @@ import { createProgress, type Progress } from './progress.js';
 import { exitCodeOf, formatSummary, openResultsFile, type RowResult, rowKeyOf, tally } from './results.js';
 import type { RowContext } from './rows.js';
 import { mapConcurrently, runInCustomerOrder } from './run-in-order.js';
-import { cliSettings, isKeyRefused, openSession } from './session.js';
+import { cliSettings, describeTarget, isKeyRefused, openSession, targetIdOf } from './session.js';
 
 type Row = { line: number; externalId: string };
 
@@ -66,11 +66,12 @@ async function runBatch<Task extends Row, Lookups>(
   io: CliIo,
 ): Promise<number> {
   const settings = cliSettings(io.env);
-  const input = await readInputFile(options.file);
-  requireColumns(input.columns, command.requiredColumns);
-  // Sends nothing to Klaviyo yet; a missing key stops the run before the results file is touched.
+  // The tenant and its key first: an unknown tenant, or a key that is not the tenant's, stops the
+  // run before anything is read or written. Sends nothing to Klaviyo yet.
   const session = await openSession(options, settings);
   try {
+    const input = await readInputFile(options.file);
+    requireColumns(input.columns, command.requiredColumns);
     const dryRun = options.dryRun || session.policies.dryRun;
     const started = new Date();
     const context: RowContext = {
@@ -79,13 +80,22 @@ async function runBatch<Task extends Row, Lookups>(
       fileName: basename(options.file),
       now: () => started,
     };
-    const runKey = { command: command.name, tenant: session.tenant, dryRun };
+    // Rows are done only against the same Klaviyo account (base URL and key) and tenant.
+    const target = targetIdOf(session.target, session.tenant);
+    const runKey = { command: command.name, tenant: session.tenant, target, dryRun };
     const keys = new Map(input.rows.map((row) => [row.line, rowKeyOf(runKey, contentOf(row))]));
     const resume = !options.restart;
+    let ofAnotherTarget = 0;
     const results = await openResultsFile(
       options.resultsPath,
       resume
-        ? (earlier) => earlier.outcome !== 'failed' && earlier.row === keys.get(earlier.line)
+        ? (earlier) => {
+            if (earlier.target !== target) {
+              ofAnotherTarget++;
+              return false;
+            }
+            return earlier.outcome !== 'failed' && earlier.row === keys.get(earlier.line);
+          }
         : undefined,
     );
     const journal = await openJobsJournal<unknown>(`${options.resultsPath}.jobs`, resume);
@@ -110,10 +120,11 @@ async function runBatch<Task extends Row, Lookups>(
 
     io.stderr.write(
       `identity-sync ${command.name}: ${input.rows.length} rows of ${options.file} for tenant ${session.tenant}` +
-        ` at ${settings.KLAVIYO_BASE_URL}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
+        ` at ${describeTarget(session.target)}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
         ` requests paced ${session.pacing}` +
         `${newJobs ? '; writes known in advance go through bulk import jobs' : ''}\n`,
     );
+    if (ofAnotherTarget > 0) io.stderr.write(`${anotherTargetNote(options.resultsPath, ofAnotherTarget)}\n`);
     if (results.earlier.size + inResumedJobs.size > 0) {
       io.stderr.write(
         `identity-sync: resuming: ${results.earlier.size} rows done by an earlier run are skipped` +
@@ -144,7 +155,7 @@ async function runBatch<Task extends Row, Lookups>(
 
     const record = (result: RowResult) => {
       const row = keys.get(result.line);
-      results.write(row ? { ...result, row } : result);
+      results.write(row ? { ...result, row, target } : { ...result, target });
       counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
       progress.advance();
     };
@@ -306,6 +317,11 @@ async function runBatch<Task extends Row, Lookups>(
     session.close();
   }
 }
+
+/** Why the rows an earlier run finished against another Klaviyo account or tenant are not skipped. */
+export const anotherTargetNote = (resultsPath: string, rows: number) =>
+  `identity-sync: ${counted(rows, 'row')} in ${resultsPath} were done against another Klaviyo account, base URL or tenant` +
+  ' (or by a version that did not record which): they are not skipped; this run starts afresh';
 
 /** Rows planned for bulk jobs at once (each reads the customer's state). */
 const PLAN_CONCURRENCY = 16;

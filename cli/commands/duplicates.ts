@@ -31,7 +31,14 @@ import {
 } from '../io.js';
 import { createProgress } from '../progress.js';
 import { runInCustomerOrder } from '../run-in-order.js';
-import { cliSettings, isKeyRefused, openSession, type Session } from '../session.js';
+import {
+  cliSettings,
+  describeTarget,
+  isKeyRefused,
+  openSession,
+  type Session,
+  targetIdOf,
+} from '../session.js';
 
 const DEFAULT_MIN_CONFIDENCE = 0.9;
 
@@ -150,18 +157,14 @@ export async function duplicates(args: string[], io: CliIo): Promise<number> {
     }
     if (options.apply && !options.yes && !io.stdin?.isTTY)
       throw new UsageError('--apply asks before merging: pass --yes when no terminal can answer');
-    const settings = cliSettings(io.env);
-    const relays = options.relayFile ? await readRelayFile(options.relayFile, io) : [];
-    const lookups = options.customers
-      ? customerLookups(await readCustomerEmails(options.customers), relays)
-      : undefined;
-    const session = await openSession(options, settings);
+    // The tenant and its key first: an unknown tenant, or a key not its own, stops before anything is read.
+    const session = await openSession(options, cliSettings(io.env));
     try {
-      return await findDuplicates(
-        options,
-        { session, baseUrl: settings.KLAVIYO_BASE_URL, relays, lookups },
-        io,
-      );
+      const relays = options.relayFile ? await readRelayFile(options.relayFile, io) : [];
+      const lookups = options.customers
+        ? customerLookups(await readCustomerEmails(options.customers), relays)
+        : undefined;
+      return await findDuplicates(options, { session, relays, lookups }, io);
     } finally {
       session.close();
     }
@@ -170,22 +173,26 @@ export async function duplicates(args: string[], io: CliIo): Promise<number> {
 
 interface Inputs {
   session: Session;
-  baseUrl: string;
   relays: RelayAddress[];
   /** With --customers: the lookups that read its profiles (instead of the whole account). */
   lookups?: ProfileLookup[];
 }
 
-async function findDuplicates(options: Options, { session, baseUrl, relays, lookups }: Inputs, io: CliIo) {
+async function findDuplicates(options: Options, { session, relays, lookups }: Inputs, io: CliIo) {
   const { tenant } = session;
   const prefix = options.report ?? `duplicates-${tenant}`;
   const checkpointPath = options.checkpoint ?? `${prefix}.checkpoint.ndjson`;
   const reads = lookups
     ? `customers:${createHash('sha256').update(JSON.stringify(lookups)).digest('hex').slice(0, 16)}`
     : 'account';
-  const checkpoint = await openCheckpoint(checkpointPath, { tenant, reads }, { restart: options.restart });
+  const target = targetIdOf(session.target, tenant);
+  const checkpoint = await openCheckpoint(
+    checkpointPath,
+    { tenant, reads, target },
+    { restart: options.restart },
+  );
   io.stderr.write(
-    `identity-sync duplicates: tenant ${tenant} at ${baseUrl}, reading ` +
+    `identity-sync duplicates: tenant ${tenant} at ${describeTarget(session.target)}, reading ` +
       `${lookups ? `the profiles of ${options.customers} (${lookups.length} lookups)` : 'the whole account'};` +
       ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n`,
   );
