@@ -31,6 +31,7 @@ import { exitCodeOf, formatSummary, openResultsFile, type RowResult, rowKeyOf, t
 import type { RowContext } from './rows.js';
 import { mapConcurrently, runInCustomerOrder } from './run-in-order.js';
 import { cliSettings, describeTarget, isKeyRefused, openSession, targetIdOf } from './session.js';
+import { printable } from './terminal.js';
 
 type Row = { line: number; externalId: string };
 
@@ -185,7 +186,7 @@ async function runBatch<Task extends Row, Lookups>(
             onChange: () => jobs && phases.bulk(jobs.status()),
             onRefused: (error) =>
               io.stderr.write(
-                `identity-sync: Klaviyo refused a bulk import job (${error.message}); the rows are written on their own instead` +
+                `identity-sync: Klaviyo refused a bulk import job (${printable(error.message)}); the rows are written on their own instead` +
                   ' (bulk import jobs need the lists:write and profiles:write scopes)\n',
               ),
           })
@@ -205,7 +206,7 @@ async function runBatch<Task extends Row, Lookups>(
         if (!stop.signal.aborted) {
           io.stderr.write(
             `identity-sync: the lookups of lines ${chunk[0]?.line}–${chunk.at(-1)?.line} failed together` +
-              ` (${(error as Error).message}); each of those rows looks its customer up on its own\n`,
+              ` (${printable((error as Error).message)}); each of those rows looks its customer up on its own\n`,
           );
         }
         return undefined;
@@ -286,10 +287,10 @@ async function runBatch<Task extends Row, Lookups>(
     const unfinished = reason?.kind === 'interrupted' || (status?.unsettled.length ?? 0) > 0;
     if (!unfinished) await journal.remove();
     if (reason && reason.kind !== 'interrupted')
-      io.stderr.write(`identity-sync: ${STOPPED_BECAUSE[reason.kind]}: ${reason.message}\n`);
+      io.stderr.write(`identity-sync: ${STOPPED_BECAUSE[reason.kind]}: ${printable(reason.message)}\n`);
     for (const job of status?.unsettled ?? []) {
       io.stderr.write(
-        `identity-sync: bulk import job ${job.id} (${job.rows} rows) could not be followed to its end (${job.problem});` +
+        `identity-sync: bulk import job ${printable(job.id)} (${job.rows} rows) could not be followed to its end (${printable(job.problem)});` +
           ' its rows have no result yet: run the same command again to poll it\n',
       );
     }

@@ -39,6 +39,7 @@ import {
   type Session,
   targetIdOf,
 } from '../session.js';
+import { printable } from '../terminal.js';
 
 const DEFAULT_MIN_CONFIDENCE = 0.9;
 
@@ -391,13 +392,15 @@ async function applyMerges(
 
 /** `merged  customer C-1  01DEST <- 01SRC (a***@gmial.com)  misspelt_domain 0.95  (reason)`: emails masked. */
 const formatMerge = (pair: ReviewedPair, line: MergeResultLine) =>
-  [
-    line.outcome.padEnd(13),
-    `customer ${line.externalId}`,
-    `${line.destinationId} <- ${line.sourceId} (${maskEmail(pair.source.email) ?? 'no email'})`,
-    `${line.rule} ${line.confidence}`,
-    ...(line.outcome === 'merged' ? [] : [`(${line.reason})`]),
-  ].join('  ');
+  printable(
+    [
+      line.outcome.padEnd(13),
+      `customer ${line.externalId}`,
+      `${line.destinationId} <- ${line.sourceId} (${maskEmail(pair.source.email) ?? 'no email'})`,
+      `${line.rule} ${line.confidence}`,
+      ...(line.outcome === 'merged' ? [] : [`(${line.reason})`]),
+    ].join('  '),
+  );
 
 /** The relay file's rows; a row without an email or a customer is told on stderr and left out. */
 async function readRelayFile(path: string, io: CliIo): Promise<RelayAddress[]> {
@@ -408,7 +411,7 @@ async function readRelayFile(path: string, io: CliIo): Promise<RelayAddress[]> {
     if (email && externalId) relays.push({ email, externalId });
     else {
       const problem = 'problem' in row ? row.problem : 'needs an email and an externalId';
-      io.stderr.write(`identity-sync: ${path} line ${row.line}: ${problem}; left out\n`);
+      io.stderr.write(`identity-sync: ${path} line ${row.line}: ${printable(problem)}; left out\n`);
     }
   }
   return relays;
