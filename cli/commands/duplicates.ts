@@ -73,12 +73,14 @@ addresses at each known misspelling of their domain, the relay file's addresses 
   --concurrency N       customers merged into at once (default: 4)
   --tenant T            tenant whose audit trail and quota apply (default: DEFAULT_TENANT)
   --rate-per-second R   most requests per second per Klaviyo endpoint for this run
-  --secret-id ID        read the Klaviyo key from this Secrets Manager secret
+  --secret-id ID        read the Klaviyo key from this Secrets Manager secret; with
+                        TENANT_SECRET_PREFIX the key is the tenant's own (as for apply)
   -h, --help            this help
 
 Checkpoint: each page read is appended to the checkpoint file with the cursor of the next, so a
 run that stops (Ctrl-C, a crash, --max-pages) goes on where it was; a finished read is reused by
-later runs (so --apply merges the pairs the report shows), until --restart.
+later runs (so --apply merges the pairs the report shows), until --restart; one read from
+another Klaviyo account, base URL or tenant is refused.
 Merging (--apply) is irreversible in Klaviyo: the source profile's data moves to the customer's
 profile (the destination, which keeps its external_id) and the source is deleted; there is no
 unmerge. Review the report first. Each pair is read again just before its merge and refused
