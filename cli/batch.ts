@@ -39,7 +39,7 @@ export const BATCH_OPTIONS_HELP = `Options:
                          Klaviyo's limits, 75/s and 750/min; profile merges and bulk import
                          jobs 10/s and 150/min)
   --secret-id ID         read the Klaviyo key from this Secrets Manager secret (its full id)
-                         instead of KLAVIYO_API_KEY
+                         instead of KLAVIYO_API_KEY (see Tenant and key)
   --no-bulk              write every row on its own, never through bulk import jobs
   --bulk-min-rows N      use bulk import jobs for files of at least N rows (default: ${BULK_MIN_ROWS})
   --restart              ignore what an earlier run of this command left in the results file
@@ -58,16 +58,22 @@ until done, and each of its import errors is reported on its own row. Every othe
 changes, conflicts, merges) is written on its own, with the worker's guards.
 Resume: results are appended as rows finish; when a run stops (Ctrl-C, a crash, a lost network),
 running the same command again skips the rows already done: a results line whose input line
-number and "row" key (a hash of the command, tenant, mode and the row's content) match the file
-now. Failed rows run again. Bulk jobs in flight are kept in <results>.jobs and polled again.
+number and "row" key (a hash of the command, tenant, Klaviyo target, mode and the row's content)
+match the file now. Failed rows run again. Rows done against another Klaviyo account, base URL
+or tenant are done again (the run says so). Bulk jobs in flight are kept in <results>.jobs
+and polled again.
+Tenant and key: with TENANT_SECRET_PREFIX, the key is the tenant's own, from its secret
+(TENANT_SECRET_PREFIX + tenant); a tenant without one is refused, and so is a KLAVIYO_API_KEY or
+--secret-id holding another key. Without it, a bare KLAVIYO_API_KEY is a trial run: only for
+DEFAULT_TENANT or a tenant of TENANT_POLICIES or SHOP_TENANTS, and never with SYNC_STATE_TABLE.
 Pacing: with SYNC_STATE_TABLE, the run draws on the tenant's request quota that the deployed
 workers share through that table (KLAVIYO_QUOTA_SHARE of Klaviyo's limits), so together they stay
 under the account's limits; --rate-per-second caps the run on top. Without it, the run paces
 itself to Klaviyo's limits (or --rate-per-second) as if it were alone on the account.
 
-Environment: KLAVIYO_API_KEY, KLAVIYO_BASE_URL, KLAVIYO_REVISION; SYNC_STATE_TABLE to share the
-staleness guard, audit trail and request quota with the deployed worker in DynamoDB (in memory
-without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for
+Environment: TENANT_SECRET_PREFIX, KLAVIYO_API_KEY, KLAVIYO_BASE_URL, KLAVIYO_REVISION;
+SYNC_STATE_TABLE to share the staleness guard, audit trail and request quota with the deployed
+worker in DynamoDB (in memory without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for
 the service.
 Progress goes to stderr (a line per phase: lookups, bulk jobs, per-profile writes), the summary
 to stdout. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked or

@@ -16,6 +16,11 @@ export interface CheckpointHeader {
   tenant: string;
   /** `account` (every profile), or `customers:<hash of the lookups>`. */
   reads: string;
+  /**
+   * The Klaviyo account (base URL, key) and tenant read (the CLI's targetIdOf): the pages, and the
+   * merges made from them, belong to it. Absent in checkpoints of earlier versions.
+   */
+  target?: string;
 }
 
 export interface CheckpointPage {
@@ -88,6 +93,12 @@ export async function openCheckpoint(
   if (found.header && (found.header.tenant !== wanted.tenant || found.header.reads !== wanted.reads)) {
     throw new UsageError(
       `the checkpoint ${path} is of another scan (tenant ${found.header.tenant}, ${found.header.reads}): pass --restart to start over, or another --checkpoint`,
+    );
+  }
+  // Its profile ids are another account's: merging them here would merge the wrong profiles.
+  if (found.header && found.header.target !== wanted.target) {
+    throw new UsageError(
+      `the checkpoint ${path} was read from another Klaviyo account or base URL (or by a version that did not record which): pass --restart to read afresh, or another --checkpoint`,
     );
   }
   if (found.header) {

@@ -68,12 +68,19 @@ function csvRowOf(line: ReportLine): string[] {
 }
 
 /**
- * A CSV field: quoted when it holds a comma, quote or line break. A value a spreadsheet would run
- * as a formula (starting with =, +, - or @; a name is free text) gets a leading apostrophe, which
- * spreadsheets show as text and our CSV readers drop.
+ * A value a spreadsheet would run as a formula: starting with =, +, - or @, their full-width forms
+ * (＝＋－＠, which spreadsheets in East Asian locales read as the same), or a TAB or CR (some
+ * spreadsheets skip them and read the formula after). OWASP's CSV injection list, plus full width.
+ */
+const FORMULA_START = /^[=+\-@\t\r\uff1d\uff0b\uff0d\uff20]/;
+
+/**
+ * A CSV field: quoted when it holds a comma, quote or line break. A value that could start a
+ * formula (a name is free text) gets a leading apostrophe, which spreadsheets show as text and our
+ * CSV readers drop.
  */
 export function csvField(value: string): string {
-  const safe = /^[=+\-@]/.test(value) ? `'${value}` : value;
+  const safe = FORMULA_START.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { ConfigurationError } from '../lib/errors.js';
+import { printable } from './terminal.js';
 
 /** What a command gets instead of `process`, so tests run commands in-process with their own streams. */
 export interface CliIo {
@@ -34,15 +35,16 @@ export async function runCommand(io: CliIo, usage: string, body: () => Promise<n
   try {
     return await body();
   } catch (error) {
+    // Messages can hold outside text (Klaviyo's answers, a file's values): printed neutralised.
     if (isUsageError(error)) {
-      io.stderr.write(`identity-sync: ${(error as Error).message}\n\n${usage}\n`);
+      io.stderr.write(`identity-sync: ${printable((error as Error).message)}\n\n${usage}\n`);
       return EXIT_USAGE;
     }
     if (error instanceof ConfigurationError) {
-      io.stderr.write(`identity-sync: ${error.message}\n`);
+      io.stderr.write(`identity-sync: ${printable(error.message)}\n`);
       return EXIT_USAGE;
     }
-    io.stderr.write(`identity-sync: ${(error as Error)?.message ?? error}\n`);
+    io.stderr.write(`identity-sync: ${printable(String((error as Error)?.message ?? error))}\n`);
     return EXIT_ATTENTION;
   }
 }

@@ -13,6 +13,8 @@ export interface RowResult {
   profileId?: string;
   /** Which input row this answers (rowKeyOf): how a rerun knows the row is done. */
   row?: string;
+  /** The Klaviyo account and tenant it was done against (targetIdOf): a rerun against another does it again. */
+  target?: string;
 }
 
 /** The summary's rows, in order. */
@@ -102,19 +104,20 @@ export function formatSummary(summary: SummaryInput): string {
 }
 
 /** One JSON line, fields in a fixed order and absent ones left out. */
-export const resultLine = ({ line, externalId, outcome, reason, profileId, row }: RowResult) =>
-  `${JSON.stringify({ line, externalId, outcome, reason, profileId, row })}\n`;
+export const resultLine = ({ line, externalId, outcome, reason, profileId, row, target }: RowResult) =>
+  `${JSON.stringify({ line, externalId, outcome, reason, profileId, row, target })}\n`;
 
 /**
- * What identifies an input row for a rerun: its content, with the command, tenant and mode it ran
- * under (16 hex digits of a SHA-256). The same row of the same file gets the same key; a row that
- * changed, another file's row at that line, another tenant or a dry run's row do not.
+ * What identifies an input row for a rerun: its content, with the command, tenant, Klaviyo target
+ * (targetIdOf) and mode it ran under (16 hex digits of a SHA-256). The same row of the same file
+ * gets the same key; a row that changed, another file's row at that line, another tenant, another
+ * Klaviyo account or base URL, or a dry run's row do not.
  */
 export function rowKeyOf(
-  run: { command: string; tenant: string; dryRun: boolean },
+  run: { command: string; tenant: string; target: string; dryRun: boolean },
   content: unknown,
 ): string {
-  const text = JSON.stringify([run.command, run.tenant, run.dryRun, content]);
+  const text = JSON.stringify([run.command, run.tenant, run.target, run.dryRun, content]);
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 

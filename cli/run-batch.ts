@@ -30,7 +30,8 @@ import { createProgress, type Progress } from './progress.js';
 import { exitCodeOf, formatSummary, openResultsFile, type RowResult, rowKeyOf, tally } from './results.js';
 import type { RowContext } from './rows.js';
 import { mapConcurrently, runInCustomerOrder } from './run-in-order.js';
-import { cliSettings, isKeyRefused, openSession } from './session.js';
+import { cliSettings, describeTarget, isKeyRefused, openSession, targetIdOf } from './session.js';
+import { printable } from './terminal.js';
 
 type Row = { line: number; externalId: string };
 
@@ -66,11 +67,12 @@ async function runBatch<Task extends Row, Lookups>(
   io: CliIo,
 ): Promise<number> {
   const settings = cliSettings(io.env);
-  const input = await readInputFile(options.file);
-  requireColumns(input.columns, command.requiredColumns);
-  // Sends nothing to Klaviyo yet; a missing key stops the run before the results file is touched.
+  // The tenant and its key first: an unknown tenant, or a key that is not the tenant's, stops the
+  // run before anything is read or written. Sends nothing to Klaviyo yet.
   const session = await openSession(options, settings);
   try {
+    const input = await readInputFile(options.file);
+    requireColumns(input.columns, command.requiredColumns);
     const dryRun = options.dryRun || session.policies.dryRun;
     const started = new Date();
     const context: RowContext = {
@@ -79,13 +81,22 @@ async function runBatch<Task extends Row, Lookups>(
       fileName: basename(options.file),
       now: () => started,
     };
-    const runKey = { command: command.name, tenant: session.tenant, dryRun };
+    // Rows are done only against the same Klaviyo account (base URL and key) and tenant.
+    const target = targetIdOf(session.target, session.tenant);
+    const runKey = { command: command.name, tenant: session.tenant, target, dryRun };
     const keys = new Map(input.rows.map((row) => [row.line, rowKeyOf(runKey, contentOf(row))]));
     const resume = !options.restart;
+    let ofAnotherTarget = 0;
     const results = await openResultsFile(
       options.resultsPath,
       resume
-        ? (earlier) => earlier.outcome !== 'failed' && earlier.row === keys.get(earlier.line)
+        ? (earlier) => {
+            if (earlier.target !== target) {
+              ofAnotherTarget++;
+              return false;
+            }
+            return earlier.outcome !== 'failed' && earlier.row === keys.get(earlier.line);
+          }
         : undefined,
     );
     const journal = await openJobsJournal<unknown>(`${options.resultsPath}.jobs`, resume);
@@ -110,10 +121,11 @@ async function runBatch<Task extends Row, Lookups>(
 
     io.stderr.write(
       `identity-sync ${command.name}: ${input.rows.length} rows of ${options.file} for tenant ${session.tenant}` +
-        ` at ${settings.KLAVIYO_BASE_URL}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
+        ` at ${describeTarget(session.target)}${dryRun ? ' (dry run: nothing is written)' : ''}; state ${session.description};` +
         ` requests paced ${session.pacing}` +
         `${newJobs ? '; writes known in advance go through bulk import jobs' : ''}\n`,
     );
+    if (ofAnotherTarget > 0) io.stderr.write(`${anotherTargetNote(options.resultsPath, ofAnotherTarget)}\n`);
     if (results.earlier.size + inResumedJobs.size > 0) {
       io.stderr.write(
         `identity-sync: resuming: ${results.earlier.size} rows done by an earlier run are skipped` +
@@ -144,7 +156,7 @@ async function runBatch<Task extends Row, Lookups>(
 
     const record = (result: RowResult) => {
       const row = keys.get(result.line);
-      results.write(row ? { ...result, row } : result);
+      results.write(row ? { ...result, row, target } : { ...result, target });
       counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
       progress.advance();
     };
@@ -174,7 +186,7 @@ async function runBatch<Task extends Row, Lookups>(
             onChange: () => jobs && phases.bulk(jobs.status()),
             onRefused: (error) =>
               io.stderr.write(
-                `identity-sync: Klaviyo refused a bulk import job (${error.message}); the rows are written on their own instead` +
+                `identity-sync: Klaviyo refused a bulk import job (${printable(error.message)}); the rows are written on their own instead` +
                   ' (bulk import jobs need the lists:write and profiles:write scopes)\n',
               ),
           })
@@ -194,7 +206,7 @@ async function runBatch<Task extends Row, Lookups>(
         if (!stop.signal.aborted) {
           io.stderr.write(
             `identity-sync: the lookups of lines ${chunk[0]?.line}–${chunk.at(-1)?.line} failed together` +
-              ` (${(error as Error).message}); each of those rows looks its customer up on its own\n`,
+              ` (${printable((error as Error).message)}); each of those rows looks its customer up on its own\n`,
           );
         }
         return undefined;
@@ -275,10 +287,10 @@ async function runBatch<Task extends Row, Lookups>(
     const unfinished = reason?.kind === 'interrupted' || (status?.unsettled.length ?? 0) > 0;
     if (!unfinished) await journal.remove();
     if (reason && reason.kind !== 'interrupted')
-      io.stderr.write(`identity-sync: ${STOPPED_BECAUSE[reason.kind]}: ${reason.message}\n`);
+      io.stderr.write(`identity-sync: ${STOPPED_BECAUSE[reason.kind]}: ${printable(reason.message)}\n`);
     for (const job of status?.unsettled ?? []) {
       io.stderr.write(
-        `identity-sync: bulk import job ${job.id} (${job.rows} rows) could not be followed to its end (${job.problem});` +
+        `identity-sync: bulk import job ${printable(job.id)} (${job.rows} rows) could not be followed to its end (${printable(job.problem)});` +
           ' its rows have no result yet: run the same command again to poll it\n',
       );
     }
@@ -306,6 +318,11 @@ async function runBatch<Task extends Row, Lookups>(
     session.close();
   }
 }
+
+/** Why the rows an earlier run finished against another Klaviyo account or tenant are not skipped. */
+export const anotherTargetNote = (resultsPath: string, rows: number) =>
+  `identity-sync: ${counted(rows, 'row')} in ${resultsPath} were done against another Klaviyo account, base URL or tenant` +
+  ' (or by a version that did not record which): they are not skipped; this run starts afresh';
 
 /** Rows planned for bulk jobs at once (each reads the customer's state). */
 const PLAN_CONCURRENCY = 16;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -6,6 +7,7 @@ import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dyn
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
 import { readTenantSecret } from '../lib/adapters/tenant-secrets.js';
 import { parseSettings, policiesFrom, settingsSchema, type TenantPolicies } from '../lib/config.js';
+import { ConfigurationError, PermanentError } from '../lib/errors.js';
 import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import { limitsOf, shareOf } from '../lib/klaviyo/limits.js';
@@ -29,6 +31,7 @@ const cliSettingsSchema = settingsSchema
   .pick({
     DEFAULT_TENANT: true,
     TENANT_POLICIES: true,
+    SHOP_TENANTS: true,
     CONFLICT_RETRY_ATTEMPTS: true,
     AUDIT_RETENTION_DAYS: true,
     DEFAULT_PHONE_REGION: true,
@@ -41,6 +44,11 @@ const cliSettingsSchema = settingsSchema
   })
   .extend({
     SYNC_STATE_TABLE: z.string().optional(),
+    // Optional here (the service has a default): set, the tenant's key is read from its secret.
+    TENANT_SECRET_PREFIX: z
+      .string()
+      .optional()
+      .transform((prefix) => prefix || undefined),
     KLAVIYO_API_KEY: z.string().startsWith('pk_', 'must be a Klaviyo private key (pk_…)').optional(),
   });
 
@@ -82,6 +90,8 @@ export function openStore(settings: CliSettings, dynamodb?: DynamoDBClient): Sto
 
 export interface Session extends Store {
   tenant: string;
+  /** The Klaviyo account the run writes to: what a rerun must match to resume. */
+  target: KlaviyoTarget;
   policies: TenantPolicies;
   klaviyo: KlaviyoProfiles;
   /** Klaviyo's bulk profile import jobs, through the same client (pacing, retries). */
@@ -103,7 +113,8 @@ export interface SessionOptions {
 /** Everything a batch run talks to: the tenant's Klaviyo account, paced, and the sync state. */
 export async function openSession(options: SessionOptions, settings: CliSettings): Promise<Session> {
   const tenant = tenantOf(options.tenant, settings);
-  const apiKey = await apiKeyOf(options.secretId, settings);
+  const { apiKey, source } = await klaviyoKeyOf(tenant, options.secretId, settings);
+  const target = targetOf(settings.KLAVIYO_BASE_URL, apiKey, source);
   const retries = { total: 0, throttled: 0 };
   const dynamodb = settings.SYNC_STATE_TABLE ? new DynamoDBClient({}) : undefined;
   const pacing = requestGateOf(tenant, options.ratePerSecond, settings, dynamodb);
@@ -121,6 +132,7 @@ export async function openSession(options: SessionOptions, settings: CliSettings
   });
   return {
     tenant,
+    target,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
     bulk: klaviyo,
@@ -174,18 +186,126 @@ export const bothGates = (own: RequestGate, shared: RequestGate): RequestGate =>
   },
 });
 
-/** `--secret-id` (a tenant secret's full id) wins over KLAVIYO_API_KEY. */
-async function apiKeyOf(secretId: string | undefined, settings: CliSettings): Promise<string> {
-  if (secretId) {
-    const client = new SecretsManagerClient({});
-    try {
-      return (await readTenantSecret(client, secretId)).klaviyoPrivateKey;
-    } finally {
-      client.destroy();
+/**
+ * Which Klaviyo account a run writes to: the base URL and a fingerprint of the key (never the key).
+ * A results file or checkpoint is resumed only by a run against the same target and tenant.
+ */
+export interface KlaviyoTarget {
+  baseUrl: string;
+  keyFingerprint: string;
+  /** For people: where the key came from (`KLAVIYO_API_KEY`, `secret <id>`). */
+  keySource: string;
+}
+
+/** 12 hex digits of a SHA-256 of the key: tells keys apart on screen and in files, reveals nothing. */
+export const keyFingerprint = (apiKey: string) =>
+  createHash('sha256').update(`klaviyo-identity-sync key:${apiKey}`).digest('hex').slice(0, 12);
+
+export const targetOf = (baseUrl: string, apiKey: string, keySource: string): KlaviyoTarget => ({
+  baseUrl: baseUrl.replace(/\/+$/, ''),
+  keyFingerprint: keyFingerprint(apiKey),
+  keySource,
+});
+
+/** `http://127.0.0.1:4569 (key 1a2b3c4d5e6f from secret …/demo)` */
+export const describeTarget = ({ baseUrl, keyFingerprint, keySource }: KlaviyoTarget) =>
+  `${baseUrl} (key ${keyFingerprint} from ${keySource})`;
+
+/** What a results line or checkpoint records of the target and tenant: 16 hex digits. */
+export const targetIdOf = ({ baseUrl, keyFingerprint }: KlaviyoTarget, tenant: string) =>
+  createHash('sha256')
+    .update(JSON.stringify([baseUrl, keyFingerprint, tenant]))
+    .digest('hex')
+    .slice(0, 16);
+
+/** The tenants a deployment configures without a secret per tenant: DEFAULT_TENANT, TENANT_POLICIES', SHOP_TENANTS'. */
+export function configuredTenants(
+  settings: Pick<CliSettings, 'DEFAULT_TENANT' | 'TENANT_POLICIES' | 'SHOP_TENANTS'>,
+): Set<string> {
+  return new Set(
+    [
+      settings.DEFAULT_TENANT,
+      ...Object.keys(settings.TENANT_POLICIES),
+      ...Object.values(settings.SHOP_TENANTS),
+    ].filter((tenant) => tenant !== ''),
+  );
+}
+
+const NOTHING_DONE = 'nothing was read or written';
+
+/**
+ * The run's Klaviyo key, tied to its tenant, decided before anything is read or written:
+ * - With TENANT_SECRET_PREFIX, the tenant's own key from its secret (as the worker reads it): a
+ *   tenant without a secret is unknown, and a key given besides (KLAVIYO_API_KEY, --secret-id)
+ *   must be that same key.
+ * - Without it, the bare key given (KLAVIYO_API_KEY or --secret-id): a trial run, only for a
+ *   tenant the settings name and never with SYNC_STATE_TABLE (the workers' state, which trusts
+ *   the profile ids a run records there).
+ */
+export async function klaviyoKeyOf(
+  tenant: string,
+  secretId: string | undefined,
+  settings: CliSettings,
+): Promise<{ apiKey: string; source: string }> {
+  const prefix = settings.TENANT_SECRET_PREFIX;
+  if (!prefix) {
+    if (settings.SYNC_STATE_TABLE) {
+      throw new ConfigurationError(
+        `SYNC_STATE_TABLE is the deployed workers' state: set TENANT_SECRET_PREFIX too, so the run uses tenant ${tenant}'s own Klaviyo key from its secret (deployed: klaviyo-identity-sync/<stage>/tenants/); for a trial run with a bare key, unset SYNC_STATE_TABLE`,
+      );
     }
+    if (!configuredTenants(settings).has(tenant)) {
+      throw new ConfigurationError(
+        `unknown tenant '${tenant}': it is not DEFAULT_TENANT, nor in TENANT_POLICIES or SHOP_TENANTS (set TENANT_SECRET_PREFIX to use the deployment's tenants); ${NOTHING_DONE}`,
+      );
+    }
+    const given = await givenKeyOf(secretId, settings);
+    if (!given)
+      throw new UsageError('a Klaviyo private key is needed: set KLAVIYO_API_KEY or pass --secret-id');
+    return given;
   }
-  if (settings.KLAVIYO_API_KEY) return settings.KLAVIYO_API_KEY;
-  throw new UsageError('a Klaviyo private key is needed: set KLAVIYO_API_KEY or pass --secret-id');
+  const tenantSecretId = `${prefix}${tenant}`;
+  const tenantKey = await withSecrets((client) => readTenantSecret(client, tenantSecretId)).then(
+    (secret) => secret.klaviyoPrivateKey,
+    (error: unknown) => {
+      if (error instanceof PermanentError && error.reason === 'tenant_secret_missing') {
+        throw new ConfigurationError(
+          `unknown tenant '${tenant}': there is no secret ${tenantSecretId} (TENANT_SECRET_PREFIX + tenant); ${NOTHING_DONE}`,
+        );
+      }
+      throw error;
+    },
+  );
+  const given = secretId === tenantSecretId ? undefined : await givenKeyOf(secretId, settings);
+  if (given && given.apiKey !== tenantKey) {
+    throw new ConfigurationError(
+      `the Klaviyo key given (${given.source}, key ${keyFingerprint(given.apiKey)}) is not tenant ${tenant}'s (secret ${tenantSecretId} holds key ${keyFingerprint(tenantKey)}): leave it out to use the tenant's key, or name the right --tenant; ${NOTHING_DONE}`,
+    );
+  }
+  return { apiKey: tenantKey, source: `secret ${tenantSecretId}` };
+}
+
+/** The key given on the command line or in the environment: `--secret-id` (a secret's full id) wins over KLAVIYO_API_KEY. */
+async function givenKeyOf(
+  secretId: string | undefined,
+  settings: CliSettings,
+): Promise<{ apiKey: string; source: string } | undefined> {
+  if (secretId) {
+    const secret = await withSecrets((client) => readTenantSecret(client, secretId));
+    return { apiKey: secret.klaviyoPrivateKey, source: `secret ${secretId}` };
+  }
+  return settings.KLAVIYO_API_KEY
+    ? { apiKey: settings.KLAVIYO_API_KEY, source: 'KLAVIYO_API_KEY' }
+    : undefined;
+}
+
+async function withSecrets<T>(use: (client: SecretsManagerClient) => Promise<T>): Promise<T> {
+  const client = new SecretsManagerClient({});
+  try {
+    return await use(client);
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Klaviyo refused the key itself (revoked, wrong account, missing scope): no row can succeed. */

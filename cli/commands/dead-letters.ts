@@ -13,6 +13,7 @@ import {
   runCommand,
   UsageError,
 } from '../io.js';
+import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync dead-letters [--queue-url URL] [--limit N] [--reason R] [--json]
 
@@ -63,7 +64,7 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
       const shown = values.reason === undefined ? letters : letters.filter((l) => l.reason === values.reason);
       io.stdout.write(
         values.json
-          ? `${JSON.stringify(shown, null, 2)}\n`
+          ? `${printableJson(shown)}\n`
           : formatReport(shown, {
               queue: queueNameOf(queueUrl),
               read: letters.length,
@@ -262,8 +263,10 @@ export function formatReport(letters: ClassifiedLetter[], facts: ReportFacts): s
   const width = Math.max(...summary.map((s) => s.reason.length));
   lines.push(
     '',
-    ...summary.map(
-      (s) => `  ${s.reason.padEnd(width)}  ${String(s.count).padStart(6)}  newest ${s.newest ?? '(unknown)'}`,
+    ...summary.map((s) =>
+      printable(
+        `  ${s.reason.padEnd(width)}  ${String(s.count).padStart(6)}  newest ${s.newest ?? '(unknown)'}`,
+      ),
     ),
     '',
     'Newest first:',
@@ -278,14 +281,17 @@ const DETAIL_LENGTH = 120;
 export function formatLetter(letter: ClassifiedLetter, reasonWidth = 0): string {
   const firstLine = letter.detail.split('\n')[0] ?? '';
   const detail = firstLine.length > DETAIL_LENGTH ? `${firstLine.slice(0, DETAIL_LENGTH - 1)}…` : firstLine;
-  return [
-    (letter.time ?? '(unknown time)').padEnd(24),
-    letter.reason.padEnd(reasonWidth),
-    letter.tenant ?? '(no tenant)',
-    letter.externalId === undefined ? 'no customer' : `customer ${letter.externalId}`,
-    `[${letter.sourceEventId ?? `message ${letter.messageId ?? '?'}`}]`,
-    detail,
-  ].join('  ');
+  // Every field is outside data (an ERP's ids, a letter's detail): no control character reaches the terminal.
+  return printable(
+    [
+      (letter.time ?? '(unknown time)').padEnd(24),
+      letter.reason.padEnd(reasonWidth),
+      letter.tenant ?? '(no tenant)',
+      letter.externalId === undefined ? 'no customer' : `customer ${letter.externalId}`,
+      `[${letter.sourceEventId ?? `message ${letter.messageId ?? '?'}`}]`,
+      detail,
+    ].join('  '),
+  );
 }
 
 /** `…/identity-changes-dlq.fifo` → `identity-changes-dlq.fifo`. */

@@ -10,6 +10,7 @@ import { IdentitySyncError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
 import { type CliIo, counted, EXIT_ATTENTION, EXIT_OK, runCommand } from '../io.js';
 import { type CliSettings, cliSettings, tenantOf } from '../session.js';
+import { printable } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync doctor [--tenant T] [--secret-id ID] [--queue-url URL]
                             [--dead-letter-queue-url URL] [--table NAME] [--webhook-url URL]
@@ -323,7 +324,8 @@ const causeOf = (error: unknown) => {
 export function formatDoctorReport(tenant: string, results: CheckResult[]): string {
   const width = Math.max(...results.map((result) => result.check.length));
   const lines = results.map(
-    (result) => `  ${result.status.padEnd(4)}  ${result.check.padEnd(width)}  ${result.detail}`,
+    // A detail can quote Klaviyo's or AWS's answer: no control character reaches the terminal.
+    (result) => printable(`  ${result.status.padEnd(4)}  ${result.check.padEnd(width)}  ${result.detail}`),
   );
   const failed = results.filter((result) => result.status === 'FAIL').length;
   const skipped = results.filter((result) => result.status === 'skip').length;

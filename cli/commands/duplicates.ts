@@ -31,7 +31,15 @@ import {
 } from '../io.js';
 import { createProgress } from '../progress.js';
 import { runInCustomerOrder } from '../run-in-order.js';
-import { cliSettings, isKeyRefused, openSession, type Session } from '../session.js';
+import {
+  cliSettings,
+  describeTarget,
+  isKeyRefused,
+  openSession,
+  type Session,
+  targetIdOf,
+} from '../session.js';
+import { printable } from '../terminal.js';
 
 const DEFAULT_MIN_CONFIDENCE = 0.9;
 
@@ -65,12 +73,14 @@ addresses at each known misspelling of their domain, the relay file's addresses 
   --concurrency N       customers merged into at once (default: 4)
   --tenant T            tenant whose audit trail and quota apply (default: DEFAULT_TENANT)
   --rate-per-second R   most requests per second per Klaviyo endpoint for this run
-  --secret-id ID        read the Klaviyo key from this Secrets Manager secret
+  --secret-id ID        read the Klaviyo key from this Secrets Manager secret; with
+                        TENANT_SECRET_PREFIX the key is the tenant's own (as for apply)
   -h, --help            this help
 
 Checkpoint: each page read is appended to the checkpoint file with the cursor of the next, so a
 run that stops (Ctrl-C, a crash, --max-pages) goes on where it was; a finished read is reused by
-later runs (so --apply merges the pairs the report shows), until --restart.
+later runs (so --apply merges the pairs the report shows), until --restart; one read from
+another Klaviyo account, base URL or tenant is refused.
 Merging (--apply) is irreversible in Klaviyo: the source profile's data moves to the customer's
 profile (the destination, which keeps its external_id) and the source is deleted; there is no
 unmerge. Review the report first. Each pair is read again just before its merge and refused
@@ -150,18 +160,14 @@ export async function duplicates(args: string[], io: CliIo): Promise<number> {
     }
     if (options.apply && !options.yes && !io.stdin?.isTTY)
       throw new UsageError('--apply asks before merging: pass --yes when no terminal can answer');
-    const settings = cliSettings(io.env);
-    const relays = options.relayFile ? await readRelayFile(options.relayFile, io) : [];
-    const lookups = options.customers
-      ? customerLookups(await readCustomerEmails(options.customers), relays)
-      : undefined;
-    const session = await openSession(options, settings);
+    // The tenant and its key first: an unknown tenant, or a key not its own, stops before anything is read.
+    const session = await openSession(options, cliSettings(io.env));
     try {
-      return await findDuplicates(
-        options,
-        { session, baseUrl: settings.KLAVIYO_BASE_URL, relays, lookups },
-        io,
-      );
+      const relays = options.relayFile ? await readRelayFile(options.relayFile, io) : [];
+      const lookups = options.customers
+        ? customerLookups(await readCustomerEmails(options.customers), relays)
+        : undefined;
+      return await findDuplicates(options, { session, relays, lookups }, io);
     } finally {
       session.close();
     }
@@ -170,22 +176,26 @@ export async function duplicates(args: string[], io: CliIo): Promise<number> {
 
 interface Inputs {
   session: Session;
-  baseUrl: string;
   relays: RelayAddress[];
   /** With --customers: the lookups that read its profiles (instead of the whole account). */
   lookups?: ProfileLookup[];
 }
 
-async function findDuplicates(options: Options, { session, baseUrl, relays, lookups }: Inputs, io: CliIo) {
+async function findDuplicates(options: Options, { session, relays, lookups }: Inputs, io: CliIo) {
   const { tenant } = session;
   const prefix = options.report ?? `duplicates-${tenant}`;
   const checkpointPath = options.checkpoint ?? `${prefix}.checkpoint.ndjson`;
   const reads = lookups
     ? `customers:${createHash('sha256').update(JSON.stringify(lookups)).digest('hex').slice(0, 16)}`
     : 'account';
-  const checkpoint = await openCheckpoint(checkpointPath, { tenant, reads }, { restart: options.restart });
+  const target = targetIdOf(session.target, tenant);
+  const checkpoint = await openCheckpoint(
+    checkpointPath,
+    { tenant, reads, target },
+    { restart: options.restart },
+  );
   io.stderr.write(
-    `identity-sync duplicates: tenant ${tenant} at ${baseUrl}, reading ` +
+    `identity-sync duplicates: tenant ${tenant} at ${describeTarget(session.target)}, reading ` +
       `${lookups ? `the profiles of ${options.customers} (${lookups.length} lookups)` : 'the whole account'};` +
       ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n`,
   );
@@ -384,13 +394,15 @@ async function applyMerges(
 
 /** `merged  customer C-1  01DEST <- 01SRC (a***@gmial.com)  misspelt_domain 0.95  (reason)`: emails masked. */
 const formatMerge = (pair: ReviewedPair, line: MergeResultLine) =>
-  [
-    line.outcome.padEnd(13),
-    `customer ${line.externalId}`,
-    `${line.destinationId} <- ${line.sourceId} (${maskEmail(pair.source.email) ?? 'no email'})`,
-    `${line.rule} ${line.confidence}`,
-    ...(line.outcome === 'merged' ? [] : [`(${line.reason})`]),
-  ].join('  ');
+  printable(
+    [
+      line.outcome.padEnd(13),
+      `customer ${line.externalId}`,
+      `${line.destinationId} <- ${line.sourceId} (${maskEmail(pair.source.email) ?? 'no email'})`,
+      `${line.rule} ${line.confidence}`,
+      ...(line.outcome === 'merged' ? [] : [`(${line.reason})`]),
+    ].join('  '),
+  );
 
 /** The relay file's rows; a row without an email or a customer is told on stderr and left out. */
 async function readRelayFile(path: string, io: CliIo): Promise<RelayAddress[]> {
@@ -401,7 +413,7 @@ async function readRelayFile(path: string, io: CliIo): Promise<RelayAddress[]> {
     if (email && externalId) relays.push({ email, externalId });
     else {
       const problem = 'problem' in row ? row.problem : 'needs an email and an externalId';
-      io.stderr.write(`identity-sync: ${path} line ${row.line}: ${problem}; left out\n`);
+      io.stderr.write(`identity-sync: ${path} line ${row.line}: ${printable(problem)}; left out\n`);
     }
   }
   return relays;

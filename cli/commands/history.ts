@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { AuditEntry } from '../../lib/ports.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
 import { cliSettings, openStore, tenantOf } from '../session.js';
+import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync history <externalId> [--tenant T] [--limit N] [--json]
 
@@ -47,7 +48,7 @@ export async function history(args: string[], io: CliIo): Promise<number> {
     try {
       const entries = await store.audit.history(tenant, externalId, limit);
       io.stdout.write(
-        values.json ? `${JSON.stringify(entries, null, 2)}\n` : formatHistory(entries, tenant, externalId),
+        values.json ? `${printableJson(entries)}\n` : formatHistory(entries, tenant, externalId),
       );
     } finally {
       store.close();
@@ -57,9 +58,10 @@ export async function history(args: string[], io: CliIo): Promise<number> {
 }
 
 export function formatHistory(entries: AuditEntry[], tenant: string, externalId: string): string {
-  if (entries.length === 0) return `No decisions recorded for customer ${externalId} of tenant ${tenant}.\n`;
+  const customer = printable(externalId);
+  if (entries.length === 0) return `No decisions recorded for customer ${customer} of tenant ${tenant}.\n`;
   const lines = entries.map(formatEntry);
-  return `Decisions for customer ${externalId} of tenant ${tenant}, newest first:\n${lines.join('\n')}\n`;
+  return `Decisions for customer ${customer} of tenant ${tenant}, newest first:\n${lines.join('\n')}\n`;
 }
 
 /** `<decidedAt>  <outcome>  <plan>  <profiles>  <field before → after, …>  (<reason>)  [<event>]` */
@@ -75,7 +77,8 @@ export function formatEntry(entry: AuditEntry): string {
   if (changes.length > 0) parts.push(changes.join(', '));
   if (entry.reason) parts.push(`(${entry.reason})`);
   parts.push(`[${entry.sourceEventId}]`);
-  return parts.join('  ');
+  // An audit entry holds outside data (ids, identifiers, reasons): no control character reaches the terminal.
+  return printable(parts.join('  '));
 }
 
 const shown = (value: string | null | undefined) => (value == null ? '(none)' : value);

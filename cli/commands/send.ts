@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { erpReceiptSchema } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
+import { printableLines } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync send --url URL --tenant T [--secret whsec_…] (--file PATH | CHANGE)
 
@@ -64,7 +65,7 @@ export async function send(args: string[], io: CliIo): Promise<number> {
       throw new Error(`POST ${url} failed: ${cause instanceof Error ? cause.message : message}`);
     }
     const text = await response.text();
-    io.stdout.write(`HTTP ${response.status}\n${pretty(text)}\n`);
+    io.stdout.write(`HTTP ${response.status}\n${printableLines(pretty(text))}\n`);
     if (!response.ok) return EXIT_ATTENTION;
     const receipt = erpReceiptSchema.safeParse(parseJson(text));
     const allAccepted =

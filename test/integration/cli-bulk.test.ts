@@ -64,7 +64,7 @@ async function resultsOf(file: string): Promise<RowResult[]> {
     .trim()
     .split('\n')
     .map((line) => {
-      const { row: _row, ...result } = JSON.parse(line) as RowResult;
+      const { row: _row, target: _target, ...result } = JSON.parse(line) as RowResult;
       return result;
     });
 }

@@ -13,7 +13,7 @@ import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import type { DeadLetter } from '../../lib/dead-letter.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import { LOCAL_CREDENTIALS, type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
-import { captureIo } from '../support/cli.js';
+import { captureIo, rawControlCharacters } from '../support/cli.js';
 
 /**
  * `identity-sync dead-letters` against fauxqs: the FIFO dead-letter queue of the local peers, read
@@ -256,6 +256,34 @@ describe('identity-sync dead-letters', () => {
     expect(report.stdout).toContain(`  demo  customer ${ada.externalId}  [${ada.sourceEventId}]  `);
     const bodies = (await takeAll()).map((body) => JSON.parse(body) as DeadLetter);
     expect(bodies.map((letter) => letter.externalId).sort()).toEqual([`C-60-${serial}`, ada.externalId]);
+  });
+
+  it("prints an ERP's ids and details with their control characters and ANSI escapes neutralised", async () => {
+    const parked = createSqsDeadLetters(peers.sqs, peers.deadLetterQueueUrl);
+    // What an ERP could send: a screen clear, a window title, a carriage return, a C1 CSI, a bidi override.
+    const hostile = `C-66-${serial}\u001b[2J\u001b]0;owned\u0007\r\u009b31m\u202eevil`;
+    await parked.park({
+      reason: 'invalid_change',
+      detail: `bad id \u001b[31m${hostile}`,
+      tenant: 'acme',
+      source: 'erp',
+      sourceEventId: `msg-${serial}:\u001b[1A`,
+      externalId: hostile,
+      payload: JSON.stringify({ externalId: hostile }),
+      parkedAt: '2025-01-01T00:00:05.000Z',
+    });
+
+    const report = await run([]);
+    const json = await run(['--json']);
+
+    for (const output of [report.stdout, json.stdout]) expect(rawControlCharacters(output)).toEqual([]);
+    expect(report.stdout).toContain(
+      `customer C-66-${serial}\\x1b[2J\\x1b]0;owned\\x07\\r\\x9b31m\\u202eevil  [msg-${serial}:\\x1b[1A]`,
+    );
+    // The JSON is the same value, escaped.
+    const [letter] = JSON.parse(json.stdout) as ClassifiedLetter[];
+    expect(letter?.externalId).toBe(hostile);
+    await takeAll();
   });
 
   it('refuses to park a letter that does not fit its schema, and sends nothing', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
 import { history } from '../../cli/commands/history.js';
 import type { RowResult } from '../../cli/results.js';
+import { keyFingerprint } from '../../cli/session.js';
 import { KLAVIYO_PROFILE_LIMITS, steadyShareOfOneSecond } from '../../lib/klaviyo/limits.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
@@ -32,12 +34,16 @@ function namesOfThisTest() {
   };
 }
 
-/** Environment of a run: the sandbox's key, state and audit in dynalite unless `inMemory`. */
-function envOf({ inMemory = false, key = true } = {}) {
-  const { SYNC_STATE_TABLE, ...env } = peers.env;
+/**
+ * Environment of a run: the sandbox's key, state and audit in dynalite unless `inMemory`. `bare`:
+ * a trial run with the key alone (no TENANT_SECRET_PREFIX, state in memory).
+ */
+function envOf({ inMemory = false, key = true, bare = false } = {}) {
+  const { SYNC_STATE_TABLE, TENANT_SECRET_PREFIX: prefix, ...env } = peers.env;
   return {
     ...env,
-    ...(inMemory ? {} : { SYNC_STATE_TABLE }),
+    ...(inMemory || bare ? {} : { SYNC_STATE_TABLE }),
+    ...(bare ? {} : { TENANT_SECRET_PREFIX: prefix }),
     ...(key ? { KLAVIYO_API_KEY: DEMO_TENANT.klaviyoPrivateKey } : {}),
   };
 }
@@ -49,8 +55,8 @@ async function inputFile(name: string, lines: string[]) {
 }
 
 /**
- * The results file's lines, in its order (the input's), without the row keys a rerun resumes by
- * (each line must have one).
+ * The results file's lines, in its order (the input's), without the row and target keys a rerun
+ * resumes by (each line must have them).
  */
 async function resultsOf(path: string): Promise<RowResult[]> {
   const text = await readFile(`${path}.results.ndjson`, 'utf8');
@@ -58,8 +64,9 @@ async function resultsOf(path: string): Promise<RowResult[]> {
     .trim()
     .split('\n')
     .map((line) => {
-      const { row, ...result } = JSON.parse(line) as RowResult;
+      const { row, target, ...result } = JSON.parse(line) as RowResult;
       expect(row).toMatch(/^[0-9a-f]{16}$/);
+      expect(target).toMatch(/^[0-9a-f]{16}$/);
       return result;
     });
 }
@@ -197,7 +204,7 @@ describe('identity-sync apply', () => {
       'externalId,email',
       ...Array.from({ length: 20 }, (_, i) => `${names.id(`r${i}`)},${names.email(`r${i}`)}`),
     ]);
-    const { io, written } = captureIo({ ...envOf({ inMemory: true }), KLAVIYO_API_KEY: 'pk_revoked' });
+    const { io, written } = captureIo({ ...envOf({ bare: true }), KLAVIYO_API_KEY: 'pk_revoked' });
 
     expect(await apply([file], io)).toBe(1);
 
@@ -214,6 +221,9 @@ describe('identity-sync apply', () => {
     const names = namesOfThisTest();
     // A tenant of its own, so the quota's counters hold this test's requests only.
     const tenant = `quota-${names.id('cli')}`;
+    peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
+      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+    });
     const lines = ['externalId,email,phone'];
     for (let i = 0; i < 300; i++) {
       const externalId = names.id(`many-${i}`);
@@ -269,6 +279,95 @@ describe('identity-sync apply', () => {
     expect(countOf(second, 'unchanged')).toBe(300);
     expect(klaviyo.requests).toEqual([]);
   }, 30_000); // ~5 s: 60 writes per endpoint at the quota's 12 a second
+});
+
+describe('the tenant and its key', () => {
+  /** A refusal: exit 2, one line on stderr, nothing sent to Klaviyo, no results file. */
+  async function expectRefused(env: NodeJS.ProcessEnv, args: string[], message: string) {
+    const file = await inputFile(`refused-${++serial}.csv`, [
+      'externalId,email',
+      `r-${serial},r@example.com`,
+    ]);
+    const { io, written } = captureIo(env);
+    expect(await apply([file, ...args], io)).toBe(2);
+    expect(written.stderr).toBe(`identity-sync: ${message}\n`);
+    expect(klaviyo.requests).toEqual([]);
+    expect(existsSync(`${file}.results.ndjson`)).toBe(false);
+  }
+
+  it('refuses a tenant without a secret under TENANT_SECRET_PREFIX before anything is read or written', async () => {
+    await expectRefused(
+      envOf(),
+      ['--tenant', 'dmeo'],
+      `unknown tenant 'dmeo': there is no secret ${TENANT_SECRET_PREFIX}dmeo (TENANT_SECRET_PREFIX + tenant); nothing was read or written`,
+    );
+  });
+
+  it("refuses a key given besides that is not the tenant's own", async () => {
+    const other = 'pk_another_account_key';
+    await expectRefused(
+      { ...envOf(), KLAVIYO_API_KEY: other },
+      [],
+      `the Klaviyo key given (KLAVIYO_API_KEY, key ${keyFingerprint(other)}) is not tenant demo's (secret ${TENANT_SECRET_PREFIX}demo holds key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)}): leave it out to use the tenant's key, or name the right --tenant; nothing was read or written`,
+    );
+    // --secret-id naming another tenant's secret is refused alike.
+    peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}elsewhere`, { klaviyoPrivateKey: other });
+    const { io, written } = captureIo(envOf({ key: false }));
+    const file = await inputFile('elsewhere.csv', ['externalId,email', 'e-1,e@example.com']);
+    expect(await apply([file, '--secret-id', `${TENANT_SECRET_PREFIX}elsewhere`], io)).toBe(2);
+    expect(written.stderr).toContain("is not tenant demo's");
+    expect(klaviyo.requests).toEqual([]);
+  });
+
+  it("takes the tenant's key from its secret when none is given, and says which key it is", async () => {
+    const names = namesOfThisTest();
+    const ours = klaviyo.seedProfile({ external_id: names.id('keyed'), email: names.email('keyed.old') });
+    const file = await inputFile('keyed.csv', [
+      'externalId,email',
+      `${names.id('keyed')},${names.email('keyed.new')}`,
+    ]);
+    const { io, written } = captureIo(envOf({ key: false }));
+    expect(await apply([file], io)).toBe(0);
+    expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('keyed.new'));
+    expect(written.stderr).toContain(
+      `for tenant demo at ${klaviyo.url} (key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)} from secret ${TENANT_SECRET_PREFIX}demo)`,
+    );
+  });
+
+  it('does again, against another Klaviyo, the rows a trial run against the sandbox did, and says so', async () => {
+    const names = namesOfThisTest();
+    const lines = ['externalId,email'];
+    for (let i = 0; i < 7; i++) lines.push(`${names.id(`trial-${i}`)},${names.email(`trial.${i}`)}`);
+    const file = await inputFile('trial.csv', lines);
+
+    // The trial run against the sandbox, with its key alone.
+    expect(await apply([file], captureIo(envOf({ bare: true })).io)).toBe(0);
+    expect(countOf(await resultsOf(file), 'created')).toBe(7);
+
+    // The same file against another Klaviyo: every row is written there.
+    const another = await startKlaviyoSandbox({ apiKeys: [DEMO_TENANT.klaviyoPrivateKey] });
+    try {
+      const { io, written } = captureIo({ ...envOf({ bare: true }), KLAVIYO_BASE_URL: another.url });
+      expect(await apply([file], io)).toBe(0);
+      expect(written.stderr).toContain(
+        `identity-sync: 7 rows in ${file}.results.ndjson were done against another Klaviyo account, base URL or tenant` +
+          ' (or by a version that did not record which): they are not skipped; this run starts afresh',
+      );
+      expect(written.stderr).not.toContain('done by an earlier run are skipped');
+      expect(countOf(await resultsOf(file), 'created')).toBe(7);
+      for (let i = 0; i < 7; i++)
+        expect(another.findProfile({ external_id: names.id(`trial-${i}`) })).toBeDefined();
+
+      // Run again there: now those rows are done against this Klaviyo.
+      another.clearRequests();
+      const again = captureIo({ ...envOf({ bare: true }), KLAVIYO_BASE_URL: another.url });
+      expect(await apply([file], again.io)).toBe(0);
+      expect(again.written.stderr).toContain('resuming: 7 rows done by an earlier run are skipped');
+      expect(another.requests).toEqual([]);
+    } finally {
+      await another.stop();
+    }
+  });
 });
 
 describe('identity-sync bind', () => {

@@ -24,6 +24,7 @@ function aSession(klaviyo: MemoryKlaviyo): Session {
   const memory = createMemorySyncState();
   return {
     tenant: 'acme',
+    target: { baseUrl: 'http://127.0.0.1:9', keyFingerprint: '000000000000', keySource: 'a test' },
     policies: { ...defaultPolicies, dryRun: false },
     klaviyo,
     retries: { total: 0, throttled: 0 },

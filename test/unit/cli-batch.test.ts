@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type BatchCommand, CHUNK_ROWS } from '../../cli/batch.js';
 import { invalid, type RowResult } from '../../cli/results.js';
 import { batchCommandLine } from '../../cli/run-batch.js';
+import { keyFingerprint } from '../../cli/session.js';
 import { captureIo } from '../support/cli.js';
 import { klaviyoError } from '../support/memory-klaviyo.js';
 
@@ -127,5 +128,69 @@ describe('a batch run', () => {
     expect(results.filter((result) => result.outcome === 'failed')).toHaveLength(ROWS - 11);
     expect(results.find((result) => result.outcome === 'failed')?.reason).toMatch(/^not attempted: /);
     expect(written.stderr).toContain('Klaviyo refused the API key, so the run stopped');
+  });
+});
+
+describe('resuming a batch run', () => {
+  /** Runs the command over `resultsPath` with `env`: a rerun over the same results resumes. */
+  async function runAgainst(resultsPath: string, runEnv: NodeJS.ProcessEnv) {
+    const { command, events } = aRecordingCommand(async () => 'together');
+    const { io, written } = captureIo(runEnv);
+    const exitCode = await batchCommandLine('usage', () => command)([file, '--results', resultsPath], io);
+    const started = events.filter((event) => event.startsWith('start')).length;
+    return { exitCode, started, written };
+  }
+  const resultsPath = () => `${file}.${++runs}.results.ndjson`;
+
+  it('skips the rows done against the same Klaviyo and tenant', async () => {
+    const path = resultsPath();
+    await runAgainst(path, env);
+    const again = await runAgainst(path, env);
+    expect(again.started).toBe(0);
+    expect(again.written.stderr).toContain(`resuming: ${ROWS} rows done by an earlier run are skipped`);
+  });
+
+  it.each([
+    ['another base URL', { ...env, KLAVIYO_BASE_URL: 'http://127.0.0.2:9' }],
+    ['another key', { ...env, KLAVIYO_API_KEY: 'pk_another_account' }],
+    ['another tenant', { ...env, DEFAULT_TENANT: 'acme' }],
+  ])('runs every row again against %s, and says so', async (_, other) => {
+    const path = resultsPath();
+    await runAgainst(path, env);
+    const again = await runAgainst(path, other);
+    expect(again.started).toBe(ROWS - 11);
+    expect(again.written.stderr).toContain(
+      `identity-sync: ${ROWS} rows in ${path} were done against another Klaviyo account, base URL or tenant` +
+        ' (or by a version that did not record which): they are not skipped; this run starts afresh',
+    );
+    expect(again.written.stderr).not.toContain('resuming');
+    const lines = (await readFile(path, 'utf8')).trim().split('\n');
+    expect(new Set(lines.map((line) => (JSON.parse(line) as RowResult).target)).size).toBe(1);
+  });
+
+  it('runs every row again over a results file that does not say which Klaviyo it was done against', async () => {
+    const path = resultsPath();
+    await runAgainst(path, env);
+    // As an earlier version wrote it: no target on its lines.
+    const lines = (await readFile(path, 'utf8')).trim().split('\n');
+    await writeFile(
+      path,
+      lines.map((line) => `${JSON.stringify({ ...JSON.parse(line), target: undefined })}\n`).join(''),
+    );
+    const again = await runAgainst(path, env);
+    expect(again.started).toBe(ROWS - 11);
+    expect(again.written.stderr).toContain(
+      `${ROWS} rows in ${path} were done against another Klaviyo account`,
+    );
+  });
+
+  it('says which Klaviyo the run writes to, with a fingerprint of the key and never the key', async () => {
+    const { written } = await runAgainst(resultsPath(), env);
+    const fingerprint = keyFingerprint(env.KLAVIYO_API_KEY);
+    expect(fingerprint).toMatch(/^[0-9a-f]{12}$/);
+    expect(written.stderr).toContain(
+      `for tenant default at http://127.0.0.1:9 (key ${fingerprint} from KLAVIYO_API_KEY)`,
+    );
+    expect(written.stderr + written.stdout).not.toContain(env.KLAVIYO_API_KEY);
   });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
 import { history } from '../../cli/commands/history.js';
 import { identitySync } from '../../cli/identity-sync.js';
+import { cliSettings, configuredTenants } from '../../cli/session.js';
 import { captureIo } from '../support/cli.js';
 
 /** Usage and exit codes; nothing here reaches Klaviyo or AWS (see test/integration/cli.test.ts). */
@@ -90,5 +92,43 @@ describe('usage errors exit 2, before anything is sent', () => {
     const noCustomer = captureIo({ SYNC_STATE_TABLE: 'state' });
     expect(await history([], noCustomer.io)).toBe(2);
     expect(noCustomer.written.stderr).toContain('give exactly one externalId');
+  });
+});
+
+describe('the tenant and its key, decided before anything is read or written', () => {
+  /** What a refusal must leave: one line on stderr, no results file, exit 2. */
+  async function expectRefused(args: string[], env: NodeJS.ProcessEnv, message: string) {
+    const results = join(dir, `refused-${Math.random().toString(36).slice(2)}.ndjson`);
+    const { io, written } = captureIo(env);
+    expect(await apply([changes, '--results', results, ...args], io)).toBe(2);
+    expect(written.stderr).toBe(`identity-sync: ${message}\n`);
+    expect(written.stdout).toBe('');
+    expect(existsSync(results)).toBe(false);
+  }
+
+  it('refuses a tenant the settings do not name, with a bare key', async () => {
+    await expectRefused(
+      ['--tenant', 'dmeo'],
+      { ...withKey, DEFAULT_TENANT: 'demo' },
+      "unknown tenant 'dmeo': it is not DEFAULT_TENANT, nor in TENANT_POLICIES or SHOP_TENANTS (set TENANT_SECRET_PREFIX to use the deployment's tenants); nothing was read or written",
+    );
+  });
+
+  it('takes a bare key for DEFAULT_TENANT and the tenants of TENANT_POLICIES and SHOP_TENANTS', () => {
+    const settings = cliSettings({
+      DEFAULT_TENANT: 'demo',
+      TENANT_POLICIES: JSON.stringify({ acme: { dryRun: true } }),
+      SHOP_TENANTS: JSON.stringify({ 'shop.myshopify.com': 'globex' }),
+    });
+    expect([...configuredTenants(settings)].sort()).toEqual(['acme', 'demo', 'globex']);
+    expect([...configuredTenants(cliSettings({}))]).toEqual(['default']);
+  });
+
+  it("refuses a bare key with SYNC_STATE_TABLE: the workers' state takes only the tenant's own key", async () => {
+    await expectRefused(
+      [],
+      { ...withKey, SYNC_STATE_TABLE: 'identity-sync-state', DEFAULT_TENANT: 'demo' },
+      "SYNC_STATE_TABLE is the deployed workers' state: set TENANT_SECRET_PREFIX too, so the run uses tenant demo's own Klaviyo key from its secret (deployed: klaviyo-identity-sync/<stage>/tenants/); for a trial run with a bare key, unset SYNC_STATE_TABLE",
+    );
   });
 });

@@ -80,9 +80,9 @@ describe('results', () => {
 });
 
 describe('resuming from a results file', () => {
-  const run = { command: 'bind', tenant: 'acme', dryRun: false };
+  const run = { command: 'bind', tenant: 'acme', target: 'a1b2c3d4e5f60718', dryRun: false };
 
-  it('keys a row by its content, the command, the tenant and the mode', () => {
+  it('keys a row by its content, the command, the tenant, the Klaviyo target and the mode', () => {
     const key = rowKeyOf(run, { id: '42', email: 'a@example.com' });
     expect(key).toMatch(/^[0-9a-f]{16}$/);
     expect(rowKeyOf(run, { id: '42', email: 'a@example.com' })).toBe(key);
@@ -90,6 +90,7 @@ describe('resuming from a results file', () => {
       rowKeyOf(run, { id: '42', email: 'b@example.com' }),
       rowKeyOf({ ...run, command: 'apply' }, { id: '42', email: 'a@example.com' }),
       rowKeyOf({ ...run, tenant: 'other' }, { id: '42', email: 'a@example.com' }),
+      rowKeyOf({ ...run, target: 'ffffffffffffffff' }, { id: '42', email: 'a@example.com' }),
       rowKeyOf({ ...run, dryRun: true }, { id: '42', email: 'a@example.com' }),
     ])
       expect(other).not.toBe(key);

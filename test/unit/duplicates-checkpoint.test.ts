@@ -105,4 +105,21 @@ describe('openCheckpoint', () => {
       /not a duplicates checkpoint/,
     );
   });
+
+  it('refuses a checkpoint read from another Klaviyo account or base URL, or one that does not say which', async () => {
+    const path = pathOf();
+    const ours = { tenant: 'acme', reads: 'account', target: 'a1b2c3d4e5f60718' };
+    const first = await openCheckpoint(path, ours);
+    await first.append({ profiles: [profile('a')], next: 'c2' });
+    expect(await openCheckpoint(path, ours)).toMatchObject({ pages: 1 });
+    await expect(openCheckpoint(path, { ...ours, target: 'ffffffffffffffff' })).rejects.toThrow(
+      `the checkpoint ${path} was read from another Klaviyo account or base URL (or by a version that did not record which): pass --restart to read afresh, or another --checkpoint`,
+    );
+
+    // As an earlier version wrote it: a header without a target.
+    const older = pathOf();
+    await writeFile(older, line(header) + line({ page: 1, profiles: [profile('a')], next: null }));
+    await expect(openCheckpoint(older, ours)).rejects.toThrow(/another Klaviyo account/);
+    expect(await openCheckpoint(older, ours, { restart: true })).toMatchObject({ pages: 0 });
+  });
 });
