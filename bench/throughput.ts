@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { quotaLedgerKey } from '../lib/adapters/dynamo-request-quota.js';
 import { approximateMessageCount } from '../lib/adapters/sqs-queues.js';
 import { KLAVIYO_PROFILE_LIMITS } from '../lib/klaviyo/limits.js';
 import { freePort } from '../local/free-port.js';
@@ -30,8 +32,13 @@ const { values } = parseArgs({
     deliveries: { type: 'string', default: '1200' },
     workers: { type: 'string', default: '1,3' },
     plot: { type: 'string', default: 'bench/throughput.png' },
+    /** `burst`: N email changes of known customers at once, then two such bursts 20 s apart. */
+    mode: { type: 'string', default: 'mix' },
+    burst: { type: 'string', default: '500' },
   },
 });
+const BURST = Number(values.burst);
+const BURST_GAP_MS = 20_000;
 const DELIVERIES = Number(values.deliveries);
 const WORKER_COUNTS = String(values.workers).split(',').map(Number);
 const STEADY = KLAVIYO_PROFILE_LIMITS.perMinute;
@@ -188,7 +195,8 @@ interface RunFigures {
 async function run(workers: number, runIndex: number): Promise<RunFigures> {
   const tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-throughput-'));
   const stack = await startLocalStack({
-    peers: {},
+    // Klaviyo's windows have a phase of their own: the sandbox's start at a random one.
+    peers: { klaviyoRateLimitPhaseMs: 'random' },
     env: { ...process.env, LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
     httpPort: await freePort(),
     lambdaPort: await freePort(),
@@ -237,6 +245,9 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
       sandbox.listProfiles().map((profile) => [profile.id, profile.external_id ?? '']),
     );
     report(customers, requests, profileOwner, (endedAt - startedAt) / 1000, intakeSeconds, parked);
+    console.log(
+      `  Quota ledger writes per Klaviyo request: ${((await ledgerWrites(stack)) / Math.max(1, requests.length)).toFixed(3)} (warm-up included)`,
+    );
     return { workers, elapsedSeconds: (endedAt - startedAt) / 1000, requests, startedAt };
   } finally {
     await stack.stop();
@@ -288,11 +299,122 @@ function report(
   );
 }
 
+/**
+ * The quota ledger's successful writes so far, all endpoints (each write bumps an item's version;
+ * a conditional write that lost a race is not counted).
+ */
+async function ledgerWrites(stack: LocalStack): Promise<number> {
+  let writes = 0;
+  for (const endpoint of ['GET /api/profiles', 'PATCH /api/profiles/{id}', 'POST /api/profile-import']) {
+    const { Items = [] } = await stack.peers.dynamodb.send(
+      new QueryCommand({
+        TableName: stack.peers.env.SYNC_STATE_TABLE,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': quotaLedgerKey(DEMO_TENANT.tenant, endpoint).pk },
+      }),
+    );
+    writes += Items.reduce((sum, item) => sum + Number(item.version?.N ?? 0), 0);
+  }
+  return writes;
+}
+
+/**
+ * Bursts of email changes of known customers (one PATCH each): `bursts` of BURST deliveries,
+ * BURST_GAP_MS apart, each sent as fast as the intake takes them. Prints per burst the time from
+ * its first delivery until all its changes applied, and the windows' figures.
+ */
+async function burstRun(workers: number, bursts: number, runIndex: number): Promise<RunFigures> {
+  const tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-burst-'));
+  const phaseMs = Math.floor(Math.random() * 60_000);
+  const stack = await startLocalStack({
+    peers: { klaviyoRateLimitPhaseMs: phaseMs },
+    env: { ...process.env, LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+    httpPort: await freePort(),
+    lambdaPort: await freePort(),
+    esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
+    workerConcurrency: workers,
+    onOutput: () => undefined,
+    onPollError: (error) => console.error(`[poller] ${error instanceof Error ? error.message : error}`),
+  });
+  try {
+    const sandbox = stack.peers.klaviyo;
+    if (!sandbox) throw new Error('the benchmark needs the Klaviyo sandbox');
+    const groups = Array.from({ length: bursts }, (_, b) =>
+      population(BURST / 0.3, runIndex * 10 + b)
+        .filter((customer) => customer.class === 'email change')
+        .slice(0, BURST),
+    );
+    const customers = groups.flat();
+    for (const customer of customers)
+      sandbox.seedProfile({
+        email: customer.email,
+        phone_number: customer.phone,
+        external_id: customer.externalId,
+      });
+    await deliverAll(
+      stack,
+      customers.map((customer) => ({ customer, email: customer.email, at: '2026-12-01T11:00:00.000Z' })),
+    );
+    await settled(stack, () => true, 300_000);
+    // The warm-up made lookups only: the bursts' endpoint (PATCH) starts with its windows empty.
+    sandbox.clearRequests();
+    const writesBefore = await ledgerWrites(stack);
+    console.log(
+      `\n${workers} worker(s): ${bursts} burst(s) of ${BURST} email changes of known customers, ${BURST_GAP_MS / 1000} s apart (sandbox windows at phase ${phaseMs} ms)`,
+    );
+    const startedAt = Date.now();
+    const applied = (group: Customer[]) => () =>
+      group.every(
+        (customer) =>
+          sandbox.findProfile({ external_id: customer.externalId })?.email === customer.finalEmail,
+      );
+    const finished = await Promise.all(
+      groups.map(async (group, b) => {
+        await sleep(startedAt + b * BURST_GAP_MS - Date.now());
+        const firstDelivery = Date.now();
+        await deliverAll(
+          stack,
+          group.map((customer) => ({ customer, email: customer.finalEmail, at: '2026-12-01T12:00:00.000Z' })),
+          50,
+        );
+        const end = await settled(stack, applied(group), 900_000);
+        return { firstDelivery, end };
+      }),
+    );
+    const requests = sandbox.requests.filter((request) => request.receivedAt >= startedAt);
+    for (const [b, { firstDelivery, end }] of finished.entries())
+      console.log(
+        `  Burst ${b + 1}: all ${BURST} applied ${((end - firstDelivery) / 1000).toFixed(1)} s after its first delivery`,
+      );
+    console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
+    for (const [endpoint, list] of [...byEndpoint(requests)].sort()) {
+      const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
+      console.log(
+        `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
+      );
+    }
+    const writes = (await ledgerWrites(stack)) - writesBefore;
+    console.log(
+      `  Quota ledger writes: ${writes} for ${requests.length} Klaviyo requests → ${(writes / Math.max(1, requests.length)).toFixed(3)} per request`,
+    );
+    const elapsed = (Math.max(...finished.map((f) => f.end)) - startedAt) / 1000;
+    return { workers, elapsedSeconds: elapsed, requests, startedAt };
+  } finally {
+    await stack.stop();
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
 const figures: RunFigures[] = [];
-for (const [index, workers] of WORKER_COUNTS.entries()) figures.push(await run(workers, index));
+for (const [index, workers] of WORKER_COUNTS.entries()) {
+  if (values.mode === 'burst') {
+    figures.push(await burstRun(workers, 1, index * 2));
+    figures.push(await burstRun(workers, 2, index * 2 + 1));
+  } else figures.push(await run(workers, index));
+}
 const png = renderRequestPlot(
   figures.map((figure) => ({
-    title: `${figure.workers} worker(s): ${DELIVERIES} deliveries in ${figure.elapsedSeconds.toFixed(1)} s`,
+    title: `${figure.workers} worker(s): ${values.mode === 'burst' ? `bursts of ${BURST}` : `${DELIVERIES} deliveries`} in ${figure.elapsedSeconds.toFixed(1)} s`,
     requests: figure.requests.map((request) => ({
       endpoint: endpointOf(request),
       seconds: (request.receivedAt - figure.startedAt) / 1000,

@@ -8,7 +8,9 @@ import { logger, metrics } from '../lib/observability/telemetry.js';
 import { processQueuedBatch } from '../lib/sync/process-batch.js';
 
 const config = loadConfig();
-const worker = createSyncWorker(config);
+/** Until when this invocation may wait for Klaviyo quota: a request must still have its retry budget. */
+let quotaDeadline: number | undefined;
+const worker = createSyncWorker(config, undefined, () => quotaDeadline);
 
 // A change may use the whole Klaviyo retry budget. Without that much time left, it goes back to
 // SQS at once: better than the invocation timing out and the whole batch being redelivered.
@@ -20,6 +22,7 @@ const TIME_NEEDED_MS = config.klaviyo.retryBudgetMs + 5_000;
  * worker says when they come back (lib/sync/process-batch.ts: waiting is not failing).
  */
 async function syncWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  quotaDeadline = Date.now() + context.getRemainingTimeInMillis() - TIME_NEEDED_MS;
   const records = event.Records.map((record) => ({
     id: record.messageId,
     groupId: record.attributes.MessageGroupId ?? record.messageId,

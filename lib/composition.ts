@@ -130,7 +130,12 @@ export function klaviyoForTenants(
   };
 }
 
-export function createSyncWorker(config: Config, telemetry: Telemetry = defaultTelemetry): BatchDependencies {
+export function createSyncWorker(
+  config: Config,
+  telemetry: Telemetry = defaultTelemetry,
+  /** When the current invocation must stop waiting for Klaviyo quota (epoch ms). */
+  quotaDeadline?: () => number | undefined,
+): BatchDependencies {
   const dynamodb = new DynamoDBClient({});
   const sqs = new SQSClient({});
   // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
@@ -143,6 +148,7 @@ export function createSyncWorker(config: Config, telemetry: Telemetry = defaultT
         tableName: config.syncStateTable,
         account: tenant,
         limitsOf: (endpoint) => shareOf(limitsOf(endpoint), config.klaviyo.quotaShare),
+        deadline: quotaDeadline,
       });
     gates.set(tenant, gate);
     return gate;

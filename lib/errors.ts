@@ -25,6 +25,16 @@ export class TransientError extends IdentitySyncError {
   }
 }
 
+/** What a change that was not tried (or not finished) for lack of time in this invocation fails with. */
+export const OUT_OF_TIME = 'out_of_time';
+
+/** No time left in this invocation (e.g. no Klaviyo quota before its deadline): back to the queue at once. */
+export class OutOfTimeError extends TransientError {
+  constructor(message: string) {
+    super(OUT_OF_TIME, message);
+  }
+}
+
 /** Retrying the same input cannot succeed: invalid data, rejected key, unknown tenant. */
 export class PermanentError extends IdentitySyncError {
   readonly transient = false;

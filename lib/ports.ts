@@ -228,8 +228,38 @@ export interface SteadyWindowReport {
 
 /** Holds Klaviyo requests back so that everyone sharing the account's quota stays under its limits. */
 export interface RequestGate {
-  /** Resolves when a request to `endpoint` (e.g. `PATCH /api/profiles/{id}`) may be sent. */
+  /**
+   * Resolves when a request to `endpoint` (e.g. `PATCH /api/profiles/{id}`) may be sent; rejects
+   * with a transient `out_of_time` error when it could not be sent before the caller's deadline.
+   */
   wait(endpoint: string): Promise<void>;
   /** Told what each answer's RateLimit-* headers said. */
   observe?(endpoint: string, report: SteadyWindowReport): void;
+}
+
+/**
+ * A block of one endpoint's quota taken by one holder (a worker instance or a CLI run): at most
+ * `requests` requests, sent within [`from`, `to`] of the holder's clock, never more than
+ * `perSecond` in any second. What is not sent by `to` is lost.
+ */
+export interface QuotaLease {
+  holder: string;
+  from: number;
+  to: number;
+  requests: number;
+  perSecond: number;
+}
+
+/** The leases of one endpoint of one account still counting against its windows. */
+export interface QuotaLedgerState {
+  /** Bumped by every write: a write succeeds only over the state it was computed from. */
+  version: number;
+  leases: QuotaLease[];
+}
+
+/** Where the holders sharing an account's quota record their leases (DynamoDB, or memory in tests). */
+export interface QuotaLedger {
+  read(endpoint: string): Promise<QuotaLedgerState>;
+  /** Writes `next` unless someone wrote since `expectedVersion`; false when they did. */
+  write(endpoint: string, next: QuotaLedgerState, expectedVersion: number): Promise<boolean>;
 }

@@ -1,20 +1,20 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type PutItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { TransientError } from '../errors.js';
-import { type RateLimit, steadyShareOfOneSecond } from '../klaviyo/limits.js';
-import type { RequestGate, SteadyWindowReport } from '../ports.js';
+import type { RateLimit } from '../klaviyo/limits.js';
+import { createLeasedQuotaGate } from '../klaviyo/quota-gate.js';
+import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate } from '../ports.js';
 
 /**
  * Klaviyo's quota is per account (one tenant), per endpoint, shared by every worker instance and
- * CLI run. Instances cannot see each other, so they share a counter in the sync-state table: one
- * item per tenant, endpoint and second of wall time, incremented with a conditional write that
- * fails once the second's share is taken. A second's share is the steady limit divided by 61 (a
- * 60-second window of Klaviyo's, wherever its edges fall, overlaps at most 61 of our seconds),
- * so the sum of all instances stays under both of Klaviyo's windows.
- *
- * Klaviyo's RateLimit-Remaining/Reset headers are the backstop for what the counter cannot see
- * (other apps of the merchant spending the same quota): when the steady window is nearly spent,
- * the endpoint is held until the window resets.
+ * CLI run. They share it through the sync-state table: one item per tenant and endpoint holding
+ * the leases still in play (lib/klaviyo/quota-gate.ts), replaced whole by a write conditional on
+ * the version it was computed from. A holder takes a block of requests per write, so the table
+ * sees a small fraction of a write per Klaviyo request.
  */
 export interface DynamoRequestQuotaOptions {
   client: DynamoDBClient;
@@ -23,70 +23,99 @@ export interface DynamoRequestQuotaOptions {
   account: string;
   /** The limits of an endpoint, keyed like `PATCH /api/profiles/{id}`. */
   limitsOf: (endpoint: string) => RateLimit;
+  /** When a wait for quota must give up (epoch ms), e.g. the Lambda invocation's; none: no limit. */
+  deadline?: () => number | undefined;
   now?: () => number;
   pause?: (ms: number) => Promise<unknown>;
 }
 
-/** How long a second's counter item is kept (DynamoDB's TTL deletes it after that). */
-const COUNTER_TTL_SECONDS = 120;
+/** How long a ledger item outlives its last write (DynamoDB's TTL deletes it after that). */
+const LEDGER_TTL_SECONDS = 3_600;
 
-export function createDynamoRequestQuota(options: DynamoRequestQuotaOptions): RequestGate {
+/** A lease as stored: `[holder, from, to, requests, perSecond]`, compact since the item is rewritten whole. */
+type StoredLease = [string, number, number, number, number];
+
+export const quotaLedgerKey = (account: string, endpoint: string) => ({
+  pk: { S: `quota#${account}#${endpoint}` },
+  sk: { S: 'leases' },
+});
+
+export function createDynamoQuotaLedger(
+  options: Pick<DynamoRequestQuotaOptions, 'client' | 'tableName' | 'account' | 'now'>,
+): QuotaLedger {
   const now = options.now ?? Date.now;
-  const pause = options.pause ?? sleep;
-  /** Per endpoint, the second we know is full: no write is spent asking again within it. */
-  const fullSecond = new Map<string, number>();
-  /** Per endpoint, when Klaviyo's headers said the steady window is spent. */
-  const heldUntil = new Map<string, number>();
-
-  async function takeSlot(endpoint: string, second: number, share: number): Promise<boolean> {
-    try {
-      await options.client.send(
-        new UpdateItemCommand({
-          TableName: options.tableName,
-          Key: { pk: { S: `quota#${options.account}#${endpoint}` }, sk: { S: String(second) } },
-          UpdateExpression: 'ADD used :one SET expiresAt = if_not_exists(expiresAt, :expires)',
-          ConditionExpression: 'attribute_not_exists(used) OR used < :share',
-          ExpressionAttributeValues: {
-            ':one': { N: '1' },
-            ':share': { N: String(share) },
-            ':expires': { N: String(second + COUNTER_TTL_SECONDS) },
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw new TransientError(
-        'quota_unavailable',
-        `DynamoDB quota counter failed: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
-
+  const failed = (error: unknown) =>
+    new TransientError('quota_unavailable', `DynamoDB quota ledger failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   return {
-    async wait(endpoint) {
-      const share = steadyShareOfOneSecond(options.limitsOf(endpoint));
-      for (;;) {
-        const at = now();
-        const held = heldUntil.get(endpoint) ?? 0;
-        if (held > at) {
-          await pause(held - at);
-          continue;
-        }
-        const second = Math.floor(at / 1000);
-        if (fullSecond.get(endpoint) !== second && (await takeSlot(endpoint, second, share))) return;
-        fullSecond.set(endpoint, second);
-        // Spread the waiters over the next second's first moments rather than all at its edge.
-        await pause((second + 1) * 1000 - now() + Math.floor(Math.random() * 50));
+    async read(endpoint) {
+      try {
+        const { Item } = await options.client.send(
+          new GetItemCommand({
+            TableName: options.tableName,
+            Key: quotaLedgerKey(options.account, endpoint),
+            ConsistentRead: true,
+          }),
+        );
+        if (!Item) return { version: 0, leases: [] };
+        const stored = JSON.parse(Item.leases?.S ?? '[]') as StoredLease[];
+        return {
+          version: Number(Item.version?.N ?? 0),
+          leases: stored.map(([holder, from, to, requests, perSecond]) => ({
+            holder,
+            from,
+            to,
+            requests,
+            perSecond,
+          })),
+        };
+      } catch (error) {
+        throw failed(error);
       }
     },
 
-    observe(endpoint, report: SteadyWindowReport) {
-      const share = steadyShareOfOneSecond(options.limitsOf(endpoint));
-      if (report.remaining < share) heldUntil.set(endpoint, now() + report.resetSeconds * 1000);
+    async write(endpoint, next: QuotaLedgerState, expectedVersion) {
+      const stored: StoredLease[] = next.leases.map((lease: QuotaLease) => [
+        lease.holder,
+        lease.from,
+        lease.to,
+        lease.requests,
+        lease.perSecond,
+      ]);
+      const input: PutItemCommandInput = {
+        TableName: options.tableName,
+        Item: {
+          ...quotaLedgerKey(options.account, endpoint),
+          version: { N: String(next.version) },
+          leases: { S: JSON.stringify(stored) },
+          expiresAt: { N: String(Math.floor(now() / 1000) + LEDGER_TTL_SECONDS) },
+        },
+        ...(expectedVersion === 0
+          ? { ConditionExpression: 'attribute_not_exists(version)' }
+          : {
+              ConditionExpression: 'version = :expected',
+              ExpressionAttributeValues: { ':expected': { N: String(expectedVersion) } },
+            }),
+      };
+      try {
+        await options.client.send(new PutItemCommand(input));
+        return true;
+      } catch (error) {
+        if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+        throw failed(error);
+      }
     },
   };
+}
+
+/** The tenant's shared quota as a request gate: leases recorded in the table. */
+export function createDynamoRequestQuota(options: DynamoRequestQuotaOptions): RequestGate {
+  return createLeasedQuotaGate({
+    ledger: createDynamoQuotaLedger(options),
+    limitsOf: options.limitsOf,
+    deadline: options.deadline,
+    now: options.now,
+    pause: options.pause,
+  });
 }

@@ -29,15 +29,23 @@ export function limitsOf(endpoint: string): RateLimit {
 }
 
 /**
- * The most requests one second of our wall time may take so that, however many seconds in a row
- * take it, no window of Klaviyo's is exceeded: a 60-second window overlaps at most 61 of our
- * seconds, and a 1-second window at most 2.
+ * A limit as a whole count per window, for sliding-window bookkeeping. A fractional limit of at
+ * least 1 rounds down (10.5/s: 10 in any second); below 1 the window stretches instead of the
+ * count rounding up (0.5/s: 1 in any 2 s), so a small share is honoured, never raised.
  */
-export const steadyShareOfOneSecond = (limits: RateLimit): number =>
-  Math.max(1, Math.min(Math.floor(limits.perMinute / 61), Math.floor(limits.perSecond / 2)));
+export function countPerWindow(limit: number, windowMs: number): { count: number; windowMs: number } {
+  if (!(limit > 0) || !Number.isFinite(limit))
+    throw new RangeError(`a rate limit must be a positive number, not ${limit}`);
+  return limit >= 1 ? { count: Math.floor(limit), windowMs } : { count: 1, windowMs: windowMs / limit };
+}
+
+/** Throws unless both figures are positive finite numbers (fractions allowed). */
+export function assertValidLimits(limits: RateLimit): RateLimit {
+  countPerWindow(limits.perSecond, 1_000);
+  countPerWindow(limits.perMinute, 60_000);
+  return limits;
+}
 
 /** A fraction of `limits`, for a service that must leave the rest of the account's quota to others. */
-export const shareOf = (limits: RateLimit, share: number): RateLimit => ({
-  perSecond: limits.perSecond * share,
-  perMinute: limits.perMinute * share,
-});
+export const shareOf = (limits: RateLimit, share: number): RateLimit =>
+  assertValidLimits({ perSecond: limits.perSecond * share, perMinute: limits.perMinute * share });

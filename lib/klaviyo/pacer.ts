@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KLAVIYO_PROFILE_LIMITS, limitsOf, type RateLimit } from './limits.js';
+import {
+  assertValidLimits,
+  countPerWindow,
+  KLAVIYO_PROFILE_LIMITS,
+  limitsOf,
+  type RateLimit,
+} from './limits.js';
 
 /**
  * Holds requests back so that each endpoint stays under its rate limits, instead of living on
@@ -35,17 +41,19 @@ export function createPacer(options: PacerOptions): Pacer {
 
   function reserve(endpoint: string): number {
     const { perSecond, perMinute } = options.limitsOf(endpoint);
+    const burst = countPerWindow(perSecond, SECOND_MS);
+    const steady = countPerWindow(perMinute, MINUTE_MS);
     const slots = booked.get(endpoint) ?? [];
     booked.set(endpoint, slots);
     // In booking order, so the slots stay sorted and callers are served first come, first served.
     const at = Math.max(
       now(),
       slots.at(-1) ?? 0,
-      windowOpensAt(slots, perSecond, SECOND_MS + marginMs),
-      windowOpensAt(slots, perMinute, MINUTE_MS + marginMs),
+      windowOpensAt(slots, burst.count, burst.windowMs + marginMs),
+      windowOpensAt(slots, steady.count, steady.windowMs + marginMs),
     );
     slots.push(at);
-    if (slots.length > Math.max(perSecond, perMinute)) slots.shift();
+    if (slots.length > Math.max(burst.count, steady.count)) slots.shift();
     return at;
   }
 
@@ -58,7 +66,7 @@ export function createPacer(options: PacerOptions): Pacer {
   };
 }
 
-/** The earliest time another request fits: a full window after the `limit`-th latest one. */
+/** The earliest time another request fits: a full window after the `limit`-th latest one (a whole count). */
 function windowOpensAt(slots: number[], limit: number, windowMs: number): number {
   const oldestCounted = slots[slots.length - limit];
   return oldestCounted === undefined ? 0 : oldestCounted + windowMs;
@@ -71,7 +79,7 @@ function windowOpensAt(slots: number[], limit: number, windowMs: number): number
  */
 export function createKlaviyoPacer(ratePerSecond?: number, clock: Pick<PacerOptions, 'now'> = {}): Pacer {
   if (ratePerSecond === undefined) return createPacer({ limitsOf, ...clock });
-  const run: RateLimit = { perSecond: ratePerSecond, perMinute: ratePerSecond * 60 };
+  const run = assertValidLimits({ perSecond: ratePerSecond, perMinute: ratePerSecond * 60 });
   return createPacer({
     limitsOf: (endpoint) => {
       const own = limitsOf(endpoint);

@@ -1,6 +1,6 @@
 import type { RetrySchedule } from '../config.js';
 import { readQueuedMessage } from '../dead-letter.js';
-import { IdentitySyncError, TransientError } from '../errors.js';
+import { IdentitySyncError, OUT_OF_TIME, TransientError } from '../errors.js';
 import { type IdentityChange, isCustomerMerge } from '../identity-change.js';
 import type {
   CustomerState,
@@ -42,7 +42,6 @@ export interface BatchOptions {
   hasTimeForAnother?: () => boolean;
 }
 
-const OUT_OF_TIME = 'out_of_time';
 /** A redelivered change's decision, if it was made, is among its customer's latest few. */
 const RECENT_DECISIONS = 20;
 

@@ -23,12 +23,24 @@ export class RateLimiter {
   readonly #overrides: ReadonlyMap<string, RateLimits>;
   readonly #clock: () => number;
   readonly #counters = new Map<string, EndpointCounters>();
+  /** Where the windows start relative to the clock: Klaviyo's are not aligned to ours. */
+  readonly phaseMs: number;
 
-  /** `limits` applies to every endpoint not named in `overrides` (keyed like `take`'s endpoint). */
-  constructor(limits: RateLimits, clock: () => number, overrides: Record<string, RateLimits> = {}) {
+  /**
+   * `limits` applies to every endpoint not named in `overrides` (keyed like `take`'s endpoint).
+   * `phaseMs`: the windows start that many ms after the clock's whole minutes (and seconds);
+   * `'random'` picks it at random, as an unknown phase. Default 0.
+   */
+  constructor(
+    limits: RateLimits,
+    clock: () => number,
+    overrides: Record<string, RateLimits> = {},
+    phaseMs: number | 'random' = 0,
+  ) {
     this.#limits = limits;
     this.#overrides = new Map(Object.entries(overrides));
     this.#clock = clock;
+    this.phaseMs = phaseMs === 'random' ? Math.floor(Math.random() * STEADY_MS) : phaseMs % STEADY_MS;
   }
 
   /**
@@ -41,9 +53,9 @@ export class RateLimiter {
     const counters = this.#countersFor(endpoint, now);
     const waits: number[] = [];
     if (counters.burst.count >= limits.burstPerSecond)
-      waits.push(secondsUntilEnd(counters.burst, BURST_MS, now));
+      waits.push(secondsUntilEnd(counters.burst, BURST_MS, now, this.phaseMs));
     if (counters.steady.count >= limits.steadyPerMinute) {
-      waits.push(secondsUntilEnd(counters.steady, STEADY_MS, now));
+      waits.push(secondsUntilEnd(counters.steady, STEADY_MS, now, this.phaseMs));
     }
     if (waits.length > 0) throw throttled(Math.max(...waits));
 
@@ -52,7 +64,7 @@ export class RateLimiter {
     return {
       'ratelimit-limit': String(limits.steadyPerMinute),
       'ratelimit-remaining': String(limits.steadyPerMinute - counters.steady.count),
-      'ratelimit-reset': String(secondsUntilEnd(counters.steady, STEADY_MS, now)),
+      'ratelimit-reset': String(secondsUntilEnd(counters.steady, STEADY_MS, now, this.phaseMs)),
     };
   }
 
@@ -63,8 +75,8 @@ export class RateLimiter {
   #countersFor(endpoint: string, now: number): EndpointCounters {
     const counters = this.#counters.get(endpoint) ?? { burst: newWindow(), steady: newWindow() };
     this.#counters.set(endpoint, counters);
-    rollOver(counters.burst, Math.floor(now / BURST_MS));
-    rollOver(counters.steady, Math.floor(now / STEADY_MS));
+    rollOver(counters.burst, Math.floor((now - this.phaseMs) / BURST_MS));
+    rollOver(counters.steady, Math.floor((now - this.phaseMs) / STEADY_MS));
     return counters;
   }
 }
@@ -78,6 +90,6 @@ function rollOver(window: Window, index: number): void {
 }
 
 /** Whole seconds until the window ends, at least 1 so clients never retry immediately. */
-function secondsUntilEnd(window: Window, sizeMs: number, now: number): number {
-  return Math.max(1, Math.ceil(((window.index + 1) * sizeMs - now) / 1000));
+function secondsUntilEnd(window: Window, sizeMs: number, now: number, phaseMs: number): number {
+  return Math.max(1, Math.ceil(((window.index + 1) * sizeMs + phaseMs - now) / 1000));
 }

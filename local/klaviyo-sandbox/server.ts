@@ -69,10 +69,15 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
     merges,
     bulkImports,
     faults: new FaultQueue(clock),
-    limiter: new RateLimiter(options.rateLimits ?? DEFAULT_RATE_LIMITS, clock, {
-      [MERGE_ROUTE_KEY]: options.mergeRateLimits ?? DEFAULT_MERGE_RATE_LIMITS,
-      ...Object.fromEntries(Object.values(BULK_IMPORT_ROUTE_KEYS).map((key) => [key, bulkLimits])),
-    }),
+    limiter: new RateLimiter(
+      options.rateLimits ?? DEFAULT_RATE_LIMITS,
+      clock,
+      {
+        [MERGE_ROUTE_KEY]: options.mergeRateLimits ?? DEFAULT_MERGE_RATE_LIMITS,
+        ...Object.fromEntries(Object.values(BULK_IMPORT_ROUTE_KEYS).map((key) => [key, bulkLimits])),
+      },
+      options.rateLimitPhaseMs,
+    ),
     requests: [],
     maxRecordedRequests: options.maxRecordedRequests ?? DEFAULT_MAX_RECORDED_REQUESTS,
     clock,

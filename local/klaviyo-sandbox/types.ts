@@ -157,6 +157,11 @@ export interface KlaviyoSandboxOptions {
   revisions?: string[];
   /** Per-endpoint fixed windows. Default 75/s and 750/min (Klaviyo's profiles endpoints). */
   rateLimits?: RateLimits;
+  /**
+   * Where the fixed windows start, in ms after the clock's whole minutes (and seconds). Klaviyo's
+   * phase is its own: `'random'` picks one at random. Default 0.
+   */
+  rateLimitPhaseMs?: number | 'random';
   /** Fixed windows of `POST /api/profile-merge`, counted apart. Default 10/s and 150/min, as Klaviyo. */
   mergeRateLimits?: RateLimits;
   /**

@@ -42,6 +42,8 @@ export interface LocalPeersOptions {
   visibilityTimeoutSeconds?: number;
   /** Deliveries before SQS moves a message to the dead-letter queue. Default: infra/queues.yml's. */
   maxReceiveCount?: number;
+  /** Where the sandbox's rate-limit windows start (KlaviyoSandboxOptions.rateLimitPhaseMs). */
+  klaviyoRateLimitPhaseMs?: number | 'random';
 }
 
 const REGION = 'us-east-1';
@@ -67,7 +69,11 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
     const sandbox =
       options.klaviyoPrivateKey || options.klaviyoBaseUrl
         ? undefined
-        : await startKlaviyoSandbox({ port: ports.klaviyo ?? 0, apiKeys: [DEMO_TENANT.klaviyoPrivateKey] });
+        : await startKlaviyoSandbox({
+            port: ports.klaviyo ?? 0,
+            apiKeys: [DEMO_TENANT.klaviyoPrivateKey],
+            rateLimitPhaseMs: options.klaviyoRateLimitPhaseMs,
+          });
     if (sandbox) stops.push(() => sandbox.stop());
     const klaviyoBaseUrl = options.klaviyoBaseUrl ?? sandbox?.url ?? 'https://a.klaviyo.com';
 

@@ -1,13 +1,17 @@
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoRequestQuota } from '../../lib/adapters/dynamo-request-quota.js';
-import { steadyShareOfOneSecond } from '../../lib/klaviyo/limits.js';
+import {
+  createDynamoQuotaLedger,
+  createDynamoRequestQuota,
+} from '../../lib/adapters/dynamo-request-quota.js';
+import { OutOfTimeError } from '../../lib/errors.js';
+import { createLeasedQuotaGate } from '../../lib/klaviyo/quota-gate.js';
+import type { QuotaLedger } from '../../lib/ports.js';
 import { type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
 
 /**
- * The shared request quota against dynalite with the real SDK client: several instances (as
- * several Lambda workers would be) draw on one counter. Time is virtual: each pause moves a shared
- * clock forward, so the test runs in milliseconds and asserts counts, not durations.
+ * The shared request quota against dynalite with the real SDK client: the lease ledger's
+ * conditional write, and holders (as several Lambda workers would be) contending for one ledger.
+ * Real time, small limits, and a deadline so that the runs stay short.
  */
 let peers: LocalPeers;
 beforeAll(async () => {
@@ -15,76 +19,103 @@ beforeAll(async () => {
 });
 afterAll(() => peers.stop());
 
-const LIMITS = { perSecond: 10, perMinute: 183 };
 const ENDPOINT = 'PATCH /api/profiles/{id}';
-
-function virtualClock(start = Date.parse('2026-12-01T10:00:00.000Z')) {
-  let now = start;
-  return {
-    now: () => now,
-    pause: async (ms: number) => {
-      now = Math.max(now, now + ms);
-      await Promise.resolve();
-    },
-  };
-}
-
-async function countersOf(account: string) {
-  const { Items = [] } = await peers.dynamodb.send(
-    new ScanCommand({ TableName: peers.env.SYNC_STATE_TABLE as string }),
-  );
-  return Items.filter((item) => item.pk?.S === `quota#${account}#${ENDPOINT}`).map((item) => ({
-    second: Number(item.sk?.S),
-    used: Number(item.used?.N),
-  }));
-}
-
-const quotaOf = (account: string, clock: ReturnType<typeof virtualClock>) =>
-  createDynamoRequestQuota({
+const ledgerOf = (account: string) =>
+  createDynamoQuotaLedger({
     client: peers.dynamodb,
     tableName: peers.env.SYNC_STATE_TABLE as string,
     account,
-    limitsOf: () => LIMITS,
-    ...clock,
   });
 
-describe('shared request quota (DynamoDB)', () => {
-  it('keeps every second of several instances together within the share, and grants every request', async () => {
-    const clock = virtualClock();
-    const account = 'quota-shared';
-    const instances = Array.from({ length: 3 }, () => quotaOf(account, clock));
-    const share = steadyShareOfOneSecond(LIMITS);
-    expect(share).toBe(3);
+/** Counts the writes tried (a failed conditional write is still a write). */
+function counted(ledger: QuotaLedger) {
+  const counts = { writes: 0, refused: 0 };
+  return {
+    counts,
+    ledger: {
+      read: ledger.read,
+      async write(endpoint, next, expectedVersion) {
+        counts.writes++;
+        const written = await ledger.write(endpoint, next, expectedVersion);
+        if (!written) counts.refused++;
+        return written;
+      },
+    } satisfies QuotaLedger,
+  };
+}
 
-    await Promise.all(instances.flatMap((quota) => Array.from({ length: 7 }, () => quota.wait(ENDPOINT))));
-
-    const counters = await countersOf(account);
-    expect(counters.reduce((sum, counter) => sum + counter.used, 0)).toBe(21);
-    expect(Math.max(...counters.map((counter) => counter.used))).toBeLessThanOrEqual(share);
-    // 21 requests at 3 a second need at least 7 distinct seconds.
-    expect(counters.length).toBeGreaterThanOrEqual(7);
+describe('shared request quota (DynamoDB lease ledger)', () => {
+  it('writes a ledger only over the version it was computed from', async () => {
+    const ledger = ledgerOf('quota-versions');
+    expect(await ledger.read(ENDPOINT)).toEqual({ version: 0, leases: [] });
+    const lease = { holder: 'a', from: 1_000, to: 3_000, requests: 10, perSecond: 10 };
+    expect(await ledger.write(ENDPOINT, { version: 1, leases: [lease] }, 0)).toBe(true);
+    // A second holder that read version 0 too loses the race, and reads the winner's leases.
+    expect(await ledger.write(ENDPOINT, { version: 1, leases: [{ ...lease, holder: 'b' }] }, 0)).toBe(false);
+    expect(await ledger.read(ENDPOINT)).toEqual({ version: 1, leases: [lease] });
+    expect(await ledger.write(ENDPOINT, { version: 2, leases: [] }, 1)).toBe(true);
+    expect(await ledger.write(ENDPOINT, { version: 3, leases: [] }, 1)).toBe(false);
   });
 
-  it('keeps tenants apart: one account spending its share leaves another untouched', async () => {
-    const clock = virtualClock();
-    const quota = (account: string) => quotaOf(account, clock);
-    const started = clock.now();
-    await Promise.all([quota('tenant-a').wait(ENDPOINT), quota('tenant-a').wait(ENDPOINT)]);
-    await Promise.all([quota('tenant-b').wait(ENDPOINT), quota('tenant-b').wait(ENDPOINT)]);
-    expect(clock.now()).toBe(started);
+  it('shares one quota between two contending holders: within the limits together, the rest out of time', async () => {
+    const limits = { perSecond: 20, perMinute: 60 };
+    const deadline = Date.now() + 3_000;
+    const shared = ledgerOf('quota-contended');
+    const holders = ['a', 'b'].map((holder) => {
+      const { ledger, counts } = counted(shared);
+      return {
+        counts,
+        sent: [] as number[],
+        gate: createLeasedQuotaGate({ ledger, holder, limitsOf: () => limits, deadline: () => deadline }),
+      };
+    });
+    const results = await Promise.allSettled(
+      holders.flatMap((holder) =>
+        Array.from({ length: 50 }, async () => {
+          await holder.gate.wait(ENDPOINT);
+          holder.sent.push(Date.now());
+        }),
+      ),
+    );
+    const sent = holders.flatMap((holder) => holder.sent).sort((a, b) => a - b);
+    // The minute's 60 were shared; no more, whoever took them.
+    expect(sent.length).toBeLessThanOrEqual(60);
+    expect(sent.length).toBeGreaterThanOrEqual(50);
+    for (const [i, at] of sent.entries()) {
+      expect(
+        sent.filter((other) => other >= at && other < at + 1_000).length,
+        `from send ${i}`,
+      ).toBeLessThanOrEqual(20);
+    }
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(refused).toHaveLength(100 - sent.length);
+    for (const result of refused)
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(OutOfTimeError);
+    // Blocks of requests per write, both holders writing.
+    const writes = holders.reduce((sum, holder) => sum + holder.counts.writes, 0);
+    expect(writes).toBeLessThanOrEqual(sent.length / 2);
+    expect(holders.every((holder) => holder.counts.writes > 0)).toBe(true);
+    // Whoever won each race, the leases on the ledger never promise more than the minute's 60.
+    const { leases } = await shared.read(ENDPOINT);
+    expect(leases.reduce((sum, lease) => sum + lease.requests, 0)).toBeLessThanOrEqual(60);
   });
 
-  it("holds an endpoint until the window resets when Klaviyo's headers say it is nearly spent", async () => {
-    const clock = virtualClock();
-    const quota = quotaOf('quota-held', clock);
-    const started = clock.now();
-    quota.observe?.(ENDPOINT, { remaining: 1, resetSeconds: 20 });
-    await quota.wait(ENDPOINT);
-    expect(clock.now() - started).toBeGreaterThanOrEqual(20_000);
-
-    const later = clock.now();
-    quota.observe?.(ENDPOINT, { remaining: 100, resetSeconds: 20 });
-    await quota.wait(ENDPOINT);
-    expect(clock.now()).toBe(later);
+  it('keeps tenants apart: one account spending its quota leaves another untouched', async () => {
+    const limits = { perSecond: 5, perMinute: 5 };
+    const gateOf = (account: string) =>
+      createDynamoRequestQuota({
+        client: peers.dynamodb,
+        tableName: peers.env.SYNC_STATE_TABLE as string,
+        account,
+        limitsOf: () => limits,
+        deadline: () => Date.now() + 500,
+      });
+    const spend = (account: string) =>
+      Promise.allSettled(Array.from({ length: 5 }, () => gateOf(account).wait(ENDPOINT)));
+    const first = await spend('tenant-a');
+    const second = await spend('tenant-b');
+    expect(first.every((result) => result.status === 'fulfilled')).toBe(true);
+    expect(second.every((result) => result.status === 'fulfilled')).toBe(true);
+    await expect(gateOf('tenant-a').wait(ENDPOINT)).rejects.toBeInstanceOf(OutOfTimeError);
   });
 });

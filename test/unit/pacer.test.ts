@@ -93,6 +93,24 @@ describe('createPacer', () => {
 });
 
 describe('createKlaviyoPacer', () => {
+  it('honours a fractional --rate-per-second (10.5): 10 in any second, 630 in any minute', () => {
+    const pacer = createKlaviyoPacer(10.5, { now: fakeClock().now });
+    const times = reserveMany(pacer, PROFILES, 1_300);
+    expect(worstWindow(times, 1_000)).toBe(10);
+    expect(worstWindow(times, 60_000)).toBeLessThanOrEqual(630);
+  });
+
+  it('honours a rate below one a second instead of rounding it up', () => {
+    const pacer = createKlaviyoPacer(0.5, { now: fakeClock().now });
+    const times = reserveMany(pacer, PROFILES, 3);
+    expect(times[1]).toBeGreaterThanOrEqual((times[0] as number) + 2_000);
+  });
+
+  it('refuses a rate that is not a positive number', () => {
+    expect(() => createKlaviyoPacer(0)).toThrow(RangeError);
+    expect(() => createKlaviyoPacer(Number.NaN)).toThrow(RangeError);
+  });
+
   it("paces to Klaviyo's documented limits by default", () => {
     const pacer = createKlaviyoPacer(undefined, { now: fakeClock().now });
     const times = reserveMany(pacer, PROFILES, 76);
@@ -104,6 +122,7 @@ describe('createKlaviyoPacer', () => {
     const pacer = createKlaviyoPacer(200, { now: fakeClock().now });
     const profiles = reserveMany(pacer, PROFILES, 201);
     expect(profiles[199]).toBe(profiles[0]);
+    expect(profiles[200]).toBeGreaterThanOrEqual((profiles[0] as number) + 1_000);
     const merges = reserveMany(pacer, MERGE_ENDPOINT, 11);
     expect(merges[10]).toBeGreaterThanOrEqual((merges[0] as number) + 1_000);
   });

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OutOfTimeError, TransientError } from '../errors.js';
+import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate, SteadyWindowReport } from '../ports.js';
+import { countPerWindow, type RateLimit } from './limits.js';
+import { DEFAULT_LEASE_RULES, type LeaseRules, leasesInPlay, nextLease } from './quota-lease.js';
+
+/**
+ * A request gate drawing on an account's quota shared through a ledger (lib/klaviyo/quota-lease.ts
+ * for the arithmetic). The holder takes a lease — a block of requests — in one conditional write
+ * and spends it locally through a sliding-window pacer at the lease's rate; what it does not
+ * spend runs out with the lease, so a crashed holder costs nothing but its last lease. A lease is
+ * sized to demand: the requests waiting now, or half as many as were sent in the last lease's
+ * length, whichever is more, so a trickle takes one request at a time and a burst big blocks.
+ *
+ * Klaviyo's RateLimit-Remaining/Reset headers are the backstop for what the ledger cannot see
+ * (other apps of the merchant spending the same quota): when the steady window is nearly spent,
+ * the endpoint is held until Klaviyo's window resets.
+ */
+export interface LeasedQuotaGateOptions {
+  ledger: QuotaLedger;
+  /** The limits of an endpoint, keyed like `PATCH /api/profiles/{id}` (already the share we may use). */
+  limitsOf: (endpoint: string) => RateLimit;
+  /** When waiting must stop (epoch ms on `now`'s clock), e.g. a Lambda invocation's; none: no limit. */
+  deadline?: () => number | undefined;
+  /** This holder's name on the ledger; by default a random one. */
+  holder?: string;
+  rules?: LeaseRules;
+  now?: () => number;
+  pause?: (ms: number) => Promise<unknown>;
+}
+
+/** How many times a lease is computed again after another holder wrote first. */
+const MAX_LEASE_ATTEMPTS = 8;
+
+interface EndpointState {
+  lease?: QuotaLease & { left: number };
+  /** This holder's recent send times, oldest first: its burst pacer and its demand. */
+  sent: number[];
+  waiting: number;
+  acquiring?: Promise<void>;
+  /** The ledger as this holder last wrote or read it: a write over it needs no read. */
+  known?: QuotaLedgerState;
+  heldUntil: number;
+}
+
+export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestGate {
+  const now = options.now ?? Date.now;
+  const pause = options.pause ?? sleep;
+  const rules = options.rules ?? DEFAULT_LEASE_RULES;
+  const holder = options.holder ?? randomUUID().slice(0, 8);
+  const endpoints = new Map<string, EndpointState>();
+
+  const stateOf = (endpoint: string): EndpointState => {
+    const state = endpoints.get(endpoint) ?? { sent: [], waiting: 0, heldUntil: 0 };
+    endpoints.set(endpoint, state);
+    return state;
+  };
+
+  async function pauseUntil(time: number) {
+    const deadline = options.deadline?.();
+    if (deadline !== undefined && time > deadline)
+      throw new OutOfTimeError('no Klaviyo quota before the deadline');
+    await pause(Math.max(0, time - now()));
+  }
+
+  /** The earliest time this holder's own sends let another one go at `perSecond`. */
+  function burstOpensAt(state: EndpointState, perSecond: number): number {
+    const { count, windowMs } = countPerWindow(perSecond, 1_000);
+    const oldestCounted = state.sent[state.sent.length - count];
+    return oldestCounted === undefined ? 0 : oldestCounted + windowMs + rules.marginMs;
+  }
+
+  function recordSend(state: EndpointState, at: number, limits: RateLimit) {
+    state.sent.push(at);
+    const keepMs = Math.max(rules.leaseMs, countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs);
+    while ((state.sent[0] ?? at) <= at - keepMs) state.sent.shift();
+  }
+
+  async function acquire(endpoint: string, state: EndpointState) {
+    // Let the requests asking at the same moment line up first: one lease for them all.
+    await new Promise((resolve) => setImmediate(resolve));
+    const limits = options.limitsOf(endpoint);
+    const sentLately = state.sent.filter((time) => time > now() - rules.leaseMs).length;
+    // Half the recent pace ahead of the waiting requests: bigger blocks under load, little left over after.
+    const wanted = Math.max(state.waiting, Math.ceil(sentLately / 2));
+    for (let attempt = 1; attempt <= MAX_LEASE_ATTEMPTS; attempt++) {
+      const known = state.known ?? (await options.ledger.read(endpoint));
+      const inPlay = leasesInPlay(known.leases, now(), limits, rules);
+      // A lease starts when this holder's own recent sends let it spend at the lease's rate.
+      const burstMs = countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs;
+      const ask = (at: number) =>
+        nextLease({
+          holder,
+          now: at,
+          wanted,
+          sentInBurstWindow: state.sent.filter((time) => time > at - burstMs).length,
+          limits,
+          leases: inPlay,
+          rules,
+        });
+      let lease = ask(now());
+      for (let settled = 0; settled < 3; settled++) {
+        const opens = burstOpensAt(state, lease.perSecond);
+        if (opens <= lease.from) break;
+        lease = ask(opens);
+      }
+      const deadline = options.deadline?.();
+      if (deadline !== undefined && lease.from > deadline)
+        throw new OutOfTimeError('no Klaviyo quota before the deadline');
+      const next = { version: known.version + 1, leases: [...inPlay, lease] };
+      if (await options.ledger.write(endpoint, next, known.version)) {
+        state.known = next;
+        state.lease = { ...lease, left: lease.requests };
+        return;
+      }
+      state.known = undefined;
+    }
+    throw new TransientError(
+      'quota_contended',
+      `no lease on the Klaviyo quota of ${endpoint} after ${MAX_LEASE_ATTEMPTS} tries`,
+    );
+  }
+
+  return {
+    async wait(endpoint) {
+      const state = stateOf(endpoint);
+      state.waiting++;
+      try {
+        for (;;) {
+          const at = now();
+          if (state.heldUntil > at) {
+            await pauseUntil(state.heldUntil);
+            continue;
+          }
+          const lease = state.lease;
+          if (lease && lease.left > 0 && at < lease.to) {
+            const opens = Math.max(lease.from, burstOpensAt(state, lease.perSecond));
+            if (opens <= at) {
+              lease.left--;
+              recordSend(state, at, options.limitsOf(endpoint));
+              return;
+            }
+            if (opens < lease.to) {
+              await pauseUntil(opens);
+              continue;
+            }
+          }
+          state.acquiring ??= acquire(endpoint, state).finally(() => {
+            state.acquiring = undefined;
+          });
+          await state.acquiring;
+        }
+      } finally {
+        state.waiting--;
+      }
+    },
+
+    observe(endpoint, report: SteadyWindowReport) {
+      // Nearly spent (less than a 61st of the window left): others may be spending it too.
+      if (report.remaining < Math.max(1, Math.floor(options.limitsOf(endpoint).perMinute / 61)))
+        stateOf(endpoint).heldUntil = now() + report.resetSeconds * 1000;
+    },
+  };
+}

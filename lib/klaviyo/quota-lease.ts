@@ -1,0 +1,125 @@
+import type { QuotaLease } from '../ports.js';
+import { countPerWindow, type RateLimit } from './limits.js';
+
+/**
+ * The arithmetic of leases on an account's quota (pure: plain data in, plain data out).
+ *
+ * Klaviyo counts each endpoint in fixed windows of 1 s and 60 s whose phase we do not know, so a
+ * lease is granted only if every *sliding* window, widened by `marginMs` (the jitter between our
+ * sending and Klaviyo's counting), stays within the limits: then no fixed window can exceed them,
+ * wherever it starts. A lease of another holder is widened by `clockSkewMs` on both sides, as its
+ * times are read on another clock; a holder's own leases are on its own clock.
+ *
+ * - Steady window: a lease counts with all its requests in any window its span touches.
+ * - Burst window: a holder spends its leases through a local sliding-window pacer at the lease's
+ *   `perSecond`, so in any second it sends at most the largest rate of its leases in play then. A
+ *   lease is granted only if that, summed over the holders whose leases come within a burst window
+ *   of it, stays within the burst limit.
+ */
+export interface LeaseRules {
+  /** How long a lease may be spent from its start; what is left then is lost. */
+  leaseMs: number;
+  marginMs: number;
+  /** The largest difference between the clocks of any two holders. */
+  clockSkewMs: number;
+}
+
+export const DEFAULT_LEASE_RULES: LeaseRules = { leaseMs: 2_000, marginMs: 100, clockSkewMs: 2_000 };
+
+export interface LeaseAsk {
+  holder: string;
+  /** The holder's clock. */
+  now: number;
+  /** How many requests the holder would like to send (at least 1). */
+  wanted: number;
+  /** How many the holder sent within the last burst window: its rate must cover them too. */
+  sentInBurstWindow?: number;
+  limits: RateLimit;
+  /** The leases on the ledger, any holder's. */
+  leases: readonly QuotaLease[];
+  rules?: LeaseRules;
+}
+
+/** The windows a limit is counted over, widened by the margin. */
+function windowsOf(limits: RateLimit, rules: LeaseRules) {
+  const burst = countPerWindow(limits.perSecond, 1_000);
+  const steady = countPerWindow(limits.perMinute, 60_000);
+  return {
+    burstMs: burst.windowMs + rules.marginMs,
+    steadyCount: steady.count,
+    steadyMs: steady.windowMs + rules.marginMs,
+  };
+}
+
+/** A lease's span as `holder` must assume it: on another holder's clock, it may be off by the skew. */
+function spanSeenBy(lease: QuotaLease, holder: string, rules: LeaseRules): { lo: number; hi: number } {
+  const skew = lease.holder === holder ? 0 : rules.clockSkewMs;
+  return { lo: lease.from - skew, hi: lease.to + skew };
+}
+
+/** The leases that can still weigh on a lease granted at `now` or later: the rest may be dropped. */
+export function leasesInPlay(
+  leases: readonly QuotaLease[],
+  now: number,
+  limits: RateLimit,
+  rules: LeaseRules = DEFAULT_LEASE_RULES,
+): QuotaLease[] {
+  const { burstMs, steadyMs } = windowsOf(limits, rules);
+  const reach = Math.max(burstMs, steadyMs) + rules.clockSkewMs;
+  return leases.filter((lease) => lease.to + reach > now);
+}
+
+/**
+ * The earliest lease that fits for `ask.holder`, starting at `ask.now` or later (a later start is
+ * a booking: the holder waits for it). Partial: it may grant fewer requests than wanted, never 0.
+ */
+export function nextLease(ask: LeaseAsk): QuotaLease {
+  const rules = ask.rules ?? DEFAULT_LEASE_RULES;
+  const { burstMs, steadyCount, steadyMs } = windowsOf(ask.limits, rules);
+  const spans = ask.leases.map((lease) => ({ lease, ...spanSeenBy(lease, ask.holder, rules) }));
+  const wanted = Math.max(1, Math.floor(ask.wanted));
+  const leastRate = Math.min(1, ask.limits.perSecond);
+  const sentLately = ask.sentInBurstWindow ?? 0;
+
+  const grantAt = (from: number): QuotaLease | undefined => {
+    const to = from + rules.leaseMs;
+    // Steady: the fullest sliding window that touches [from, to]. Its count, a sum of step
+    // functions of the window's end x, peaks at the end of some lease's span (or at `to`).
+    const touching = spans.filter(({ lo, hi }) => hi > from - steadyMs && lo < to + steadyMs);
+    let fullest = 0;
+    for (const x of [to, ...touching.map(({ hi }) => hi)]) {
+      if (x <= from - steadyMs || x > to) continue;
+      let count = 0;
+      for (const { lo, hi, lease } of touching) if (lo - steadyMs < x && x <= hi) count += lease.requests;
+      fullest = Math.max(fullest, count);
+    }
+    const steadyRoom = steadyCount - fullest;
+    // Burst: other holders' largest rates in play within a burst window of [from, to].
+    const ratesOfOthers = new Map<string, number>();
+    for (const { lo, hi, lease } of spans) {
+      if (lease.holder === ask.holder || hi <= from - burstMs || lo >= to + burstMs) continue;
+      ratesOfOthers.set(lease.holder, Math.max(ratesOfOthers.get(lease.holder) ?? 0, lease.perSecond));
+    }
+    const rateRoom = ask.limits.perSecond - [...ratesOfOthers.values()].reduce((sum, rate) => sum + rate, 0);
+    if (steadyRoom < 1 || rateRoom < leastRate - 1e-9) return undefined;
+    // Sent at once when few are wanted (on top of the holder's sends still in its burst window:
+    // its pacer counts them); a big demand takes the whole free rate.
+    const perSecond = Math.min(rateRoom, Math.max(leastRate, sentLately + wanted));
+    // Sent from `from` on: a full burst window of them every window until `to`.
+    const pace = countPerWindow(perSecond, 1_000);
+    const windows = Math.ceil(rules.leaseMs / (pace.windowMs + rules.marginMs));
+    const spendable = Math.max(1, pace.count * windows - sentLately);
+    return { holder: ask.holder, from, to, requests: Math.min(wanted, steadyRoom, spendable), perSecond };
+  };
+
+  // The room grows only when a lease leaves a window: try now, then each such moment in turn.
+  const moments = spans
+    .flatMap(({ hi }) => [hi + burstMs, hi + steadyMs])
+    .filter((moment) => moment > ask.now)
+    .sort((a, b) => a - b);
+  for (const from of [ask.now, ...moments]) {
+    const lease = grantAt(from);
+    if (lease) return lease;
+  }
+  throw new Error('unreachable: with every lease out of its windows, a lease always fits');
+}

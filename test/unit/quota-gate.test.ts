@@ -1,0 +1,278 @@
+import { setImmediate as turn } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { OutOfTimeError } from '../../lib/errors.js';
+import { KLAVIYO_PROFILE_LIMITS, type RateLimit, shareOf } from '../../lib/klaviyo/limits.js';
+import { createLeasedQuotaGate } from '../../lib/klaviyo/quota-gate.js';
+import { DEFAULT_LEASE_RULES, type LeaseRules } from '../../lib/klaviyo/quota-lease.js';
+import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate } from '../../lib/ports.js';
+
+/**
+ * The leased quota on a virtual clock: holders share an in-memory ledger, every pause is a timer
+ * the test fires in time order, and each request's true send time is recorded, to be checked
+ * against Klaviyo's windows at every phase (a sliding window: the worst any fixed one could see).
+ */
+const START = Date.parse('2026-06-01T00:00:00.000Z');
+const ENDPOINT = 'PATCH /api/profiles/{id}';
+
+function virtualTime() {
+  let now = START;
+  const timers: { at: number; resolve: () => void }[] = [];
+  return {
+    now: () => now,
+    pause: (ms: number) =>
+      new Promise<void>((resolve) => {
+        timers.push({ at: now + Math.max(0, ms), resolve });
+      }),
+    /** Runs until every promise of `work` settles, firing the timers in time order. */
+    async run<T>(work: Promise<T>[]): Promise<PromiseSettledResult<T>[]> {
+      let settled = false;
+      const all = Promise.allSettled(work).then((results) => {
+        settled = true;
+        return results;
+      });
+      for (;;) {
+        // Let everything not waiting for a timer run first (a lease waits a turn for company).
+        for (let i = 0; i < 5 || (timers.length === 0 && !settled && i < 1_000); i++) await turn();
+        if (settled) return all;
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (!next) throw new Error('stuck: nothing to wait for');
+        now = Math.max(now, next.at);
+        next.resolve();
+      }
+    },
+  };
+}
+
+function memoryLedger() {
+  let state: QuotaLedgerState = { version: 0, leases: [] };
+  const counts = { reads: 0, writes: 0 };
+  const ledger: QuotaLedger = {
+    async read() {
+      counts.reads++;
+      return structuredClone(state);
+    },
+    async write(_endpoint, next, expectedVersion) {
+      counts.writes++;
+      if (state.version !== expectedVersion) return false;
+      state = structuredClone(next);
+      return true;
+    },
+  };
+  return {
+    ledger,
+    counts,
+    leases: () => state.leases,
+    add: (lease: QuotaLease) => {
+      state = { version: state.version + 1, leases: [...state.leases, lease] };
+    },
+  };
+}
+
+/** The most of `times` in any window of `windowMs`, wherever it starts. */
+function worstWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let first = 0, last = 0; last < sorted.length; last++) {
+    while ((sorted[last] as number) - (sorted[first] as number) >= windowMs) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
+}
+
+interface Holder {
+  gate: RequestGate;
+  /** True send times. */
+  sent: number[];
+}
+
+function holderOf(
+  time: ReturnType<typeof virtualTime>,
+  ledger: QuotaLedger,
+  options: {
+    name: string;
+    clockOffsetMs?: number;
+    limits?: RateLimit;
+    deadline?: () => number | undefined;
+    rules?: LeaseRules;
+  },
+): Holder {
+  const offset = options.clockOffsetMs ?? 0;
+  return {
+    gate: createLeasedQuotaGate({
+      ledger,
+      holder: options.name,
+      limitsOf: () => options.limits ?? KLAVIYO_PROFILE_LIMITS,
+      now: () => time.now() + offset,
+      pause: time.pause,
+      deadline: options.deadline,
+      rules: options.rules,
+    }),
+    sent: [],
+  };
+}
+
+/** `count` requests through `holder`, all asking at `atMs` after the start; each records its true send time. */
+function burst(
+  time: ReturnType<typeof virtualTime>,
+  holder: Holder,
+  count: number,
+  atMs = 0,
+): Promise<void>[] {
+  return Array.from({ length: count }, async () => {
+    if (atMs > 0) await time.pause(START + atMs - time.now());
+    await holder.gate.wait(ENDPOINT);
+    holder.sent.push(time.now());
+  });
+}
+
+const expectWithinKlaviyosWindows = (sent: number[], limits: RateLimit = KLAVIYO_PROFILE_LIMITS) => {
+  expect(worstWindow(sent, 1_000)).toBeLessThanOrEqual(limits.perSecond);
+  expect(worstWindow(sent, 60_000)).toBeLessThanOrEqual(limits.perMinute);
+};
+
+describe('leased quota gate', () => {
+  it('sends a burst at the burst limit, and two bursts 20 s apart within both windows', async () => {
+    const time = virtualTime();
+    const { ledger, counts } = memoryLedger();
+    const holder = holderOf(time, ledger, { name: 'worker' });
+    await time.run([...burst(time, holder, 500), ...burst(time, holder, 500, 20_000)]);
+
+    expect(holder.sent).toHaveLength(1_000);
+    expectWithinKlaviyosWindows(holder.sent);
+    const first = holder.sent.slice(0, 500);
+    // 500 at 75 in any 1.1 s: under 8 s, where 12 a second took 40.
+    expect(Math.max(...first) - START).toBeLessThan(8_000);
+    // The second burst fills the minute (750, less what the first's last lease left over) at once;
+    // the rest waits for the first to slide out of the window.
+    expect(holder.sent.filter((at) => at < START + 30_000).length).toBeGreaterThanOrEqual(700);
+    expect(Math.min(...holder.sent.slice(750))).toBeGreaterThan(START + 60_000);
+    // Blocks, not one write per request.
+    expect(counts.writes / holder.sent.length).toBeLessThanOrEqual(0.1);
+  });
+
+  it.each([
+    [+1_000, -1_000],
+    [+2_000, 0],
+    [0, +2_000],
+  ])('keeps two writers whose clocks are %i and %i ms off within both windows', async (offsetA, offsetB) => {
+    const time = virtualTime();
+    const { ledger } = memoryLedger();
+    const a = holderOf(time, ledger, { name: 'a', clockOffsetMs: offsetA });
+    const b = holderOf(time, ledger, { name: 'b', clockOffsetMs: offsetB });
+    await time.run([
+      ...burst(time, a, 400),
+      ...burst(time, b, 400),
+      ...burst(time, a, 300, 20_000),
+      ...burst(time, b, 300, 20_500),
+      ...burst(time, a, 200, 61_000),
+    ]);
+    const all = [...a.sent, ...b.sent];
+    expect(all).toHaveLength(1_600);
+    expectWithinKlaviyosWindows(all);
+  });
+
+  it('would exceed the windows with skewed clocks if it did not allow for the skew', async () => {
+    // The check above can fail: the same traffic, told the clocks agree.
+    const time = virtualTime();
+    const { ledger } = memoryLedger();
+    const rules = { ...DEFAULT_LEASE_RULES, clockSkewMs: 0 };
+    const a = holderOf(time, ledger, { name: 'a', clockOffsetMs: -4_000, rules });
+    const b = holderOf(time, ledger, { name: 'b', clockOffsetMs: 0, rules });
+    await time.run([...burst(time, a, 750), ...burst(time, b, 300, 50_000)]);
+    expect(worstWindow([...a.sent, ...b.sent], 60_000)).toBeGreaterThan(750);
+  });
+
+  it('sizes leases to demand: a trickle takes one request per lease and leaves the rest to others', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const holder = holderOf(time, memory.ledger, { name: 'trickle' });
+    await time.run(Array.from({ length: 5 }, (_, i) => burst(time, holder, 1, i * 10_000)).flat());
+    expect(memory.leases().map((lease) => lease.requests)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('does not hold back requests that come one after another', async () => {
+    const time = virtualTime();
+    const { ledger } = memoryLedger();
+    const holder = holderOf(time, ledger, { name: 'cli' });
+    const oneByOne = (async () => {
+      for (let i = 0; i < 30; i++) await burst(time, holder, 1)[0];
+    })();
+    await time.run([oneByOne]);
+    expect(holder.sent).toHaveLength(30);
+    expect(time.now()).toBe(START);
+  });
+
+  it('lets a lease expire unused: what was not sent by its end is never sent', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const holder = holderOf(time, memory.ledger, { name: 'worker' });
+    // 100 requests within a lease's length: the next lease is sized to that demand...
+    await time.run(burst(time, holder, 100));
+    await time.run(burst(time, holder, 1, 1_000));
+    const big = memory.leases().at(-1) as QuotaLease;
+    expect(big.requests).toBeGreaterThan(1);
+    // ...and after its end, a request takes a new lease rather than the leftover.
+    const writes = memory.counts.writes;
+    await time.run(burst(time, holder, 1, big.to - START + 1));
+    expect(memory.counts.writes).toBe(writes + 1);
+    expect((memory.leases().at(-1) as QuotaLease).from).toBeGreaterThanOrEqual(big.to);
+  });
+
+  it("counts a crashed holder's lease until it leaves the window, then frees it", async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    memory.add({ holder: 'crashed', from: START, to: START + 2_000, requests: 700, perSecond: 75 });
+    const holder = holderOf(time, memory.ledger, { name: 'survivor' });
+    await time.run(burst(time, holder, 100));
+    expect(holder.sent.filter((at) => at < START + 60_000)).toHaveLength(50);
+    // Freed once the crashed lease (with the other clock's skew) has left every 60 s window.
+    const freed = START + 2_000 + DEFAULT_LEASE_RULES.clockSkewMs + 60_000;
+    expect(Math.min(...holder.sent.slice(50))).toBeGreaterThanOrEqual(freed);
+    expect(Math.max(...holder.sent) - freed).toBeLessThan(2_000);
+  });
+
+  it('honours a fractional rate (10.5/s, 630/min)', async () => {
+    const time = virtualTime();
+    const limits = { perSecond: 10.5, perMinute: 630 };
+    const { ledger } = memoryLedger();
+    const holder = holderOf(time, ledger, { name: 'cli', limits });
+    await time.run(burst(time, holder, 700));
+    expectWithinKlaviyosWindows(holder.sent, limits);
+    expect(holder.sent.filter((at) => at < START + 60_000).length).toBeGreaterThan(500);
+  });
+
+  it('honours a share below one request a second instead of rounding it up', async () => {
+    const time = virtualTime();
+    const limits = shareOf(KLAVIYO_PROFILE_LIMITS, 0.01); // 0.75/s, 7.5/min
+    const { ledger } = memoryLedger();
+    const holder = holderOf(time, ledger, { name: 'small', limits });
+    await time.run(burst(time, holder, 20));
+    expect(worstWindow(holder.sent, 60_000)).toBeLessThanOrEqual(7);
+    expect(worstWindow(holder.sent, 1_000)).toBe(1);
+  });
+
+  it('gives up with an out-of-time error, without writing, when quota cannot come before the deadline', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const deadline = START + 15_000;
+    const holder = holderOf(time, memory.ledger, { name: 'lambda', deadline: () => deadline });
+    const results = await time.run(burst(time, holder, 800));
+    expect(holder.sent).toHaveLength(750);
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(refused).toHaveLength(50);
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(OutOfTimeError);
+    expect((refused[0] as PromiseRejectedResult).reason.reason).toBe('out_of_time');
+    expect(time.now()).toBeLessThanOrEqual(deadline);
+    expect(memory.leases().every((lease) => lease.from <= deadline)).toBe(true);
+  });
+
+  it("holds an endpoint until Klaviyo's window resets when its headers say it is nearly spent", async () => {
+    const time = virtualTime();
+    const { ledger } = memoryLedger();
+    const holder = holderOf(time, ledger, { name: 'worker' });
+    holder.gate.observe?.(ENDPOINT, { remaining: 3, resetSeconds: 20 });
+    await time.run(burst(time, holder, 1));
+    expect(holder.sent[0]).toBe(START + 20_000);
+  });
+});
