@@ -17,7 +17,9 @@ import type {
   KlaviyoProfiles,
   RequestGate,
   SyncStateStore,
+  TenantSecret,
 } from '../lib/ports.js';
+import { type IdentifierKey, identifierKeyOf } from '../lib/privacy/identifier-digest.js';
 import { UsageError } from './io.js';
 
 /**
@@ -84,6 +86,8 @@ export interface Session extends Store {
   tenant: string;
   policies: TenantPolicies;
   klaviyo: KlaviyoProfiles;
+  /** The tenant's key for identifiers at rest: the records and audit entries the run writes use it. */
+  identifierKey: IdentifierKey;
   /** Klaviyo's bulk profile import jobs, through the same client (pacing, retries). */
   bulk?: KlaviyoBulkImports;
   /** Reading the account's profiles page by page, through the same client. */
@@ -103,7 +107,8 @@ export interface SessionOptions {
 /** Everything a batch run talks to: the tenant's Klaviyo account, paced, and the sync state. */
 export async function openSession(options: SessionOptions, settings: CliSettings): Promise<Session> {
   const tenant = tenantOf(options.tenant, settings);
-  const apiKey = await apiKeyOf(options.secretId, settings);
+  const keys = await tenantKeysOf(options.secretId, settings);
+  const apiKey = keys.klaviyoPrivateKey;
   const retries = { total: 0, throttled: 0 };
   const dynamodb = settings.SYNC_STATE_TABLE ? new DynamoDBClient({}) : undefined;
   const pacing = requestGateOf(tenant, options.ratePerSecond, settings, dynamodb);
@@ -123,6 +128,7 @@ export async function openSession(options: SessionOptions, settings: CliSettings
     tenant,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
+    identifierKey: identifierKeyOf(keys),
     bulk: klaviyo,
     scan: klaviyo,
     retries,
@@ -174,17 +180,24 @@ export const bothGates = (own: RequestGate, shared: RequestGate): RequestGate =>
   },
 });
 
-/** `--secret-id` (a tenant secret's full id) wins over KLAVIYO_API_KEY. */
-async function apiKeyOf(secretId: string | undefined, settings: CliSettings): Promise<string> {
+/**
+ * The tenant's Klaviyo key and identifier key: `--secret-id` (a tenant secret's full id) wins over
+ * KLAVIYO_API_KEY, which gives no identifierKey (derived from the Klaviyo key then, as the worker
+ * does for a secret without one).
+ */
+export async function tenantKeysOf(
+  secretId: string | undefined,
+  settings: CliSettings,
+): Promise<Pick<TenantSecret, 'klaviyoPrivateKey' | 'identifierKey'>> {
   if (secretId) {
     const client = new SecretsManagerClient({});
     try {
-      return (await readTenantSecret(client, secretId)).klaviyoPrivateKey;
+      return await readTenantSecret(client, secretId);
     } finally {
       client.destroy();
     }
   }
-  if (settings.KLAVIYO_API_KEY) return settings.KLAVIYO_API_KEY;
+  if (settings.KLAVIYO_API_KEY) return { klaviyoPrivateKey: settings.KLAVIYO_API_KEY };
   throw new UsageError('a Klaviyo private key is needed: set KLAVIYO_API_KEY or pass --secret-id');
 }
 
