@@ -155,7 +155,7 @@ describe('a crash between the PATCH and the state write', () => {
     expect(await dynamo.getState(tenant, 'crash-1')).toEqual({
       lastAppliedAt: LATER,
       profileId: profile.id,
-      identifiers: { email: 'crash.after@example.com', phone_number: null },
+      digests: recordedDigestsOf({ email: 'crash.after@example.com', phone_number: null }),
     });
     expect(await audit.history(tenant, 'crash-1')).toMatchObject([
       { outcome: 'applied', sourceEventId: change.sourceEventId },
