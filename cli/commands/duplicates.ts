@@ -187,7 +187,8 @@ async function findDuplicates(options: Options, { session, baseUrl, relays, look
   io.stderr.write(
     `identity-sync duplicates: tenant ${tenant} at ${baseUrl}, reading ` +
       `${lookups ? `the profiles of ${options.customers} (${lookups.length} lookups)` : 'the whole account'};` +
-      ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n`,
+      ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n` +
+      `identity-sync: ${checkpointPath} keeps the profiles' emails and names (phones left out) so a run can resume; delete it when done\n`,
   );
   if (checkpoint.pages > 0) {
     io.stderr.write(

@@ -35,6 +35,17 @@ describe('results', () => {
     );
   });
 
+  it('masks the emails and phones a reason quotes: the file keeps none as it is', () => {
+    const line = resultLine({
+      line: 5,
+      outcome: 'failed',
+      reason: 'klaviyo_invalid: ada.lovelace@example.com is taken, and +14155550123 too',
+    });
+    expect(line).toBe(
+      '{"line":5,"outcome":"failed","reason":"klaviyo_invalid: a***@example.com is taken, and ********0123 too"}\n',
+    );
+  });
+
   it('counts every outcome, listing those that did not happen as 0', () => {
     const counts = tally(BIND_OUTCOMES, [
       { outcome: 'bound' },
@@ -74,7 +85,7 @@ describe('results', () => {
         '  created       0',
         '  invalid       1',
         'Klaviyo requests retried: 2 (1 after a 429)',
-        'Results: changes.csv.results.ndjson',
+        'Results: changes.csv.results.ndjson (emails and phones masked; delete it when done)',
         '',
       ].join('\n'),
     );
@@ -164,7 +175,7 @@ describe('resuming from a results file', () => {
       'Done by an earlier run (skipped): 1 rows',
       'Not done yet: 4 rows (run the same command again to resume)',
       'Bulk import jobs: 1 job: 1 complete; 2 profiles, 0 import errors',
-      'Results: r.ndjson',
+      'Results: r.ndjson (emails and phones masked; delete it when done)',
       '',
     ]);
   });
