@@ -112,7 +112,11 @@ export async function openCheckpoint(
   const checkpoint: Checkpoint = {
     ...scanSoFar(found.pages),
     async append(page) {
-      const line: CheckpointPage = { page: checkpoint.pages + 1, ...page };
+      const line: CheckpointPage = {
+        page: checkpoint.pages + 1,
+        ...page,
+        profiles: page.profiles.map(atRest),
+      };
       await appendFile(path, lineOf(line));
       addPage(checkpoint, line);
     },
@@ -121,6 +125,12 @@ export async function openCheckpoint(
 }
 
 const lineOf = (value: unknown) => `${JSON.stringify(value)}\n`;
+
+/**
+ * A profile as the checkpoint keeps it: what the rules pair on (emails, names, external id); the
+ * phone, which no rule reads, is left out, so the file holds no more personal data than a resume needs.
+ */
+const atRest = (profile: ScannedProfile): ScannedProfile => ({ ...profile, phone_number: null });
 
 const cannotWrite = (path: string) => (error: Error) => {
   throw new UsageError(`cannot write the checkpoint ${path}: ${error.message}`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, rename } from 'node:fs/promises';
+import { maskIdentifiersInText } from '../lib/observability/mask.js';
 import type { SyncOutcome } from '../lib/sync/sync-identity-change.js';
 import { EXIT_ATTENTION, EXIT_OK, UsageError } from './io.js';
 import { completeLines, readIfThere } from './ndjson.js';
@@ -99,13 +100,17 @@ export function formatSummary(summary: SummaryInput): string {
   if (retries.total > 0) {
     lines.push(`Klaviyo requests retried: ${retries.total} (${retries.throttled} after a 429)`);
   }
-  lines.push(`Results: ${resultsPath}`);
+  lines.push(`Results: ${resultsPath} (emails and phones masked; delete it when done)`);
   return `${lines.join('\n')}\n`;
 }
 
-/** One JSON line, fields in a fixed order and absent ones left out. */
+/**
+ * One JSON line, fields in a fixed order and absent ones left out. A resume needs the line, the
+ * outcome and the row key; emails and phones in a reason (Klaviyo's error details quote them)
+ * are masked, so the file holds none as it is.
+ */
 export const resultLine = ({ line, externalId, outcome, reason, profileId, row, target }: RowResult) =>
-  `${JSON.stringify({ line, externalId, outcome, reason, profileId, row, target })}\n`;
+  `${JSON.stringify({ line, externalId, outcome, reason: reason && maskIdentifiersInText(reason), profileId, row, target })}\n`;
 
 /**
  * What identifies an input row for a rerun: its content, with the command, tenant, Klaviyo target

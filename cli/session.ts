@@ -19,7 +19,9 @@ import type {
   KlaviyoProfiles,
   RequestGate,
   SyncStateStore,
+  TenantSecret,
 } from '../lib/ports.js';
+import { type IdentifierKey, identifierKeyOf } from '../lib/privacy/identifier-digest.js';
 import { UsageError } from './io.js';
 
 /**
@@ -94,6 +96,8 @@ export interface Session extends Store {
   target: KlaviyoTarget;
   policies: TenantPolicies;
   klaviyo: KlaviyoProfiles;
+  /** The tenant's key for identifiers at rest: the records and audit entries the run writes use it. */
+  identifierKey: IdentifierKey;
   /** Klaviyo's bulk profile import jobs, through the same client (pacing, retries). */
   bulk?: KlaviyoBulkImports;
   /** Reading the account's profiles page by page, through the same client. */
@@ -113,7 +117,8 @@ export interface SessionOptions {
 /** Everything a batch run talks to: the tenant's Klaviyo account, paced, and the sync state. */
 export async function openSession(options: SessionOptions, settings: CliSettings): Promise<Session> {
   const tenant = tenantOf(options.tenant, settings);
-  const { apiKey, source } = await klaviyoKeyOf(tenant, options.secretId, settings);
+  const key = await klaviyoKeyOf(tenant, options.secretId, settings);
+  const { apiKey, source } = key;
   const target = targetOf(settings.KLAVIYO_BASE_URL, apiKey, source);
   const retries = { total: 0, throttled: 0 };
   const dynamodb = settings.SYNC_STATE_TABLE ? new DynamoDBClient({}) : undefined;
@@ -135,6 +140,7 @@ export async function openSession(options: SessionOptions, settings: CliSettings
     target,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
+    identifierKey: identifierKeyOfRun(key),
     bulk: klaviyo,
     scan: klaviyo,
     retries,
@@ -242,11 +248,22 @@ const NOTHING_DONE = 'nothing was read or written';
  *   tenant the settings name and never with SYNC_STATE_TABLE (the workers' state, which trusts
  *   the profile ids a run records there).
  */
+/** A run's Klaviyo key, where it came from, and the tenant's identifier key when its secret has one. */
+export interface KlaviyoKey {
+  apiKey: string;
+  source: string;
+  identifierKey?: string;
+}
+
+/** The key for identifiers at rest: the secret's identifierKey, else derived from the Klaviyo key (as the worker does). */
+export const identifierKeyOfRun = ({ apiKey, identifierKey }: KlaviyoKey) =>
+  identifierKeyOf({ klaviyoPrivateKey: apiKey, identifierKey });
+
 export async function klaviyoKeyOf(
   tenant: string,
   secretId: string | undefined,
   settings: CliSettings,
-): Promise<{ apiKey: string; source: string }> {
+): Promise<KlaviyoKey> {
   const prefix = settings.TENANT_SECRET_PREFIX;
   if (!prefix) {
     if (settings.SYNC_STATE_TABLE) {
@@ -265,8 +282,8 @@ export async function klaviyoKeyOf(
     return given;
   }
   const tenantSecretId = `${prefix}${tenant}`;
-  const tenantKey = await withSecrets((client) => readTenantSecret(client, tenantSecretId)).then(
-    (secret) => secret.klaviyoPrivateKey,
+  const tenantSecret = await withSecrets((client) => readTenantSecret(client, tenantSecretId)).then(
+    (secret) => secret,
     (error: unknown) => {
       if (error instanceof PermanentError && error.reason === 'tenant_secret_missing') {
         throw new ConfigurationError(
@@ -276,23 +293,32 @@ export async function klaviyoKeyOf(
       throw error;
     },
   );
+  const tenantKey = tenantSecret.klaviyoPrivateKey;
   const given = secretId === tenantSecretId ? undefined : await givenKeyOf(secretId, settings);
   if (given && given.apiKey !== tenantKey) {
     throw new ConfigurationError(
       `the Klaviyo key given (${given.source}, key ${keyFingerprint(given.apiKey)}) is not tenant ${tenant}'s (secret ${tenantSecretId} holds key ${keyFingerprint(tenantKey)}): leave it out to use the tenant's key, or name the right --tenant; ${NOTHING_DONE}`,
     );
   }
-  return { apiKey: tenantKey, source: `secret ${tenantSecretId}` };
+  return {
+    apiKey: tenantKey,
+    source: `secret ${tenantSecretId}`,
+    ...(tenantSecret.identifierKey && { identifierKey: tenantSecret.identifierKey }),
+  };
 }
 
 /** The key given on the command line or in the environment: `--secret-id` (a secret's full id) wins over KLAVIYO_API_KEY. */
 async function givenKeyOf(
   secretId: string | undefined,
   settings: CliSettings,
-): Promise<{ apiKey: string; source: string } | undefined> {
+): Promise<KlaviyoKey | undefined> {
   if (secretId) {
     const secret = await withSecrets((client) => readTenantSecret(client, secretId));
-    return { apiKey: secret.klaviyoPrivateKey, source: `secret ${secretId}` };
+    return {
+      apiKey: secret.klaviyoPrivateKey,
+      source: `secret ${secretId}`,
+      ...(secret.identifierKey && { identifierKey: secret.identifierKey }),
+    };
   }
   return settings.KLAVIYO_API_KEY
     ? { apiKey: settings.KLAVIYO_API_KEY, source: 'KLAVIYO_API_KEY' }

@@ -17,7 +17,14 @@ import {
   parkedReasonDimension,
   type Telemetry,
 } from './observability/telemetry.js';
-import type { DeadLetters, KlaviyoForTenant, RequestGate, TenantSecrets } from './ports.js';
+import type {
+  DeadLetters,
+  IdentifierKeyForTenant,
+  KlaviyoForTenant,
+  RequestGate,
+  TenantSecrets,
+} from './ports.js';
+import { identifierKeyOf } from './privacy/identifier-digest.js';
 import { type ShopifyEventIntake, shopifyEventBridgeIntake } from './shopify/eventbridge.js';
 import { shopifyWebhookSource } from './shopify/receive-webhook.js';
 import type { BatchDependencies } from './sync/process-batch.js';
@@ -130,6 +137,12 @@ export function klaviyoForTenants(
   };
 }
 
+/** Each tenant's key for identifiers at rest, from the same (cached) secret as its Klaviyo key. */
+export const identifierKeysOf =
+  (secrets: TenantSecrets): IdentifierKeyForTenant =>
+  async (tenant) =>
+    identifierKeyOf(await secrets.get(tenant));
+
 export function createSyncWorker(
   config: Config,
   telemetry: Telemetry = defaultTelemetry,
@@ -137,6 +150,7 @@ export function createSyncWorker(
   quotaDeadline?: () => number | undefined,
 ): BatchDependencies {
   const dynamodb = new DynamoDBClient({});
+  const secrets = tenantSecretsFor(config);
   const sqs = new SQSClient({});
   // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
   const gates = new Map<string, RequestGate>();
@@ -157,7 +171,8 @@ export function createSyncWorker(
     state: createDynamoSyncState(dynamodb, config.syncStateTable),
     audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
     policiesFor: config.policiesFor,
-    klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry, gateFor),
+    klaviyoFor: klaviyoForTenants(config, secrets, telemetry, gateFor),
+    identifierKeyFor: identifierKeysOf(secrets),
     deadLetters: countedDeadLetters(sqs, config, telemetry),
     redeliveries: createSqsRedeliveries(sqs, config.queueUrl),
     retries: config.retries,

@@ -1,6 +1,7 @@
 import type { DeadLetter } from './dead-letter.js';
 import type { ScannedProfile } from './duplicates/match.js';
 import type { Identifiers, QueuedChange } from './identity-change.js';
+import type { AuditedValue, IdentifierDigests, IdentifierKey } from './privacy/identifier-digest.js';
 
 /**
  * The I/O the core depends on, as small interfaces. Production wires them to SQS, DynamoDB,
@@ -48,6 +49,8 @@ export interface TenantSecret {
   klaviyoPrivateKey: string;
   shopifyWebhookSecrets: string[];
   erpWebhookSecrets: string[];
+  /** Keys the digests and sealed identifiers at rest (lib/privacy); without it, derived from the Klaviyo key. */
+  identifierKey?: string;
 }
 
 export interface TenantSecrets {
@@ -63,19 +66,28 @@ export interface AppliedChange {
   occurredAtUnsigned?: boolean;
   sourceEventId: string;
   profileId: string | undefined;
-  /** The profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
-  identifiers?: RecordedIdentifiers;
+  /** Digests of the profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
+  digests?: RecordedDigests;
 }
 
-/** What the customer's profile held when we last applied or saw it: lets a no-op cost nothing. */
-export interface RecordedIdentifiers {
-  email: string | null;
-  phone_number: string | null;
+/**
+ * What the customer's profile held when we last applied or saw it, as keyed digests (never the
+ * values): lets a no-op cost nothing. `keyId` names the tenant key they were made with.
+ */
+export interface RecordedDigests extends IdentifierDigests {
+  keyId: string;
 }
+
+/** The tenant's keys for identifiers at rest, from its secret (the worker reads it with the Klaviyo key). */
+export type IdentifierKeyForTenant = (tenant: string) => Promise<IdentifierKey>;
 
 /** A change that met an identifier held by another customer, kept so that customer can trade. */
 export interface PendingChange {
-  identifiers: Identifiers;
+  /**
+   * The identifiers the change wants, sealed to the customer's record (lib/privacy): needed to
+   * PATCH a swap. Absent in a pending change recorded before they were sealed: unknown then.
+   */
+  sealedIdentifiers?: string;
   occurredAt: string;
   occurredAtUnsigned?: boolean;
   sourceEventId: string;
@@ -92,7 +104,7 @@ export interface CustomerState {
   pending?: PendingChange;
   /** The customer's Klaviyo profile, as of the last change applied or seen. */
   profileId?: string;
-  identifiers?: RecordedIdentifiers;
+  digests?: RecordedDigests;
   /** Shopify merged this customer into that one (and deleted it): its changes are skipped from then on. */
   mergedInto?: string;
   /** When the merge happened. */
@@ -129,11 +141,21 @@ export interface AuditEntry {
   plan: string;
   reason?: string;
   profileIds: string[];
-  before?: Record<string, string | null>;
-  after?: Record<string, string | null>;
+  /** The profile's identifiers before the decision (email and phone masked and digested, never plain). */
+  before?: AuditedIdentifiers;
+  /** What the decision wrote. */
+  after?: AuditedIdentifiers;
+  /** The tenant key the digests were made with: `history --email` confirms values only with it. */
+  keyId?: string;
   occurredAt: string;
   decidedAt: string;
 }
+
+/**
+ * Identifiers as the audit trail keeps them: `external_id` as it is, `email` and `phone_number` as
+ * AuditedValue. A plain string for an email or phone is an entry written before they were masked.
+ */
+export type AuditedIdentifiers = Record<string, AuditedValue | string | null>;
 
 export interface AuditLog {
   record(entry: AuditEntry): Promise<void>;

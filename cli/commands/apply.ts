@@ -45,6 +45,7 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
       state: session.state,
       audit: session.audit,
       klaviyo: async () => klaviyo,
+      identifierKey: async () => session.identifierKey,
       policies: session.policies,
       dryRun,
     });
@@ -70,6 +71,7 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
       const { plan } = await syncIdentityChange(change, {
         state: session.state,
         klaviyo: async () => lookups,
+        identifierKey: async () => session.identifierKey,
         policies: session.policies,
         dryRun: true,
       });
@@ -103,14 +105,20 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
         if (!profile) return 'again';
         const { attributes } = planned as ApplyPlanned;
         const result = await recordApplied(
-          { change: task.change, state: session.state, audit: session.audit, clock: () => new Date() },
+          {
+            change: task.change,
+            state: session.state,
+            audit: session.audit,
+            clock: () => new Date(),
+            identifierKey: session.identifierKey,
+          },
           {
             outcome: 'created',
             plan: { action: 'create', attributes },
             profileId: profile.id,
             fields: Object.keys(attributes),
           },
-          { after: profile },
+          { after: { profile } },
         );
         return {
           outcome: result.outcome,

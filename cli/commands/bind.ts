@@ -1,5 +1,6 @@
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportProfile, KlaviyoProfile } from '../../lib/ports.js';
+import { auditedIdentifiers } from '../../lib/sync/execute.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch.js';
 import { conflictOnBind, decideBind } from '../bind-decision.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
@@ -134,8 +135,13 @@ async function recordBound(session: Session, task: BindTask, before: KlaviyoProf
     plan: 'bind',
     reason,
     profileIds: [before.id],
-    before: { email: before.email, phone_number: before.phone_number, external_id: before.external_id },
+    before: auditedIdentifiers(session.identifierKey, {
+      email: before.email,
+      phone_number: before.phone_number,
+      external_id: before.external_id,
+    }),
     after: { external_id: task.externalId },
+    keyId: session.identifierKey.id,
     occurredAt: now,
     decidedAt: now,
   });

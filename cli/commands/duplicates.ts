@@ -197,7 +197,8 @@ async function findDuplicates(options: Options, { session, relays, lookups }: In
   io.stderr.write(
     `identity-sync duplicates: tenant ${tenant} at ${describeTarget(session.target)}, reading ` +
       `${lookups ? `the profiles of ${options.customers} (${lookups.length} lookups)` : 'the whole account'};` +
-      ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n`,
+      ` requests paced ${session.pacing}; checkpoint ${checkpointPath}\n` +
+      `identity-sync: ${checkpointPath} keeps the profiles' emails and names (phones left out) so a run can resume; delete it when done\n`,
   );
   if (checkpoint.pages > 0) {
     io.stderr.write(

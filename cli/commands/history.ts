@@ -1,18 +1,32 @@
 import { parseArgs } from 'node:util';
+import { normalizeEmail, normalizePhone } from '../../lib/normalize.js';
+import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import type { AuditEntry } from '../../lib/ports.js';
+import {
+  type AuditedValue,
+  digestOf,
+  type IdentifierKey,
+  identifierKeyOf,
+} from '../../lib/privacy/identifier-digest.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
-import { cliSettings, openStore, tenantOf } from '../session.js';
+import { cliSettings, identifierKeyOfRun, klaviyoKeyOf, openStore, tenantOf } from '../session.js';
 import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync history <externalId> [--tenant T] [--limit N] [--json]
+                             [--email E] [--phone P] [--secret-id S]
 
 Prints the decisions recorded for one customer, by the worker and by apply and bind, newest
-first: when, outcome, plan, profiles, identifiers before → after, reason, and the event.
+first: when, outcome, plan, profiles, identifiers before → after (emails and phones masked: the
+trail keeps no value as it is), reason, and the event.
 Reads the audit trail from the DynamoDB table named by SYNC_STATE_TABLE.
-  --tenant T    the customer's tenant (default: DEFAULT_TENANT)
-  --limit N     at most N decisions (default: 20)
-  --json        the audit entries as a JSON array
-  -h, --help    this help`;
+  --tenant T      the customer's tenant (default: DEFAULT_TENANT)
+  --limit N       at most N decisions (default: 20)
+  --json          the audit entries as a JSON array
+  --email E       says at each step whether the profile held E before and after, without
+  --phone P       showing any value (compared by the tenant's keyed digest)
+  --secret-id S   the tenant secret the digest key comes from (else KLAVIYO_API_KEY, which is
+                  right only for a tenant whose secret has no identifierKey)
+  -h, --help      this help`;
 
 /** `identity-sync history <externalId>`: the customer's audit trail. */
 export async function history(args: string[], io: CliIo): Promise<number> {
@@ -24,6 +38,9 @@ export async function history(args: string[], io: CliIo): Promise<number> {
         tenant: { type: 'string' },
         limit: { type: 'string', default: '20' },
         json: { type: 'boolean', default: false },
+        email: { type: 'string' },
+        phone: { type: 'string' },
+        'secret-id': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -43,12 +60,17 @@ export async function history(args: string[], io: CliIo): Promise<number> {
       );
     }
     const tenant = tenantOf(values.tenant, settings);
+    const probes = probesOf(values.email, values.phone, settings.DEFAULT_PHONE_REGION);
+    const key =
+      probes.length > 0 ? identifierKeyOfRun(await klaviyoKeyOf(tenant, values['secret-id'], settings)) : undefined;
 
     const store = openStore(settings);
     try {
       const entries = await store.audit.history(tenant, externalId, limit);
       io.stdout.write(
-        values.json ? `${printableJson(entries)}\n` : formatHistory(entries, tenant, externalId),
+        values.json
+          ? `${printableJson(entries)}\n`
+          : formatHistory(entries, tenant, externalId, key && { key, probes }),
       );
     } finally {
       store.close();
@@ -57,10 +79,39 @@ export async function history(args: string[], io: CliIo): Promise<number> {
   });
 }
 
-export function formatHistory(entries: AuditEntry[], tenant: string, externalId: string): string {
+/** A value asked about with --email or --phone, normalised as the intakes normalise it. */
+export interface Probe {
+  field: 'email' | 'phone_number';
+  value: string;
+}
+
+function probesOf(email: string | undefined, phone: string | undefined, region: string): Probe[] {
+  const probes: Probe[] = [];
+  if (email !== undefined) {
+    const value = normalizeEmail(email);
+    if (!value) throw new UsageError('--email is not an email address');
+    probes.push({ field: 'email', value });
+  }
+  if (phone !== undefined) {
+    const normalized = normalizePhone(phone, region);
+    if (!normalized.ok) throw new UsageError(`--phone is not a phone number (${normalized.reason})`);
+    probes.push({ field: 'phone_number', value: normalized.e164 });
+  }
+  return probes;
+}
+
+export function formatHistory(
+  entries: AuditEntry[],
+  tenant: string,
+  externalId: string,
+  confirm?: { key: IdentifierKey; probes: Probe[] },
+): string {
   const customer = printable(externalId);
   if (entries.length === 0) return `No decisions recorded for customer ${customer} of tenant ${tenant}.\n`;
-  const lines = entries.map(formatEntry);
+  const lines = entries.map((entry) => {
+    const line = formatEntry(entry);
+    return confirm ? `${line}\n    ${confirmations(entry, confirm.key, confirm.probes)}` : line;
+  });
   return `Decisions for customer ${customer} of tenant ${tenant}, newest first:\n${lines.join('\n')}\n`;
 }
 
@@ -72,7 +123,9 @@ export function formatEntry(entry: AuditEntry): string {
       : `${entry.profileIds.length === 1 ? 'profile' : 'profiles'} ${entry.profileIds.join(', ')}`;
   const parts = [entry.decidedAt, entry.outcome.padEnd(9), entry.plan.padEnd(16), profiles];
   const changes = Object.entries(entry.after ?? {}).map(([field, value]) =>
-    entry.before ? `${field} ${shown(entry.before[field])} → ${shown(value)}` : `${field} → ${shown(value)}`,
+    entry.before
+      ? `${field} ${shown(field, entry.before[field])} → ${shown(field, value)}`
+      : `${field} → ${shown(field, value)}`,
   );
   if (changes.length > 0) parts.push(changes.join(', '));
   if (entry.reason) parts.push(`(${entry.reason})`);
@@ -81,4 +134,50 @@ export function formatEntry(entry: AuditEntry): string {
   return printable(parts.join('  '));
 }
 
-const shown = (value: string | null | undefined) => (value == null ? '(none)' : value);
+/** An audited identifier for people: masked; an entry from before masking is masked on display. */
+function shown(field: string, value: AuditedValue | string | null | undefined): string {
+  if (value == null) return '(none)';
+  if (typeof value !== 'string') return value.masked ?? '(held, digest only)';
+  if (field === 'email') return maskEmail(value) as string;
+  return field === 'phone_number' ? (maskPhone(value) as string) : value;
+}
+
+/**
+ * Whether each asked-about value was the profile's before and after this step, by digest: says
+ * yes or no, never a value. Entries of another key (rotated) cannot tell; entries from before
+ * masking are compared as they are.
+ */
+export function confirmations(entry: AuditEntry, key: IdentifierKey, probes: Probe[]): string {
+  return probes
+    .map(({ field, value }) => {
+      const name = field === 'email' ? 'email' : 'phone';
+      const stages = (['before', 'after'] as const).filter(
+        (stage) => entry[stage] && field in (entry[stage] ?? {}),
+      );
+      if (stages.length === 0) return `${name}: not recorded in this step`;
+      const said = stages.map((stage) => {
+        const held = entry[stage]?.[field];
+        const matches = matchesHeld(held, field, value, key, entry.keyId);
+        const verb = stage === 'before' ? 'held before' : 'set after';
+        return matches === undefined
+          ? `${verb}: cannot tell (another key)`
+          : `${verb}: ${matches ? 'yes' : 'no'}`;
+      });
+      return `${name}: ${said.join(', ')}`;
+    })
+    .join('; ');
+}
+
+function matchesHeld(
+  held: AuditedValue | string | null | undefined,
+  field: Probe['field'],
+  value: string,
+  key: IdentifierKey,
+  keyId: string | undefined,
+): boolean | undefined {
+  if (held == null) return false;
+  if (typeof held === 'string')
+    return field === 'email' ? held.toLowerCase() === value.toLowerCase() : held === value;
+  if (keyId !== key.id) return undefined;
+  return held.digest === digestOf(key, field, value);
+}

@@ -7,13 +7,38 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TransientError } from '../errors.js';
-import type { AppliedChange, AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
+import type {
+  AppliedChange,
+  AuditEntry,
+  AuditLog,
+  CustomerState,
+  PendingChange,
+  SyncStateStore,
+} from '../ports.js';
+import { customerRecordKey } from '../privacy/identifier-digest.js';
 
 /**
  * One partition per customer of a tenant: the `state` item (staleness guard, pending change) and
  * the `audit#…` items (decisions, expiring by TTL) sit side by side, so history is one Query.
+ * No email or phone is stored as it is: the state keeps digests (`identifierDigests`) and a
+ * pending change's identifiers sealed; the audit entries keep them masked and digested.
  */
-const partitionOf = (tenant: string, externalId: string) => ({ S: `customer#${tenant}#${externalId}` });
+const partitionOf = (tenant: string, externalId: string) => ({ S: customerRecordKey(tenant, externalId) });
+
+/**
+ * A pending change as stored: its sealed identifiers, never plain ones. One written before they
+ * were sealed keeps its count and event but loses its plaintext identifiers on reading (the change
+ * records them sealed at its next delivery).
+ */
+function pendingFrom(stored: string): PendingChange {
+  const { sealedIdentifiers, occurredAt, sourceEventId, conflicts } = JSON.parse(stored) as PendingChange;
+  return {
+    ...(typeof sealedIdentifiers === 'string' && { sealedIdentifiers }),
+    occurredAt,
+    sourceEventId,
+    ...(conflicts !== undefined && { conflicts }),
+  };
+}
 const stateKey = (tenant: string, externalId: string) => ({
   pk: partitionOf(tenant, externalId),
   sk: { S: 'state' },
@@ -48,9 +73,11 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
       );
       const state: CustomerState = {};
       if (Item?.lastOccurredAt?.S) state.lastAppliedAt = Item.lastOccurredAt.S;
-      if (Item?.pending?.S) state.pending = JSON.parse(Item.pending.S);
+      if (Item?.pending?.S) state.pending = pendingFrom(Item.pending.S);
       if (Item?.profileId?.S) state.profileId = Item.profileId.S;
-      if (Item?.identifiers?.S) state.identifiers = JSON.parse(Item.identifiers.S);
+      // An item from before digests keeps its plaintext `identifiers` until its next write removes
+      // them; they are never read: the customer's next change looks its profile up once.
+      if (Item?.identifierDigests?.S) state.digests = JSON.parse(Item.identifierDigests.S);
       if (Item?.mergedInto?.S) state.mergedInto = Item.mergedInto.S;
       if (Item?.mergedAt?.S) state.mergedAt = Item.mergedAt.S;
       return state;
@@ -65,7 +92,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
               TableName: tableName,
               Key: stateKey(change.tenant, change.externalId),
               // An unsigned time orders its change but never moves the watermark (plan.ts, watermarkAfter).
-              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifiers = :identifiers, recordedAt = :now REMOVE pending`,
+              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now REMOVE pending, identifiers`,
               // Conditional so two writers can never move the clock backwards.
               ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
               ExpressionAttributeValues: {
@@ -73,11 +100,9 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
                 ':ms': { N: occurredMs },
                 ':event': { S: change.sourceEventId },
                 ':profile': change.profileId ? { S: change.profileId } : { NULL: true },
-                // Without the profile, recorded identifiers would describe nobody: forget them.
-                ':identifiers':
-                  change.profileId && change.identifiers
-                    ? { S: JSON.stringify(change.identifiers) }
-                    : { NULL: true },
+                // Without the profile, recorded digests would describe nobody: forget them.
+                ':digests':
+                  change.profileId && change.digests ? { S: JSON.stringify(change.digests) } : { NULL: true },
                 ':now': { S: new Date().toISOString() },
               },
             }),
@@ -96,7 +121,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
           new UpdateItemCommand({
             TableName: tableName,
             Key: stateKey(tenant, externalId),
-            UpdateExpression: 'SET pending = :pending',
+            UpdateExpression: 'SET pending = :pending REMOVE identifiers',
             ExpressionAttributeValues: { ':pending': { S: JSON.stringify(pending) } },
           }),
         ),
@@ -110,7 +135,8 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
             TableName: tableName,
             Key: stateKey(tenant, externalId),
             // The profile is merged away (or re-keyed): nothing recorded of it holds any more.
-            UpdateExpression: 'SET mergedInto = :into, mergedAt = :at REMOVE profileId, identifiers, pending',
+            UpdateExpression:
+              'SET mergedInto = :into, mergedAt = :at REMOVE profileId, identifierDigests, identifiers, pending',
             ExpressionAttributeValues: { ':into': { S: intoExternalId }, ':at': { S: mergedAt } },
           }),
         ),
@@ -123,7 +149,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
           new UpdateItemCommand({
             TableName: tableName,
             Key: stateKey(tenant, externalId),
-            UpdateExpression: 'REMOVE profileId, identifiers',
+            UpdateExpression: 'REMOVE profileId, identifierDigests, identifiers',
             // Nothing to forget for a customer never seen: no item is created for it.
             ConditionExpression: 'attribute_exists(pk)',
           }),

@@ -25,7 +25,7 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
         ...(mergedInto && { mergedInto, mergedAt }),
         ...(watermark && { lastAppliedAt: watermark }),
         ...(change.profileId && { profileId: change.profileId }),
-        ...(change.profileId && change.identifiers && { identifiers: change.identifiers }),
+        ...(change.profileId && change.digests && { digests: change.digests }),
       });
       return true;
     },
@@ -43,7 +43,7 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
 
     async forgetProfile(tenant, externalId) {
       const key = keyOf(tenant, externalId);
-      const { profileId: _profileId, identifiers: _identifiers, ...rest } = states.get(key) ?? {};
+      const { profileId: _profileId, digests: _digests, ...rest } = states.get(key) ?? {};
       if (states.has(key)) states.set(key, rest);
     },
 

@@ -13,6 +13,11 @@ const tenantSecretSchema = z.object({
   shopifyWebhookSecrets: z.array(z.string().min(1)).default([]),
   /** Standard Webhooks secrets (`whsec_…`) for the ERP endpoint; several during a rotation. */
   erpWebhookSecrets: z.array(z.string().startsWith('whsec_')).default([]),
+  /** Keys the digests of emails and phones at rest (lib/privacy); optional: else derived from the Klaviyo key. */
+  identifierKey: z
+    .string()
+    .min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')
+    .optional(),
 });
 
 export interface TenantSecretsOptions {

@@ -1,4 +1,5 @@
 import { TransientError } from '../errors.js';
+import { maskIdentifiersInText } from '../observability/mask.js';
 import type { AuditLog, Clock, KlaviyoProfile, KlaviyoProfiles, SyncStateStore } from '../ports.js';
 import { Reason } from '../reasons.js';
 import type { KlaviyoContext } from '../sync/context.js';
@@ -109,7 +110,8 @@ async function record(pair: CandidatePair, outcome: string, what: string, deps: 
     sourceEventId: `cli:duplicates:${pair.source.id}`,
     outcome,
     plan: MERGE_DUPLICATE_PLAN,
-    reason: `${pair.rule} (confidence ${pair.confidence}): ${pair.why}; ${what}`,
+    // The audit trail keeps no email as it is: the rule's words are masked.
+    reason: `${pair.rule} (confidence ${pair.confidence}): ${maskIdentifiersInText(pair.why)}; ${what}`,
     profileIds: [pair.destination.id, pair.source.id],
     occurredAt: now,
     decidedAt: now,

@@ -1,9 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../errors.js';
-import type { KlaviyoProfile } from '../ports.js';
+import type { Identifiers } from '../identity-change.js';
+import type { AuditedIdentifiers, KlaviyoProfile, RecordedDigests } from '../ports.js';
+import {
+  auditedValue,
+  customerRecordKey,
+  digestIdentifiers,
+  type IdentifierKey,
+  sealIdentifiers,
+} from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
-import type { KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
-import { type Facts, identifiersOf, requestedIdentifiers, type SyncPlan } from './plan.js';
+import type { KeyedContext, KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
+import { type Facts, type FoundProfile, identifiersOf, requestedIdentifiers, type SyncPlan } from './plan.js';
 
 /** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
 export class ChangeParkedError extends PermanentError {
@@ -26,12 +34,15 @@ export class IdentifierHeldError extends TransientError {
   }
 }
 
+/** A profile as a sync knows it: as Klaviyo showed it, or as our record holds it (digests only). */
+export type KnownProfile = Pick<FoundProfile, 'profile' | 'recorded'>;
+
 /**
  * What carrying out one plan led to: a result to record (with the profile as it was before, for
  * the audit), or, after a merge, the facts to plan again from.
  */
 export type Executed =
-  | { result: SyncResult; before?: KlaviyoProfile; after?: KlaviyoProfile }
+  | { result: SyncResult; before?: KnownProfile; after?: KnownProfile }
   | { merged: string; facts: Facts };
 
 /**
@@ -59,12 +70,12 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
       return {
         result: written(plan.bind ? 'bound' : 'applied', plan, plan.profileId),
         before: profileSeen(facts, plan.profileId),
-        after,
+        after: { profile: after },
       };
     }
     case 'create': {
       const { profile, created } = await klaviyo.importProfile(plan.attributes);
-      return { result: written(created ? 'created' : 'applied', plan, profile.id), after: profile };
+      return { result: written(created ? 'created' : 'applied', plan, profile.id), after: { profile } };
     }
     case 'merge-then-patch':
       await mergeAndWait(ctx, plan.profileId, plan.sourceId);
@@ -80,13 +91,18 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
           reason: `traded with customer ${plan.holderExternalId}`,
         },
         before: profileSeen(facts, plan.profileId),
-        after,
+        after: { profile: after },
       };
     }
     case 'retry':
-      // Kept so that the holder's customer, if its own change is blocked by ours, can trade.
+      // Kept so that the holder's customer, if its own change is blocked by ours, can trade; sealed
+      // to this customer's record, since it waits at rest for as long as the conflict lasts.
       await ctx.state.recordPending(change.tenant, change.externalId, {
-        identifiers: requestedIdentifiers(change),
+        sealedIdentifiers: sealIdentifiers(
+          ctx.identifierKey,
+          requestedIdentifiers(change),
+          customerRecordKey(change.tenant, change.externalId),
+        ),
         occurredAt: change.occurredAt,
         ...(change.occurredAtUnsigned && { occurredAtUnsigned: true }),
         sourceEventId: change.sourceEventId,
@@ -111,10 +127,10 @@ const written = (
   profileId: string,
 ): SyncResult => ({ outcome, plan, profileId, fields: Object.keys(plan.attributes) });
 
-/** The profile as the lookups (or a 409) showed it, before this change. */
-const profileSeen = (facts: Facts, id: string): KlaviyoProfile | undefined =>
-  facts.found.find((found) => found.profile.id === id)?.profile ??
-  (facts.holder?.profile.id === id ? facts.holder.profile : undefined);
+/** The profile as the record, the lookups (or a 409) showed it, before this change. */
+const profileSeen = (facts: Facts, id: string): KnownProfile | undefined =>
+  facts.found.find((found) => found.profile.id === id) ??
+  (facts.holder?.profile.id === id ? { profile: facts.holder.profile } : undefined);
 
 /** How long a merge is waited for by default: about 20 s in all. */
 export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };
@@ -158,7 +174,7 @@ async function factsAfterMerge({ klaviyo, change }: KlaviyoContext, profileId: s
 
 /** The swap carried out the holder's blocked change too: mark it applied for the staleness guard. */
 async function recordHolderApplied(
-  { state, change }: KlaviyoContext,
+  { state, change, identifierKey }: KlaviyoContext,
   holderExternalId: string,
   holderAfter: KlaviyoProfile,
 ) {
@@ -171,7 +187,7 @@ async function recordHolderApplied(
     ...(pending.occurredAtUnsigned && { occurredAtUnsigned: true }),
     sourceEventId: pending.sourceEventId,
     profileId: holderAfter.id,
-    identifiers: identifiersOf(holderAfter),
+    digests: digestsOf(identifierKey, { profile: holderAfter }),
   });
 }
 
@@ -186,9 +202,9 @@ function parkMessage(plan: Extract<SyncPlan, { action: 'park' }>) {
  * (`after`), so the customer's next change needs no lookup; then audits the result.
  */
 export async function recordApplied(
-  ctx: SyncContext,
+  ctx: KeyedContext,
   result: SyncResult,
-  { before, after }: { before?: KlaviyoProfile; after?: KlaviyoProfile } = {},
+  { before, after }: { before?: KnownProfile; after?: KnownProfile } = {},
 ): Promise<SyncResult> {
   const { change } = ctx;
   const recorded = await ctx.state.recordApplied({
@@ -198,7 +214,7 @@ export async function recordApplied(
     ...(change.occurredAtUnsigned && { occurredAtUnsigned: true }),
     sourceEventId: change.sourceEventId,
     profileId: result.profileId,
-    ...(after && after.id === result.profileId && { identifiers: identifiersOf(after) }),
+    ...(after && after.profile.id === result.profileId && { digests: digestsOf(ctx.identifierKey, after) }),
   });
   // FIFO groups make this rare: only a replay racing a live change can lose the race.
   const final = recorded
@@ -208,14 +224,51 @@ export async function recordApplied(
   return final;
 }
 
-/** One decision into the audit log, with the identifiers before and after. */
+/** What the record keeps of a profile: digests of its identifiers (a record's own, as they are). */
+function digestsOf(key: IdentifierKey, { profile, recorded }: KnownProfile): RecordedDigests {
+  if (recorded?.keyId === key.id) return recorded;
+  return { keyId: key.id, ...digestIdentifiers(key, identifiersOf(profile)) };
+}
+
+/** Identifiers in the audit trail's form: email and phone masked and digested (AuditedValue). */
+export function auditedIdentifiers(key: IdentifierKey, identifiers: Identifiers): AuditedIdentifiers {
+  const audited: AuditedIdentifiers = {};
+  for (const [field, value] of Object.entries(identifiers)) {
+    const kept = auditedValue(key, field, value);
+    if (kept !== undefined) audited[field] = kept;
+  }
+  return audited;
+}
+
+/** The profile before, as the audit keeps it; from the record, only the digests are known. */
+function auditedBefore(key: IdentifierKey, { profile, recorded }: KnownProfile): AuditedIdentifiers {
+  if (!recorded) {
+    return auditedIdentifiers(key, {
+      email: profile.email,
+      phone_number: profile.phone_number,
+      external_id: profile.external_id,
+    });
+  }
+  const digestOnly = (digest: string | null) => (digest === null ? null : { digest });
+  return {
+    email: digestOnly(recorded.email),
+    phone_number: digestOnly(recorded.phone_number),
+    external_id: profile.external_id,
+  };
+}
+
+/**
+ * One decision into the audit log, with the identifiers before and after: masked and digested,
+ * never as they are (and left out without the tenant's key, which only undecided changes lack).
+ */
 export async function audit(
-  { change, audit, clock }: SyncContext,
+  { change, audit, clock, ...keyed }: SyncContext & Partial<Pick<KeyedContext, 'identifierKey'>>,
   decision: Pick<SyncResult, 'plan' | 'reason'> & { outcome: SyncOutcome | 'parked' },
-  before?: KlaviyoProfile,
+  before?: KnownProfile,
 ) {
   if (!audit) return;
   const { plan } = decision;
+  const key = keyed.identifierKey;
   await audit.record({
     tenant: change.tenant,
     externalId: change.externalId,
@@ -224,12 +277,9 @@ export async function audit(
     plan: plan.action,
     ...(decision.reason ? { reason: decision.reason } : {}),
     profileIds: [profileOf(plan), otherProfileOf(plan)].filter((id): id is string => Boolean(id)),
-    ...(before
-      ? {
-          before: { email: before.email, phone_number: before.phone_number, external_id: before.external_id },
-        }
-      : {}),
-    ...('attributes' in plan ? { after: { ...plan.attributes } } : {}),
+    ...(key && before ? { before: auditedBefore(key, before) } : {}),
+    ...(key && 'attributes' in plan ? { after: auditedIdentifiers(key, plan.attributes) } : {}),
+    ...(key && { keyId: key.id }),
     occurredAt: change.occurredAt,
     decidedAt: clock().toISOString(),
   });

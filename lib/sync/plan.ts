@@ -1,5 +1,12 @@
 import type { Identifiers, IdentityChange } from '../identity-change.js';
-import type { CustomerState, IdentifierField, KlaviyoProfile } from '../ports.js';
+import type {
+  CustomerState,
+  IdentifierField,
+  KlaviyoProfile,
+  PendingChange,
+  RecordedDigests,
+} from '../ports.js';
+import type { IdentifierDigests } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
 
 /**
@@ -23,6 +30,11 @@ export interface Lookup {
 export interface FoundProfile {
   lookup: Lookup;
   profile: KlaviyoProfile;
+  /**
+   * Set when the profile comes from our record: digests of what it held. Its email and phone are
+   * then not known (null in `profile`); the change is compared with it by digest.
+   */
+  recorded?: RecordedDigests;
 }
 
 /** A profile that holds an identifier the change wants, seen in resolution or named by a 409. */
@@ -36,6 +48,8 @@ export interface Facts {
   lastAppliedAt?: string;
   /** The lookups made, in order, with the profile each found. */
   found: FoundProfile[];
+  /** Digests of the change's email and phone with the tenant's key: what a recorded profile is compared with. */
+  wanted?: IdentifierDigests;
   holder?: Holder;
   /** What the holder's own customer is waiting to change, if its change was blocked too. */
   holderPending?: Identifiers;
@@ -154,12 +168,16 @@ export function lookupOrder(change: IdentityChange): Lookup[] {
  */
 export function recordedProfile(
   change: Pick<IdentityChange, 'externalId'>,
-  state: Pick<CustomerState, 'profileId' | 'identifiers'>,
+  state: Pick<CustomerState, 'profileId' | 'digests'>,
+  /** The tenant key's id, when known: digests made with another key tell nothing (as if no record). */
+  keyId?: string,
 ): FoundProfile | undefined {
-  if (!state.profileId || !state.identifiers) return undefined;
+  if (!state.profileId || !state.digests) return undefined;
+  if (keyId !== undefined && state.digests.keyId !== keyId) return undefined;
   return {
     lookup: { key: 'recorded', field: 'id', value: state.profileId },
-    profile: { id: state.profileId, ...state.identifiers, external_id: change.externalId },
+    profile: { id: state.profileId, email: null, phone_number: null, external_id: change.externalId },
+    recorded: state.digests,
   };
 }
 
@@ -192,15 +210,29 @@ export function requestedIdentifiers(change: IdentityChange): Identifiers {
   return attributes;
 }
 
-function differences(wanted: Identifiers, profile: KlaviyoProfile): Identifiers {
+/**
+ * The identifiers wanted that the profile does not hold. A profile from our record is compared by
+ * digest (`digests`: the record's and the wanted ones); without the wanted digests, all differ.
+ */
+export function differences(
+  wanted: Identifiers,
+  profile: KlaviyoProfile,
+  digests?: { recorded: IdentifierDigests; wanted?: IdentifierDigests },
+): Identifiers {
   const attributes: Identifiers = {};
   for (const field of ['email', 'phone_number'] as const) {
-    if (wanted[field] !== undefined && !sameValue(field, wanted[field], profile[field])) {
-      attributes[field] = wanted[field];
-    }
+    if (wanted[field] === undefined) continue;
+    const same = digests
+      ? digests.wanted !== undefined && digests.wanted[field] === digests.recorded[field]
+      : sameValue(field, wanted[field], profile[field]);
+    if (!same) attributes[field] = wanted[field];
   }
   return attributes;
 }
+
+/** How `found` is compared with what the change wants: by digest when it comes from our record. */
+const comparisonOf = (found: FoundProfile | undefined, facts: Facts) =>
+  found?.recorded ? { recorded: found.recorded, wanted: facts.wanted } : undefined;
 
 /** The holder of a wanted identifier: named by Klaviyo, or a profile of another customer the lookups met. */
 function holderOf(
@@ -235,9 +267,9 @@ export function contestedField(change: IdentityChange, profile: KlaviyoProfile):
 export const otherCustomerOf = (profile: KlaviyoProfile, externalId: string) =>
   profile.external_id && profile.external_id !== externalId ? profile.external_id : undefined;
 
-/** What a customer's blocked change still wants, unless a newer change was applied since. */
-export const pendingIdentifiers = ({ pending, lastAppliedAt }: CustomerState) =>
-  pending && !isStale(pending.occurredAt, lastAppliedAt) ? pending.identifiers : undefined;
+/** A customer's blocked change, unless a newer change was applied since (its identifiers sealed). */
+export const livePending = ({ pending, lastAppliedAt }: CustomerState): PendingChange | undefined =>
+  pending && !isStale(pending.occurredAt, lastAppliedAt) ? pending : undefined;
 
 /**
  * The one decision: what to do with `change`, given what was found. Pure; every situation of the
@@ -251,15 +283,18 @@ export function planChange(
   if (isStale(change.occurredAt, facts.lastAppliedAt)) return { action: 'skip', reason: Reason.Stale };
 
   const wanted = requestedIdentifiers(change);
-  let target = facts.found.find((found) => isOurs(found, change.externalId))?.profile;
+  let targetFound = facts.found.find((found) => isOurs(found, change.externalId));
+  let target = targetFound?.profile;
   let holder = holderOf(change, facts, target);
   const holderIsOurs = holder !== undefined && [null, change.externalId].includes(holder.profile.external_id);
 
   // A holder without a target that is really ours (no external_id, or ours): it is the target.
   if (!target && holder && holderIsOurs) {
     target = holder.profile;
+    targetFound = undefined;
     holder = undefined;
   }
+  const comparison = comparisonOf(targetFound, facts);
 
   if (holder && holderIsOurs && target) {
     if (policies.onDuplicateProfile === 'merge') {
@@ -275,7 +310,7 @@ export function planChange(
         };
   }
 
-  if (holder) return planForOtherCustomer(facts, policies, target, holder, wanted);
+  if (holder) return planForOtherCustomer(facts, policies, target, holder, wanted, comparison);
 
   if (!target) {
     if (policies.onMissingProfile === 'skip') return { action: 'skip', reason: Reason.NoProfile };
@@ -286,7 +321,7 @@ export function planChange(
 
   const bind = target.external_id !== change.externalId;
   const attributes: Identifiers = {
-    ...differences(wanted, target),
+    ...differences(wanted, target, comparison),
     ...(bind ? { external_id: change.externalId } : {}),
   };
   if (Object.keys(attributes).length === 0)
@@ -304,6 +339,7 @@ function planForOtherCustomer(
   target: KlaviyoProfile | undefined,
   holder: Holder,
   wanted: Identifiers,
+  comparison: Parameters<typeof differences>[2],
 ): SyncPlan {
   const pending = facts.holderPending;
   const contested = holder.profile[holder.field];
@@ -314,7 +350,7 @@ function planForOtherCustomer(
     return {
       action: 'swap',
       profileId: target.id,
-      attributes: differences(wanted, target),
+      attributes: differences(wanted, target, comparison),
       holderId: holder.profile.id,
       holderExternalId: holder.profile.external_id,
       release,

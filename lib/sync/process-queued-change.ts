@@ -6,7 +6,14 @@ import { customerOf, isCustomerMerge, type QueuedChange } from '../identity-chan
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
-import type { AuditLog, Clock, DeadLetters, KlaviyoForTenant, SyncStateStore } from '../ports.js';
+import type {
+  AuditLog,
+  Clock,
+  DeadLetters,
+  IdentifierKeyForTenant,
+  KlaviyoForTenant,
+  SyncStateStore,
+} from '../ports.js';
 import { Reason } from '../reasons.js';
 import { type MergeResult, syncCustomerMerge } from './sync-customer-merge.js';
 import {
@@ -21,6 +28,8 @@ export interface WorkerDependencies {
   audit: AuditLog;
   policiesFor: (tenant: string) => TenantPolicies;
   klaviyoFor: KlaviyoForTenant;
+  /** The tenant's key for identifiers at rest, from the secret the Klaviyo key comes from. */
+  identifierKeyFor: IdentifierKeyForTenant;
   deadLetters: DeadLetters;
   telemetry: Telemetry;
   clock: Clock;
@@ -126,6 +135,7 @@ async function syncWithKeyRotation(
       state: deps.state,
       audit: deps.audit,
       klaviyo: () => deps.klaviyoFor(change.tenant, { fresh }),
+      identifierKey: () => deps.identifierKeyFor(change.tenant),
       policies,
       dryRun,
       attempt: deliveryAttempt,

@@ -1,8 +1,9 @@
 import type { IdentityChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } from '../ports.js';
+import { digestIdentifiers, type IdentifierKey } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
-import type { KlaviyoContext, SyncContext, SyncResult } from './context.js';
+import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './context.js';
 import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
 import { type Facts, isStale, type Policies, planChange, recordedProfile, type SyncPlan } from './plan.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
@@ -14,6 +15,11 @@ export interface SyncDependencies {
   state: SyncStateStore;
   /** Asked only when the change is not stale, so stale changes cost no secret or Klaviyo call. */
   klaviyo: () => Promise<KlaviyoProfiles>;
+  /**
+   * The tenant's key for identifiers at rest (from its secret, as cached with the Klaviyo key):
+   * asked only when the change is not stale; a no-op needs it, but no Klaviyo client.
+   */
+  identifierKey: () => Promise<IdentifierKey>;
   policies: Policies;
   audit?: AuditLog;
   /** Look up and decide, but write nothing; the plan is the result. */
@@ -66,8 +72,14 @@ export async function syncIdentityChange(
     return result;
   }
 
-  const known = { lastAppliedAt, attempt: conflictAttempt(change, state, deps.attempt ?? 1) };
-  const recorded = recordedProfile(change, state);
+  const keyed: KeyedContext = { ...context, identifierKey: await deps.identifierKey() };
+  const known = {
+    lastAppliedAt,
+    attempt: conflictAttempt(change, state, deps.attempt ?? 1),
+    // What a recorded profile is compared with: the record keeps digests, never the values.
+    wanted: digestIdentifiers(keyed.identifierKey, { email: change.email, phone_number: change.phoneNumber }),
+  };
+  const recorded = recordedProfile(change, state, keyed.identifierKey.id);
   const trustRecord = recorded !== undefined && !deps.policies.verifyUnchanged;
   let facts: Facts = { ...known, found: trustRecord ? [recorded] : [] };
 
@@ -81,11 +93,11 @@ export async function syncIdentityChange(
       profileId: recorded?.profile.id,
       reason: Reason.Unchanged,
     };
-    return recordApplied(context, result, { before: recorded?.profile, after: recorded?.profile });
+    return recordApplied(keyed, result, { before: recorded, after: recorded });
   }
 
   const ctx: KlaviyoContext = {
-    ...context,
+    ...keyed,
     klaviyo: await deps.klaviyo(),
     mergeWait: deps.mergeWait ?? DEFAULT_MERGE_WAIT,
   };

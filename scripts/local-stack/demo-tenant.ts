@@ -9,6 +9,8 @@ export const DEMO_TENANT = {
   /** Standard Webhooks secret for the ERP endpoint (whsec_ + base64 of the key bytes). */
   erpWebhookSecret: `whsec_${Buffer.from('local-demo-erp-signing-key-0001').toString('base64')}`,
   klaviyoPrivateKey: 'pk_sandbox_demo',
+  /** Keys the digests and sealed identifiers the state keeps of its customers (lib/privacy). */
+  identifierKey: 'local-demo-identifier-key-not-a-secret-0001',
   /** A seeded Klaviyo profile: the Shopify customer the demo changes. */
   customer: {
     externalId: '706405506930370084',

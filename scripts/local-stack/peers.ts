@@ -83,6 +83,7 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
       klaviyoPrivateKey: options.klaviyoPrivateKey ?? DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
       erpWebhookSecrets: [DEMO_TENANT.erpWebhookSecret],
+      identifierKey: DEMO_TENANT.identifierKey,
     });
 
     const sqs = new SQSClient({ region: REGION, endpoint: sqsUrl, credentials: LOCAL_CREDENTIALS });

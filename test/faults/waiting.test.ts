@@ -13,7 +13,12 @@ import {
 } from '../../lib/sync/process-batch.js';
 import { redeliveryOf } from '../../lib/sync/redelivery.js';
 import { declaredQueues } from '../../scripts/local-stack/declared-queues.js';
-import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import {
+  aChange,
+  aDeadLetterRecorder,
+  aRecordingTelemetry,
+  testIdentifierKeyFor,
+} from '../support/factories.js';
 import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
 
 /**
@@ -111,6 +116,7 @@ function worker(downUntil = 0) {
     state,
     audit: state,
     policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
+    identifierKeyFor: testIdentifierKeyFor,
     klaviyoFor: async () => flaky,
     deadLetters,
     telemetry,

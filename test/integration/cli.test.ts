@@ -9,6 +9,7 @@ import { history } from '../../cli/commands/history.js';
 import type { RowResult } from '../../cli/results.js';
 import { keyFingerprint } from '../../cli/session.js';
 import { createDynamoQuotaLedger } from '../../lib/adapters/dynamo-request-quota.js';
+import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { type LocalPeers, startLocalPeers, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
@@ -498,8 +499,12 @@ describe('identity-sync history', () => {
       'applied',
       'bound',
     ]);
-    expect(lines[2]).toContain(`phone_number (none) → ${names.phone(1)}`);
-    expect(lines[3]).toContain(`email ${names.email('audit.first')} → ${names.email('audit.second')}`);
+    // Masked: the audit trail keeps no email or phone as it is.
+    expect(lines[2]).toContain(`phone_number (none) → ${maskPhone(names.phone(1))}`);
+    expect(lines[3]).toContain(
+      `email ${maskEmail(names.email('audit.first'))} → ${maskEmail(names.email('audit.second'))}`,
+    );
+    expect(written.stdout).not.toContain(names.email('audit.second'));
     expect(lines[4]).toContain(`profile ${profile.id}  external_id (none) → ${externalId}  (found by email)`);
     expect(lines[4]).toContain('[cli:audit-customers.csv:2]');
 
@@ -509,6 +514,20 @@ describe('identity-sync history', () => {
       { outcome: 'stale', sourceEventId: 'cli:audit-changes.ndjson:3' },
       { outcome: 'applied', sourceEventId: 'cli:audit-changes.ndjson:2' },
     ]);
+    expect(json.written.stdout).not.toContain(names.phone(1));
+
+    // Was this the email at each step? Yes or no, with the tenant's key: no value shown.
+    const asked = captureIo(envOf({ key: false }));
+    const askedEmail = names.email('audit.second').toUpperCase();
+    expect(await history([externalId, '--email', askedEmail, ...secretId], asked.io)).toBe(0);
+    const confirmations = asked.written.stdout.split('\n').filter((line) => line.startsWith('    '));
+    expect(confirmations).toEqual([
+      '    email: not recorded in this step',
+      '    email: held before: yes',
+      '    email: held before: no, set after: yes',
+      '    email: held before: no',
+    ]);
+    expect(asked.written.stdout.toLowerCase()).not.toContain(askedEmail.toLowerCase());
   });
 });
 

@@ -8,7 +8,14 @@ import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
-import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import {
+  aChange,
+  aDeadLetterRecorder,
+  aRecordingTelemetry,
+  recordedDigestsOf,
+  sealedFor,
+  testIdentifierKeyFor,
+} from '../support/factories.js';
 
 /**
  * The customer's record in DynamoDB (dynalite, the real SDK client): what the record path and the
@@ -34,7 +41,7 @@ const appliedChange = (externalId: string, overrides: Partial<AppliedChange> = {
   occurredAt: FIRST,
   sourceEventId: `event-${externalId}`,
   profileId: '01P',
-  identifiers: { email: `${externalId}@example.com`, phone_number: null },
+  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
   ...overrides,
 });
 
@@ -47,7 +54,7 @@ describe('the DynamoDB sync state', () => {
     expect(await state.getState(tenant, 'same-twice')).toEqual({
       lastAppliedAt: FIRST,
       profileId: '01P',
-      identifiers: { email: 'same-twice@example.com', phone_number: null },
+      digests: recordedDigestsOf({ email: 'same-twice@example.com', phone_number: null }),
     });
   });
 
@@ -62,7 +69,7 @@ describe('the DynamoDB sync state', () => {
     const state = store();
     await state.recordApplied(appliedChange('pending'));
     const pending = {
-      identifiers: { email: 'wanted@example.com' },
+      sealedIdentifiers: sealedFor('pending', { email: 'wanted@example.com' }, tenant),
       occurredAt: LATER,
       sourceEventId: 'blocked',
     };
@@ -90,7 +97,7 @@ describe('a crash between the PATCH and the state write', () => {
     await dynamo.recordApplied(
       appliedChange('crash-1', {
         profileId: profile.id,
-        identifiers: { email: 'crash.before@example.com', phone_number: null },
+        digests: recordedDigestsOf({ email: 'crash.before@example.com', phone_number: null }),
       }),
     );
     let crashes = 1;
@@ -106,6 +113,7 @@ describe('a crash between the PATCH and the state write', () => {
       state: crashingOnce,
       audit,
       policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
+      identifierKeyFor: testIdentifierKeyFor,
       klaviyoFor: async () =>
         createKlaviyoClient({
           baseUrl: peers.klaviyoBaseUrl,
@@ -147,7 +155,7 @@ describe('a crash between the PATCH and the state write', () => {
     expect(await dynamo.getState(tenant, 'crash-1')).toEqual({
       lastAppliedAt: LATER,
       profileId: profile.id,
-      identifiers: { email: 'crash.after@example.com', phone_number: null },
+      digests: recordedDigestsOf({ email: 'crash.after@example.com', phone_number: null }),
     });
     expect(await audit.history(tenant, 'crash-1')).toMatchObject([
       { outcome: 'applied', sourceEventId: change.sourceEventId },

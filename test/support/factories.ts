@@ -1,10 +1,36 @@
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
-import type { CustomerMerge, IdentityChange } from '../../lib/identity-change.js';
+import type { CustomerMerge, Identifiers, IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
-import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile } from '../../lib/ports.js';
+import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile, RecordedDigests } from '../../lib/ports.js';
+import {
+  customerRecordKey,
+  digestIdentifiers,
+  identifierKeyOf,
+  sealIdentifiers,
+} from '../../lib/privacy/identifier-digest.js';
 import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
 import { type SyncDependencies, syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { createMemoryKlaviyo, type MemoryKlaviyoOptions } from './memory-klaviyo.js';
+
+/** The tenants' key for identifiers at rest in tests (a test value, no real secret). */
+export const TEST_IDENTIFIER_KEY = identifierKeyOf({
+  identifierKey: 'test-identifier-key-not-a-secret-0001',
+  klaviyoPrivateKey: 'pk_test',
+});
+export const testIdentifierKeyFor = async () => TEST_IDENTIFIER_KEY;
+
+/** What the state records of a profile's identifiers: their digests with the test key. */
+export const recordedDigestsOf = (identifiers: {
+  email?: string | null;
+  phone_number?: string | null;
+}): RecordedDigests => ({
+  keyId: TEST_IDENTIFIER_KEY.id,
+  ...digestIdentifiers(TEST_IDENTIFIER_KEY, identifiers),
+});
+
+/** A pending change's identifiers as the state keeps them: sealed to customer `externalId` of acme. */
+export const sealedFor = (externalId: string, identifiers: Identifiers, tenant = 'acme') =>
+  sealIdentifiers(TEST_IDENTIFIER_KEY, identifiers, customerRecordKey(tenant, externalId));
 
 /** Test data with sensible defaults; each test states only what matters to it. */
 export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange {
@@ -93,6 +119,7 @@ export function aSyncWorld(
         klaviyoAsked++;
         return klaviyo;
       },
+      identifierKey: testIdentifierKeyFor,
       policies: { ...defaultPolicies, ...options.policies },
       clock: options.clock,
       mergeWait: { attempts: 3, firstDelayMs: 1 },

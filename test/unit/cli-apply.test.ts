@@ -4,7 +4,7 @@ import type { ApplyTask } from '../../cli/rows.js';
 import type { Session } from '../../cli/session.js';
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { aChange } from '../support/factories.js';
+import { aChange, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 import { createMemoryKlaviyo, type MemoryKlaviyo } from '../support/memory-klaviyo.js';
 
 /** `apply`'s chunk of rows: which customers it looks up together, and what that costs. */
@@ -27,6 +27,7 @@ function aSession(klaviyo: MemoryKlaviyo): Session {
     target: { baseUrl: 'http://127.0.0.1:9', keyFingerprint: '000000000000', keySource: 'a test' },
     policies: { ...defaultPolicies, dryRun: false },
     klaviyo,
+    identifierKey: TEST_IDENTIFIER_KEY,
     retries: { total: 0, throttled: 0 },
     pacing: 'not at all',
     state: memory,
@@ -42,7 +43,7 @@ const recordOf = (externalId: string, occurredAt = '2026-04-01T00:00:00.000Z') =
   occurredAt,
   sourceEventId: 'earlier',
   profileId: `01${externalId}`,
-  identifiers: { email: `${externalId}@example.com`, phone_number: null },
+  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
 });
 
 describe('changesToLookUp', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outcomeOfError } from '../../cli/batch.js';
 import { describePlan } from '../../cli/commands/apply.js';
-import { formatEntry, formatHistory } from '../../cli/commands/history.js';
+import { confirmations, formatEntry, formatHistory } from '../../cli/commands/history.js';
 import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
@@ -21,7 +21,9 @@ import { jobsNote } from '../../cli/run-batch.js';
 import { TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { AuditEntry } from '../../lib/ports.js';
+import { type AuditedValue, auditedValue, identifierKeyOf } from '../../lib/privacy/identifier-digest.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
+import { TEST_IDENTIFIER_KEY } from '../support/factories.js';
 
 describe('results', () => {
   it('writes one JSON line per row, fields in order and absent ones left out', () => {
@@ -30,6 +32,17 @@ describe('results', () => {
     );
     expect(resultLine({ line: 4, outcome: 'invalid', reason: 'externalId is missing' })).toBe(
       '{"line":4,"outcome":"invalid","reason":"externalId is missing"}\n',
+    );
+  });
+
+  it('masks the emails and phones a reason quotes: the file keeps none as it is', () => {
+    const line = resultLine({
+      line: 5,
+      outcome: 'failed',
+      reason: 'klaviyo_invalid: ada.lovelace@example.com is taken, and +14155550123 too',
+    });
+    expect(line).toBe(
+      '{"line":5,"outcome":"failed","reason":"klaviyo_invalid: a***@example.com is taken, and ********0123 too"}\n',
     );
   });
 
@@ -72,7 +85,7 @@ describe('results', () => {
         '  created       0',
         '  invalid       1',
         'Klaviyo requests retried: 2 (1 after a 429)',
-        'Results: changes.csv.results.ndjson',
+        'Results: changes.csv.results.ndjson (emails and phones masked; delete it when done)',
         '',
       ].join('\n'),
     );
@@ -163,7 +176,7 @@ describe('resuming from a results file', () => {
       'Done by an earlier run (skipped): 1 rows',
       'Not done yet: 4 rows (run the same command again to resume)',
       'Bulk import jobs: 1 job: 1 complete; 2 profiles, 0 import errors',
-      'Results: r.ndjson',
+      'Results: r.ndjson (emails and phones masked; delete it when done)',
       '',
     ]);
   });
@@ -346,6 +359,9 @@ describe('progress by phase', () => {
 });
 
 describe('history', () => {
+  const key = TEST_IDENTIFIER_KEY;
+  const audited = (field: 'email' | 'phone_number', value: string) =>
+    auditedValue(key, field, value) as AuditedValue;
   const entry: AuditEntry = {
     tenant: 'acme',
     externalId: '42',
@@ -353,15 +369,16 @@ describe('history', () => {
     outcome: 'bound',
     plan: 'patch',
     profileIds: ['01A'],
-    before: { email: 'old@example.com', phone_number: null, external_id: null },
-    after: { email: 'new@example.com', external_id: '42' },
+    before: { email: audited('email', 'old@example.com'), phone_number: null, external_id: null },
+    after: { email: audited('email', 'new@example.com'), external_id: '42' },
+    keyId: key.id,
     occurredAt: '2026-06-01T00:00:00.000Z',
     decidedAt: '2026-06-01T00:00:01.000Z',
   };
 
-  it('prints a decision on one line: time, outcome, plan, profiles, before → after, reason, event', () => {
+  it('prints a decision on one line: time, outcome, plan, profiles, before → after masked, reason, event', () => {
     expect(formatEntry(entry)).toBe(
-      '2026-06-01T00:00:01.000Z  bound      patch             profile 01A  email old@example.com → new@example.com, external_id (none) → 42  [cli:changes.csv:3]',
+      '2026-06-01T00:00:01.000Z  bound      patch             profile 01A  email o***@example.com → n***@example.com, external_id (none) → 42  [cli:changes.csv:3]',
     );
     expect(
       formatEntry({
@@ -376,6 +393,42 @@ describe('history', () => {
     ).toBe(
       '2026-06-01T00:00:01.000Z  parked     park              profiles 01A, 01B  (duplicate_profile)  [cli:changes.csv:3]',
     );
+  });
+
+  it('masks an entry written before masking, and says when only the digest is known', () => {
+    const legacy = {
+      ...entry,
+      before: { email: 'old@example.com', phone_number: '+14155550123' },
+      keyId: undefined,
+    };
+    expect(formatEntry({ ...legacy, after: { email: 'new@example.com', phone_number: null } })).toContain(
+      'email o***@example.com → n***@example.com, phone_number ********0123 → (none)',
+    );
+    const fromRecord = { ...entry, before: { email: { digest: 'x' } } };
+    expect(formatEntry(fromRecord)).toContain('email (held, digest only) → n***@example.com');
+  });
+
+  it('confirms whether a value was held before and after each step, by digest, showing no value', () => {
+    const probe = (value: string) => [{ field: 'email' as const, value }];
+    expect(confirmations(entry, key, probe('OLD@example.com'))).toBe(
+      'email: held before: yes, set after: no',
+    );
+    expect(confirmations(entry, key, probe('new@example.com'))).toBe(
+      'email: held before: no, set after: yes',
+    );
+    expect(confirmations(entry, key, [{ field: 'phone_number', value: '+14155550123' }])).toBe(
+      'phone: held before: no',
+    );
+    expect(
+      confirmations({ ...entry, before: undefined, after: undefined }, key, probe('x@example.com')),
+    ).toBe('email: not recorded in this step');
+    const otherKey = identifierKeyOf({ klaviyoPrivateKey: 'pk_other' });
+    expect(confirmations(entry, otherKey, probe('old@example.com'))).toBe(
+      'email: held before: cannot tell (another key), set after: cannot tell (another key)',
+    );
+    const history = formatHistory([entry], 'acme', '42', { key, probes: probe('new@example.com') });
+    expect(history).toContain('\n    email: held before: no, set after: yes\n');
+    expect(history).not.toContain('new@example.com');
   });
 
   it('says so when nothing was recorded', () => {

@@ -4,10 +4,17 @@ import type { TenantPolicies } from '../../lib/config.js';
 import { messageGroupOfLetter, readQueuedMessage, serializeDeadLetter } from '../../lib/dead-letter.js';
 import { type CustomerMerge, type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles } from '../../lib/ports.js';
-import { defaultPolicies, identifiersOf } from '../../lib/sync/plan.js';
+import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { survivorOf } from '../../lib/sync/sync-customer-merge.js';
-import { aChange, aCustomerMerge, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import {
+  aChange,
+  aCustomerMerge,
+  aDeadLetterRecorder,
+  aRecordingTelemetry,
+  recordedDigestsOf,
+  testIdentifierKeyFor,
+} from '../support/factories.js';
 import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
 
 /**
@@ -31,6 +38,7 @@ function worker(
     state: store,
     audit: store,
     policiesFor: () => ({ ...defaultPolicies, dryRun: false, ...options.policies }),
+    identifierKeyFor: testIdentifierKeyFor,
     klaviyoFor: async () => {
       klaviyoAsked++;
       return options.klaviyo?.(klaviyo) ?? klaviyo;
@@ -51,7 +59,7 @@ function worker(
       occurredAt: '2026-04-01T00:00:00.000Z',
       sourceEventId: `first-${externalId}`,
       profileId: profile.id,
-      identifiers: identifiersOf(profile),
+      digests: recordedDigestsOf(profile),
     });
     return profile;
   }

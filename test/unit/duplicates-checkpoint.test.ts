@@ -78,6 +78,15 @@ describe('openCheckpoint', () => {
     expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(3);
   });
 
+  it('keeps what the rules pair on, and leaves the phone out', async () => {
+    const path = pathOf();
+    const checkpoint = await openCheckpoint(path, { tenant: 'acme', reads: 'account' });
+    await checkpoint.append({ profiles: [{ ...profile('a'), phone_number: '+14155550123' }], next: null });
+    const text = await readFile(path, 'utf8');
+    expect(text).not.toContain('4155550123');
+    expect(text).toContain('a@example.com');
+  });
+
   it('cuts a torn last line off before appending, so the file stays whole lines', async () => {
     const path = pathOf();
     await writeFile(path, line(header) + line({ page: 1, profiles: [profile('a')], next: 'c2' }));

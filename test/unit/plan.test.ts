@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import type { KlaviyoProfile } from '../../lib/ports.js';
+import { digestIdentifiers } from '../../lib/privacy/identifier-digest.js';
 import {
   contestedField,
   defaultPolicies,
@@ -8,15 +9,16 @@ import {
   type FoundProfile,
   isStale,
   type LookupKey,
+  livePending,
   lookupOrder,
   otherCustomerOf,
   type Policies,
-  pendingIdentifiers,
   planChange,
+  recordedProfile,
   type SyncPlan,
   watermarkAfter,
 } from '../../lib/sync/plan.js';
-import { aChange, aProfile } from '../support/factories.js';
+import { aChange, aProfile, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 
 /** The decision table: one row per situation; the README's "How a change is applied" in code. */
 const FIELD: Record<LookupKey, FoundProfile['lookup']['field']> = {
@@ -48,6 +50,19 @@ const otherCustomers = aProfile({
 });
 const duplicate = aProfile({ id: 'DUP', email: 'new@example.com', phone_number: null, external_id: null });
 
+/** Customer 1001's profile as the state records it: digests only, with the tenant key's. */
+const recordedOurs = (held: { email?: string | null; phone_number?: string | null }) =>
+  recordedProfile(
+    { externalId: '1001' },
+    { profileId: 'OURS', digests: recordedDigestsOf(held) },
+    TEST_IDENTIFIER_KEY.id,
+  ) as FoundProfile;
+/** Digests of what the change asks for, as the worker computes them before planning. */
+const wantedOf = (change: Partial<IdentityChange>) => {
+  const { email, phoneNumber } = aChange(change);
+  return digestIdentifiers(TEST_IDENTIFIER_KEY, { email, phone_number: phoneNumber });
+};
+
 interface Row {
   situation: string;
   change?: Partial<IdentityChange>;
@@ -57,6 +72,51 @@ interface Row {
 }
 
 const rows: Row[] = [
+  {
+    situation: 'recorded profile, digests of both identifiers equal (email case aside): skip (unchanged)',
+    change: { email: 'NEW@Example.com' },
+    facts: facts({
+      found: [recordedOurs({ email: 'new@example.com', phone_number: '+14155550123' })],
+      wanted: wantedOf({ email: 'NEW@Example.com' }),
+    }),
+    plan: { action: 'skip', reason: 'unchanged', profileId: 'OURS' },
+  },
+  {
+    situation: 'recorded profile, email digest differs: patch the email only, no lookup',
+    facts: facts({
+      found: [recordedOurs({ email: 'old@example.com', phone_number: '+14155550123' })],
+      wanted: wantedOf({}),
+    }),
+    plan: { action: 'patch', profileId: 'OURS', attributes: { email: 'new@example.com' }, bind: false },
+  },
+  {
+    situation: 'recorded profile holds a phone, the change clears it: patch the phone to null',
+    change: { phoneNumber: null },
+    facts: facts({
+      found: [recordedOurs({ email: 'new@example.com', phone_number: '+14155550123' })],
+      wanted: wantedOf({ phoneNumber: null }),
+    }),
+    plan: { action: 'patch', profileId: 'OURS', attributes: { phone_number: null }, bind: false },
+  },
+  {
+    situation: 'recorded profile without a phone, the change has none either: skip (unchanged)',
+    change: { phoneNumber: null },
+    facts: facts({
+      found: [recordedOurs({ email: 'new@example.com', phone_number: null })],
+      wanted: wantedOf({ phoneNumber: null }),
+    }),
+    plan: { action: 'skip', reason: 'unchanged', profileId: 'OURS' },
+  },
+  {
+    situation: 'recorded profile but no digests of the wanted values: everything asked for is patched',
+    facts: facts({ found: [recordedOurs({ email: 'new@example.com', phone_number: '+14155550123' })] }),
+    plan: {
+      action: 'patch',
+      profileId: 'OURS',
+      attributes: { email: 'new@example.com', phone_number: '+14155550123' },
+      bind: false,
+    },
+  },
   {
     situation: 'older than the last applied change: skip (stale)',
     change: { occurredAt: '2026-05-01T11:00:00.000Z' },
@@ -330,15 +390,35 @@ describe('what a 409 holder means', () => {
 
   it("takes the holder's blocked change into account only while no newer change was applied", () => {
     const pending = {
-      identifiers: { email: 'x@example.com' },
+      sealedIdentifiers: 'v1.sealed',
       occurredAt: '2026-05-01T12:00:00.000Z',
       sourceEventId: 'e',
     };
-    expect(pendingIdentifiers({ pending })).toEqual({ email: 'x@example.com' });
-    expect(pendingIdentifiers({ pending, lastAppliedAt: '2026-05-01T11:00:00.000Z' })).toEqual({
-      email: 'x@example.com',
+    expect(livePending({ pending })).toEqual(pending);
+    expect(livePending({ pending, lastAppliedAt: '2026-05-01T11:00:00.000Z' })).toEqual(pending);
+    expect(livePending({ pending, lastAppliedAt: '2026-05-01T13:00:00.000Z' })).toBeUndefined();
+    expect(livePending({})).toBeUndefined();
+  });
+});
+
+describe('recordedProfile', () => {
+  const state = {
+    profileId: 'OURS',
+    digests: recordedDigestsOf({ email: 'a@example.com', phone_number: null }),
+  };
+
+  it('names the recorded profile with its digests, its values unknown', () => {
+    expect(recordedProfile({ externalId: '1001' }, state, TEST_IDENTIFIER_KEY.id)).toEqual({
+      lookup: { key: 'recorded', field: 'id', value: 'OURS' },
+      profile: { id: 'OURS', email: null, phone_number: null, external_id: '1001' },
+      recorded: state.digests,
     });
-    expect(pendingIdentifiers({ pending, lastAppliedAt: '2026-05-01T13:00:00.000Z' })).toBeUndefined();
-    expect(pendingIdentifiers({})).toBeUndefined();
+  });
+
+  it('is no record when the digests were made with another key, or none were recorded', () => {
+    expect(recordedProfile({ externalId: '1001' }, state, 'another-key')).toBeUndefined();
+    expect(
+      recordedProfile({ externalId: '1001' }, { profileId: 'OURS' }, TEST_IDENTIFIER_KEY.id),
+    ).toBeUndefined();
   });
 });

@@ -3,10 +3,16 @@ import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { TransientError } from '../../lib/errors.js';
 import { type Identifiers, type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
-import { defaultPolicies, identifiersOf } from '../../lib/sync/plan.js';
+import { defaultPolicies } from '../../lib/sync/plan.js';
 import { type BatchOptions, processQueuedBatch, type QueuedRecord } from '../../lib/sync/process-batch.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
-import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import {
+  aChange,
+  aDeadLetterRecorder,
+  aRecordingTelemetry,
+  recordedDigestsOf,
+  testIdentifierKeyFor,
+} from '../support/factories.js';
 import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
 
 /** The worker's batches, with Klaviyo, state and queues in memory. */
@@ -27,6 +33,7 @@ function worker(
     state: wrap.state?.(store) ?? store,
     audit: store,
     policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
+    identifierKeyFor: testIdentifierKeyFor,
     klaviyoFor: async () => tenantKlaviyo,
     deadLetters: aDeadLetterRecorder(),
     telemetry,
@@ -43,7 +50,7 @@ function worker(
       occurredAt: FIRST,
       sourceEventId: `first-${externalId}`,
       profileId: ours.id,
-      identifiers: identifiersOf(ours),
+      digests: recordedDigestsOf(ours),
     });
     return ours;
   }
@@ -117,7 +124,7 @@ describe('processQueuedBatch', () => {
     expect(klaviyo.stored(created)).toMatchObject({ external_id: '1003', email: 'second@example.com' });
     expect(await stateOf('1002')).toMatchObject({
       profileId: emailOnly.id,
-      identifiers: { email: 'shopper@example.com' },
+      digests: { email: recordedDigestsOf({ email: 'shopper@example.com' }).email },
     });
   });
 
@@ -141,14 +148,18 @@ describe('processQueuedBatch', () => {
     ]);
     try {
       await vi.waitFor(async () =>
-        expect((await stateOf('2002')).identifiers?.email).toBe('quick@example.com'),
+        expect((await stateOf('2002')).digests?.email).toBe(
+          recordedDigestsOf({ email: 'quick@example.com' }).email,
+        ),
       );
       expect((await stateOf('1001')).lastAppliedAt).toBe(FIRST);
     } finally {
       answerSlowOne();
     }
     expect(await batch).toEqual({ failed: [] });
-    expect((await stateOf('1001')).identifiers?.email).toBe('slow@example.com');
+    expect((await stateOf('1001')).digests?.email).toBe(
+      recordedDigestsOf({ email: 'slow@example.com' }).email,
+    );
   });
 
   it('hands back a change that failed for now with the rest of its group, and only those', async () => {
@@ -170,8 +181,8 @@ describe('processQueuedBatch', () => {
     const { failed } = await run(records);
 
     expect(ids(failed)).toEqual([a2.sourceEventId, a3.sourceEventId]);
-    expect((await stateOf('1001')).identifiers?.email).toBe('a1@example.com');
-    expect((await stateOf('2002')).identifiers?.email).toBe('b2@example.com');
+    expect((await stateOf('1001')).digests?.email).toBe(recordedDigestsOf({ email: 'a1@example.com' }).email);
+    expect((await stateOf('2002')).digests?.email).toBe(recordedDigestsOf({ email: 'b2@example.com' }).email);
     // The rest of the failed group was not started: it must come back after the failed one.
     expect(klaviyo.callsOf('updateProfile').map(([, attributes]) => attributes)).not.toContainEqual({
       email: 'a3@example.com',
@@ -242,7 +253,7 @@ describe('processQueuedBatch', () => {
     expect(reads.sort()).toEqual(['1001', '1001', '1003']);
     expect(await stateOf('1001')).toMatchObject({
       lastAppliedAt: LATER,
-      identifiers: { email: 'third@example.com' },
+      digests: { email: recordedDigestsOf({ email: 'third@example.com' }).email },
     });
   });
 });
@@ -266,7 +277,9 @@ describe('a crash between the PATCH and the state write', () => {
 
     await expect(processQueuedChange(body, deps)).rejects.toBeInstanceOf(TransientError);
     expect(klaviyo.stored(ours.id)?.email).toBe('new@example.com');
-    expect((await stateOf('1001')).identifiers?.email).toBe('1001@example.com');
+    expect((await stateOf('1001')).digests?.email).toBe(
+      recordedDigestsOf({ email: '1001@example.com' }).email,
+    );
 
     expect(await processQueuedChange(body, deps, { attempt: 2 })).toMatchObject({
       outcome: 'applied',
@@ -280,7 +293,7 @@ describe('a crash between the PATCH and the state write', () => {
     expect(await stateOf('1001')).toEqual({
       lastAppliedAt: LATER,
       profileId: ours.id,
-      identifiers: { email: 'new@example.com', phone_number: null },
+      digests: recordedDigestsOf({ email: 'new@example.com', phone_number: null }),
     });
     expect(await store.history('acme', '1001')).toMatchObject([{ outcome: 'applied' }]);
     expect(Object.fromEntries(counts)).toEqual({ ChangeRetried: 1, ChangeApplied: 1 });
@@ -296,7 +309,9 @@ describe('a crash between the PATCH and the state write', () => {
     const recorded = await stateOf('1003');
     expect(result).toMatchObject({ outcome: 'unchanged', profileId: recorded.profileId });
     expect(klaviyo.callsOf('importProfile')).toHaveLength(1);
-    expect(recorded.identifiers).toEqual({ email: 'first@example.com', phone_number: '+14155550123' });
+    expect(recorded.digests).toEqual(
+      recordedDigestsOf({ email: 'first@example.com', phone_number: '+14155550123' }),
+    );
     expect(klaviyo.stored(recorded.profileId ?? '')).toMatchObject({ external_id: '1003' });
   });
 });

@@ -6,7 +6,12 @@ import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { DeadLetter } from '../../lib/ports.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
-import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import {
+  aChange,
+  aDeadLetterRecorder,
+  aRecordingTelemetry,
+  testIdentifierKeyFor,
+} from '../support/factories.js';
 import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
 
 /** The worker's handling of one queued message, with Klaviyo, state and queues in memory. */
@@ -22,6 +27,7 @@ function worker(policies: Partial<TenantPolicies> = {}) {
     state: store,
     audit: store,
     policiesFor: () => ({ ...defaultPolicies, dryRun: false, ...policies }),
+    identifierKeyFor: testIdentifierKeyFor,
     klaviyoFor: async (tenant, options) => {
       keysRead.push({ tenant, fresh: options?.fresh ?? false });
       return klaviyo;

@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import type { KlaviyoProfile, RecordedIdentifiers } from '../../lib/ports.js';
+import type { KlaviyoProfile } from '../../lib/ports.js';
 import { identifiersOf, type Policies } from '../../lib/sync/plan.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
-import { aChange, aSyncWorld } from '../support/factories.js';
+import { aChange, aSyncWorld, recordedDigestsOf } from '../support/factories.js';
+
+/** A profile's identifiers, as Klaviyo answered them. */
+type RecordedIdentifiers = Pick<KlaviyoProfile, 'email' | 'phone_number'>;
 
 /**
  * The record path: once a change is applied, the state keeps the customer's profile id and
- * identifiers, and the next change is planned from that record instead of lookups. A no-op then
- * costs no Klaviyo request (not even the key), a real change one PATCH, and a record proved wrong
+ * digests of its identifiers (compared with digests of what a change asks for), and the next change is planned from that record instead of lookups. A no-op then
+ * costs no Klaviyo request (nor its client), a real change one PATCH, and a record proved wrong
  * by Klaviyo (404, 409) falls back to the lookups.
  */
 const FIRST = '2026-05-01T12:00:00.000Z';
@@ -31,7 +34,7 @@ function world(policies: Partial<Policies> = {}) {
       occurredAt: FIRST,
       sourceEventId: 'first',
       profileId,
-      identifiers,
+      digests: recordedDigestsOf(identifiers),
     });
 
   /** Customer 1001 whose profile the state knows, its record as Klaviyo last showed it unless told. */
@@ -49,7 +52,7 @@ function world(policies: Partial<Policies> = {}) {
 const later = (overrides: Partial<IdentityChange> = {}) => aChange({ occurredAt: LATER, ...overrides });
 
 describe('the record path', () => {
-  it('answers a second identical delivery from the record: no Klaviyo call, no key read', async () => {
+  it('answers a second identical delivery from the record: no Klaviyo call, not even its client', async () => {
     const { klaviyo, sync, state, history, klaviyoAsked } = world();
     const ours = klaviyo.seed({ external_id: '1001', email: OLD_EMAIL, phone_number: PHONE });
     const first = aChange({ occurredAt: FIRST });
@@ -65,7 +68,7 @@ describe('the record path', () => {
     expect(await state()).toEqual({
       lastAppliedAt: LATER,
       profileId: ours.id,
-      identifiers: { email: NEW_EMAIL, phone_number: PHONE },
+      digests: recordedDigestsOf({ email: NEW_EMAIL, phone_number: PHONE }),
     });
     expect(await history()).toMatchObject([
       { outcome: 'unchanged', plan: 'skip', sourceEventId: again.sourceEventId, profileIds: [ours.id] },
@@ -87,7 +90,7 @@ describe('the record path', () => {
     expect(await state()).toMatchObject({
       lastAppliedAt: LATER,
       profileId: ours.id,
-      identifiers: { email: NEW_EMAIL, phone_number: '+14155550999' },
+      digests: recordedDigestsOf({ email: NEW_EMAIL, phone_number: '+14155550999' }),
     });
   });
 
@@ -107,7 +110,7 @@ describe('the record path', () => {
     expect(klaviyo.stored(ours.id)?.email).toBe('b@example.com');
     expect(await state()).toMatchObject({
       lastAppliedAt: '2026-05-01T12:20:00.000Z',
-      identifiers: { email: 'b@example.com' },
+      digests: { email: recordedDigestsOf({ email: 'b@example.com' }).email },
     });
   });
 
@@ -126,7 +129,7 @@ describe('the record path', () => {
     ]);
     expect(await state()).toMatchObject({
       profileId: survivor.id,
-      identifiers: { email: NEW_EMAIL, phone_number: PHONE },
+      digests: recordedDigestsOf({ email: NEW_EMAIL, phone_number: PHONE }),
     });
   });
 
@@ -139,7 +142,10 @@ describe('the record path', () => {
     expect(klaviyo.callsOf('importProfile')).toEqual([
       [{ external_id: '1001', email: NEW_EMAIL, phone_number: PHONE }],
     ]);
-    expect(await state()).toMatchObject({ profileId: result.profileId, identifiers: { email: NEW_EMAIL } });
+    expect(await state()).toMatchObject({
+      profileId: result.profileId,
+      digests: { email: recordedDigestsOf({ email: NEW_EMAIL }).email },
+    });
     expect(result.profileId).not.toBe('01DELETED');
   });
 
@@ -159,7 +165,10 @@ describe('the record path', () => {
     expect(klaviyo.callsOf('mergeProfiles')).toEqual([[ours.id, duplicate.id]]);
     expect(klaviyo.stored(duplicate.id)).toBeUndefined();
     expect(klaviyo.stored(ours.id)?.email).toBe(NEW_EMAIL);
-    expect(await state()).toMatchObject({ profileId: ours.id, identifiers: { email: NEW_EMAIL } });
+    expect(await state()).toMatchObject({
+      profileId: ours.id,
+      digests: { email: recordedDigestsOf({ email: NEW_EMAIL }).email },
+    });
   });
 
   it("never merges another customer's profile met by a 409: retries, then parks on the last try", async () => {
@@ -171,7 +180,7 @@ describe('the record path', () => {
     const retried = await sync(change).catch((thrown) => thrown);
     expect(retried).toBeInstanceOf(IdentifierHeldError);
     expect(retried).toMatchObject({ context: { profileId: ours.id, holderId: theirs.id } });
-    expect((await state()).pending).toMatchObject({ identifiers: { email: NEW_EMAIL } });
+    expect((await state()).pending).toMatchObject({ sealedIdentifiers: expect.any(String) });
 
     // Parked once four deliveries have met the conflict (not counting deliveries spent waiting).
     for (const attempt of [2, 3]) {
@@ -236,7 +245,9 @@ describe('the verifyUnchanged policy', () => {
       { method: 'updateProfile', args: [ours.id, { email: NEW_EMAIL }] },
     ]);
     expect(klaviyo.stored(ours.id)?.email).toBe(NEW_EMAIL);
-    expect(await state()).toMatchObject({ identifiers: { email: NEW_EMAIL, phone_number: PHONE } });
+    expect(await state()).toMatchObject({
+      digests: recordedDigestsOf({ email: NEW_EMAIL, phone_number: PHONE }),
+    });
   });
 
   it('looks the customer up when the recorded profile is no longer theirs', async () => {

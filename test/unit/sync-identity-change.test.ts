@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { isTransient, TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { KlaviyoProfiles } from '../../lib/ports.js';
+import { customerRecordKey, digestOf, openIdentifiers } from '../../lib/privacy/identifier-digest.js';
 import type { Policies } from '../../lib/sync/plan.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
-import { aChange, aSyncWorld } from '../support/factories.js';
+import { aChange, aSyncWorld, sealedFor, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 import { klaviyoError, type MemoryKlaviyoOptions } from '../support/memory-klaviyo.js';
 
 /**
@@ -86,10 +87,25 @@ describe('the decision table, carried out', () => {
         outcome: 'applied',
         plan: 'patch',
         profileIds: [ours.id],
-        before: { email: 'old@example.com', phone_number: NEW_PHONE, external_id: '1001' },
-        after: { email: NEW_EMAIL },
+        // Masked for people and digested for `history --email`, never as they are.
+        before: {
+          email: {
+            masked: 'o***@example.com',
+            digest: digestOf(TEST_IDENTIFIER_KEY, 'email', 'old@example.com'),
+          },
+          phone_number: {
+            masked: '********0123',
+            digest: digestOf(TEST_IDENTIFIER_KEY, 'phone_number', NEW_PHONE),
+          },
+          external_id: '1001',
+        },
+        after: {
+          email: { masked: 'n***@example.com', digest: digestOf(TEST_IDENTIFIER_KEY, 'email', NEW_EMAIL) },
+        },
+        keyId: TEST_IDENTIFIER_KEY.id,
       },
     ]);
+    expect(JSON.stringify(await history())).not.toMatch(/old@example\.com|new@example\.com|\+14155550123/i);
   });
 
   it('binds external_id to a profile found by the previous email, in the same PATCH (bound)', async () => {
@@ -197,12 +213,22 @@ describe('the decision table, carried out', () => {
       context: { profileId: ours.id, holderId: theirs.id },
     });
     expect(isTransient(error)).toBe(true);
-    expect((await store.getState('acme', '1001')).pending).toEqual({
-      identifiers: { email: NEW_EMAIL },
+    const { pending } = await store.getState('acme', '1001');
+    expect(pending).toEqual({
+      sealedIdentifiers: expect.stringMatching(/^v1\./),
       occurredAt: change.occurredAt,
       sourceEventId: change.sourceEventId,
       conflicts: 1,
     });
+    // Sealed to this customer's record: no plaintext at rest, opened with the tenant's key only.
+    expect(JSON.stringify(pending)).not.toContain(NEW_EMAIL);
+    expect(
+      openIdentifiers(
+        TEST_IDENTIFIER_KEY,
+        pending?.sealedIdentifiers ?? '',
+        customerRecordKey('acme', '1001'),
+      ),
+    ).toEqual({ email: NEW_EMAIL });
     expect(klaviyo.stored(theirs.id)?.email).toBe(NEW_EMAIL);
   });
 
@@ -213,7 +239,7 @@ describe('the decision table, carried out', () => {
     const change = aChange({ phoneNumber: undefined });
     // Three deliveries met the conflict already (however many more were spent waiting out an outage).
     await store.recordPending('acme', '1001', {
-      identifiers: { email: NEW_EMAIL },
+      sealedIdentifiers: sealedFor('1001', { email: NEW_EMAIL }),
       occurredAt: change.occurredAt,
       sourceEventId: change.sourceEventId,
       conflicts: 3,
@@ -357,7 +383,7 @@ describe('what a 409 teaches', () => {
       profileId: undefined,
     });
     await store.recordPending('acme', '2002', {
-      identifiers: { email: 'x@example.com' },
+      sealedIdentifiers: sealedFor('2002', { email: 'x@example.com' }),
       occurredAt: '2026-05-01T11:00:00.000Z',
       sourceEventId: 'superseded',
     });
