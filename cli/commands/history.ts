@@ -62,7 +62,9 @@ export async function history(args: string[], io: CliIo): Promise<number> {
     const tenant = tenantOf(values.tenant, settings);
     const probes = probesOf(values.email, values.phone, settings.DEFAULT_PHONE_REGION);
     const key =
-      probes.length > 0 ? identifierKeyOfRun(await klaviyoKeyOf(tenant, values['secret-id'], settings)) : undefined;
+      probes.length > 0
+        ? identifierKeyOfRun(await klaviyoKeyOf(tenant, values['secret-id'], settings))
+        : undefined;
 
     const store = openStore(settings);
     try {
