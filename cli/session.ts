@@ -5,7 +5,13 @@ import { createDynamoRequestQuota } from '../lib/adapters/dynamo-request-quota.j
 import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dynamo-sync-state.js';
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
 import { readTenantSecret } from '../lib/adapters/tenant-secrets.js';
-import { parseSettings, policiesFrom, settingsSchema, type TenantPolicies } from '../lib/config.js';
+import {
+  defaultTenantSetting,
+  parseSettings,
+  policiesFrom,
+  settingsSchema,
+  type TenantPolicies,
+} from '../lib/config.js';
 import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import { limitsOf, shareOf } from '../lib/klaviyo/limits.js';
@@ -27,7 +33,6 @@ import { UsageError } from './io.js';
  */
 const cliSettingsSchema = settingsSchema
   .pick({
-    DEFAULT_TENANT: true,
     TENANT_POLICIES: true,
     CONFLICT_RETRY_ATTEMPTS: true,
     AUDIT_RETENTION_DAYS: true,
@@ -40,6 +45,7 @@ const cliSettingsSchema = settingsSchema
     KLAVIYO_QUOTA_SHARE: true,
   })
   .extend({
+    DEFAULT_TENANT: defaultTenantSetting,
     SYNC_STATE_TABLE: z.string().optional(),
     KLAVIYO_API_KEY: z.string().startsWith('pk_', 'must be a Klaviyo private key (pk_…)').optional(),
   });

@@ -3,7 +3,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
-import { createTenantSecrets } from './adapters/tenant-secrets.js';
+import {
+  createKlaviyoKeys,
+  createWebhookSecrets,
+  type TenantSecretsOptions,
+} from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
 import { erpWebhookSource } from './erp/receive-webhook.js';
 import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
@@ -16,7 +20,7 @@ import {
   parkedReasonDimension,
   type Telemetry,
 } from './observability/telemetry.js';
-import type { DeadLetters, KlaviyoForTenant, RequestGate, TenantSecrets } from './ports.js';
+import type { DeadLetters, KlaviyoForTenant, KlaviyoKeySecret, RequestGate, TenantSecrets } from './ports.js';
 import { type ShopifyEventIntake, shopifyEventBridgeIntake } from './shopify/eventbridge.js';
 import { shopifyWebhookSource } from './shopify/receive-webhook.js';
 import type { BatchDependencies } from './sync/process-batch.js';
@@ -27,13 +31,11 @@ import type { BatchDependencies } from './sync/process-batch.js';
  */
 const systemClock = () => new Date();
 
-function tenantSecretsFor(config: Config): TenantSecrets {
-  return createTenantSecrets({
-    prefix: config.tenantSecretPrefix,
-    cacheTtlSeconds: config.secretCacheTtlSeconds,
-    minFreshIntervalSeconds: config.secretRefreshMinSeconds,
-  });
-}
+const secretsOptions = (config: Config): TenantSecretsOptions => ({
+  prefix: config.tenantSecretPrefix,
+  cacheTtlSeconds: config.secretCacheTtlSeconds,
+  minFreshIntervalSeconds: config.secretRefreshMinSeconds,
+});
 
 /** The dead-letter queue, each letter counted by reason (the dashboard's parked changes). */
 function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry): DeadLetters {
@@ -57,9 +59,9 @@ function queueIntake(config: Config, telemetry: Telemetry): Omit<IntakeDependenc
   };
 }
 
-/** A signed webhook's intake: the queues, and the tenant secrets its signatures are checked with. */
+/** A signed webhook's intake: the queues, and the webhook secrets (only) its signatures are checked with. */
 function intakeOf(source: WebhookSource, config: Config, telemetry: Telemetry): WebhookIntake {
-  const deps = { ...queueIntake(config, telemetry), secrets: tenantSecretsFor(config) };
+  const deps = { ...queueIntake(config, telemetry), secrets: createWebhookSecrets(secretsOptions(config)) };
   return (request) => receiveWebhook(source, request, deps);
 }
 
@@ -79,10 +81,10 @@ export function createErpIntake(config: Config, telemetry: Telemetry = defaultTe
   return intakeOf(erpWebhookSource(config), config, telemetry);
 }
 
-/** Klaviyo clients built from each tenant's private key, as read (and cached) from its secret. */
+/** Klaviyo clients built from each tenant's private key, as read (and cached) from its Klaviyo key secret. */
 export function klaviyoForTenants(
   config: Config,
-  secrets: TenantSecrets,
+  secrets: TenantSecrets<KlaviyoKeySecret>,
   telemetry: Telemetry,
   gateFor?: (tenant: string) => RequestGate,
 ): KlaviyoForTenant {
@@ -139,7 +141,7 @@ export function createSyncWorker(config: Config, telemetry: Telemetry = defaultT
     state: createDynamoSyncState(dynamodb, config.syncStateTable),
     audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
     policiesFor: config.policiesFor,
-    klaviyoFor: klaviyoForTenants(config, tenantSecretsFor(config), telemetry, gateFor),
+    klaviyoFor: klaviyoForTenants(config, createKlaviyoKeys(secretsOptions(config)), telemetry, gateFor),
     deadLetters: countedDeadLetters(sqs, config, telemetry),
     redeliveries: createSqsRedeliveries(sqs, config.queueUrl),
     retries: config.retries,

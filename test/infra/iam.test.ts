@@ -28,8 +28,15 @@ const ACCOUNT = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
 const sub = (service: string, rest: string) => ({
   'Fn::Sub': `arn:${ACCOUNT.replace('%s', service)}:${rest}`,
 });
-/** Secrets Manager appends 6 characters to a secret's ARN: the one wildcard a secret needs. */
-const TENANT_SECRETS = sub('secretsmanager', 'secret:klaviyo-identity-sync/dev/tenants/*');
+/**
+ * The tenants' two secrets, granted apart: the intakes read only the webhook secrets, the worker
+ * only the Klaviyo keys. The wildcards: the tenant, and the 6 characters Secrets Manager appends.
+ */
+const WEBHOOK_SECRETS = sub('secretsmanager', 'secret:klaviyo-identity-sync/dev/tenants/*/webhook-??????');
+const KLAVIYO_KEY_SECRETS = sub(
+  'secretsmanager',
+  'secret:klaviyo-identity-sync/dev/tenants/*/klaviyo-??????',
+);
 /** A log group's streams: what Lambda's logging needs (the group itself is the stack's). */
 const logsOf = (fn: string) => sub('logs', `log-group:/aws/lambda/klaviyo-identity-sync-dev-${fn}:*`);
 
@@ -47,8 +54,8 @@ const intake = (fn: string) => [
 
 /** Every right of every function, by function; nothing else may be granted. */
 const RIGHTS: Record<string, string[]> = {
-  'shopify-webhook': [...intake('shopify-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
-  'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
+  'shopify-webhook': [...intake('shopify-webhook'), grant('secretsmanager:GetSecretValue', WEBHOOK_SECRETS)],
+  'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', WEBHOOK_SECRETS)],
   // Its deliveries come through EventBridge unsigned: no secret to read.
   'shopify-eventbridge': intake('shopify-eventbridge'),
   'sync-worker': [
@@ -59,7 +66,7 @@ const RIGHTS: Record<string, string[]> = {
     ),
     grant('sqs:SendMessage', DEAD_LETTER_QUEUE),
     ...['GetItem', 'PutItem', 'UpdateItem', 'Query'].map((action) => grant(`dynamodb:${action}`, TABLE)),
-    grant('secretsmanager:GetSecretValue', TENANT_SECRETS),
+    grant('secretsmanager:GetSecretValue', KLAVIYO_KEY_SECRETS),
   ],
 };
 
@@ -125,7 +132,8 @@ describe('least privilege (infra/iam.yml)', () => {
 
   it('grants no wildcard action, and no wildcard resource but the ARN suffixes', () => {
     const allowed = [
-      JSON.stringify(TENANT_SECRETS),
+      JSON.stringify(WEBHOOK_SECRETS),
+      JSON.stringify(KLAVIYO_KEY_SECRETS),
       ...Object.keys(RIGHTS).map((fn) => JSON.stringify(logsOf(fn))),
     ];
     for (const [, fn] of ofType('AWS::Lambda::Function')) {
