@@ -388,7 +388,7 @@ describe('identity-sync history', () => {
       JSON.stringify({ externalId, email: names.email('audit.stale'), occurredAt: '2026-05-01T00:00:00Z' }),
     ]);
     // The key from the tenant's secret, as the worker reads it.
-    const secretId = ['--secret-id', `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`];
+    const secretId = ['--secret-id', `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}/klaviyo`];
     expect(await bind([customers, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
     expect(await apply([changes, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
 
