@@ -165,7 +165,8 @@ try {
   while (applied() < signed && Date.now() < deadline) await sleep(200);
   const parked = await approximateMessageCount(stack.peers.sqs, stack.peers.deadLetterQueueUrl);
 
-  const secretReads = (tenant: string) => stack.peers.secrets.reads(`${TENANT_SECRET_PREFIX}${tenant}`);
+  const secretReads = (tenant: string) =>
+    stack.peers.secrets.reads(`${TENANT_SECRET_PREFIX}${tenant}/webhook`);
   const demoReads = secretReads(DEMO_TENANT.tenant);
   const unknownReads = unknownTenants.reduce((sum, tenant) => sum + secretReads(tenant), 0);
   const ms = (value: number) => `${value.toFixed(1)} ms`;

@@ -63,7 +63,7 @@ match the file now. Failed rows run again. Rows done against another Klaviyo acc
 or tenant are done again (the run says so). Bulk jobs in flight are kept in <results>.jobs
 and polled again.
 Tenant and key: with TENANT_SECRET_PREFIX, the key is the tenant's own, from its secret
-(TENANT_SECRET_PREFIX + tenant); a tenant without one is refused, and so is a KLAVIYO_API_KEY or
+(TENANT_SECRET_PREFIX + tenant + /klaviyo); a tenant without one is refused, and so is a KLAVIYO_API_KEY or
 --secret-id holding another key. Without it, a bare KLAVIYO_API_KEY is a trial run: only for
 DEFAULT_TENANT or a tenant of TENANT_POLICIES or SHOP_TENANTS, and never with SYNC_STATE_TABLE.
 Pacing: with SYNC_STATE_TABLE, the run draws on the tenant's request quota that the deployed

@@ -5,8 +5,14 @@ import { z } from 'zod';
 import { createDynamoRequestQuota } from '../lib/adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dynamo-sync-state.js';
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
-import { readTenantSecret } from '../lib/adapters/tenant-secrets.js';
-import { parseSettings, policiesFrom, settingsSchema, type TenantPolicies } from '../lib/config.js';
+import { klaviyoKeySecretId, readTenantSecret } from '../lib/adapters/tenant-secrets.js';
+import {
+  defaultTenantSetting,
+  parseSettings,
+  policiesFrom,
+  settingsSchema,
+  type TenantPolicies,
+} from '../lib/config.js';
 import { ConfigurationError, PermanentError } from '../lib/errors.js';
 import { createKlaviyoClient } from '../lib/klaviyo/client.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
@@ -31,7 +37,6 @@ import { UsageError } from './io.js';
  */
 const cliSettingsSchema = settingsSchema
   .pick({
-    DEFAULT_TENANT: true,
     TENANT_POLICIES: true,
     SHOP_TENANTS: true,
     CONFLICT_RETRY_ATTEMPTS: true,
@@ -45,6 +50,7 @@ const cliSettingsSchema = settingsSchema
     KLAVIYO_QUOTA_SHARE: true,
   })
   .extend({
+    DEFAULT_TENANT: defaultTenantSetting,
     SYNC_STATE_TABLE: z.string().optional(),
     // Optional here (the service has a default): set, the tenant's key is read from its secret.
     TENANT_SECRET_PREFIX: z
@@ -281,13 +287,13 @@ export async function klaviyoKeyOf(
       throw new UsageError('a Klaviyo private key is needed: set KLAVIYO_API_KEY or pass --secret-id');
     return given;
   }
-  const tenantSecretId = `${prefix}${tenant}`;
+  const tenantSecretId = klaviyoKeySecretId(prefix, tenant);
   const tenantSecret = await withSecrets((client) => readTenantSecret(client, tenantSecretId)).then(
     (secret) => secret,
     (error: unknown) => {
       if (error instanceof PermanentError && error.reason === 'tenant_secret_missing') {
         throw new ConfigurationError(
-          `unknown tenant '${tenant}': there is no secret ${tenantSecretId} (TENANT_SECRET_PREFIX + tenant); ${NOTHING_DONE}`,
+          `unknown tenant '${tenant}': there is no secret ${tenantSecretId} (TENANT_SECRET_PREFIX + tenant + /klaviyo); ${NOTHING_DONE}`,
         );
       }
       throw error;

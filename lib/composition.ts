@@ -4,7 +4,11 @@ import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoSeenBodies } from './adapters/dynamo-seen-bodies.js';
 import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
 import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
-import { createTenantSecrets } from './adapters/tenant-secrets.js';
+import {
+  createKlaviyoKeys,
+  createWebhookSecrets,
+  type TenantSecretsOptions,
+} from './adapters/tenant-secrets.js';
 import type { Config } from './config.js';
 import { erpWebhookSource } from './erp/receive-webhook.js';
 import { type IntakeDependencies, receiveWebhook, type WebhookIntake } from './intake/receive.js';
@@ -21,6 +25,7 @@ import type {
   DeadLetters,
   IdentifierKeyForTenant,
   KlaviyoForTenant,
+  KlaviyoKeySecret,
   RequestGate,
   TenantSecrets,
 } from './ports.js';
@@ -35,13 +40,11 @@ import type { BatchDependencies } from './sync/process-batch.js';
  */
 const systemClock = () => new Date();
 
-function tenantSecretsFor(config: Config): TenantSecrets {
-  return createTenantSecrets({
-    prefix: config.tenantSecretPrefix,
-    cacheTtlSeconds: config.secretCacheTtlSeconds,
-    minFreshIntervalSeconds: config.secretRefreshMinSeconds,
-  });
-}
+const secretsOptions = (config: Config): TenantSecretsOptions => ({
+  prefix: config.tenantSecretPrefix,
+  cacheTtlSeconds: config.secretCacheTtlSeconds,
+  minFreshIntervalSeconds: config.secretRefreshMinSeconds,
+});
 
 /** The dead-letter queue, each letter counted by reason (the dashboard's parked changes). */
 function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry): DeadLetters {
@@ -65,14 +68,18 @@ function queueIntake(config: Config, telemetry: Telemetry): Omit<IntakeDependenc
   };
 }
 
-/** A signed webhook's intake: the queues, and the tenant secrets its signatures are checked with. */
+/** A signed webhook's intake: the queues, and the webhook secrets (only) its signatures are checked with. */
 function intakeOf(
   source: WebhookSource,
   config: Config,
   telemetry: Telemetry,
   more: Partial<IntakeDependencies> = {},
 ): WebhookIntake {
-  const deps = { ...queueIntake(config, telemetry), secrets: tenantSecretsFor(config), ...more };
+  const deps = {
+    ...queueIntake(config, telemetry),
+    secrets: createWebhookSecrets(secretsOptions(config)),
+    ...more,
+  };
   return (request) => receiveWebhook(source, request, deps);
 }
 
@@ -98,10 +105,10 @@ export function createErpIntake(config: Config, telemetry: Telemetry = defaultTe
   return intakeOf(erpWebhookSource(config), config, telemetry);
 }
 
-/** Klaviyo clients built from each tenant's private key, as read (and cached) from its secret. */
+/** Klaviyo clients built from each tenant's private key, as read (and cached) from its Klaviyo key secret. */
 export function klaviyoForTenants(
   config: Config,
-  secrets: TenantSecrets,
+  secrets: TenantSecrets<KlaviyoKeySecret>,
   telemetry: Telemetry,
   gateFor?: (tenant: string) => RequestGate,
 ): KlaviyoForTenant {
@@ -150,7 +157,8 @@ export function createSyncWorker(
   quotaDeadline?: () => number | undefined,
 ): BatchDependencies {
   const dynamodb = new DynamoDBClient({});
-  const secrets = tenantSecretsFor(config);
+  // One cache of the tenants' Klaviyo key secrets, for the Klaviyo key and the identifier key alike.
+  const klaviyoKeys = createKlaviyoKeys(secretsOptions(config));
   const sqs = new SQSClient({});
   // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
   const gates = new Map<string, RequestGate>();
@@ -171,8 +179,8 @@ export function createSyncWorker(
     state: createDynamoSyncState(dynamodb, config.syncStateTable),
     audit: createDynamoAuditLog(dynamodb, config.syncStateTable, config.auditRetentionDays),
     policiesFor: config.policiesFor,
-    klaviyoFor: klaviyoForTenants(config, secrets, telemetry, gateFor),
-    identifierKeyFor: identifierKeysOf(secrets),
+    klaviyoFor: klaviyoForTenants(config, klaviyoKeys, telemetry, gateFor),
+    identifierKeyFor: identifierKeysOf(klaviyoKeys),
     deadLetters: countedDeadLetters(sqs, config, telemetry),
     redeliveries: createSqsRedeliveries(sqs, config.queueUrl),
     retries: config.retries,

@@ -7,8 +7,23 @@ import { describeIssues } from './validation.js';
 export const KLAVIYO_REVISION = '2026-10-15';
 export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
 
-/** Tenant names: they end secret ids and URL paths, so a safe alphabet. */
-export const TENANT_NAME = /^[A-Za-z0-9_.-]+$/;
+/**
+ * Tenant names: they end secret ids and URL paths, so a safe alphabet, a letter or digit first,
+ * and at most 64 characters (a name from a request path is checked before any secret is read).
+ */
+export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A shop's permanent domain as Shopify sends it in X-Shopify-Shop-Domain: `<name>.myshopify.com`. */
+export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$/;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * DEFAULT_TENANT is the CLI's tenant when `--tenant` is not given (cli/session.ts), and nothing
+ * else: it is no function setting, so a shop not in SHOP_TENANTS is never given a tenant by it.
+ */
+export const defaultTenantSetting = z
+  .string()
+  .refine((tenant) => tenant === '' || TENANT_NAME.test(tenant), 'must be a tenant name or empty')
+  .default('default');
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -40,14 +55,12 @@ export const settingsSchema = z.object({
   IDENTITY_CHANGES_QUEUE_URL: z.url(),
   DEAD_LETTER_QUEUE_URL: z.url(),
   SYNC_STATE_TABLE: z.string().min(1),
-  TENANT_SECRET_PREFIX: z.string().min(1).default('klaviyo-identity-sync/tenants/'),
-  DEFAULT_TENANT: z
+  // Ends in `/`: the IAM grants are `<prefix>*/…`, which must not reach a neighbouring prefix.
+  TENANT_SECRET_PREFIX: z
     .string()
-    .refine(
-      (tenant) => tenant === '' || TENANT_NAME.test(tenant),
-      'must be a tenant name ([A-Za-z0-9_.-]) or empty',
-    )
-    .default('default'),
+    .min(1)
+    .endsWith('/', 'must end in / (e.g. klaviyo-identity-sync/prod/tenants/)')
+    .default('klaviyo-identity-sync/tenants/'),
   SHOPIFY_EVENT_BUS_NAME: z
     .string()
     .regex(
@@ -56,7 +69,14 @@ export const settingsSchema = z.object({
     )
     .default(''),
   SHOP_TENANTS: jsonSetting(
-    z.record(z.string().min(1), z.string().regex(TENANT_NAME)),
+    z.record(z.string(), z.string().regex(TENANT_NAME, 'must be a tenant name')).superRefine((map, ctx) => {
+      for (const shop of Object.keys(map).filter((key) => !SHOP_DOMAIN.test(key))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `key ${JSON.stringify(shop)} must be a shop's <name>.myshopify.com domain, lower-case, without scheme, path or trailing dot`,
+        });
+      }
+    }),
     'shop domain to tenant',
   ),
   TENANT_POLICIES: jsonSetting(z.record(z.string().min(1), tenantPolicySchema), 'tenant to policy'),
@@ -66,7 +86,15 @@ export const settingsSchema = z.object({
     .string()
     .regex(/^[A-Z]{2}$/, 'must be an ISO 3166 alpha-2 region such as US')
     .default('US'),
-  KLAVIYO_BASE_URL: z.url().default(KLAVIYO_PRODUCTION_URL),
+  // The private key travels in its requests: https, but for a stand-in on this machine.
+  KLAVIYO_BASE_URL: z
+    .url()
+    .refine((url) => {
+      // Run on what z.url() refused too: no URL, no verdict of ours.
+      const { protocol, hostname } = URL.parse(url) ?? { protocol: 'https:', hostname: '' };
+      return protocol === 'https:' || (protocol === 'http:' && LOOPBACK_HOSTS.has(hostname));
+    }, 'must be an https URL (http only for 127.0.0.1, localhost or [::1])')
+    .default(KLAVIYO_PRODUCTION_URL),
   KLAVIYO_REVISION: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a YYYY-MM-DD revision date')
@@ -99,7 +127,7 @@ export interface Config {
   deadLetterQueueUrl: string;
   syncStateTable: string;
   tenantSecretPrefix: string;
-  defaultTenant: string | undefined;
+  /** Shop domain (lower-case `<name>.myshopify.com`) to tenant; a shop not in it is refused. */
   shopTenants: Record<string, string>;
   /** The partner event bus Shopify delivers to through EventBridge, if the stack takes its events. */
   shopifyEventBusName: string | undefined;
@@ -154,10 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deadLetterQueueUrl: s.DEAD_LETTER_QUEUE_URL,
     syncStateTable: s.SYNC_STATE_TABLE,
     tenantSecretPrefix: s.TENANT_SECRET_PREFIX,
-    defaultTenant: s.DEFAULT_TENANT === '' ? undefined : s.DEFAULT_TENANT,
-    shopTenants: Object.fromEntries(
-      Object.entries(s.SHOP_TENANTS).map(([shop, tenant]) => [shop.toLowerCase(), tenant]),
-    ),
+    shopTenants: s.SHOP_TENANTS,
     shopifyEventBusName: s.SHOPIFY_EVENT_BUS_NAME || undefined,
     defaultPhoneRegion: s.DEFAULT_PHONE_REGION,
     klaviyo: {
@@ -190,13 +215,15 @@ export const policiesFrom =
     ...(Object.hasOwn(s.TENANT_POLICIES, tenant) ? s.TENANT_POLICIES[tenant] : {}),
   });
 
-/** Which tenant a shop belongs to: the configured mapping first, then the single-tenant default. */
+/**
+ * Which tenant a shop belongs to: SHOP_TENANTS's, or none. There is no fallback: every shop that
+ * installs the app signs with the same client secret, so an unmapped shop is anyone's dev store.
+ */
 export function tenantForShop(
-  config: Pick<Config, 'shopTenants' | 'defaultTenant'>,
+  config: Pick<Config, 'shopTenants'>,
   shopDomain: string | undefined,
-) {
+): string | undefined {
   // Own keys only: a shop domain such as `constructor` must not find Object's prototype.
   const shop = shopDomain?.toLowerCase();
-  const mapped = shop && Object.hasOwn(config.shopTenants, shop) ? config.shopTenants[shop] : undefined;
-  return mapped ?? config.defaultTenant;
+  return shop && Object.hasOwn(config.shopTenants, shop) ? config.shopTenants[shop] : undefined;
 }

@@ -22,7 +22,7 @@ export const Reason = {
   MergeNotCompleted: 'merge_not_completed',
   /** A completed Shopify customer merge whose deleted customer has no Klaviyo profile. */
   NothingToMerge: 'nothing_to_merge',
-  /** An EventBridge delivery from a shop that maps to no tenant. */
+  /** A signed Shopify delivery (HTTPS or EventBridge) from a shop not in SHOP_TENANTS: nothing applied. */
   UnknownTenant: 'unknown_tenant',
   /** Klaviyo has not finished a merge yet: retried later. */
   MergePending: 'merge_pending',

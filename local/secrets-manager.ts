@@ -47,6 +47,13 @@ export async function startLocalSecretsManager(
   const actions: Record<string, (input: Record<string, unknown>) => [number, object]> = {
     GetSecretValue(input) {
       getRequests.set(String(input.SecretId), (getRequests.get(String(input.SecretId)) ?? 0) + 1);
+      // As AWS: a name holds at most 512 characters, and a longer one is no request at all.
+      if (!String(input.SecretId).startsWith('arn:') && String(input.SecretId).length > MAX_NAME_LENGTH) {
+        return [
+          400,
+          { __type: 'ValidationException', message: 'Member must have length less than or equal to 512' },
+        ];
+      }
       const secret = find(input.SecretId);
       if (!secret) return notFound();
       const name = [...secrets.entries()].find(([, s]) => s === secret)?.[0];
@@ -123,6 +130,8 @@ export async function startLocalSecretsManager(
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+const MAX_NAME_LENGTH = 512;
 
 function notFound(): [number, object] {
   return [

@@ -72,7 +72,7 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     `  SQS (fauxqs)       ${env.AWS_ENDPOINT_URL_SQS}   queue ${env.IDENTITY_CHANGES_QUEUE_URL}`,
     `                     dead-letter queue ${env.DEAD_LETTER_QUEUE_URL}`,
     `  DynamoDB           ${env.AWS_ENDPOINT_URL_DYNAMODB}   table ${env.SYNC_STATE_TABLE}`,
-    `  Secrets Manager    ${env.AWS_ENDPOINT_URL_SECRETS_MANAGER}   secret ${env.TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`,
+    `  Secrets Manager    ${env.AWS_ENDPOINT_URL_SECRETS_MANAGER}   secrets ${env.TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}/{webhook,klaviyo}`,
     ...klaviyoLines,
     '',
     `Demo tenant '${DEMO_TENANT.tenant}':`,

@@ -4,7 +4,12 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
-import { readTenantSecret } from '../../lib/adapters/tenant-secrets.js';
+import {
+  klaviyoKeySecretId,
+  readTenantSecret,
+  readWebhookSecret,
+  webhookSecretId,
+} from '../../lib/adapters/tenant-secrets.js';
 import { parseSettings, settingsSchema } from '../../lib/config.js';
 import { IdentitySyncError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
@@ -17,7 +22,8 @@ const USAGE = `Usage: identity-sync doctor [--tenant T] [--secret-id ID] [--queu
 
 Checks that a deployed stack (or the local one) is ready for tenant T, one line per check, and
 says what to do about each that fails:
-  tenant secret      TENANT_SECRET_PREFIX + T (or --secret-id) exists and parses
+  tenant secret      TENANT_SECRET_PREFIX + T + /klaviyo (or --secret-id) exists and parses
+  webhook secret     TENANT_SECRET_PREFIX + T + /webhook exists and parses
   Klaviyo key        the secret's key is accepted and can read profiles (one GET /api/profiles)
   queue              the identity changes queue answers (GetQueueAttributes)
   dead-letter queue  the dead-letter queue answers, and how much is parked on it
@@ -25,7 +31,7 @@ says what to do about each that fails:
   webhook            the Shopify webhook URL answers an unsigned delivery with 401
 Nothing is written anywhere.
   --tenant T                   the tenant (default: DEFAULT_TENANT)
-  --secret-id ID               the tenant secret's full id (default: TENANT_SECRET_PREFIX + T)
+  --secret-id ID               the Klaviyo key secret's full id (default: TENANT_SECRET_PREFIX + T + /klaviyo)
   --queue-url URL              default: IDENTITY_CHANGES_QUEUE_URL
   --dead-letter-queue-url URL  default: DEAD_LETTER_QUEUE_URL
   --table NAME                 default: SYNC_STATE_TABLE
@@ -52,7 +58,9 @@ export interface CheckResult {
 
 /** Where the checks look: the tenant's secret and the stack's parts (undefined: not configured). */
 export interface DoctorTargets {
+  /** The tenant's Klaviyo key secret. */
   secretId: string;
+  webhookSecretId: string;
   queueUrl: string | undefined;
   deadLetterQueueUrl: string | undefined;
   table: string | undefined;
@@ -90,7 +98,8 @@ export async function doctor(args: string[], io: CliIo): Promise<number> {
     const tenant = tenantOf(values.tenant, settings);
     const results = await runChecks(
       {
-        secretId: values['secret-id'] ?? `${stack.TENANT_SECRET_PREFIX}${tenant}`,
+        secretId: values['secret-id'] ?? klaviyoKeySecretId(stack.TENANT_SECRET_PREFIX, tenant),
+        webhookSecretId: webhookSecretId(stack.TENANT_SECRET_PREFIX, tenant),
         queueUrl: values['queue-url'] ?? stack.IDENTITY_CHANGES_QUEUE_URL,
         deadLetterQueueUrl: values['dead-letter-queue-url'] ?? stack.DEAD_LETTER_QUEUE_URL,
         table: values.table ?? settings.SYNC_STATE_TABLE,
@@ -113,6 +122,7 @@ async function runChecks(targets: DoctorTargets, settings: CliSettings): Promise
     return [
       secret.result,
       ...(await Promise.all([
+        checkWebhookSecret(secrets, targets.webhookSecretId),
         checkKlaviyo(secret.klaviyoKey, settings),
         checkQueue(sqs, 'queue', targets.queueUrl, '--queue-url or IDENTITY_CHANGES_QUEUE_URL'),
         checkQueue(
@@ -147,14 +157,25 @@ async function checkTenantSecret(
   try {
     const secret = await readTenantSecret(client, secretId);
     return {
-      result: ok(
-        SECRET,
-        `${secretId} exists and parses: a Klaviyo private key, ${counted(secret.shopifyWebhookSecrets.length, 'Shopify secret')}, ${counted(secret.erpWebhookSecrets.length, 'ERP secret')}`,
-      ),
+      result: ok(SECRET, `${secretId} exists and parses: a Klaviyo private key`),
       klaviyoKey: secret.klaviyoPrivateKey,
     };
   } catch (error) {
     return { result: fail(SECRET, secretAdvice(error, secretId)) };
+  }
+}
+
+/** The secret the webhook intakes read (they may not read the Klaviyo key's). */
+async function checkWebhookSecret(client: SecretsManagerClient, secretId: string): Promise<CheckResult> {
+  const check = 'webhook secret';
+  try {
+    const secret = await readWebhookSecret(client, secretId);
+    return ok(
+      check,
+      `${secretId} exists and parses: ${counted(secret.shopifyWebhookSecrets.length, 'Shopify secret')}, ${counted(secret.erpWebhookSecrets.length, 'ERP secret')}`,
+    );
+  } catch (error) {
+    return fail(check, secretAdvice(error, secretId));
   }
 }
 
@@ -165,7 +186,7 @@ export function secretAdvice(error: unknown, secretId: string): string {
     case Reason.TenantSecretMissing:
       return `${secretId} does not exist: create it (README, "The tenant secret"), or point TENANT_SECRET_PREFIX or --secret-id at it (deployed, the prefix is klaviyo-identity-sync/<stage>/tenants/)`;
     case Reason.TenantSecretInvalid:
-      return `${(error as Error).message}: fix the secret's JSON (klaviyoPrivateKey, shopifyWebhookSecrets, erpWebhookSecrets)`;
+      return `${(error as Error).message}: fix the secret's JSON (…/klaviyo: klaviyoPrivateKey only; …/webhook: shopifyWebhookSecrets, erpWebhookSecrets)`;
     case Reason.TenantSecretUnreadable:
       return `${(error as Error).message}: allow secretsmanager:GetSecretValue (and kms:Decrypt for its key) to whoever runs this, and check the value is JSON`;
     default:

@@ -4,14 +4,15 @@ import type { WebhookRequest, WebhookResponse } from '../http.js';
 import { isCustomerMerge, messageGroupOf, type QueuedChange } from '../identity-change.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import type { ChangeQueue, Clock, DeadLetters, SeenBodies, TenantSecrets } from '../ports.js';
+import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
 import { runInGroups } from '../sync/run-in-groups.js';
 import { contentIdOf, letterWithPayload } from './letters.js';
 import type { VerifiedDelivery, WebhookSource } from './source.js';
 
 export interface IntakeDependencies {
-  secrets: TenantSecrets;
+  /** Only the tenants' webhook secrets: an intake never holds a Klaviyo key. */
+  secrets: WebhookSecrets;
   queue: ChangeQueue;
   deadLetters: DeadLetters;
   telemetry: Telemetry;
@@ -72,11 +73,11 @@ export async function receiveWebhook(
     return refuse(refusal(401, unsigned), 'not signed', { unsigned });
   }
   const tenant = source.tenantOf(request);
+  const deliveryId = source.deliveryIdOf(request) ?? contentIdOf(request.body);
   // The tenant's name ends a secret id: a name that cannot be one is refused without asking.
   if (!tenant || !TENANT_NAME.test(tenant)) {
-    return refuse(NOT_AUTHENTICATED, 'not authenticated', { tenant, why: 'unknown_tenant' });
+    return takeUnknownTenant(source, request, { tenant, deliveryId, now }, deps, refuse);
   }
-  const deliveryId = source.deliveryIdOf(request) ?? contentIdOf(request.body);
   const facts = { source: source.name, tenant, deliveryId };
 
   let verification: Verification;
@@ -131,23 +132,8 @@ export async function takeVerified(
 ): Promise<WebhookResponse> {
   const { log, count } = deps.telemetry;
   const facts = { source: source.name, tenant, deliveryId };
-
-  /** Keeps the whole body (or, when too large for a letter, its hash, length and first bytes). */
-  const keepBody = async (reason: string, detail: string): Promise<WebhookResponse> => {
-    const letter = {
-      reason,
-      detail,
-      tenant,
-      source: source.name,
-      sourceEventId: deliveryId,
-      context: source.letterContext?.(request),
-      parkedAt: receivedAt.toISOString(),
-    };
-    await deps.deadLetters.park(letterWithPayload(letter, request.body));
-    count('WebhookDeadLettered');
-    log.warn('Webhook kept on the dead-letter queue', { ...facts, reason, detail });
-    return { statusCode: 200, body: { status: 'dead-lettered', reason: detail } };
-  };
+  const keepBody = (reason: string, detail: string) =>
+    keepWhole(source, request, { tenant, deliveryId, receivedAt }, deps, reason, detail);
 
   try {
     if (request.body.length > source.maxBodyBytes) {
@@ -205,12 +191,100 @@ export async function takeVerified(
   }
 }
 
+/**
+ * Keeps the whole body (or, when too large for a letter, its hash, length and first bytes) on the
+ * dead-letter queue, answered 200: a retry would carry the same bytes. Throws when it cannot.
+ */
+async function keepWhole(
+  source: Pick<WebhookSource, 'name' | 'letterContext'>,
+  request: WebhookRequest,
+  { tenant, deliveryId, receivedAt }: { tenant: string | undefined; deliveryId: string; receivedAt: Date },
+  deps: Pick<IntakeDependencies, 'deadLetters' | 'telemetry'>,
+  reason: string,
+  detail: string,
+): Promise<WebhookResponse> {
+  const letter = {
+    reason,
+    detail,
+    tenant,
+    source: source.name,
+    sourceEventId: deliveryId,
+    context: source.letterContext?.(request),
+    parkedAt: receivedAt.toISOString(),
+  };
+  await deps.deadLetters.park(letterWithPayload(letter, request.body));
+  deps.telemetry.count('WebhookDeadLettered');
+  deps.telemetry.log.warn('Webhook kept on the dead-letter queue', {
+    source: source.name,
+    tenant,
+    deliveryId,
+    reason,
+    detail,
+  });
+  return { statusCode: 200, body: { status: 'dead-lettered', reason: detail } };
+}
+
+/**
+ * A request that names no tenant of ours (a shop not in SHOP_TENANTS, a malformed name): kept as
+ * unknown_tenant and answered 200 when signed by one of the source's known signers, so the sender
+ * does not retry and nothing is applied; otherwise refused like a wrong signature.
+ */
+async function takeUnknownTenant(
+  source: WebhookSource,
+  request: WebhookRequest,
+  { tenant, deliveryId, now }: { tenant: string | undefined; deliveryId: string; now: Date },
+  deps: IntakeDependencies,
+  refuse: (answer: WebhookResponse, why: string, facts: Record<string, unknown>) => WebhookResponse,
+): Promise<WebhookResponse> {
+  const signers = source.signersWhenUnknown?.(request) ?? [];
+  const signed = await signedByAnyOf(source, request, signers, deps, now);
+  if (signed === 'unavailable') return refusal(503, 'temporarily unable to verify');
+  if (signed === 'not_signed') {
+    // Cut: the name comes from the request, and a log line is no place for 600 characters of it.
+    return refuse(NOT_AUTHENTICATED, 'not authenticated', {
+      tenant: tenant?.slice(0, 80),
+      why: Reason.UnknownTenant,
+    });
+  }
+  try {
+    const delivery = { tenant: undefined, deliveryId, receivedAt: now };
+    return await keepWhole(source, request, delivery, deps, Reason.UnknownTenant, 'maps to no tenant');
+  } catch (error) {
+    deps.telemetry.log.error('Webhook not kept', { source: source.name, deliveryId, error: error as Error });
+    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
+  }
+}
+
+/**
+ * Whether a request that names no tenant is signed with one of `signers`' (cached) secrets:
+ * `unavailable` when none matched and a secret could not be read for now. Their number is the
+ * configuration's, not the caller's, and their secrets are cached: no Secrets Manager call per request.
+ */
+async function signedByAnyOf(
+  source: WebhookSource,
+  request: WebhookRequest,
+  signers: readonly string[],
+  deps: IntakeDependencies,
+  now: Date,
+): Promise<'signed' | 'unavailable' | 'not_signed'> {
+  const outcomes = await Promise.allSettled(
+    signers.map(async (signer) =>
+      source.isSignedWith(request, source.secretsOf(await deps.secrets.get(signer)), now),
+    ),
+  );
+  if (outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value)) return 'signed';
+  const unavailable = outcomes.some(
+    (outcome) => outcome.status === 'rejected' && isTransient(outcome.reason),
+  );
+  return unavailable ? 'unavailable' : 'not_signed';
+}
+
 /** Tries the cached secrets first, then fresh ones once: a rotation may have added a secret. */
 async function verify(
   source: WebhookSource,
   request: WebhookRequest,
   tenant: string,
-  secrets: TenantSecrets,
+  secrets: WebhookSecrets,
   now: Date,
 ): Promise<Verification> {
   const cached = source.secretsOf(await secrets.get(tenant));

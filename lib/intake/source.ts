@@ -1,7 +1,7 @@
 import type { WebhookRequest, WebhookResponse } from '../http.js';
 import type { IdentityChange, QueuedChange } from '../identity-change.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import type { DeadLetter, TenantSecret } from '../ports.js';
+import type { DeadLetter, WebhookSecret } from '../ports.js';
 
 /**
  * What a webhook source (Shopify, the ERP contract, …) supplies to the shared intake
@@ -15,6 +15,12 @@ export interface WebhookSource {
   maxBodyBytes: number;
   /** The tenant the request is for, before anything is verified; undefined when it names none. */
   tenantOf(request: WebhookRequest): string | undefined;
+  /**
+   * When the request names no tenant: the tenants whose secrets may still have signed it (Shopify:
+   * one app signs for every shop). Signed with one of theirs, it is kept on the dead-letter queue as
+   * unknown_tenant and answered 200 (a retry would not help); otherwise refused as not authenticated.
+   */
+  signersWhenUnknown?(request: WebhookRequest): readonly string[];
   /** The delivery's id, the same on every retry of it; the body's SHA-256 stands in when absent. */
   deliveryIdOf(request: WebhookRequest): string | undefined;
   /**
@@ -23,7 +29,7 @@ export interface WebhookSource {
    */
   unsignedReason(request: WebhookRequest, now: Date): string | undefined;
   /** This source's signing secrets in the tenant's secret (several during a rotation). */
-  secretsOf(secret: TenantSecret): readonly string[];
+  secretsOf(secret: WebhookSecret): readonly string[];
   /** Whether the request is signed with one of `secrets`, compared in constant time. */
   isSignedWith(request: WebhookRequest, secrets: readonly string[], now: Date): boolean;
   /**

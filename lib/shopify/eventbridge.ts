@@ -43,7 +43,7 @@ export type ShopifyEventIntake = (event: unknown) => Promise<ShopifyEventOutcome
  *   the configured bus's, a shop of no tenant) is kept on the dead-letter queue.
  */
 export function shopifyEventBridgeIntake(
-  config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion' | 'shopifyEventBusName'>,
+  config: Pick<Config, 'shopTenants' | 'defaultPhoneRegion' | 'shopifyEventBusName'>,
   deps: Omit<IntakeDependencies, 'secrets'>,
 ): ShopifyEventIntake {
   // The metadata came with the event from Shopify's partner source: its time is Shopify's word.

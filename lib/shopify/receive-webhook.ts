@@ -27,18 +27,23 @@ const SIGNATURE_HEADER = 'x-shopify-hmac-sha256';
 /**
  * Shopify's webhooks `customers/create`, `customers/update` and `customers/merge` (other topics
  * are answered and ignored): signed with the app's client secret over the raw body, the tenant
- * found from the shop's domain, one identity change (or customer merge) per delivery.
+ * found from the shop's domain through SHOP_TENANTS (a shop not there is kept as unknown_tenant
+ * when signed, never given a tenant by default), one identity change (or customer merge) per delivery.
  * `headersAuthentic`: the headers came through an authenticated transport (EventBridge), so their
  * time is trusted as the body is (lib/shopify/order-time.ts).
  */
 export function shopifyWebhookSource(
-  config: Pick<Config, 'shopTenants' | 'defaultTenant' | 'defaultPhoneRegion'>,
+  config: Pick<Config, 'shopTenants' | 'defaultPhoneRegion'>,
   { headersAuthentic = false }: { headersAuthentic?: boolean } = {},
 ): WebhookSource {
+  // One app's client secret signs for every shop that installs it: a delivery from a shop of no
+  // tenant may still be the app's own, signed with the secret of a tenant it does serve.
+  const mappedTenants = [...new Set(Object.values(config.shopTenants))];
   return {
     name: 'shopify',
     maxBodyBytes: SHOPIFY_MAX_BODY_BYTES,
     tenantOf: (request) => tenantForShop(config, request.headers['x-shopify-shop-domain']),
+    signersWhenUnknown: () => mappedTenants,
     deliveryIdOf: (request) => request.headers['x-shopify-webhook-id'],
     unsignedReason: (request) =>
       request.headers[SIGNATURE_HEADER] ? undefined : 'X-Shopify-Hmac-Sha256 is required',

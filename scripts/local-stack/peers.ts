@@ -3,6 +3,8 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
 import { buildApp } from 'fauxqs';
+import { klaviyoKeySecretId, webhookSecretId } from '../../lib/adapters/tenant-secrets.js';
+import type { TenantSecret } from '../../lib/ports.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
 import { declaredQueues } from './declared-queues.js';
@@ -51,6 +53,27 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 export const TABLE_NAME = 'identity-sync-state';
 export const TENANT_SECRET_PREFIX = 'klaviyo-identity-sync/local/tenants/';
 
+/**
+ * Seeds a tenant's secrets as deployed (lib/adapters/tenant-secrets.ts): the webhook secrets in
+ * `<prefix><tenant>/webhook`, the Klaviyo key in `<prefix><tenant>/klaviyo`; a part not given is
+ * not written.
+ */
+export function putTenantSecrets(
+  secrets: Pick<LocalSecretsManager, 'putSecret'>,
+  tenant: string,
+  { klaviyoPrivateKey, identifierKey, ...webhook }: Partial<TenantSecret>,
+) {
+  if (klaviyoPrivateKey !== undefined) {
+    secrets.putSecret(klaviyoKeySecretId(TENANT_SECRET_PREFIX, tenant), {
+      klaviyoPrivateKey,
+      ...(identifierKey !== undefined && { identifierKey }),
+    });
+  }
+  if (webhook.shopifyWebhookSecrets !== undefined || webhook.erpWebhookSecrets !== undefined) {
+    secrets.putSecret(webhookSecretId(TENANT_SECRET_PREFIX, tenant), webhook);
+  }
+}
+
 export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<LocalPeers> {
   const ports = options.ports ?? {};
   const stops: (() => Promise<unknown>)[] = [];
@@ -79,7 +102,7 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
 
     const secrets = await startLocalSecretsManager({ port: ports.secretsManager ?? 0, region: REGION });
     stops.push(() => secrets.stop());
-    secrets.putSecret(`${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`, {
+    putTenantSecrets(secrets, DEMO_TENANT.tenant, {
       klaviyoPrivateKey: options.klaviyoPrivateKey ?? DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
       erpWebhookSecrets: [DEMO_TENANT.erpWebhookSecret],
@@ -115,7 +138,9 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
         SHOPIFY_EVENT_FAILURES_QUEUE_URL: queues.shopifyEventFailuresQueueUrl,
         SYNC_STATE_TABLE: TABLE_NAME,
         TENANT_SECRET_PREFIX,
+        // The CLI's tenant when --tenant is not given (the functions do not read it).
         DEFAULT_TENANT: DEMO_TENANT.tenant,
+        // The demo shop is the stack's only shop: any other is refused, as deployed.
         SHOP_TENANTS: JSON.stringify({ [DEMO_TENANT.shopDomain]: DEMO_TENANT.tenant }),
         KLAVIYO_BASE_URL: klaviyoBaseUrl,
       },

@@ -28,8 +28,15 @@ const ACCOUNT = '${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}';
 const sub = (service: string, rest: string) => ({
   'Fn::Sub': `arn:${ACCOUNT.replace('%s', service)}:${rest}`,
 });
-/** Secrets Manager appends 6 characters to a secret's ARN: the one wildcard a secret needs. */
-const TENANT_SECRETS = sub('secretsmanager', 'secret:klaviyo-identity-sync/dev/tenants/*');
+/**
+ * The tenants' two secrets, granted apart: the intakes read only the webhook secrets, the worker
+ * only the Klaviyo keys. The wildcards: the tenant, and the 6 characters Secrets Manager appends.
+ */
+const WEBHOOK_SECRETS = sub('secretsmanager', 'secret:klaviyo-identity-sync/dev/tenants/*/webhook-??????');
+const KLAVIYO_KEY_SECRETS = sub(
+  'secretsmanager',
+  'secret:klaviyo-identity-sync/dev/tenants/*/klaviyo-??????',
+);
 /** A log group's streams: what Lambda's logging needs (the group itself is the stack's). */
 const logsOf = (fn: string) => sub('logs', `log-group:/aws/lambda/klaviyo-identity-sync-dev-${fn}:*`);
 
@@ -49,11 +56,11 @@ const intake = (fn: string) => [
 const RIGHTS: Record<string, string[]> = {
   'shopify-webhook': [
     ...intake('shopify-webhook'),
-    grant('secretsmanager:GetSecretValue', TENANT_SECRETS),
+    grant('secretsmanager:GetSecretValue', WEBHOOK_SECRETS),
     // Seen bodies' digests: Shopify signs only the body, so its replays are told by them.
     grant('dynamodb:PutItem', TABLE),
   ],
-  'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', TENANT_SECRETS)],
+  'erp-webhook': [...intake('erp-webhook'), grant('secretsmanager:GetSecretValue', WEBHOOK_SECRETS)],
   // Its deliveries come through EventBridge unsigned: no secret to read. Lambda sends an event it
   // could not queue to the on-failure destination with the function's role.
   'shopify-eventbridge': [
@@ -68,7 +75,7 @@ const RIGHTS: Record<string, string[]> = {
     ),
     grant('sqs:SendMessage', DEAD_LETTER_QUEUE),
     ...['GetItem', 'PutItem', 'UpdateItem', 'Query'].map((action) => grant(`dynamodb:${action}`, TABLE)),
-    grant('secretsmanager:GetSecretValue', TENANT_SECRETS),
+    grant('secretsmanager:GetSecretValue', KLAVIYO_KEY_SECRETS),
   ],
 };
 
@@ -134,7 +141,8 @@ describe('least privilege (infra/iam.yml)', () => {
 
   it('grants no wildcard action, and no wildcard resource but the ARN suffixes', () => {
     const allowed = [
-      JSON.stringify(TENANT_SECRETS),
+      JSON.stringify(WEBHOOK_SECRETS),
+      JSON.stringify(KLAVIYO_KEY_SECRETS),
       ...Object.keys(RIGHTS).map((fn) => JSON.stringify(logsOf(fn))),
     ];
     for (const [, fn] of ofType('AWS::Lambda::Function')) {

@@ -111,7 +111,6 @@ describe('functions', () => {
     expect(variables.SYNC_STATE_TABLE).toEqual({ Ref: 'SyncStateTable' });
     expect(variables).toMatchObject({
       TENANT_SECRET_PREFIX: 'klaviyo-identity-sync/dev/tenants/',
-      DEFAULT_TENANT: 'default',
       SHOP_TENANTS: '{}',
       DEFAULT_PHONE_REGION: 'US',
       KLAVIYO_BASE_URL: 'https://a.klaviyo.com',

@@ -12,7 +12,12 @@ import { createDynamoQuotaLedger } from '../../lib/adapters/dynamo-request-quota
 import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { type LocalPeers, startLocalPeers, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import {
+  type LocalPeers,
+  putTenantSecrets,
+  startLocalPeers,
+  TENANT_SECRET_PREFIX,
+} from '../../scripts/local-stack/peers.js';
 import { captureIo } from '../support/cli.js';
 
 /**
@@ -219,9 +224,7 @@ describe('identity-sync apply', () => {
     const names = namesOfThisTest();
     // A tenant of its own, so the quota's counters hold this test's requests only.
     const tenant = `quota-${names.id('cli')}`;
-    peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
-      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
-    });
+    putTenantSecrets(peers.secrets, tenant, { klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey });
     const lines = ['externalId,email,phone'];
     for (let i = 0; i < 300; i++) {
       const externalId = names.id(`many-${i}`);
@@ -296,7 +299,7 @@ describe('the tenant and its key', () => {
     await expectRefused(
       envOf(),
       ['--tenant', 'dmeo'],
-      `unknown tenant 'dmeo': there is no secret ${TENANT_SECRET_PREFIX}dmeo (TENANT_SECRET_PREFIX + tenant); nothing was read or written`,
+      `unknown tenant 'dmeo': there is no secret ${TENANT_SECRET_PREFIX}dmeo/klaviyo (TENANT_SECRET_PREFIX + tenant + /klaviyo); nothing was read or written`,
     );
   });
 
@@ -305,13 +308,13 @@ describe('the tenant and its key', () => {
     await expectRefused(
       { ...envOf(), KLAVIYO_API_KEY: other },
       [],
-      `the Klaviyo key given (KLAVIYO_API_KEY, key ${keyFingerprint(other)}) is not tenant demo's (secret ${TENANT_SECRET_PREFIX}demo holds key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)}): leave it out to use the tenant's key, or name the right --tenant; nothing was read or written`,
+      `the Klaviyo key given (KLAVIYO_API_KEY, key ${keyFingerprint(other)}) is not tenant demo's (secret ${TENANT_SECRET_PREFIX}demo/klaviyo holds key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)}): leave it out to use the tenant's key, or name the right --tenant; nothing was read or written`,
     );
     // --secret-id naming another tenant's secret is refused alike.
-    peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}elsewhere`, { klaviyoPrivateKey: other });
+    putTenantSecrets(peers.secrets, 'elsewhere', { klaviyoPrivateKey: other });
     const { io, written } = captureIo(envOf({ key: false }));
     const file = await inputFile('elsewhere.csv', ['externalId,email', 'e-1,e@example.com']);
-    expect(await apply([file, '--secret-id', `${TENANT_SECRET_PREFIX}elsewhere`], io)).toBe(2);
+    expect(await apply([file, '--secret-id', `${TENANT_SECRET_PREFIX}elsewhere/klaviyo`], io)).toBe(2);
     expect(written.stderr).toContain("is not tenant demo's");
     expect(klaviyo.requests).toEqual([]);
   });
@@ -327,7 +330,7 @@ describe('the tenant and its key', () => {
     expect(await apply([file], io)).toBe(0);
     expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('keyed.new'));
     expect(written.stderr).toContain(
-      `for tenant demo at ${klaviyo.url} (key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)} from secret ${TENANT_SECRET_PREFIX}demo)`,
+      `for tenant demo at ${klaviyo.url} (key ${keyFingerprint(DEMO_TENANT.klaviyoPrivateKey)} from secret ${TENANT_SECRET_PREFIX}demo/klaviyo)`,
     );
   });
 
@@ -484,7 +487,7 @@ describe('identity-sync history', () => {
       JSON.stringify({ externalId, email: names.email('audit.stale'), occurredAt: '2026-05-01T00:00:00Z' }),
     ]);
     // The key from the tenant's secret, as the worker reads it.
-    const secretId = ['--secret-id', `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`];
+    const secretId = ['--secret-id', `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}/klaviyo`];
     expect(await bind([customers, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
     expect(await apply([changes, ...secretId], captureIo(envOf({ key: false })).io)).toBe(0);
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identitySync } from '../../cli/identity-sync.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { putTenantSecrets, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { captureIo } from '../support/cli.js';
 import { type Harness, startHarness } from '../support/harness.js';
 
@@ -49,13 +49,22 @@ async function runDoctor(...args: string[]) {
 }
 
 const lineOf = (lines: string[], check: string) =>
-  lines.find((line) => new RegExp(`^ {2}(ok|FAIL|skip) +${check} `).test(line)) ?? `(no ${check} line)`;
+  // Two spaces after the name: `webhook` is not `webhook secret`.
+  lines.find((line) => new RegExp(`^ {2}(ok|FAIL|skip) +${check}  `).test(line)) ?? `(no ${check} line)`;
 
 describe('identity-sync doctor', () => {
   it('passes every check for the demo tenant of the local stack', async () => {
     const { exitCode, lines, stdout } = await runDoctor();
     expect(stdout).toMatch(/^Checks for tenant demo:\n/);
-    for (const check of ['tenant secret', 'Klaviyo key', 'queue', 'dead-letter queue', 'table', 'webhook']) {
+    for (const check of [
+      'tenant secret',
+      'webhook secret',
+      'Klaviyo key',
+      'queue',
+      'dead-letter queue',
+      'table',
+      'webhook',
+    ]) {
       expect(lineOf(lines, check), stdout).toMatch(/^ {2}ok /);
     }
     expect(lineOf(lines, 'Klaviyo key')).toMatch(/accepted; it read a page of profiles/);
@@ -69,7 +78,7 @@ describe('identity-sync doctor', () => {
   });
 
   it('fails a key Klaviyo refuses, and says what to do', async () => {
-    harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}revoked`, {
+    putTenantSecrets(harness.peers.secrets, 'revoked', {
       klaviyoPrivateKey: 'pk_revoked_key',
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
     });
@@ -84,10 +93,13 @@ describe('identity-sync doctor', () => {
   it('fails a tenant without a secret, naming the secret it looked for', async () => {
     const { exitCode, lines, stdout } = await runDoctor('--tenant', 'nobody');
     expect(lineOf(lines, 'tenant secret')).toMatch(
-      `FAIL  tenant secret      ${TENANT_SECRET_PREFIX}nobody does not exist: create it`,
+      `FAIL  tenant secret      ${TENANT_SECRET_PREFIX}nobody/klaviyo does not exist: create it`,
+    );
+    expect(lineOf(lines, 'webhook secret')).toMatch(
+      `FAIL  webhook secret     ${TENANT_SECRET_PREFIX}nobody/webhook does not exist: create it`,
     );
     expect(lineOf(lines, 'Klaviyo key')).toMatch(/FAIL .* not tried: the tenant secret is needed first/);
-    expect(stdout).toMatch(/\n2 of 6 checks failed\.\n$/);
+    expect(stdout).toMatch(/\n3 of 7 checks failed\.\n$/);
     expect(exitCode).toBe(1);
   });
 

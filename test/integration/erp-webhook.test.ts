@@ -4,7 +4,7 @@ import { erpReceiptSchema, erpRefusalSchema, MAX_BODY_BYTES } from '../../lib/er
 import { signErpRequest } from '../../lib/erp/sign.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { putTenantSecrets, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { type Harness, useHarness } from '../support/harness.js';
 import { capturedOutput } from '../support/output.js';
 
@@ -202,11 +202,31 @@ describe('what is refused as a whole', () => {
     for (let i = 0; i < 3; i++) {
       expect((await send(anyChange(), { tenant: 'stranger' })).statusCode).toBe(401);
     }
-    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}stranger`)).toBe(1);
+    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}stranger/webhook`)).toBe(1);
+  });
+
+  it('answers a 600-character tenant name with 401, asking Secrets Manager nothing', async () => {
+    const long = 't'.repeat(600);
+    expect(await send(anyChange(), { tenant: long })).toEqual({
+      statusCode: 401,
+      body: { error: 'invalid signature' },
+    });
+    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}${long}/webhook`)).toBe(0);
+    await expectNothingQueued();
+  });
+
+  it('answers a signed batch with a 60 KB adversarial email within 2 s, rejecting that change', async () => {
+    const email = `a@${'.'.repeat(60 * 1024)}@`;
+    const start = performance.now();
+    const response = await send({ changes: [{ ...anyChange(), email }] });
+    expect(performance.now() - start).toBeLessThan(2_000);
+    expect(response.statusCode).toBe(202);
+    expect(response.body).toMatchObject({ results: [{ status: 'rejected', errors: [{ path: '/email' }] }] });
+    await harness.takeDeadLetters();
   });
 
   it('answers a tenant with no ERP secret as a wrong signature', async () => {
-    harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}shopify-only`, {
+    putTenantSecrets(harness.peers.secrets, 'shopify-only', {
       klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: ['shpss_x'],
     });
@@ -238,7 +258,7 @@ describe('what is refused as a whole', () => {
       statusCode: 413,
       body: { error: `body larger than ${MAX_BODY_BYTES} bytes` },
     });
-    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}unread`)).toBe(0);
+    expect(harness.peers.secrets.reads(`${TENANT_SECRET_PREFIX}unread/webhook`)).toBe(0);
     await expectNothingQueued();
   });
 
@@ -293,8 +313,7 @@ describe('secret rotation', () => {
   it('accepts a request signed with a secret added after the cache was filled', async () => {
     const ada = seedCustomer();
     const rotated = `whsec_${Buffer.from('rotated-erp-signing-key-0002').toString('base64')}`;
-    harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
-      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+    putTenantSecrets(harness.peers.secrets, tenant, {
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
       erpWebhookSecrets: [secret, rotated],
     });

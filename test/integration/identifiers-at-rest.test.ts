@@ -2,7 +2,7 @@ import { type AttributeValue, PutItemCommand, ScanCommand } from '@aws-sdk/clien
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
-import { createTenantSecrets } from '../../lib/adapters/tenant-secrets.js';
+import { createKlaviyoKeys } from '../../lib/adapters/tenant-secrets.js';
 import { identifierKeysOf } from '../../lib/composition.js';
 import { KLAVIYO_REVISION } from '../../lib/config.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
@@ -46,7 +46,7 @@ const FIRST = '2026-05-01T12:00:00.000Z';
 const LATER = '2026-05-01T13:00:00.000Z';
 
 function worker(): WorkerDependencies {
-  const secrets = createTenantSecrets({
+  const secrets = createKlaviyoKeys({
     prefix: TENANT_SECRET_PREFIX,
     cacheTtlSeconds: 60,
     minFreshIntervalSeconds: 1,

@@ -7,7 +7,7 @@ import type { ChangeQueue } from '../../lib/ports.js';
 import { auditedValue, identifierKeyOf } from '../../lib/privacy/identifier-digest.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { TABLE_NAME, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { putTenantSecrets, TABLE_NAME } from '../../scripts/local-stack/peers.js';
 import { aChange } from '../support/factories.js';
 import { type Harness, useHarness } from '../support/harness.js';
 
@@ -64,10 +64,7 @@ useHarness(
     klaviyo = started.peers.klaviyo as KlaviyoSandbox;
     queue = createSqsChangeQueue(harness.peers.sqs, harness.peers.queueUrl);
     for (const tenant of ['strict', 'rehearsal']) {
-      harness.peers.secrets.putSecret(`${TENANT_SECRET_PREFIX}${tenant}`, {
-        klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
-        shopifyWebhookSecrets: [],
-      });
+      putTenantSecrets(harness.peers.secrets, tenant, { klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey });
     }
   },
 );

@@ -108,7 +108,7 @@ describe('the environment block for the CLI', () => {
   it('is enough for `doctor` to pass its checks (the webhook skipped: no serverless-offline here)', async () => {
     const { stdout } = await cliAfterTheBlock('doctor');
     expect(stdout).toMatch(/^Checks for tenant demo:\n/);
-    expect(stdout.match(/^ {2}ok /gm)).toHaveLength(5);
+    expect(stdout.match(/^ {2}ok /gm)).toHaveLength(6);
     expect(stdout).toMatch(/No check failed \(1 skipped\): tenant demo is ready\.\n$/);
   }, 60_000);
 });

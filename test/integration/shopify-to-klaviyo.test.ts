@@ -6,7 +6,7 @@ import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { lambdaContext } from '../../local/lambda-events.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { putTenantSecrets, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller } from '../../scripts/local-stack/queue-poller.js';
 import { type Harness, useHarness } from '../support/harness.js';
 import { capturedOutput } from '../support/output.js';
@@ -18,7 +18,6 @@ import { capturedOutput } from '../support/output.js';
 let harness: Harness;
 let klaviyo: KlaviyoSandbox;
 const secret = DEMO_TENANT.shopifyWebhookSecret;
-const DEMO_SECRET_ID = `${TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}`;
 let nextCustomer = 5_000_000_000_000;
 let clock = Date.parse('2026-05-01T12:00:00Z');
 
@@ -52,7 +51,7 @@ const patchesTo = (profileId: string) =>
 
 /** Shops whose tenants have no secret: one never asked for (to count reads), one asked for. */
 const UNREAD_SHOP = 'unread-shop.myshopify.com';
-const UNREAD_SECRET_ID = `${TENANT_SECRET_PREFIX}unread`;
+const UNREAD_SECRET_ID = `${TENANT_SECRET_PREFIX}unread/webhook`;
 const GHOST_SHOP = 'ghost-shop.myshopify.com';
 
 useHarness(
@@ -192,8 +191,42 @@ describe('what is refused or ignored', () => {
     expect(await harness.queueDepth()).toBe(0);
   });
 
+  it('keeps a signed delivery from a shop of no tenant as unknown_tenant: nothing reaches Klaviyo', async () => {
+    const { id, profileId } = seedCustomer('stranger.old@example.com');
+    const before = klaviyo.requests.length;
+    const body = customerPayload({ id, email: 'stranger.new@example.com', phone: null, updatedAt: later() });
+    // Signed with the app's client secret, as Shopify signs for any shop that installs the app.
+    const response = await harness.deliver(
+      body,
+      shopifyHeaders(body, {
+        secret,
+        shop: 'someone-elses-dev-store.myshopify.com',
+        webhookId: 'wh-stranger-1',
+      }),
+    );
+    expect(response).toEqual({
+      statusCode: 200,
+      body: { status: 'dead-lettered', reason: 'maps to no tenant' },
+    });
+    expect(await harness.queueDepth()).toBe(0);
+    await harness.drain();
+    const [parked, ...others] = await harness.takeDeadLetters();
+    expect(others).toEqual([]);
+    expect(parked?.reason).toBe('unknown_tenant');
+    expect(parked?.letter).toMatchObject({
+      source: 'shopify',
+      sourceEventId: 'wh-stranger-1',
+      payload: body,
+      context: { shop: 'someone-elses-dev-store.myshopify.com' },
+    });
+    expect(klaviyo.getProfile(profileId)?.email).toBe('stranger.old@example.com');
+    expect(klaviyo.requests.length).toBe(before);
+  });
+
   it('refuses an unsigned body over 256 KiB with 413, without reading the tenant secret', async () => {
     const body = customerPayload({ id: '45' }).padEnd(SHOPIFY_MAX_BODY_BYTES + 1, ' ');
+    // Not 0: a delivery from a shop of no tenant (above) checks every configured tenant's secret.
+    const readsBefore = harness.peers.secrets.reads(UNREAD_SECRET_ID);
     const response = await harness.deliver(
       body,
       shopifyHeaders(body, { secret, shop: UNREAD_SHOP, signature: null }),
@@ -202,7 +235,7 @@ describe('what is refused or ignored', () => {
       statusCode: 413,
       body: { error: `body larger than ${SHOPIFY_MAX_BODY_BYTES} bytes` },
     });
-    expect(harness.peers.secrets.reads(UNREAD_SECRET_ID)).toBe(0);
+    expect(harness.peers.secrets.reads(UNREAD_SECRET_ID)).toBe(readsBefore);
     expect(await harness.takeDeadLetters()).toEqual([]);
   });
 
@@ -349,10 +382,7 @@ describe('Klaviyo key rotation', () => {
     await deliverUpdate({ id, email: 'key.warm@example.com' }); // the worker now has the key cached
     await harness.drain();
     klaviyo.setApiKeys(['pk_rotated_key']);
-    harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
-      klaviyoPrivateKey: 'pk_rotated_key',
-      shopifyWebhookSecrets: [secret],
-    });
+    putTenantSecrets(harness.peers.secrets, DEMO_TENANT.tenant, { klaviyoPrivateKey: 'pk_rotated_key' });
     try {
       await deliverUpdate({ id, email: 'key.new@example.com' });
       await harness.drain();
@@ -362,9 +392,8 @@ describe('Klaviyo key rotation', () => {
       expect(refused.map((request) => request.method)).toEqual(['PATCH']);
     } finally {
       klaviyo.setApiKeys([DEMO_TENANT.klaviyoPrivateKey]);
-      harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
+      putTenantSecrets(harness.peers.secrets, DEMO_TENANT.tenant, {
         klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
-        shopifyWebhookSecrets: [secret],
       });
     }
   });
@@ -399,9 +428,9 @@ describe('the worker near its timeout', () => {
 describe('secret rotation', () => {
   it('accepts a webhook signed with a secret added after the cache was filled', async () => {
     const { id, profileId } = seedCustomer('rotate.old@example.com');
-    harness.peers.secrets.putSecret(DEMO_SECRET_ID, {
-      klaviyoPrivateKey: DEMO_TENANT.klaviyoPrivateKey,
+    putTenantSecrets(harness.peers.secrets, DEMO_TENANT.tenant, {
       shopifyWebhookSecrets: ['shpss_rotated_secret', secret],
+      erpWebhookSecrets: [DEMO_TENANT.erpWebhookSecret],
     });
     const body = customerPayload({ id, email: 'rotate.new@example.com', phone: null, updatedAt: later() });
     const response = await harness.deliver(body, shopifyHeaders(body, { secret: 'shpss_rotated_secret' }));

@@ -2,12 +2,12 @@ import { vi } from 'vitest';
 import { PermanentError } from '../../lib/errors.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import type { IntakeDependencies } from '../../lib/intake/receive.js';
-import type { DeadLetter, TenantSecret } from '../../lib/ports.js';
+import type { DeadLetter, WebhookSecret } from '../../lib/ports.js';
 
 export const NOW = new Date('2026-05-01T12:00:00Z');
 
-export const tenantSecret = (webhookSecrets: Partial<TenantSecret> = {}): TenantSecret => ({
-  klaviyoPrivateKey: 'pk_unit',
+/** A tenant's webhook secret: all an intake may read (never a Klaviyo key). */
+export const tenantSecret = (webhookSecrets: Partial<WebhookSecret> = {}): WebhookSecret => ({
   shopifyWebhookSecrets: [],
   erpWebhookSecrets: [],
   ...webhookSecrets,
@@ -20,7 +20,7 @@ const missing = (tenant: string) => new PermanentError('tenant_secret_missing', 
  * secrets read from `secrets` (a tenant not in it has no secret), counted by `get`'s calls.
  */
 export function fakeIntake(
-  secrets: Record<string, TenantSecret>,
+  secrets: Record<string, WebhookSecret>,
   overrides: Partial<IntakeDependencies> = {},
 ) {
   // Shopify's customers/merge queues a CustomerMerge: its tests read it from here too.

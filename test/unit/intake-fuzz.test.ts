@@ -3,12 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { httpApiResponse, webhookRequestOf } from '../../functions/http-api.js';
 import { createSqsChangeQueue, createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
+import { MAX_EMAIL_LENGTH, readErpRequest } from '../../lib/erp/contract.js';
 import { erpWebhookSource } from '../../lib/erp/receive-webhook.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
 import { TIMESTAMP_TOLERANCE_SECONDS } from '../../lib/erp/signature.js';
 import type { WebhookRequest } from '../../lib/http.js';
 import { NOT_AUTHENTICATED, receiveWebhook } from '../../lib/intake/receive.js';
 import type { WebhookSource } from '../../lib/intake/source.js';
+import { maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
 import { signShopifyBody } from '../../lib/shopify/signature.js';
 import { httpApiEvent } from '../../local/lambda-events.js';
@@ -45,7 +47,6 @@ const RUNS = { numRuns: 200 };
 
 const shopify = shopifyWebhookSource({
   shopTenants: { [SHOP]: TENANT },
-  defaultTenant: '',
   defaultPhoneRegion: 'US',
 });
 const erp = erpWebhookSource({ defaultPhoneRegion: 'US' });
@@ -328,11 +329,7 @@ describe('signatures', () => {
         expect(
           await answerTo(
             shopify,
-            shopifyRequest(
-              body,
-              { 'x-shopify-shop-domain': `${stranger}.myshopify.com` },
-              SHOPIFY_SECRETS[0],
-            ),
+            shopifyRequest(body, { 'x-shopify-shop-domain': `${stranger}.myshopify.com` }, 'shpss_not_ours'),
           ),
         ).toEqual(wrong);
         expect(
@@ -361,5 +358,116 @@ describe('signatures', () => {
     );
     expect((await intake(erp).receive(erpRequest(change, TENANT, NOW, ERP_SECRETS[0]))).statusCode).toBe(202);
     expect(crypto.comparisons).toBe(ERP_SECRETS.length);
+  });
+});
+
+describe('a shop of no tenant', () => {
+  it('is never given a tenant: signed with the app’s secret it is kept as unknown_tenant, nothing queued', async () => {
+    const body = Buffer.from(customerPayload({ id: '1001' }));
+    await fc.assert(
+      fc.asyncProperty(headerValue, fc.constantFrom(...SHOPIFY_SECRETS), async (shop, secret) => {
+        fc.pre(shop.toLowerCase() !== SHOP);
+        const { receive, queued, parked } = intake(shopify);
+        const answer = await receive(shopifyRequest(body, { 'x-shopify-shop-domain': shop }, secret));
+        expect(answer).toEqual({
+          statusCode: 200,
+          body: { status: 'dead-lettered', reason: 'maps to no tenant' },
+        });
+        expect(queued).toEqual([]);
+        expect(parked).toHaveLength(1);
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
+/**
+ * Inputs that cost nothing to send cost us nothing: every pattern run on input is linear and
+ * bounded, and a tenant name no tenant can have is refused before any secret is read.
+ */
+describe('adversarial inputs', () => {
+  const KB60 = 60 * 1024;
+  /** Strings that made the former email pattern backtrack for seconds (quadratic in their length). */
+  const ADVERSARIAL_EMAILS = [
+    `a@${'.'.repeat(KB60)}`,
+    `a@${'.'.repeat(KB60)}@`,
+    `a@${'.'.repeat(KB60)} x`,
+    `a@b${'.'.repeat(KB60)}\u0000`,
+    `${' '.repeat(KB60)}x`,
+    `${'a'.repeat(KB60)}@`,
+  ];
+
+  it.each(ADVERSARIAL_EMAILS.map((email, index) => [index, email]))(
+    'answers a signed ERP batch with adversarial email #%i within 2 s, the change rejected',
+    async (_, email) => {
+      const { receive, queued, parked } = intake(erp);
+      const change = { externalId: 'C-1', occurredAt: NOW.toISOString() };
+      const body = Buffer.from(
+        JSON.stringify({
+          changes: [
+            { ...change, email },
+            { ...change, email: 'a@example.com', previous: { email } },
+          ],
+        }),
+      );
+      const start = performance.now();
+      const answer = await receive(erpRequest(body, TENANT, NOW));
+      expect(performance.now() - start).toBeLessThan(2_000);
+      expect(answer.statusCode).toBe(202);
+      const { results } = answer.body as { results: { status: string; errors?: { path: string }[] }[] };
+      expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+      expect(results.map((result) => result.errors?.[0]?.path)).toEqual(['/email', '/previous/email']);
+      expect([queued.length, parked.length]).toEqual([0, 2]);
+    },
+  );
+
+  it('checks an email of up to 254 characters, and refuses a longer one before any pattern', () => {
+    const local = 'a'.repeat(64);
+    const at254 = `${local}@${'b'.repeat(254 - 64 - 1 - 4)}.com`;
+    const read = (email: string) =>
+      readErpRequest(JSON.stringify({ externalId: '1', email, occurredAt: NOW.toISOString() }), {
+        tenant: TENANT,
+        webhookId: 'msg_1',
+        receivedAt: NOW,
+        defaultPhoneRegion: 'US',
+      });
+    expect(at254).toHaveLength(MAX_EMAIL_LENGTH);
+    expect(read(at254)).toMatchObject({ ok: true, changes: [{ result: { status: 'accepted' } }] });
+    expect(read(`a${at254}`)).toMatchObject({
+      ok: true,
+      changes: [
+        {
+          result: {
+            status: 'rejected',
+            errors: [{ path: '/email', message: expect.stringMatching(/at most 254/) }],
+          },
+        },
+      ],
+    });
+  });
+
+  it('masks identifiers in 60 KB of text without an email in well under a second', () => {
+    for (const text of [
+      'a'.repeat(KB60),
+      `${'a'.repeat(KB60)}@`,
+      'a@'.repeat(KB60 / 2),
+      `+1${'1 '.repeat(KB60 / 2)}`,
+    ]) {
+      const start = performance.now();
+      maskIdentifiersInText(text);
+      expect(performance.now() - start, text.slice(0, 8)).toBeLessThan(250);
+    }
+  });
+
+  it('refuses an ERP tenant name no tenant can have (600 characters, not a name) with 401, reading no secret', async () => {
+    for (const tenant of ['t'.repeat(600), 'a'.repeat(65), '-acme', 'acme/../x']) {
+      const { receive, secretReads, parked } = intake(erp);
+      const body = Buffer.from(
+        JSON.stringify({ externalId: '1', email: 'a@example.com', occurredAt: NOW.toISOString() }),
+      );
+      expect(await receive(erpRequest(body, tenant, NOW))).toEqual(NOT_AUTHENTICATED);
+      expect(secretReads).not.toHaveBeenCalled();
+      expect(parked).toEqual([]);
+    }
   });
 });

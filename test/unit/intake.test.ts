@@ -8,7 +8,7 @@ import type { WebhookRequest } from '../../lib/http.js';
 import { DEAD_LETTER_MAX_BYTES, letterWithPayload, PAYLOAD_EXCERPT_BYTES } from '../../lib/intake/letters.js';
 import { NOT_AUTHENTICATED, REPLAY_REASON, receiveWebhook } from '../../lib/intake/receive.js';
 import type { WebhookSource } from '../../lib/intake/source.js';
-import type { TenantSecret } from '../../lib/ports.js';
+import type { WebhookSecret } from '../../lib/ports.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
 import { signShopifyBody } from '../../lib/shopify/signature.js';
 import { customerPayload } from '../../local/shopify-deliveries.js';
@@ -22,7 +22,7 @@ interface SourceCase {
   source: WebhookSource;
   oldSecret: string;
   newSecret: string;
-  secretWith(secrets: string[]): TenantSecret;
+  secretWith(secrets: string[]): WebhookSecret;
   /** A request for `tenant` carrying `body`, signed with `secret` (unsigned when null). */
   request(body: string, tenant: string, secret: string | null): WebhookRequest;
   /** A name the request can give that maps to no tenant at all. */
@@ -38,7 +38,6 @@ const shopify: SourceCase = {
       'ghost.myshopify.com': 'ghost',
       'bare.myshopify.com': 'bare',
     },
-    defaultTenant: '',
     defaultPhoneRegion: 'US',
   }),
   oldSecret: 'shpss_unit_old',
@@ -102,7 +101,8 @@ describe.each([
     const { deps, queued, log } = setUp();
     const answers = {
       wrongSignature: await receive(deps, request(validBody, 'acme', newSecret)),
-      unknownTenant: await receive(deps, request(validBody, sourceCase.unknownTenant, oldSecret)),
+      // Signed with a secret no tenant holds (one that does is the Shopify tests' below).
+      unknownTenant: await receive(deps, request(validBody, sourceCase.unknownTenant, newSecret)),
       tenantSecretMissing: await receive(deps, request(validBody, 'ghost', oldSecret)),
       noSecretOfThisSource: await receive(deps, request(validBody, 'bare', oldSecret)),
     };
@@ -333,6 +333,55 @@ describe('Shopify intake', () => {
       expect((await receiveWebhook(shopify.source, original, down)).statusCode).toBe(503);
       expect(queued).toEqual([]);
     });
+  });
+
+  /** The same delivery (signed with the app's secret, as Shopify signs for every shop) from `shop`. */
+  const fromShop = (shop: string, secret = shopify.oldSecret) => {
+    const signed = shopify.request(shopify.validBody, 'acme', secret);
+    return { ...signed, headers: { ...signed.headers, 'x-shopify-shop-domain': shop } };
+  };
+
+  it.each([
+    'stranger.myshopify.com',
+    'https://acme.myshopify.com',
+    'acme.myshopify.com.',
+    'shop.acme.example',
+  ])(
+    'keeps a signed delivery from a shop of no tenant (%s) as unknown_tenant, applies nothing, answers 200',
+    async (shop) => {
+      const { deps, parked, queued } = setUp();
+      const response = await receiveWebhook(shopify.source, fromShop(shop), deps);
+      expect(response).toEqual({
+        statusCode: 200,
+        body: { status: 'dead-lettered', reason: 'maps to no tenant' },
+      });
+      expect(queued).toEqual([]);
+      expect(parked).toEqual([
+        expect.objectContaining({
+          reason: 'unknown_tenant',
+          tenant: undefined,
+          source: 'shopify',
+          sourceEventId: 'wh-unit-1',
+          payload: shopify.validBody,
+          context: { topic: 'customers/update', shop },
+        }),
+      ]);
+    },
+  );
+
+  it('refuses a delivery from a shop of no tenant signed with no tenant’s secret, keeping nothing', async () => {
+    const { deps, parked, queued } = setUp();
+    const response = await receiveWebhook(shopify.source, fromShop('stranger.myshopify.com', 'forged'), deps);
+    expect(response).toEqual(NOT_AUTHENTICATED);
+    expect([...parked, ...queued]).toEqual([]);
+  });
+
+  it('answers 503 for a shop of no tenant when no secret can be read for now, keeping nothing', async () => {
+    const { deps, parked } = setUp();
+    deps.secrets.get = async () => Promise.reject(new TransientError('tenant_secret_unavailable', 'down'));
+    const response = await receiveWebhook(shopify.source, fromShop('stranger.myshopify.com'), deps);
+    expect(response.statusCode).toBe(503);
+    expect(parked).toEqual([]);
   });
 
   it('answers 200 to another topic and queues nothing', async () => {

@@ -44,7 +44,6 @@ describe('parseShopifyCustomerMerge', () => {
 describe('the customers/merge webhook', () => {
   const source = shopifyWebhookSource({
     shopTenants: { 'demo-shop.myshopify.com': 'acme' },
-    defaultTenant: undefined,
     defaultPhoneRegion: 'US',
   });
   const secret = 'shpss_merge';

@@ -12,7 +12,6 @@ import { customerMergePayload, PARTNER_EVENT_SOURCE, shopifyEvent } from '../sup
  */
 const config = {
   shopTenants: { 'demo-shop.myshopify.com': 'acme' },
-  defaultTenant: undefined,
   defaultPhoneRegion: 'US',
   shopifyEventBusName: PARTNER_EVENT_SOURCE,
 };
