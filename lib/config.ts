@@ -14,7 +14,10 @@ export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** A shop's permanent domain as Shopify sends it in X-Shopify-Shop-Domain: `<name>.myshopify.com`. */
 export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$/;
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
+/** Loopback is all of 127.0.0.0/8, not only 127.0.0.1. */
+const isLoopback = (hostname: string) =>
+  LOOPBACK_HOSTS.has(hostname) || /^127(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(hostname);
 
 /**
  * DEFAULT_TENANT is the CLI's tenant when `--tenant` is not given (cli/session.ts), and nothing
@@ -92,8 +95,8 @@ export const settingsSchema = z.object({
     .refine((url) => {
       // Run on what z.url() refused too: no URL, no verdict of ours.
       const { protocol, hostname } = URL.parse(url) ?? { protocol: 'https:', hostname: '' };
-      return protocol === 'https:' || (protocol === 'http:' && LOOPBACK_HOSTS.has(hostname));
-    }, 'must be an https URL (http only for 127.0.0.1, localhost or [::1])')
+      return protocol === 'https:' || (protocol === 'http:' && isLoopback(hostname));
+    }, 'must be an https URL (http only for loopback: 127.0.0.0/8, localhost or [::1])')
     .default(KLAVIYO_PRODUCTION_URL),
   KLAVIYO_REVISION: z
     .string()

@@ -101,7 +101,7 @@ describe('the environment block for the CLI', () => {
       `Decisions for customer ${CUSTOMER} of tenant ${DEMO_TENANT.tenant}, newest first:`,
     );
     expect(stdout).toMatch(
-      /applied .*profile 01ENVBLOCKTEST .*ada\.after@example\.com.*\[env-block-test-1\]/,
+      /applied .*profile 01ENVBLOCKTEST .*a\*\*\*@example\.com.*\[env-block-test-1\]/,
     );
   }, 60_000);
 

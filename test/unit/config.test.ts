@@ -79,7 +79,12 @@ describe('loadConfig', () => {
   });
 
   it('wants KLAVIYO_BASE_URL on https, but for loopback', () => {
-    for (const url of ['http://a.klaviyo.com', 'http://10.0.0.5:4569', 'ftp://127.0.0.1']) {
+    for (const url of [
+      'http://a.klaviyo.com',
+      'http://10.0.0.5:4569',
+      'ftp://127.0.0.1',
+      'http://127.0.0.1.example.com',
+    ]) {
       expect(() => loadConfig({ ...required, KLAVIYO_BASE_URL: url }), url).toThrow(
         /KLAVIYO_BASE_URL: must be an https URL/,
       );
@@ -87,6 +92,7 @@ describe('loadConfig', () => {
     for (const url of [
       'https://a.klaviyo.com',
       'http://127.0.0.1:4569',
+      'http://127.0.0.2:9',
       'http://localhost:4569',
       'http://[::1]:4569',
     ]) {
