@@ -39,8 +39,8 @@ function tenantSecretsFor(config: Config): TenantSecrets {
 function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry): DeadLetters {
   const deadLetters = createSqsDeadLetters(sqs, config.deadLetterQueueUrl);
   return {
-    async park(letter) {
-      await deadLetters.park(letter);
+    async park(letter, from) {
+      await deadLetters.park(letter, from);
       telemetry.count('Parked', 1, { [PARKED_REASON]: parkedReasonDimension(letter.reason) });
     },
   };

@@ -1,17 +1,22 @@
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type MoveReport, moveMessages, type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
+import { queuedChangeOfLetter } from '../../lib/dead-letter.js';
+import { isReason, REASON_SPELLINGS } from '../../lib/reasons.js';
 import {
   type CliIo,
   confirm,
   counted,
   EXIT_ATTENTION,
   EXIT_OK,
+  EXIT_USAGE,
   positiveNumber,
   runCommand,
   UsageError,
 } from '../io.js';
 import { classifyDeadLetter, formatLetter, queueNameOf } from './dead-letters.js';
+
+const REASON_LIST = REASON_SPELLINGS.join(', ');
 
 const USAGE = `Usage: identity-sync replay --reason R [--since T] [--dry-run] [--yes] [options]
 
@@ -20,7 +25,8 @@ the worker applies them as they were (its staleness guard still skips what newer
 replaced). Fix the cause first. Each customer's letters move in their order; unusable payloads
 (letters that carry no change) are never moved. Counts what it can see and asks before moving.
   --reason R          the letters to move: their reason, as \`identity-sync dead-letters\` shows
-                      it (retries_exhausted: changes SQS moved there after failing transiently)
+                      it (retries_exhausted: changes SQS moved there after failing transiently);
+                      one of: ${REASON_LIST}
   --since T           only letters parked at or after T (ISO 8601, e.g. 2026-06-01T00:00:00Z)
   --dry-run           count and list what would move; move nothing
   --yes               move without asking (no terminal needed)
@@ -60,6 +66,13 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
     const reason = values.reason;
     if (!reason)
       throw new UsageError('--reason is required: replay moves the letters of one reason at a time');
+    if (!isReason(reason)) {
+      // One line, not the whole usage: a misspelt reason would otherwise read as "0 letters".
+      io.stderr.write(
+        `identity-sync: --reason ${reason} is no reason a letter is parked with; one of: ${REASON_LIST}\n`,
+      );
+      return EXIT_USAGE;
+    }
     const since = values.since === undefined ? undefined : Date.parse(values.since);
     if (since !== undefined && Number.isNaN(since))
       throw new UsageError(`--since must be an ISO 8601 date-time, got '${values.since}'`);
@@ -123,7 +136,7 @@ export function matches(message: PeekedMessage, { reason, since }: Wanted): 'mov
   if (since !== undefined && !(letter.time !== undefined && Date.parse(letter.time) >= since)) return 'leave';
   const { content } = message;
   if (content.kind === 'unreadable') return 'unusable';
-  if (content.kind === 'letter') return content.letter.change || content.letter.merge ? 'move' : 'unusable';
+  if (content.kind === 'letter') return queuedChangeOfLetter(content.letter) ? 'move' : 'unusable';
   return 'move';
 }
 

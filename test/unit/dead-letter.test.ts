@@ -80,7 +80,7 @@ describe('the dead letter', () => {
 
 describe('reading a queued message', () => {
   it('reads a plain change', () => {
-    expect(readQueuedMessage(JSON.stringify(change))).toEqual({ kind: 'change', change });
+    expect(readQueuedMessage(JSON.stringify(change))).toEqual({ kind: 'queued', queued: change });
   });
 
   it('reads a parked letter with its change (replayable) and one without (an unusable payload)', () => {
