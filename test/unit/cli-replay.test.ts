@@ -106,7 +106,28 @@ describe('what replay says', () => {
     const { io, written } = captureIo({});
     expect(await replay([], io)).toBe(2);
     expect(written.stderr).toContain('--reason is required');
-    expect(await replay(['--reason', 'x', '--yes'], io)).toBe(2);
+    expect(await replay(['--reason', 'klaviyo_invalid', '--yes'], io)).toBe(2);
     expect(written.stderr).toContain('DEAD_LETTER_QUEUE_URL');
+  });
+
+  it('refuses a reason no letter is parked with, in one line naming the ones there are', async () => {
+    const env = { DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:1/dlq.fifo', IDENTITY_CHANGES_QUEUE_URL: 'x' };
+    const { io, written } = captureIo(env);
+
+    expect(await replay(['--reason', 'klaviyo-invalid', '--yes'], io)).toBe(2);
+
+    expect(written.stdout).toBe('');
+    expect(written.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining('--reason klaviyo-invalid is no reason a letter is parked with; one of:'),
+    ]);
+    expect(written.stderr).toContain('identifier_held_by_other_customer');
+    expect(written.stderr).toContain('retries_exhausted');
+    expect(written.stderr).toContain('klaviyo_<code>');
+  });
+
+  it('lists the reasons in its help', async () => {
+    const { io, written } = captureIo({});
+    expect(await replay(['--help'], io)).toBe(0);
+    expect(written.stdout).toMatch(/one of: .*duplicate_profile.*klaviyo_<code>/s);
   });
 });
