@@ -55,6 +55,16 @@ describe('what replay moves', () => {
     expect(matches(message('not json'), { reason: 'unreadable', since: undefined })).toBe('unusable');
   });
 
+  it('leaves a letter the worker parked again after replay began moving, for the next replay', () => {
+    const began = Date.parse('2026-06-02T08:00:00.000Z');
+    expect(matches(message(letter()), { ...wanted, sentBefore: began + 1 })).toBe('move');
+    expect(matches(message(letter()), { ...wanted, sentBefore: began })).toBe('leave');
+    const report = { moved: [], left: [message(letter())], onQueue: 1, problem: undefined };
+    expect(formatMoved(report, { ...wanted, sentBefore: began })).toContain(
+      '1 letter parked again while replay ran (the cause may not be fixed yet): left for the next replay.',
+    );
+  });
+
   it('with --since, leaves letters parked before it', () => {
     const since = Date.parse('2026-06-01T10:00:05.000Z');
     expect(matches(message(letter()), { ...wanted, since })).toBe('move');
