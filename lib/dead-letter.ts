@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import {
   customerMergeSchema,
@@ -10,6 +9,7 @@ import {
   type QueuedChange,
   type QueuedKind,
 } from './identity-change.js';
+import { contentIdOf, letterWithPayload } from './intake/letters.js';
 import { Reason } from './reasons.js';
 import { describeIssues } from './validation.js';
 
@@ -111,18 +111,18 @@ export function letterOfQueued(queued: QueuedChange, failure: ParkedFailure): De
   };
 }
 
-/** The letter of a queued body that is no message at all: kept whole (or cut, when too large). */
+/** The letter of a queued body that is no message at all: kept whole, or cut when too large. */
 export function letterOfUnreadable(body: string, failure: Omit<ParkedFailure, 'reason'>): DeadLetter {
-  return {
+  const letter = {
     reason: Reason.InvalidMessage,
     detail: failure.detail,
     tenant: undefined,
     source: 'unknown',
-    sourceEventId: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-    payload: body,
+    sourceEventId: contentIdOf(body),
     context: { ...failure.context, attempts: failure.attempts },
     parkedAt: failure.parkedAt,
-  };
+  } as const;
+  return letterWithPayload(letter, body);
 }
 
 /**

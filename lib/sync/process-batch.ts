@@ -67,7 +67,6 @@ export async function processQueuedBatch(
   deps: BatchDependencies,
   options: BatchOptions = {},
 ): Promise<{ failed: QueuedRecord[] }> {
-  // No time for even one change: spend no request on lookups that would go unused.
   // Each body is read here, once; everything after works on what it says.
   const read = records.map((record) => ({ ...record, ...readMessage(record.body) }));
   // No time for even one change: spend no request on lookups that would go unused.
