@@ -50,8 +50,8 @@ const secretsOptions = (config: Config): TenantSecretsOptions => ({
 function countedDeadLetters(sqs: SQSClient, config: Config, telemetry: Telemetry): DeadLetters {
   const deadLetters = createSqsDeadLetters(sqs, config.deadLetterQueueUrl);
   return {
-    async park(letter) {
-      await deadLetters.park(letter);
+    async park(letter, from) {
+      await deadLetters.park(letter, from);
       telemetry.count('Parked', 1, { [PARKED_REASON]: parkedReasonDimension(letter.reason) });
     },
   };

@@ -1,11 +1,16 @@
 import * as z from 'zod';
 import {
-  type CustomerMerge,
   customerMergeSchema,
-  type IdentityChange,
+  customerOf,
   identityChangeSchema,
+  kindOf,
   messageGroupOf,
+  parseQueuedChange,
+  type QueuedChange,
+  type QueuedKind,
 } from './identity-change.js';
+import { contentIdOf, letterWithPayload } from './intake/letters.js';
+import { Reason } from './reasons.js';
 import { describeIssues } from './validation.js';
 
 /**
@@ -37,9 +42,10 @@ export type DeadLetter = z.infer<typeof deadLetterSchema>;
 
 /** A letter as it goes on the queue; one that does not fit the schema is a bug, so it throws. */
 export function serializeDeadLetter(letter: DeadLetter): string {
+  const queued = queuedChangeOfLetter(letter);
   const parsed = deadLetterSchema.safeParse({
     ...letter,
-    externalId: letter.externalId ?? letter.change?.externalId ?? letter.merge?.deletedExternalId,
+    externalId: letter.externalId ?? (queued && customerOf(queued)),
   });
   if (!parsed.success)
     throw new Error(`dead letter does not fit its schema: ${describeIssues(parsed.error, '(letter)')}`);
@@ -52,21 +58,105 @@ export function serializeDeadLetter(letter: DeadLetter): string {
  * own blocks nothing.
  */
 export function messageGroupOfLetter(letter: DeadLetter): string {
-  const queued = letter.change ?? letter.merge;
+  const queued = queuedChangeOfLetter(letter);
   return queued ? messageGroupOf(queued) : `intake:${letter.tenant ?? 'unknown'}:${letter.sourceEventId}`;
 }
 
-/** What a message of the changes queue or the dead-letter queue is. */
+/**
+ * The field of a letter that keeps each kind of queued message, so that a replay applies it as it
+ * was. Old letters stay readable: the fields are the ones letters always had.
+ */
+const LETTER_FIELD = { identityChange: 'change', customerMerge: 'merge' } as const satisfies Record<
+  QueuedKind,
+  keyof DeadLetter
+>;
+
+/** The queued message a letter keeps for replay, if any (an unusable payload keeps none). */
+export function queuedChangeOfLetter(letter: DeadLetter): QueuedChange | undefined {
+  for (const field of Object.values(LETTER_FIELD)) {
+    const queued = letter[field];
+    if (queued) return queued;
+  }
+  return undefined;
+}
+
+/** Why a queued message is parked, and how it got there. */
+export interface ParkedFailure {
+  reason: string;
+  /** The last error, in words. */
+  detail: string;
+  /** Extra facts, e.g. Klaviyo's code, the last transient error's reason. */
+  context?: Record<string, unknown> | undefined;
+  /** How many times the queue delivered it (SQS's ApproximateReceiveCount), this delivery included. */
+  attempts: number;
+  parkedAt: string;
+}
+
+/**
+ * The one letter the worker parks a queued message with, whatever its kind and whatever the
+ * failure: its reason, the last error, the number of deliveries, and the message itself in its
+ * kind's field for a replay.
+ */
+export function letterOfQueued(queued: QueuedChange, failure: ParkedFailure): DeadLetter {
+  return {
+    reason: failure.reason,
+    detail: failure.detail,
+    tenant: queued.tenant,
+    source: queued.source,
+    sourceEventId: queued.sourceEventId,
+    externalId: customerOf(queued),
+    [LETTER_FIELD[kindOf(queued)]]: queued,
+    context: { ...failure.context, attempts: failure.attempts },
+    parkedAt: failure.parkedAt,
+  };
+}
+
+/** The letter of a queued body that is no message at all: kept whole, or cut when too large. */
+export function letterOfUnreadable(body: string, failure: Omit<ParkedFailure, 'reason'>): DeadLetter {
+  const letter = {
+    reason: Reason.InvalidMessage,
+    detail: failure.detail,
+    tenant: undefined,
+    source: 'unknown',
+    sourceEventId: contentIdOf(body),
+    context: { ...failure.context, attempts: failure.attempts },
+    parkedAt: failure.parkedAt,
+  } as const;
+  return letterWithPayload(letter, body);
+}
+
+/**
+ * What a message of the changes queue or the dead-letter queue is: a queued message of one of the
+ * QUEUED_KINDS, a parked letter, or neither.
+ */
 export type QueuedMessage =
-  | { kind: 'change'; change: IdentityChange }
-  | { kind: 'merge'; merge: CustomerMerge }
-  /** A parked letter: replayable when it carries its `change`, an unusable payload when not. */
+  | { kind: 'queued'; queued: QueuedChange }
+  /** A parked letter: replayable when it carries its queued message, an unusable payload when not. */
   | { kind: 'letter'; letter: DeadLetter }
   | { kind: 'unreadable'; problem: string };
 
 /**
- * Reads a message body: a queued change or customer merge, a parked letter (SQS redrive moves
- * those back to the changes queue), or none of them, with the problem in words.
+ * The queued message to act on: the message itself, or the one a parked letter keeps (replay and
+ * SQS redrive move letters back to the changes queue); else why there is none.
+ */
+export function queuedChangeIn(message: QueuedMessage): { queued: QueuedChange } | { problem: string } {
+  switch (message.kind) {
+    case 'queued':
+      return { queued: message.queued };
+    case 'unreadable':
+      return { problem: message.problem };
+    case 'letter': {
+      const queued = queuedChangeOfLetter(message.letter);
+      return queued
+        ? { queued }
+        : { problem: `a parked ${message.letter.reason} letter with no change to replay` };
+    }
+  }
+}
+
+/**
+ * Reads a message body once: a queued message by its `kind` tag (untagged: an identity change, as
+ * queued before the tag), a parked letter, or none of them, with the problem in words.
  */
 export function readQueuedMessage(body: string): QueuedMessage {
   const unreadable = (problem: string) => ({ kind: 'unreadable', problem }) as const;
@@ -85,16 +175,13 @@ export function readQueuedMessage(body: string): QueuedMessage {
       `a parked letter that does not fit its shape: ${describeIssues(letter.error, '(letter)')}`,
     );
   }
-  if ('kind' in json && json.kind === 'customerMerge') {
-    const merge = customerMergeSchema.safeParse(json);
-    if (merge.success) return { kind: 'merge', merge: merge.data };
-    return unreadable(
-      `a customer merge that does not fit its shape: ${describeIssues(merge.error, '(merge)')}`,
-    );
-  }
-  const change = identityChangeSchema.safeParse(json);
-  if (change.success) return { kind: 'change', change: change.data };
+  const read = parseQueuedChange(json as Record<string, unknown>);
+  if ('queued' in read) return { kind: 'queued', queued: read.queued };
+  if (!read.issues) return unreadable(read.problem);
+  const issues = describeIssues(read.issues, '(message)');
   return unreadable(
-    `neither a parked letter (no reason) nor an identity change: ${describeIssues(change.error, '(change)')}`,
+    'kind' in json
+      ? `${read.problem}: ${issues}`
+      : `neither a parked letter (no reason) nor an identity change: ${issues}`,
   );
 }

@@ -72,15 +72,55 @@ export const customerMergeSchema = z.object({
 
 export type CustomerMerge = z.infer<typeof customerMergeSchema>;
 
-/** What the changes queue carries: a customer's identity change, or a merge of two customers. */
+/**
+ * Every kind of message the changes queue carries, by the `kind` tag it has on the wire, with the
+ * schema that reads it. Adding a kind (e.g. a compliance request): its schema, with its own
+ * `kind` literal, here and in QueuedChange; its letter field in lib/dead-letter.ts (LETTER_FIELD);
+ * its handler in lib/sync/process-queued-change.ts. TypeScript points at each place.
+ */
+export const QUEUED_KINDS = {
+  identityChange: identityChangeSchema,
+  customerMerge: customerMergeSchema,
+} as const;
+
+export type QueuedKind = keyof typeof QUEUED_KINDS;
+
+/**
+ * What the changes queue carries: a customer's identity change, or a merge of two customers. In
+ * memory an identity change has no `kind` (it is the one every source makes); every other kind
+ * carries its literal. On the wire every message is tagged (serializeQueuedChange).
+ */
 export type QueuedChange = IdentityChange | CustomerMerge;
 
+export const kindOf = (queued: QueuedChange): QueuedKind =>
+  'kind' in queued && typeof queued.kind === 'string' ? queued.kind : 'identityChange';
+
 export const isCustomerMerge = (queued: QueuedChange): queued is CustomerMerge =>
-  'kind' in queued && queued.kind === 'customerMerge';
+  kindOf(queued) === 'customerMerge';
+
+/** A queued message's body: the message with its `kind` tag. */
+export const serializeQueuedChange = (queued: QueuedChange) =>
+  JSON.stringify({ ...queued, kind: kindOf(queued) });
+
+/**
+ * Reads a message of the changes queue from its JSON: by its `kind` tag, or, with none (messages
+ * queued before the tag), as an identity change. The problem in words when it fits no kind.
+ */
+export function parseQueuedChange(
+  json: Record<string, unknown>,
+): { queued: QueuedChange } | { problem: string; issues?: z.ZodError } {
+  const kind = json.kind ?? 'identityChange';
+  if (typeof kind !== 'string' || !Object.hasOwn(QUEUED_KINDS, kind))
+    return { problem: `a queued message of an unknown kind '${String(kind)}'` };
+  const parsed = QUEUED_KINDS[kind as QueuedKind].safeParse(json);
+  return parsed.success
+    ? { queued: parsed.data }
+    : { problem: `a queued ${kind} that does not fit its shape`, issues: parsed.error };
+}
 
 /** The customer whose message group a queued change goes in: a merge goes with the deleted customer. */
 export const customerOf = (queued: Pick<IdentityChange, 'externalId'> | CustomerMerge) =>
-  'kind' in queued ? queued.deletedExternalId : queued.externalId;
+  'deletedExternalId' in queued ? queued.deletedExternalId : queued.externalId;
 
 /** FIFO group: one customer of one tenant, so that customer's changes apply in order. */
 export const messageGroupOf = (queued: Pick<IdentityChange, 'tenant' | 'externalId'> | CustomerMerge) =>

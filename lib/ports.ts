@@ -16,8 +16,23 @@ export interface ChangeQueue {
 /** A letter on the dead-letter queue: its one definition, with the schema, is lib/dead-letter.ts. */
 export type { DeadLetter };
 
+/**
+ * The queued message a move takes off its queue (SQS's message id and SentTimestamp): a move's
+ * deduplication id is made of it and the kind of move, so a retried move is dropped as the same
+ * one and a later move of the same change (replayed, then parked again) is not.
+ */
+export interface MovedMessage {
+  messageId: string;
+  /** When it was queued (epoch ms), if known. */
+  sentAt?: number | undefined;
+}
+
 export interface DeadLetters {
-  park(letter: DeadLetter): Promise<void>;
+  /**
+   * `from`: the queued message the worker is parking. Without it (intake), the letter is
+   * deduplicated by its delivery, like the delivery's change on the changes queue.
+   */
+  park(letter: DeadLetter, from?: MovedMessage): Promise<void>;
 }
 
 /** A queued message the worker could not finish yet, and how long the queue should keep it hidden. */

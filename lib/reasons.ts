@@ -48,3 +48,13 @@ export const Reason = {
 export type KlaviyoReason = `klaviyo_${string}`;
 
 export type Reason = (typeof Reason)[keyof typeof Reason] | KlaviyoReason;
+
+/** Klaviyo's error codes (or statuses) as reasons: lower-case words and digits. */
+const KLAVIYO_REASON = /^klaviyo_[a-z0-9_]+$/;
+
+/** Every reason, spelt as it is written: the fixed ones, then Klaviyo's as their pattern. */
+export const REASON_SPELLINGS: readonly string[] = [...Object.values(Reason), 'klaviyo_<code>'];
+
+/** Whether `value` is a reason this service writes (one of Reason, or `klaviyo_<code>`). */
+export const isReason = (value: string): value is Reason =>
+  (Object.values(Reason) as string[]).includes(value) || KLAVIYO_REASON.test(value);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
-import type { IdentityChange } from '../../lib/identity-change.js';
+import { type IdentityChange, isCustomerMerge, type QueuedChange } from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { Reason } from '../../lib/reasons.js';
 import {
@@ -136,24 +136,27 @@ export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
       ...optional('change', letter.change && maskChange(letter.change)),
     };
   }
-  if (content.kind === 'change') {
-    const { change } = content;
-    const times = receiveCount === undefined ? '' : `; received ${counted(receiveCount, 'time')}`;
-    return {
-      ...common,
-      kind: 'redriven',
-      reason: Reason.RetriesExhausted,
-      time: sentAt,
-      tenant: change.tenant,
-      source: change.source,
-      sourceEventId: masked(change.sourceEventId),
-      externalId: masked(change.externalId),
-      detail: `a queued change that kept failing transiently, moved here by SQS${times}`,
-      change: maskChange(change),
-    };
-  }
-  if (content.kind === 'merge') {
-    const { merge } = content;
+  if (content.kind === 'queued') return classifyRedriven(content.queued, common);
+  const said = message.reasonAttribute
+    ? `; its reason attribute says ${masked(message.reasonAttribute)}`
+    : '';
+  return {
+    ...common,
+    kind: 'unreadable',
+    reason: UNREADABLE,
+    time: sentAt,
+    detail: `${masked(content.problem)} (${message.bodyLength} characters)${said}`,
+  };
+}
+
+/** A queued message SQS's redrive moved to the dead-letter queue as it was, with no letter. */
+function classifyRedriven(
+  queued: QueuedChange,
+  common: Pick<ClassifiedLetter, 'messageId' | 'receiveCount' | 'sentAt'>,
+): ClassifiedLetter {
+  const { receiveCount, sentAt } = common;
+  if (isCustomerMerge(queued)) {
+    const merge = queued;
     return {
       ...common,
       kind: 'redriven',
@@ -166,15 +169,19 @@ export function classifyDeadLetter(message: PeekedMessage): ClassifiedLetter {
       detail: `a queued Shopify merge into customer ${masked(merge.keptExternalId)} that kept failing transiently, moved here by SQS`,
     };
   }
-  const said = message.reasonAttribute
-    ? `; its reason attribute says ${masked(message.reasonAttribute)}`
-    : '';
+  const change = queued;
+  const times = receiveCount === undefined ? '' : `; received ${counted(receiveCount, 'time')}`;
   return {
     ...common,
-    kind: 'unreadable',
-    reason: UNREADABLE,
+    kind: 'redriven',
+    reason: Reason.RetriesExhausted,
     time: sentAt,
-    detail: `${masked(content.problem)} (${message.bodyLength} characters)${said}`,
+    tenant: change.tenant,
+    source: change.source,
+    sourceEventId: masked(change.sourceEventId),
+    externalId: masked(change.externalId),
+    detail: `a queued change that kept failing transiently, moved here by SQS${times}`,
+    change: maskChange(change),
   };
 }
 

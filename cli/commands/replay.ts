@@ -1,17 +1,22 @@
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type MoveReport, moveMessages, type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
+import { queuedChangeOfLetter } from '../../lib/dead-letter.js';
+import { isReason, REASON_SPELLINGS } from '../../lib/reasons.js';
 import {
   type CliIo,
   confirm,
   counted,
   EXIT_ATTENTION,
   EXIT_OK,
+  EXIT_USAGE,
   positiveNumber,
   runCommand,
   UsageError,
 } from '../io.js';
 import { classifyDeadLetter, formatLetter, queueNameOf } from './dead-letters.js';
+
+const REASON_LIST = REASON_SPELLINGS.join(', ');
 
 const USAGE = `Usage: identity-sync replay --reason R [--since T] [--dry-run] [--yes] [options]
 
@@ -20,7 +25,8 @@ the worker applies them as they were (its staleness guard still skips what newer
 replaced). Fix the cause first. Each customer's letters move in their order; unusable payloads
 (letters that carry no change) are never moved. Counts what it can see and asks before moving.
   --reason R          the letters to move: their reason, as \`identity-sync dead-letters\` shows
-                      it (retries_exhausted: changes SQS moved there after failing transiently)
+                      it (retries_exhausted: changes SQS moved there after failing transiently);
+                      one of: ${REASON_LIST}
   --since T           only letters parked at or after T (ISO 8601, e.g. 2026-06-01T00:00:00Z)
   --dry-run           count and list what would move; move nothing
   --yes               move without asking (no terminal needed)
@@ -60,6 +66,13 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
     const reason = values.reason;
     if (!reason)
       throw new UsageError('--reason is required: replay moves the letters of one reason at a time');
+    if (!isReason(reason)) {
+      // One line, not the whole usage: a misspelt reason would otherwise read as "0 letters".
+      io.stderr.write(
+        `identity-sync: --reason ${reason} is no reason a letter is parked with; one of: ${REASON_LIST}\n`,
+      );
+      return EXIT_USAGE;
+    }
     const since = values.since === undefined ? undefined : Date.parse(values.since);
     if (since !== undefined && Number.isNaN(since))
       throw new UsageError(`--since must be an ISO 8601 date-time, got '${values.since}'`);
@@ -91,12 +104,15 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
       )
         return EXIT_OK;
 
+      // The worker may park a moved letter again while replay runs (its cause not fixed): such a
+      // letter, sent to the queue after replay began, is left for the next replay, not moved round.
+      const moving = { ...wanted, sentBefore: Date.now() };
       const moved = await moveMessages(sqs, from, {
         destinationUrl: to,
         limit,
-        shouldMove: (message) => matches(message, wanted) === 'move',
+        shouldMove: (message) => matches(message, moving) === 'move',
       });
-      io.stdout.write(formatMoved(moved, wanted));
+      io.stdout.write(formatMoved(moved, moving));
       if (moved.problem) {
         io.stderr.write(`identity-sync: ${moved.problem}\n`);
         return EXIT_ATTENTION;
@@ -111,19 +127,27 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
 interface Wanted {
   reason: string;
   since: number | undefined;
+  /** Only letters SQS received before this (epoch ms): the ones there when replay began. */
+  sentBefore?: number;
 }
+
+/** A letter the worker parked (again) after replay began moving. */
+const parkedWhileMoving = (message: PeekedMessage, { sentBefore }: Wanted) =>
+  sentBefore !== undefined && message.sentAt !== undefined && Date.parse(message.sentAt) >= sentBefore;
 
 /**
  * What replay does with a message: move it (its reason and time are the ones asked for, and it
  * carries a change to replay), `unusable` (asked for, but only a payload: never replayed), or leave it.
  */
-export function matches(message: PeekedMessage, { reason, since }: Wanted): 'move' | 'unusable' | 'leave' {
+export function matches(message: PeekedMessage, wanted: Wanted): 'move' | 'unusable' | 'leave' {
+  const { reason, since } = wanted;
   const letter = classifyDeadLetter(message);
   if (letter.reason !== reason) return 'leave';
   if (since !== undefined && !(letter.time !== undefined && Date.parse(letter.time) >= since)) return 'leave';
+  if (parkedWhileMoving(message, wanted)) return 'leave';
   const { content } = message;
   if (content.kind === 'unreadable') return 'unusable';
-  if (content.kind === 'letter') return content.letter.change || content.letter.merge ? 'move' : 'unusable';
+  if (content.kind === 'letter') return queuedChangeOfLetter(content.letter) ? 'move' : 'unusable';
   return 'move';
 }
 
@@ -160,7 +184,14 @@ export function formatMoved(report: MoveReport, wanted: Wanted): string {
   ];
   const unusable = report.left.filter((message) => matches(message, wanted) === 'unusable');
   if (unusable.length > 0) lines.push(unusableNote(unusable.length, wanted));
-  const blocking = report.left.filter((message) => matches(message, wanted) === 'leave');
+  const again = report.left.filter((message) => parkedWhileMoving(message, wanted));
+  if (again.length > 0)
+    lines.push(
+      `${counted(again.length, 'letter')} parked again while replay ran (the cause may not be fixed yet): left for the next replay.`,
+    );
+  const blocking = report.left.filter(
+    (message) => matches(message, wanted) === 'leave' && !parkedWhileMoving(message, wanted),
+  );
   const groups = new Set(blocking.map((message) => message.groupId ?? message.messageId));
   if (groups.size > 0) {
     lines.push(

@@ -7,7 +7,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
-import { approximateMessageCount, fifoId, SQS_BATCH_SIZE } from './sqs-queues.js';
+import { approximateMessageCount, deduplicationIdOfMove, SQS_BATCH_SIZE } from './sqs-queues.js';
 
 /** How long a read hides the messages if making them visible again fails (or the reader dies). */
 const READ_VISIBILITY_SECONDS = 30;
@@ -88,17 +88,23 @@ async function receive(sqs: SQSClient, queueUrl: string, max: number, hiddenSeco
   return Messages;
 }
 
+/** SQS's SentTimestamp (epoch ms), if it gave one. */
+function sentAtOf(message: Message): number | undefined {
+  const sentAt = Number(message.Attributes?.SentTimestamp);
+  return Number.isFinite(sentAt) ? sentAt : undefined;
+}
+
 function peeked(message: Message): PeekedMessage {
   const body = message.Body ?? '';
   const receiveCount = Number(message.Attributes?.ApproximateReceiveCount);
-  const sentAt = Number(message.Attributes?.SentTimestamp);
+  const sentAt = sentAtOf(message);
   return {
     messageId: message.MessageId,
     content: readQueuedMessage(body),
     bodyLength: body.length,
     reasonAttribute: message.MessageAttributes?.reason?.StringValue,
     receiveCount: Number.isFinite(receiveCount) ? receiveCount : undefined,
-    sentAt: Number.isFinite(sentAt) ? new Date(sentAt).toISOString() : undefined,
+    sentAt: sentAt === undefined ? undefined : new Date(sentAt).toISOString(),
     groupId: message.Attributes?.MessageGroupId,
   };
 }
@@ -190,8 +196,12 @@ export async function moveMessages(
             QueueUrl: options.destinationUrl,
             MessageBody: message.Body ?? '',
             MessageGroupId: group,
-            // A move repeated within SQS's 5 minutes (its delete failed) is dropped as a duplicate.
-            MessageDeduplicationId: fifoId(`moved:${id}`),
+            // This letter's replay: a replay repeated within SQS's 5 minutes (its delete failed) is
+            // dropped as a duplicate; the same change parked again is another letter, another id.
+            MessageDeduplicationId: deduplicationIdOfMove('replayed', {
+              messageId: id,
+              sentAt: sentAtOf(message),
+            }),
           }),
         );
         await sqs.send(

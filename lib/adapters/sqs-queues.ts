@@ -7,12 +7,25 @@ import {
 } from '@aws-sdk/client-sqs';
 import { type DeadLetter, messageGroupOfLetter, serializeDeadLetter } from '../dead-letter.js';
 import { TransientError } from '../errors.js';
-import { messageGroupOf, type QueuedChange } from '../identity-change.js';
-import type { ChangeQueue, DeadLetters, Redeliveries } from '../ports.js';
+import { messageGroupOf, type QueuedChange, serializeQueuedChange } from '../identity-change.js';
+import type { ChangeQueue, DeadLetters, MovedMessage, Redeliveries } from '../ports.js';
 
 /** SQS FIFO ids allow 128 characters of alphanumerics and punctuation; anything else is hashed. */
 export function fifoId(value: string): string {
   return /^[\x21-\x7e]{1,128}$/.test(value) ? value : createHash('sha256').update(value).digest('hex');
+}
+
+/** The moves of a queued message between the queues, each with deduplication ids of its own. */
+export type Move = 'parked' | 'replayed';
+
+/**
+ * The deduplication id of one move of one queued message: the kind of move and the moved message's
+ * SQS id (and SentTimestamp). A retried move (its source not deleted: a crash, a failed delete)
+ * repeats it and is dropped within SQS's 5 minutes; the next move of the same change starts from
+ * another message (a parked letter, a replayed one), so it is never taken for the previous one.
+ */
+export function deduplicationIdOfMove(move: Move, from: MovedMessage): string {
+  return fifoId(`${move}:${from.messageId}${from.sentAt === undefined ? '' : `:${from.sentAt}`}`);
 }
 
 async function send(client: SQSClient, input: ConstructorParameters<typeof SendMessageCommand>[0]) {
@@ -34,23 +47,29 @@ export function createSqsChangeQueue(client: SQSClient, queueUrl: string): Chang
     enqueue: (change: QueuedChange) =>
       send(client, {
         QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(change),
+        MessageBody: serializeQueuedChange(change),
         MessageGroupId: fifoId(messageGroupOf(change)),
         MessageDeduplicationId: fifoId(`${change.tenant}:${change.sourceEventId}`),
       }),
   };
 }
 
-/** The dead-letter queue (FIFO, like the queue it serves), holding letters with their reason. */
+/**
+ * The dead-letter queue (FIFO, like the queue it serves), holding letters with their reason. A
+ * letter parked by the worker is deduplicated by that move (see deduplicationIdOfMove); one parked
+ * at intake by its delivery, so a delivery sent again is not parked twice.
+ */
 export function createSqsDeadLetters(client: SQSClient, deadLetterQueueUrl: string): DeadLetters {
   return {
     // async: a letter that does not fit its schema rejects like a failed send, never throws at the call.
-    park: async (letter: DeadLetter) =>
+    park: async (letter: DeadLetter, from?: MovedMessage) =>
       send(client, {
         QueueUrl: deadLetterQueueUrl,
         MessageBody: serializeDeadLetter(letter),
         MessageGroupId: fifoId(messageGroupOfLetter(letter)),
-        MessageDeduplicationId: fifoId(`parked:${letter.source}:${letter.sourceEventId}`),
+        MessageDeduplicationId: from
+          ? deduplicationIdOfMove('parked', from)
+          : fifoId(`parked:${letter.source}:${letter.sourceEventId}`),
         MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
       }),
   };

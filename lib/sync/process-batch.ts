@@ -1,18 +1,24 @@
 import type { RetrySchedule } from '../config.js';
-import { readQueuedMessage } from '../dead-letter.js';
+import { letterOfQueued, type QueuedMessage, queuedChangeIn } from '../dead-letter.js';
 import { IdentitySyncError, OUT_OF_TIME, TransientError } from '../errors.js';
-import { type IdentityChange, isCustomerMerge } from '../identity-change.js';
+import { customerOf, type IdentityChange, isCustomerMerge, kindOf } from '../identity-change.js';
 import type {
   CustomerState,
   KlaviyoForTenant,
   KlaviyoProfiles,
+  MovedMessage,
   Redeliveries,
   SyncStateStore,
 } from '../ports.js';
 import { Reason } from '../reasons.js';
 import { withBatchedLookups } from './batched-lookups.js';
 import { isStale, recordedProfile } from './plan.js';
-import { parseChange, processQueuedChange, type WorkerDependencies } from './process-queued-change.js';
+import {
+  processQueuedChange,
+  type ReadMessage,
+  readMessage,
+  type WorkerDependencies,
+} from './process-queued-change.js';
 import { redeliveryOf } from './redelivery.js';
 import { runInGroups } from './run-in-groups.js';
 
@@ -29,6 +35,9 @@ export interface QueuedRecord {
   /** When the message was queued (epoch ms). */
   sentAt?: number;
 }
+
+/** A record with its body read (once, for the whole batch). */
+type ReadRecord = QueuedRecord & ReadMessage;
 
 /** The worker's dependencies, with how it hands failed changes back to the queue. */
 export interface BatchDependencies extends WorkerDependencies {
@@ -57,25 +66,28 @@ export async function processQueuedBatch(
   deps: BatchDependencies,
   options: BatchOptions = {},
 ): Promise<{ failed: QueuedRecord[] }> {
+  // Each body is read here, once; everything after works on what it says.
+  const read = records.map((record) => ({ ...record, ...readMessage(record.body) }));
   // No time for even one change: spend no request on lookups that would go unused.
   const { prefetched, statesRead } =
     options.hasTimeForAnother?.() === false
       ? { prefetched: new Map<string, KlaviyoProfiles>(), statesRead: new Map<string, CustomerState>() }
-      : await prefetchUnknownCustomers(records, deps);
+      : await prefetchUnknownCustomers(read, deps);
   const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
     (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
   const batchDeps = { ...deps, klaviyoFor, state: withStatesRead(deps.state, statesRead) };
-  const { failed, errors } = await runInGroups(records, async (record) => {
+  const { failed, errors } = await runInGroups(read, async (record) => {
     if (options.hasTimeForAnother && !options.hasTimeForAnother()) {
       deps.telemetry.log.warn('Change handed back to the queue: too little time left in this invocation', {
         messageId: record.id,
       });
       throw new TransientError(OUT_OF_TIME, 'too little time left in this invocation');
     }
-    if (record.attempt > 1 && (await decidedAlready(record.body, deps))) return;
-    await processQueuedChange(record.body, batchDeps, { attempt: record.attempt });
+    if (record.attempt > 1 && (await decidedAlready(record.content, deps))) return;
+    await processQueuedChange(record, batchDeps, { attempt: record.attempt, message: movedOf(record) });
   });
-  return { failed: await handBack(failed, errors, deps) };
+  const handedBack = new Set((await handBack(failed, errors, deps)).map((record) => record.id));
+  return { failed: records.filter((record) => handedBack.has(record.id)) };
 }
 
 /**
@@ -87,10 +99,10 @@ export async function processQueuedBatch(
  * drop it. Returns the records that go back.
  */
 async function handBack(
-  failed: QueuedRecord[],
+  failed: ReadRecord[],
   errors: ReadonlyMap<string, unknown>,
   deps: BatchDependencies,
-): Promise<QueuedRecord[]> {
+): Promise<ReadRecord[]> {
   const { redeliveries, retries, telemetry } = deps;
   if (!retries || failed.length === 0) return failed;
   const now = deps.clock().getTime();
@@ -129,32 +141,35 @@ async function handBack(
   return handedBack;
 }
 
-/** Parks a change that kept failing for too long; false when even that failed (it then goes back). */
-async function parkExhausted(record: QueuedRecord, error: unknown, deps: BatchDependencies) {
-  const change = changeIn(record.body);
-  if (!change) return false;
+/**
+ * Parks a queued message (of any kind) that kept failing for too long, with the last error and
+ * the number of deliveries; false when even that failed (it then goes back).
+ */
+async function parkExhausted(record: ReadRecord, error: unknown, deps: BatchDependencies) {
+  const read = queuedChangeIn(record.content);
+  if (!('queued' in read)) return false;
+  const { queued } = read;
   const lastReason = error instanceof IdentitySyncError ? error.reason : 'unexpected_error';
   const queuedAt = new Date(record.sentAt ?? deps.clock().getTime()).toISOString();
+  const letter = letterOfQueued(queued, {
+    reason: Reason.RetriesExhausted,
+    detail: `still failing after ${record.attempt} deliveries since ${queuedAt}: ${(error as Error)?.message}`,
+    context: { lastReason, queuedAt },
+    attempts: record.attempt,
+    parkedAt: deps.clock().toISOString(),
+  });
   try {
-    await deps.deadLetters.park({
-      reason: Reason.RetriesExhausted,
-      detail: `still failing after ${record.attempt} deliveries since ${queuedAt}: ${(error as Error)?.message}`,
-      tenant: change.tenant,
-      source: change.source,
-      sourceEventId: change.sourceEventId,
-      change,
-      context: { attempts: record.attempt, lastReason, queuedAt },
-      parkedAt: deps.clock().toISOString(),
-    });
+    await deps.deadLetters.park(letter, movedOf(record));
   } catch (parkError) {
     deps.telemetry.log.warn('Change not parked: it goes back to the queue', { error: parkError as Error });
     return false;
   }
   deps.telemetry.count('ChangeFailed');
   deps.telemetry.log.error('Change parked on the dead-letter queue: it kept failing for too long', {
-    tenant: change.tenant,
-    externalId: change.externalId,
-    sourceEventId: change.sourceEventId,
+    tenant: queued.tenant,
+    externalId: customerOf(queued),
+    sourceEventId: queued.sourceEventId,
+    kind: kindOf(queued),
     reason: Reason.RetriesExhausted,
     lastReason,
     attempts: record.attempt,
@@ -168,10 +183,9 @@ async function parkExhausted(record: QueuedRecord, error: unknown, deps: BatchDe
  * twice. A parked letter replayed from the dead-letter queue is meant to be tried again; so is a
  * change whose only decision was to park it (the letter may not have been sent).
  */
-async function decidedAlready(body: string, deps: WorkerDependencies): Promise<boolean> {
-  const message = readQueuedMessage(body);
-  if (message.kind !== 'change') return false;
-  const { tenant, externalId, sourceEventId } = message.change;
+async function decidedAlready(message: QueuedMessage, deps: WorkerDependencies): Promise<boolean> {
+  if (message.kind !== 'queued' || isCustomerMerge(message.queued)) return false;
+  const { tenant, externalId, sourceEventId } = message.queued;
   const decided = (await deps.audit.history(tenant, externalId, RECENT_DECISIONS)).find(
     (entry) => entry.sourceEventId === sourceEventId && entry.outcome !== 'parked',
   );
@@ -194,14 +208,14 @@ async function decidedAlready(body: string, deps: WorkerDependencies): Promise<b
  * (see withStatesRead).
  */
 async function prefetchUnknownCustomers(
-  records: readonly QueuedRecord[],
+  records: readonly ReadRecord[],
   deps: WorkerDependencies,
 ): Promise<{ prefetched: Map<string, KlaviyoProfiles>; statesRead: Map<string, CustomerState> }> {
   const statesRead = new Map<string, CustomerState>();
   const groups = new Set<string>();
   const firstChanges = records
     .filter((record) => !groups.has(record.groupId) && groups.add(record.groupId))
-    .map((record) => changeIn(record.body))
+    .map((record) => identityChangeIn(record.content))
     .filter((change): change is IdentityChange => change !== undefined);
   const unknown = (
     await Promise.all(
@@ -273,7 +287,10 @@ function withStatesRead(store: SyncStateStore, statesRead: Map<string, CustomerS
 }
 
 /** The identity change a message carries (itself or in a parked letter), if it is one. */
-function changeIn(body: string): IdentityChange | undefined {
-  const change = parseChange(body);
-  return 'problem' in change || isCustomerMerge(change) ? undefined : change;
+function identityChangeIn(message: QueuedMessage): IdentityChange | undefined {
+  const read = queuedChangeIn(message);
+  return 'queued' in read && !isCustomerMerge(read.queued) ? read.queued : undefined;
 }
+
+/** A record as the move that parks it sees it: a crash-and-retry of that parking repeats its id. */
+const movedOf = (record: QueuedRecord): MovedMessage => ({ messageId: record.id, sentAt: record.sentAt });

@@ -1,6 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { TenantPolicies } from '../config.js';
-import { readQueuedMessage } from '../dead-letter.js';
+import {
+  letterOfQueued,
+  letterOfUnreadable,
+  type QueuedMessage,
+  queuedChangeIn,
+  readQueuedMessage,
+} from '../dead-letter.js';
 import { IdentitySyncError, isTransient } from '../errors.js';
 import { customerOf, isCustomerMerge, type QueuedChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
@@ -12,6 +17,7 @@ import type {
   DeadLetters,
   IdentifierKeyForTenant,
   KlaviyoForTenant,
+  MovedMessage,
   SyncStateStore,
 } from '../ports.js';
 import { Reason } from '../reasons.js';
@@ -49,34 +55,49 @@ const METRIC_OF: Record<SyncOutcome, Outcome> = {
 
 export type ProcessResult = SyncResult | MergeResult | { outcome: 'parked'; reason: string };
 
+/** One delivery of a queued message, as the queue made it. */
+export interface Delivery {
+  /** How many times the queue has delivered it (1 at first): its ApproximateReceiveCount. */
+  attempt: number;
+  /** The queued message itself: a letter parked from it is deduplicated by it. */
+  message?: MovedMessage | undefined;
+}
+
+/** A queued message's body, read once (readQueuedMessage). */
+export interface ReadMessage {
+  body: string;
+  content: QueuedMessage;
+}
+
+export const readMessage = (body: string): ReadMessage => ({ body, content: readQueuedMessage(body) });
+
 /**
- * Handles one queued message: an identity change, or a Shopify customer merge. Returns when it is
- * done with (applied, skipped, or parked on the dead-letter queue with its reason); throws only
- * when trying again later may help, so the queue redelivers it (and, after too many tries, moves
- * it to the dead-letter queue itself).
+ * Handles one queued message: an identity change, or a Shopify customer merge, on its own or in
+ * a parked letter replayed. Returns when it is done with (applied, skipped, or parked on the
+ * dead-letter queue with its reason); throws only when trying again later may help, so the queue
+ * redelivers it (and, after too many tries, moves it to the dead-letter queue itself).
  */
 export async function processQueuedChange(
-  messageBody: string,
+  message: string | ReadMessage,
   deps: WorkerDependencies,
-  delivery: { attempt: number } = { attempt: 1 },
+  delivery: Delivery = { attempt: 1 },
 ): Promise<ProcessResult> {
   const { log, count } = deps.telemetry;
-  const change = parseChange(messageBody);
-  if ('problem' in change) {
-    await deps.deadLetters.park({
-      reason: Reason.InvalidMessage,
-      detail: change.problem,
-      tenant: undefined,
-      source: 'unknown',
-      sourceEventId: `sha256:${createHash('sha256').update(messageBody).digest('hex')}`,
-      payload: messageBody,
+  const { body, content } = typeof message === 'string' ? readMessage(message) : message;
+  const read = queuedChangeIn(content);
+  if ('problem' in read) {
+    const failure = {
+      detail: read.problem,
+      attempts: delivery.attempt,
       parkedAt: deps.clock().toISOString(),
-    });
+    };
+    await deps.deadLetters.park(letterOfUnreadable(body, failure), delivery.message);
     count('ChangeFailed');
-    log.error('Queued message parked: not an identity change', { problem: change.problem });
+    log.error('Queued message parked: not an identity change', { problem: read.problem });
     return { outcome: 'parked', reason: Reason.InvalidMessage };
   }
 
+  const change = read.queued;
   const context = {
     tenant: change.tenant,
     externalId: customerOf(change),
@@ -102,16 +123,14 @@ export async function processQueuedChange(
       log.warn('Change will be retried', { ...context, error: error as Error });
       throw error;
     }
-    await deps.deadLetters.park({
+    const failure = {
       reason: error.reason,
       detail: error.message,
-      tenant: change.tenant,
-      source: change.source,
-      sourceEventId: change.sourceEventId,
-      ...(isCustomerMerge(change) ? { merge: change } : { change }),
       context: contextOf(error),
+      attempts: delivery.attempt,
       parkedAt: deps.clock().toISOString(),
-    });
+    };
+    await deps.deadLetters.park(letterOfQueued(change, failure), delivery.message);
     count('ChangeFailed');
     log.error('Change parked on the dead-letter queue', {
       ...context,
@@ -153,26 +172,6 @@ async function syncWithKeyRotation(
       tenant: change.tenant,
     });
     return attempt(true);
-  }
-}
-
-/** The change (or merge) a message carries; a parked letter moved back by DLQ redrive carries its own. */
-export function parseChange(body: string): QueuedChange | { problem: string } {
-  const message = readQueuedMessage(body);
-  switch (message.kind) {
-    case 'change':
-      return message.change;
-    case 'merge':
-      return message.merge;
-    case 'unreadable':
-      return { problem: message.problem };
-    case 'letter':
-      return (
-        message.letter.change ??
-        message.letter.merge ?? {
-          problem: `a parked ${message.letter.reason} letter with no change to replay`,
-        }
-      );
   }
 }
 

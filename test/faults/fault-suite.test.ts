@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replay } from '../../cli/commands/replay.js';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
+import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { captureIo } from '../support/cli.js';
 import { type AwsFault, type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type Harness, startHarness } from '../support/harness.js';
 import {
@@ -272,6 +275,63 @@ describe(`the fault suite (${FULL ? 'full' : 'CI'} size)`, () => {
       expect(invocations.killsLeft, 'kills left unused').toBe(0);
       if (scenario.met)
         expect(scenario.met(stack) - metBefore, 'requests that met the fault').toBeGreaterThan(0);
+    },
+    CONVERGE_WITHIN_MS + 30_000,
+  );
+
+  it(
+    'a change replayed while Klaviyo still refuses it is parked again, and applies once replayed after the fix',
+    async () => {
+      const { harness, klaviyo } = stack;
+      const { sqs, deadLetterQueueUrl, queueUrl } = harness.peers;
+      const audit = createDynamoAuditLog(harness.peers.dynamodb, TABLE_NAME, 400);
+      klaviyo.reset();
+      // The customers whose profile exists: every change of theirs is a PATCH, which Klaviyo refuses.
+      const all = buildWorkload(SCENARIOS.length + 1, SIZE.customers, SIZE.changesEach);
+      const customers = all.customers.filter((customer) => customer.kind === 'update');
+      const deliveries = all.deliveries.filter((delivery) => customers.includes(delivery.customer));
+      const workload = { customers, deliveries, changeIds: [...new Set(deliveries.map(({ id }) => id))] };
+      seed(klaviyo, workload);
+      const deadline = Date.now() + CONVERGE_WITHIN_MS;
+      /** Waits until the worker is done and the dead-letter queue holds `parked` letters (or the deadline). */
+      const settled = async (parked: number) => {
+        for (;;) {
+          const [waiting, letters] = await Promise.all([
+            approximateMessageCount(sqs, queueUrl),
+            approximateMessageCount(sqs, deadLetterQueueUrl),
+          ]);
+          if ((waiting === 0 && letters === parked) || Date.now() > deadline) return letters;
+          await sleep(250);
+        }
+      };
+      const replayRefused = async () => {
+        const { io, written } = captureIo(harness.peers.env);
+        expect(await replay(['--reason', 'klaviyo_invalid', '--yes'], io), written.stderr).toBe(0);
+      };
+
+      klaviyo.injectFaults({ status: 400, method: 'PATCH', forMs: CONVERGE_WITHIN_MS });
+      harness.poller.start();
+      try {
+        await sendAll(harness, workload.deliveries, deadline);
+        expect(await settled(workload.changeIds.length), 'letters after the first delivery').toBe(
+          workload.changeIds.length,
+        );
+        await replayRefused();
+        expect(await settled(workload.changeIds.length), 'letters after a replay too early').toBe(
+          workload.changeIds.length,
+        );
+        klaviyo.clearFaults();
+        await replayRefused();
+        expect(await settled(0), 'letters after the replay that follows the fix').toBe(0);
+      } finally {
+        await harness.poller.stop();
+        klaviyo.clearFaults();
+      }
+
+      const outcomes = await recordedOutcomes(audit, workload, []);
+      expect(missingOutcomes(outcomes), 'changes with no outcome but parked').toEqual([]);
+      expect(repeatedOutcomes(outcomes), 'changes with more than one outcome').toEqual([]);
+      expect(profileMismatches(klaviyo, workload.customers)).toEqual([]);
     },
     CONVERGE_WITHIN_MS + 30_000,
   );

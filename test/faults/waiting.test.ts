@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { loadConfig, type RetrySchedule } from '../../lib/config.js';
 import { TransientError } from '../../lib/errors.js';
-import { type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
+import { type IdentityChange, messageGroupOf, serializeQueuedChange } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles, Redelivery } from '../../lib/ports.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
 import {
@@ -15,6 +15,7 @@ import { redeliveryOf } from '../../lib/sync/redelivery.js';
 import { declaredQueues } from '../../scripts/local-stack/declared-queues.js';
 import {
   aChange,
+  aCustomerMerge,
   aDeadLetterRecorder,
   aRecordingTelemetry,
   testIdentifierKeyFor,
@@ -264,6 +265,30 @@ describe('processQueuedBatch hands failures back', () => {
           lastReason: 'klaviyo_service_unavailable',
           queuedAt: new Date(queuedAt).toISOString(),
         },
+      },
+    ]);
+  });
+
+  it('parks a Shopify customer merge still failing after MAX_CHANGE_AGE_HOURS the same way, with its reason', async () => {
+    const w = worker(Number.POSITIVE_INFINITY);
+    const queuedAt = w.now() - 73 * HOUR_MS;
+    const merge = aCustomerMerge();
+    const record: QueuedRecord = {
+      id: 'merge-message',
+      groupId: messageGroupOf(merge),
+      body: serializeQueuedChange(merge),
+      attempt: 290,
+      receiptHandle: 'handle-merge',
+      sentAt: queuedAt,
+    };
+    expect((await processQueuedBatch([record], w.deps)).failed).toEqual([]);
+    expect(w.letters).toMatchObject([
+      {
+        reason: 'retries_exhausted',
+        detail: expect.stringContaining('still failing after 290 deliveries'),
+        externalId: merge.deletedExternalId,
+        merge,
+        context: { attempts: 290, lastReason: 'klaviyo_service_unavailable' },
       },
     ]);
   });

@@ -304,8 +304,8 @@ describe('identity-sync dead-letters', () => {
     expect(peek.onQueue).toBe(4);
     expect(peek.problem).toBeUndefined();
     const byKind = Object.fromEntries(peek.messages.map((m) => [m.content.kind, m]));
-    expect(Object.keys(byKind).sort()).toEqual(['change', 'letter', 'unreadable']);
-    expect(byKind.change).toMatchObject({ content: { change: grace }, receiveCount: 1 });
+    expect(Object.keys(byKind).sort()).toEqual(['letter', 'queued', 'unreadable']);
+    expect(byKind.queued).toMatchObject({ content: { queued: grace }, receiveCount: 1 });
     const letters = peek.messages.flatMap((m) => (m.content.kind === 'letter' ? [m] : []));
     expect(letters.map((m) => m.reasonAttribute).sort()).toEqual(['duplicate_profile', 'klaviyo_invalid']);
     expect(letters.map((m) => m.content)).toContainEqual({
@@ -313,7 +313,7 @@ describe('identity-sync dead-letters', () => {
       letter: expect.objectContaining({ externalId: ada.externalId, change: ada }),
     });
     expect(byKind.unreadable?.content).toEqual({ kind: 'unreadable', problem: 'the body is not JSON' });
-    expect(Date.now() - Date.parse(String(byKind.change?.sentAt))).toBeLessThan(60_000);
+    expect(Date.now() - Date.parse(String(byKind.queued?.sentAt))).toBeLessThan(60_000);
     expect(await queueCounts()).toEqual({ visible: 4, inFlight: 0 });
   });
 

@@ -93,6 +93,45 @@ describe('identity-sync replay', () => {
     expect(await harness.takeDeadLetters()).toEqual([]);
   });
 
+  it('parks a replayed change again while Klaviyo still refuses it, and applies it once replayed after the fix', async () => {
+    const run_ = ++serial;
+    const customers = [1, 2, 3].map((n) => {
+      const externalId = `RR-${run_}-${n}`;
+      const profile = klaviyo.seedProfile({
+        external_id: externalId,
+        email: `rr.old.${run_}.${n}@example.com`,
+      });
+      return {
+        profile,
+        change: changeOf(externalId, `evt-rr-${run_}-${n}`, `rr.new.${run_}.${n}@example.com`),
+      };
+    });
+    const toReplay = async () =>
+      (await run(['--reason', 'klaviyo_invalid', '--dry-run'])).stdout.match(
+        /(\d+) with reason klaviyo_invalid to replay/,
+      )?.[1];
+    // Klaviyo takes the new emails for invalid (400) until the cause is fixed.
+    klaviyo.injectFaults({ status: 400, method: 'PATCH', forMs: 120_000 });
+    const queue = createSqsChangeQueue(harness.peers.sqs, harness.peers.queueUrl);
+    for (const { change } of customers) await queue.enqueue(change);
+    await harness.drain();
+    expect(await toReplay()).toBe('3');
+
+    // Replayed too early, within SQS's 5-minute deduplication window: each is parked again, none lost.
+    expect((await run(['--reason', 'klaviyo_invalid', '--yes'])).stdout).toContain('Moved 3 letters');
+    await harness.drain();
+    expect(await toReplay()).toBe('3');
+    for (const { profile } of customers) expect(klaviyo.getProfile(profile.id)?.email).toMatch(/^rr\.old\./);
+
+    klaviyo.clearFaults();
+    expect((await run(['--reason', 'klaviyo_invalid', '--yes'])).stdout).toContain('Moved 3 letters');
+    await harness.drain();
+
+    for (const { profile, change } of customers)
+      expect(klaviyo.getProfile(profile.id)?.email).toBe(change.email);
+    expect(await harness.takeDeadLetters()).toEqual([]);
+  });
+
   it("reaches every letter of a customer's group, keeps its order, and says which groups another reason holds", async () => {
     const run_ = ++serial;
     const parked = createSqsDeadLetters(harness.peers.sqs, harness.peers.deadLetterQueueUrl);

@@ -100,9 +100,7 @@ describe('the environment block for the CLI', () => {
     expect(stdout).toContain(
       `Decisions for customer ${CUSTOMER} of tenant ${DEMO_TENANT.tenant}, newest first:`,
     );
-    expect(stdout).toMatch(
-      /applied .*profile 01ENVBLOCKTEST .*a\*\*\*@example\.com.*\[env-block-test-1\]/,
-    );
+    expect(stdout).toMatch(/applied .*profile 01ENVBLOCKTEST .*a\*\*\*@example\.com.*\[env-block-test-1\]/);
   }, 60_000);
 
   it('is enough for `doctor` to pass its checks (the webhook skipped: no serverless-offline here)', async () => {

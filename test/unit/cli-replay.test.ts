@@ -55,6 +55,16 @@ describe('what replay moves', () => {
     expect(matches(message('not json'), { reason: 'unreadable', since: undefined })).toBe('unusable');
   });
 
+  it('leaves a letter the worker parked again after replay began moving, for the next replay', () => {
+    const began = Date.parse('2026-06-02T08:00:00.000Z');
+    expect(matches(message(letter()), { ...wanted, sentBefore: began + 1 })).toBe('move');
+    expect(matches(message(letter()), { ...wanted, sentBefore: began })).toBe('leave');
+    const report = { moved: [], left: [message(letter())], onQueue: 1, problem: undefined };
+    expect(formatMoved(report, { ...wanted, sentBefore: began })).toContain(
+      '1 letter parked again while replay ran (the cause may not be fixed yet): left for the next replay.',
+    );
+  });
+
   it('with --since, leaves letters parked before it', () => {
     const since = Date.parse('2026-06-01T10:00:05.000Z');
     expect(matches(message(letter()), { ...wanted, since })).toBe('move');
@@ -106,7 +116,28 @@ describe('what replay says', () => {
     const { io, written } = captureIo({});
     expect(await replay([], io)).toBe(2);
     expect(written.stderr).toContain('--reason is required');
-    expect(await replay(['--reason', 'x', '--yes'], io)).toBe(2);
+    expect(await replay(['--reason', 'klaviyo_invalid', '--yes'], io)).toBe(2);
     expect(written.stderr).toContain('DEAD_LETTER_QUEUE_URL');
+  });
+
+  it('refuses a reason no letter is parked with, in one line naming the ones there are', async () => {
+    const env = { DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:1/dlq.fifo', IDENTITY_CHANGES_QUEUE_URL: 'x' };
+    const { io, written } = captureIo(env);
+
+    expect(await replay(['--reason', 'klaviyo-invalid', '--yes'], io)).toBe(2);
+
+    expect(written.stdout).toBe('');
+    expect(written.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining('--reason klaviyo-invalid is no reason a letter is parked with; one of:'),
+    ]);
+    expect(written.stderr).toContain('identifier_held_by_other_customer');
+    expect(written.stderr).toContain('retries_exhausted');
+    expect(written.stderr).toContain('klaviyo_<code>');
+  });
+
+  it('lists the reasons in its help', async () => {
+    const { io, written } = captureIo({});
+    expect(await replay(['--help'], io)).toBe(0);
+    expect(written.stdout).toMatch(/one of: .*duplicate_profile.*klaviyo_<code>/s);
   });
 });

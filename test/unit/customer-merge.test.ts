@@ -319,12 +319,12 @@ describe('policies, failures and replays', () => {
 
   it('reads a queued merge back, and calls a malformed one unreadable', () => {
     expect(readQueuedMessage(JSON.stringify(aCustomerMerge()))).toEqual({
-      kind: 'merge',
-      merge: aCustomerMerge(),
+      kind: 'queued',
+      queued: aCustomerMerge(),
     });
     const malformed = readQueuedMessage(JSON.stringify({ ...aCustomerMerge(), keptExternalId: '' }));
     expect(malformed.kind === 'unreadable' && malformed.problem).toMatch(
-      /^a customer merge that does not fit its shape: keptExternalId/,
+      /^a queued customerMerge that does not fit its shape: keptExternalId/,
     );
   });
 });

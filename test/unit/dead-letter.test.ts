@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   type DeadLetter,
   deadLetterSchema,
+  letterOfQueued,
+  queuedChangeIn,
   readQueuedMessage,
   serializeDeadLetter,
 } from '../../lib/dead-letter.js';
-import type { IdentityChange } from '../../lib/identity-change.js';
+import { type IdentityChange, serializeQueuedChange } from '../../lib/identity-change.js';
+import { aCustomerMerge } from '../support/factories.js';
 
 const change: IdentityChange = {
   tenant: 'demo',
@@ -79,8 +82,24 @@ describe('the dead letter', () => {
 });
 
 describe('reading a queued message', () => {
-  it('reads a plain change', () => {
-    expect(readQueuedMessage(JSON.stringify(change))).toEqual({ kind: 'change', change });
+  it('reads a change queued before messages were tagged with their kind', () => {
+    expect(readQueuedMessage(JSON.stringify(change))).toEqual({ kind: 'queued', queued: change });
+  });
+
+  it('tags every kind on the wire, and reads each back as it was', () => {
+    const merge = aCustomerMerge();
+    expect(JSON.parse(serializeQueuedChange(change))).toEqual({ ...change, kind: 'identityChange' });
+    expect(JSON.parse(serializeQueuedChange(merge))).toEqual(merge);
+    expect(readQueuedMessage(serializeQueuedChange(change))).toEqual({ kind: 'queued', queued: change });
+    expect(readQueuedMessage(serializeQueuedChange(merge))).toEqual({ kind: 'queued', queued: merge });
+  });
+
+  it('calls a message of a kind it does not know unreadable, naming the kind', () => {
+    const read = readQueuedMessage(JSON.stringify({ ...change, kind: 'customersRedact' }));
+    expect(read).toEqual({
+      kind: 'unreadable',
+      problem: "a queued message of an unknown kind 'customersRedact'",
+    });
   });
 
   it('reads a parked letter with its change (replayable) and one without (an unusable payload)', () => {
@@ -109,5 +128,48 @@ describe('reading a queued message', () => {
     const read = readQueuedMessage(body);
     expect(read.kind).toBe('unreadable');
     expect(read.kind === 'unreadable' && read.problem).toContain(problem);
+  });
+});
+
+describe('the letter a queued message is parked with', () => {
+  const failure = {
+    reason: 'retries_exhausted',
+    detail: 'still failing after 290 deliveries: Klaviyo answered 503',
+    context: { lastReason: 'klaviyo_503' },
+    attempts: 290,
+    parkedAt: '2026-06-04T10:00:00.000Z',
+  };
+
+  it('keeps a change with its reason, last error and deliveries, and replays it as it was', () => {
+    const letter = letterOfQueued(change, failure);
+    expect(letter).toEqual({
+      reason: 'retries_exhausted',
+      detail: failure.detail,
+      tenant: 'demo',
+      source: 'shopify',
+      sourceEventId: 'wh-1',
+      externalId: change.externalId,
+      change,
+      context: { lastReason: 'klaviyo_503', attempts: 290 },
+      parkedAt: failure.parkedAt,
+    });
+    expect(queuedChangeIn(readQueuedMessage(serializeDeadLetter(letter)))).toEqual({ queued: change });
+  });
+
+  it('keeps a customer merge the same way, in its customer (the deleted one)', () => {
+    const merge = aCustomerMerge();
+    const letter = letterOfQueued(merge, { ...failure, reason: 'klaviyo_invalid', context: undefined });
+    expect(letter).toMatchObject({
+      reason: 'klaviyo_invalid',
+      detail: failure.detail,
+      tenant: merge.tenant,
+      source: 'shopify',
+      sourceEventId: merge.sourceEventId,
+      externalId: merge.deletedExternalId,
+      merge,
+      context: { attempts: 290 },
+    });
+    expect(letter).not.toHaveProperty('change');
+    expect(queuedChangeIn(readQueuedMessage(serializeDeadLetter(letter)))).toEqual({ queued: merge });
   });
 });

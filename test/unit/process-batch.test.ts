@@ -1,13 +1,20 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
+import type { DeadLetter } from '../../lib/dead-letter.js';
 import { TransientError } from '../../lib/errors.js';
-import { type Identifiers, type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
-import type { KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
+import {
+  type Identifiers,
+  type IdentityChange,
+  messageGroupOf,
+  serializeQueuedChange,
+} from '../../lib/identity-change.js';
+import type { KlaviyoProfiles, MovedMessage, SyncStateStore } from '../../lib/ports.js';
+import { defaultPolicies, identifiersOf } from '../../lib/sync/plan.js';
 import { type BatchOptions, processQueuedBatch, type QueuedRecord } from '../../lib/sync/process-batch.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import {
   aChange,
+  aCustomerMerge,
   aDeadLetterRecorder,
   aRecordingTelemetry,
   recordedDigestsOf,
@@ -313,5 +320,86 @@ describe('a crash between the PATCH and the state write', () => {
       recordedDigestsOf({ email: 'first@example.com', phone_number: '+14155550123' }),
     );
     expect(klaviyo.stored(recorded.profileId ?? '')).toMatchObject({ external_id: '1003' });
+  });
+});
+
+describe('a queued message still failing after MAX_CHANGE_AGE_HOURS', () => {
+  const HOUR = 3_600_000;
+  const retries = { firstDelaySeconds: 30, maxDelaySeconds: 900, maxChangeAgeMs: 72 * HOUR };
+  const failingKlaviyo = (klaviyo: KlaviyoProfiles): KlaviyoProfiles => ({
+    ...klaviyo,
+    findProfilesAmong: async () => {
+      throw klaviyoError(503, 'server_error', { method: 'GET' });
+    },
+    findProfiles: async () => {
+      throw klaviyoError(503, 'server_error', { method: 'GET' });
+    },
+  });
+
+  /** The worker with the retry schedule, its letters kept with the message each was parked from. */
+  function exhaustedWorker() {
+    const world = worker({ klaviyo: failingKlaviyo });
+    const parked: { letter: DeadLetter; from: MovedMessage | undefined }[] = [];
+    const deps = {
+      ...world.deps,
+      deadLetters: {
+        park: async (letter: DeadLetter, from?: MovedMessage) => void parked.push({ letter, from }),
+      },
+      redeliveries: { retryAfter: async () => undefined },
+      retries,
+    };
+    /** Delivered for the 290th time, queued 73 hours ago. */
+    const exhausted = (id: string, body: string, groupId: string): QueuedRecord => ({
+      id,
+      groupId,
+      body,
+      attempt: 290,
+      receiptHandle: `handle-${id}`,
+      sentAt: Date.parse(LATER) - 73 * HOUR,
+    });
+    return { parked, exhausted, run: (records: QueuedRecord[]) => processQueuedBatch(records, deps) };
+  }
+
+  it('parks a Shopify customer merge like a change: reason, last error and deliveries, from its message', async () => {
+    const { parked, exhausted, run } = exhaustedWorker();
+    const merge = aCustomerMerge();
+
+    const { failed } = await run([exhausted('m-merge', serializeQueuedChange(merge), messageGroupOf(merge))]);
+
+    expect(failed).toEqual([]);
+    expect(parked).toEqual([
+      {
+        letter: expect.objectContaining({
+          reason: 'retries_exhausted',
+          detail: expect.stringMatching(/^still failing after 290 deliveries since .*: /),
+          externalId: merge.deletedExternalId,
+          merge,
+          context: expect.objectContaining({ attempts: 290, lastReason: expect.stringMatching(/^klaviyo_/) }),
+        }),
+        from: { messageId: 'm-merge', sentAt: Date.parse(LATER) - 73 * HOUR },
+      },
+    ]);
+  });
+
+  it('parks a change replayed from a letter again, from the replayed message', async () => {
+    const { parked, exhausted, run } = exhaustedWorker();
+    const change = aChange({ externalId: '3003' });
+    const letter = {
+      reason: 'klaviyo_invalid',
+      detail: 'x',
+      source: 'shopify',
+      sourceEventId: change.sourceEventId,
+      change,
+      parkedAt: FIRST,
+    };
+
+    await run([exhausted('m-replayed', JSON.stringify(letter), messageGroupOf(change))]);
+
+    expect(parked).toMatchObject([
+      {
+        letter: { reason: 'retries_exhausted', change, context: { attempts: 290 } },
+        from: { messageId: 'm-replayed' },
+      },
+    ]);
   });
 });

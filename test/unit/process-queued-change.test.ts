@@ -123,8 +123,9 @@ describe('processQueuedChange', () => {
         tenant: 'acme',
         source: 'shopify',
         sourceEventId: change.sourceEventId,
+        externalId: change.externalId,
         change,
-        context: { profileId: ours.id, holderId: duplicate.id },
+        context: { profileId: ours.id, holderId: duplicate.id, attempts: 1 },
         parkedAt: NOW,
       },
     ]);
