@@ -129,7 +129,7 @@ describe('identity-sync apply', () => {
         line: 4,
         externalId: names.id('bad-phone'),
         outcome: 'invalid',
-        reason: 'phone: not a valid phone number (read in region US)',
+        reason: 'phone: is not a valid phone number (E.164, or national in US)',
       },
       {
         line: 5,
