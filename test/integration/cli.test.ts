@@ -166,6 +166,47 @@ describe('identity-sync apply', () => {
     expect(written.stderr).toContain('100%  7/7');
   });
 
+  it('refuses what the ERP endpoint refuses before any request, lists the rows that need attention, masked, and sends failed rows again only with --retry-failed', async () => {
+    const names = namesOfThisTest();
+    const file = await inputFile('attention.csv', [
+      'externalId,email,phone',
+      `${names.id('bad-email')},not-an-email,`,
+      `${names.id('refused')},${names.email('refused')},`,
+    ]);
+    // Klaviyo refuses the create of line 3 for good (a 400, not a passing fault).
+    klaviyo.injectFaults({ status: 400, method: 'POST', times: 1 });
+    const first = captureIo(envOf({ inMemory: true }));
+
+    expect(await apply([file], first.io)).toBe(1);
+
+    expect(await resultsOf(file)).toMatchObject([
+      { line: 2, outcome: 'invalid', reason: 'email: must be an email address' },
+      { line: 3, outcome: 'failed' },
+    ]);
+    expect(klaviyo.requests.some((request) => request.url.includes('not-an-email'))).toBe(false);
+    const listed = first.written.stdout.slice(first.written.stdout.indexOf('Rows that need attention'));
+    expect(listed).toMatch(
+      new RegExp(
+        `^Rows that need attention \\(2\\):\n {2}line 2 {2}${names.id('bad-email')} {2}invalid {2}email: must be an email address {2}\\[email \\*\\*\\*\\]\n {2}line 3 {2}${names.id('refused')} {2}failed {2}klaviyo_`,
+      ),
+    );
+    expect(listed).toContain('[email r***@example.com]');
+    expect(listed).not.toContain(names.email('refused'));
+
+    klaviyo.clearRequests();
+    const rerun = captureIo(envOf({ inMemory: true }));
+    expect(await apply([file], rerun.io)).toBe(1);
+    expect(writes()).toEqual([]);
+    expect(rerun.written.stdout).toContain(
+      '1 row that failed in an earlier run was not sent again: --retry-failed sends them',
+    );
+    expect(rerun.written.stdout).toContain(`line 3  ${names.id('refused')}  failed`);
+
+    const retried = captureIo(envOf({ inMemory: true }));
+    expect(await apply([file, '--retry-failed'], retried.io)).toBe(1);
+    expect((await resultsOf(file)).map((result) => result.outcome)).toEqual(['invalid', 'created']);
+  });
+
   it('--dry-run looks up and decides, but writes nothing to Klaviyo', async () => {
     const names = namesOfThisTest();
     const ours = klaviyo.seedProfile({ external_id: names.id('dry'), email: names.email('dry.old') });
@@ -181,21 +222,23 @@ describe('identity-sync apply', () => {
       {
         line: 1,
         externalId: names.id('dry'),
-        outcome: 'planned',
+        outcome: 'would-patch',
         reason: `would patch profile ${ours.id}: email`,
         profileId: ours.id,
       },
       {
         line: 2,
         externalId: names.id('dry-new'),
-        outcome: 'planned',
+        outcome: 'would-create',
         reason: 'would create a profile with external_id, email',
       },
     ]);
     expect(klaviyo.requests.length).toBeGreaterThan(0);
     expect(writes()).toEqual([]);
     expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('dry.old'));
-    expect(written.stdout).toMatch(/^apply \(dry run\) .*\n(.*\n)* {2}planned +2\n/);
+    // By what would happen, not one count of rows "planned".
+    expect(written.stdout).toMatch(/^apply \(dry run\) .*\n {2}would-create +1\n {2}would-patch +1\n/);
+    expect(written.stdout).not.toContain('planned');
   });
 
   it('stops when Klaviyo refuses the key; the rows not attempted are failed, and say why', async () => {
@@ -422,7 +465,12 @@ describe('identity-sync bind', () => {
         reason: `profile ${others.id} (found by email) belongs to customer ${names.id('someone')}, not ${names.id('mine')}`,
         profileId: others.id,
       },
-      { line: 10, externalId: names.id('nobody'), outcome: 'not-found' },
+      {
+        line: 10,
+        externalId: names.id('nobody'),
+        outcome: 'not-found',
+        reason: 'no profile has this email or phone',
+      },
       {
         line: 12,
         externalId: names.id('dup'),

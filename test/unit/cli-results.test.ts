@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outcomeOfError } from '../../cli/batch.js';
-import { describePlan } from '../../cli/commands/apply.js';
+import { describePlan, dryRunOutcomeOf } from '../../cli/commands/apply.js';
 import { formatEntry, formatHistory } from '../../cli/commands/history.js';
 import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
   BIND_OUTCOMES,
   exitCodeOf,
+  formatAttention,
   formatSummary,
+  maskedIdentifiers,
   openResultsFile,
   type RowResult,
   resultLine,
@@ -44,7 +46,6 @@ describe('results', () => {
       unchanged: 0,
       conflict: 0,
       'not-found': 1,
-      planned: 0,
       failed: 0,
       invalid: 0,
     });
@@ -53,8 +54,35 @@ describe('results', () => {
   it('exits 1 only when a row needs a person: invalid, failed, parked or conflict', () => {
     const exitWith = (outcome: string) =>
       exitCodeOf(tally(APPLY_OUTCOMES, [{ outcome: 'applied' }, { outcome }]));
-    expect(['created', 'unchanged', 'stale', 'skipped', 'planned'].map(exitWith)).toEqual([0, 0, 0, 0, 0]);
-    expect(['invalid', 'failed', 'parked', 'conflict'].map(exitWith)).toEqual([1, 1, 1, 1]);
+    expect(['created', 'unchanged', 'stale', 'skipped', 'would-create'].map(exitWith)).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+    expect(['invalid', 'failed', 'parked', 'conflict', 'would-park'].map(exitWith)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('lists the first rows that need attention, masked, then how many more and where', () => {
+    const results = [
+      { line: 9, externalId: 'c9', outcome: 'failed', reason: 'klaviyo_invalid: ada@example.com is refused' },
+      { line: 2, externalId: 'c2', outcome: 'created' },
+      { line: 3, outcome: 'invalid', reason: 'externalId is missing' },
+      { line: 4, externalId: 'c\x1b[2J', outcome: 'parked', reason: 'held' },
+    ];
+    const identifiers = new Map([
+      [9, maskedIdentifiers({ email: 'ada@example.com', phone: '+14155550100' })],
+    ]);
+    expect(formatAttention(results, (line) => identifiers.get(line), 'f.results.ndjson', 2)).toBe(
+      [
+        'Rows that need attention (3):',
+        '  line 3  (no externalId)  invalid  externalId is missing',
+        '  line 4  c\\x1b[2J  parked  held',
+        "  … and 1 more: every row's outcome and reason is in f.results.ndjson",
+        '',
+      ].join('\n'),
+    );
+    expect(formatAttention(results, (line) => identifiers.get(line), 'f.results.ndjson')).toContain(
+      '  line 9  c9  failed  klaviyo_invalid: a***@example.com is refused  [email a***@example.com, phone ********0100]\n',
+    );
+    expect(formatAttention([{ line: 1, outcome: 'created' }], () => undefined, 'f')).toBe('');
   });
 
   it('summarises by outcome with the rate, any retries, and where the results are', () => {
@@ -218,6 +246,27 @@ describe('describePlan', () => {
     expect(
       describePlan({ action: 'retry', reason: 'identifier_held_by_other_customer', holderId: '01B' }),
     ).toBe('would park: identifier_held_by_other_customer (profile 01B)');
+  });
+
+  it('counts a dry run by what would happen', () => {
+    const outcomes = [
+      dryRunOutcomeOf({ action: 'create', attributes: { external_id: '1' } }),
+      dryRunOutcomeOf({ action: 'patch', profileId: '01A', attributes: { email: 'a@x.io' }, bind: false }),
+      dryRunOutcomeOf({ action: 'patch', profileId: '01A', attributes: { external_id: '1' }, bind: true }),
+      dryRunOutcomeOf({ action: 'merge-then-patch', profileId: '01A', sourceId: '01B' }),
+      dryRunOutcomeOf({ action: 'skip', reason: 'unchanged', profileId: '01A' }),
+      dryRunOutcomeOf({ action: 'skip', reason: 'no_profile' }),
+      dryRunOutcomeOf({ action: 'park', reason: 'duplicate_profile', profileId: '01A', holderId: '01B' }),
+    ];
+    expect(outcomes).toEqual([
+      'would-create',
+      'would-patch',
+      'would-bind',
+      'would-merge',
+      'unchanged',
+      'would-skip',
+      'would-park',
+    ]);
   });
 });
 

@@ -59,9 +59,17 @@ describe('applyTaskOf', () => {
 
   it.each([
     [{ email: 'a@example.com' }, 'externalId is missing', undefined],
-    [{ externalid: 'e', phone: 'call me' }, 'phone: is not a valid phone number (E.164, or national in US)', 'e'],
+    [
+      { externalid: 'e', phone: 'call me' },
+      'phone: is not a valid phone number (E.164, or national in US)',
+      'e',
+    ],
     [{ externalid: 'e', phone: '12' }, 'phone: is not a valid phone number (E.164, or national in US)', 'e'],
-    [{ externalid: 'e', previousphone: '555' }, 'previousPhone: is not a valid phone number (E.164, or national in US)', 'e'],
+    [
+      { externalid: 'e', previousphone: '555' },
+      'previousPhone: is not a valid phone number (E.164, or national in US)',
+      'e',
+    ],
     // The ERP endpoint's own checks (lib/erp/contract.ts): such a row never reaches Klaviyo.
     [{ externalid: 'e', email: 'not-an-email' }, 'email: must be an email address', 'e'],
     [
@@ -127,7 +135,10 @@ describe('bindTaskOf', () => {
   it.each([
     [{ email: 'a@example.com' }, 'Customer ID is missing'],
     [{ id: '42' }, 'no email or phone to find the profile by'],
-    [{ id: '42', email: 'a@example.com', phone: '12' }, 'Phone: is not a valid phone number (E.164, or national in US)'],
+    [
+      { id: '42', email: 'a@example.com', phone: '12' },
+      'Phone: is not a valid phone number (E.164, or national in US)',
+    ],
     [{ id: '42', email: 'bad@@example' }, 'Email: must be an email address'],
   ])('reports a row it cannot bind: %j', (values, reason) => {
     expect(bindTaskOf(row(values), context)).toMatchObject({ line: 7, outcome: 'invalid', reason });
