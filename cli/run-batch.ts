@@ -419,6 +419,12 @@ function requireColumns(columns: string[] | undefined, required: string[][]) {
   const missing = required.filter((names) => !names.some((name) => columns.includes(name)));
   if (missing.length > 0) {
     const wanted = missing.map((names) => names.join(' or ')).join(', ');
-    throw new UsageError(`the CSV header has no ${wanted} column (it has: ${columns.join(', ')})`);
+    const separators =
+      columns.length === 1
+        ? '; columns are separated by commas, semicolons or tabs, and this header has none'
+        : '';
+    throw new UsageError(
+      `the CSV header has no ${wanted} column (it has: ${columns.join(', ')}${separators})`,
+    );
   }
 }
