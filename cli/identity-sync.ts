@@ -10,7 +10,7 @@ import { send } from './commands/send.js';
 import { type CliIo, type Command, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './io.js';
 
 /** `identity-sync <command> …`: run through bin/identity-sync.mjs (npx identity-sync) or `tsx cli/identity-sync.ts`. */
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
+export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   apply: { run: apply, summary: 'apply identity changes from an NDJSON or CSV file to Klaviyo' },
   bind: { run: bind, summary: 'set external_id on profiles found by email or phone (Shopify export)' },
   'dead-letters': {

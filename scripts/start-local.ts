@@ -1,5 +1,7 @@
+import { COMMANDS } from '../cli/identity-sync.js';
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
 import { cliEnvironment, environmentBlock, shellOf } from './local-stack/env-block.js';
+import { EVENTBRIDGE_FUNCTION_NAME, invocationUrl } from './local-stack/offline.js';
 import {
   type ExternalKlaviyo,
   externalKlaviyo,
@@ -82,16 +84,25 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     `  Klaviyo key        ${klaviyoKey}`,
     `  customer           ${DEMO_TENANT.customer.externalId}${sandbox ? ` (seeded: ${DEMO_TENANT.customer.email})` : ''}`,
     '',
-    'For the CLI (npx identity-sync history <id>, dead-letters, replay, doctor), paste into another shell:',
+    `For the CLI (identity-sync ${Object.keys(COMMANDS).join(', ')}), paste into another shell:`,
     '',
     environmentBlock(
       cliEnvironment(env, {
         SHOPIFY_WEBHOOK_URL: stack.offline.webhookUrl,
         KLAVIYO_API_KEY: sandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
+        IDENTITY_SYNC_API_URL: new URL(stack.offline.webhookUrl).origin,
+        SHOPIFY_EVENTBRIDGE_INVOKE_URL: invocationUrl(stack.offline.lambdaUrl, EVENTBRIDGE_FUNCTION_NAME),
+        ERP_WEBHOOK_SECRET: DEMO_TENANT.erpWebhookSecret,
+        SHOPIFY_WEBHOOK_SECRET: DEMO_TENANT.shopifyWebhookSecret,
+        SHOPIFY_SHOP_DOMAIN: DEMO_TENANT.shopDomain,
       }),
       shellOf(),
     ),
     '',
+    'Then, for example: identity-sync send --external-id 706405506930370084 --email ada.new@example.com',
+    '  (an ERP change; --as shopify or --as eventbridge for Shopify, --topic customers/merge --deleted-id ID)',
+    '',
+    'State (queues, dead letters, table, sandbox profiles) is in memory: it is lost when the stack stops.',
     `Run the demo in another shell: npm run demo${demoVariables(ports)}  (an ERP change: npm run demo:erp)`,
     'Ctrl-C stops everything.',
   ].join('\n');
