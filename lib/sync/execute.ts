@@ -211,7 +211,7 @@ export async function recordApplied(
 /** One decision into the audit log, with the identifiers before and after. */
 export async function audit(
   { change, audit, clock }: SyncContext,
-  decision: Pick<SyncResult, 'plan' | 'reason'> & { outcome: SyncOutcome | 'parked' },
+  decision: Pick<SyncResult, 'plan' | 'reason' | 'profileId'> & { outcome: SyncOutcome | 'parked' },
   before?: KlaviyoProfile,
 ) {
   if (!audit) return;
@@ -223,7 +223,10 @@ export async function audit(
     outcome: decision.outcome,
     plan: plan.action,
     ...(decision.reason ? { reason: decision.reason } : {}),
-    profileIds: [profileOf(plan), otherProfileOf(plan)].filter((id): id is string => Boolean(id)),
+    // A created profile's id is known only from the result: the plan had none to name.
+    profileIds: [profileOf(plan) ?? decision.profileId, otherProfileOf(plan)].filter((id): id is string =>
+      Boolean(id),
+    ),
     ...(before
       ? {
           before: { email: before.email, phone_number: before.phone_number, external_id: before.external_id },

@@ -562,6 +562,20 @@ describe('identity-sync history', () => {
       { outcome: 'applied', sourceEventId: 'cli:audit-changes.ndjson:2' },
     ]);
   });
+
+  it('names the profile a created customer got', async () => {
+    const names = namesOfThisTest();
+    const externalId = names.id('created');
+    const changes = await inputFile('audit-created.ndjson', [
+      JSON.stringify({ externalId, email: names.email('created') }),
+    ]);
+    expect(await apply([changes], captureIo(envOf()).io)).toBe(0);
+    const created = klaviyo.findProfile({ external_id: externalId });
+
+    const { io, written } = captureIo(envOf({ key: false }));
+    expect(await history([externalId], io)).toBe(0);
+    expect(written.stdout).toMatch(new RegExp(`created +create +profile ${created?.id} `));
+  });
 });
 
 describe('a 1,000-row file', () => {
