@@ -203,7 +203,7 @@ export function outcomeOfError(
   if (error instanceof IdentifierHeldError) {
     return {
       outcome: 'parked',
-      reason: `${error.reason}: profile ${error.context.holderId} of another customer holds an identifier this change needs`,
+      reason: `${error.reason}: profile ${error.context.holderId} of ${holderNamed(error.context)} holds an identifier this change needs`,
       ...profileIdOf(error.context),
     };
   }
@@ -213,6 +213,9 @@ export function outcomeOfError(
   const reason = error instanceof IdentitySyncError ? `${error.reason}: ${error.message}` : String(error);
   return { outcome: 'failed', reason, ...(isTransient(error) && { transient: true }) };
 }
+
+const holderNamed = (context: Record<string, unknown>) =>
+  typeof context.holderExternalId === 'string' ? `customer ${context.holderExternalId}` : 'another customer';
 
 const profileIdOf = (context: Record<string, unknown>) =>
   typeof context.profileId === 'string' ? { profileId: context.profileId } : {};

@@ -94,13 +94,14 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
       });
       throw new IdentifierHeldError(
         `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
-        { profileId: plan.profileId, holderId: plan.holderId },
+        { profileId: plan.profileId, holderId: plan.holderId, holderExternalId: holderOf(facts, plan) },
       );
     case 'park':
       await audit(ctx, { outcome: 'parked', plan, reason: plan.reason });
       throw new ChangeParkedError(plan.reason, parkMessage(plan), {
         profileId: plan.profileId,
         holderId: plan.holderId,
+        holderExternalId: holderOf(facts, plan),
       });
   }
 }
@@ -115,6 +116,10 @@ const written = (
 const profileSeen = (facts: Facts, id: string): KlaviyoProfile | undefined =>
   facts.found.find((found) => found.profile.id === id)?.profile ??
   (facts.holder?.profile.id === id ? facts.holder.profile : undefined);
+
+/** The customer whose profile holds what the change needs, as the lookups showed it: for people to see. */
+const holderOf = (facts: Facts, plan: { holderId?: string }) =>
+  plan.holderId ? (profileSeen(facts, plan.holderId)?.external_id ?? undefined) : undefined;
 
 /** How long a merge is waited for by default: about 20 s in all. */
 export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };

@@ -249,7 +249,7 @@ describe('apply through bulk import jobs', () => {
       line: 2,
       externalId: name('raced'),
       outcome: 'parked',
-      reason: `identifier_held_by_other_customer: profile ${other.id} of another customer holds an identifier this change needs`,
+      reason: `identifier_held_by_other_customer: profile ${other.id} of customer ${name('other')} holds an identifier this change needs`,
     });
     expect(held.getProfile(other.id)?.external_id).toBe(name('other'));
   });

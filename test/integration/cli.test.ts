@@ -135,7 +135,7 @@ describe('identity-sync apply', () => {
         line: 5,
         externalId: names.id('conflict'),
         outcome: 'parked',
-        reason: `identifier_held_by_other_customer: profile ${someoneElse.id} of another customer holds an identifier this change needs`,
+        reason: `identifier_held_by_other_customer: profile ${someoneElse.id} of customer ${names.id('other')} holds an identifier this change needs`,
       },
       { line: 6, externalId: names.id('new'), outcome: 'created', profileId: expect.any(String) },
       { line: 7, externalId: names.id('bind'), outcome: 'bound', profileId: unbound.id },

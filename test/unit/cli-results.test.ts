@@ -213,6 +213,10 @@ describe('outcomeOfError', () => {
       reason:
         'identifier_held_by_other_customer: profile 01B of another customer holds an identifier this change needs',
     });
+    const named = new IdentifierHeldError('will retry', { holderId: '01B', holderExternalId: 'C-9' });
+    expect(outcomeOfError(named).reason).toBe(
+      'identifier_held_by_other_customer: profile 01B of customer C-9 holds an identifier this change needs',
+    );
   });
 
   it('fails rows on errors, with their reason', () => {
