@@ -9,6 +9,6 @@ export function nodeVersionProblem(version) {
   if (major >= MINIMUM_NODE_MAJOR) return undefined;
   return (
     `identity-sync needs Node.js ${MINIMUM_NODE_MAJOR} or later (24 recommended), this is ${version}:` +
-    ' install it from https://nodejs.org, or run `nvm install 24` in this shell'
+    ' install it (https://nodejs.org, or `nvm install 24`), or in the clone run `npm run identity-sync -- <command>`, which brings its own'
   );
 }

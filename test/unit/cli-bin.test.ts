@@ -9,7 +9,7 @@ const bin = fileURLToPath(new URL('../../bin/identity-sync.mjs', import.meta.url
 describe('bin/identity-sync.mjs', () => {
   it('says in one line which Node to install on one that is too old, and runs on 22 and later', () => {
     expect(nodeVersionProblem('20.11.1')).toBe(
-      'identity-sync needs Node.js 22 or later (24 recommended), this is 20.11.1: install it from https://nodejs.org, or run `nvm install 24` in this shell',
+      'identity-sync needs Node.js 22 or later (24 recommended), this is 20.11.1: install it (https://nodejs.org, or `nvm install 24`), or in the clone run `npm run identity-sync -- <command>`, which brings its own',
     );
     expect(nodeVersionProblem('18.0.0')).toMatch(/^[^\n]+$/);
     expect(nodeVersionProblem('22.0.0')).toBeUndefined();
