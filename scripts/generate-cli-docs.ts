@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { COMMANDS, identitySync } from '../cli/identity-sync.js';
 
@@ -18,7 +19,12 @@ export const END = '<!-- /cli-usage -->';
 /** What `identity-sync <command> --help` prints. */
 export async function helpOf(command: string): Promise<string> {
   let text = '';
-  const sink = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WritableStream;
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
   await identitySync([command, '--help'], { stdout: sink, stderr: sink, env: {} });
   return text;
 }

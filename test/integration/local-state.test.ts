@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { localStateDir } from '../../scripts/local-stack/local-state.js';
 import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
@@ -38,9 +39,10 @@ describe('the local state', () => {
       await peers.dynamodb.send(
         new PutItemCommand({ TableName: TABLE_NAME, Item: { pk: { S: 'kept' }, sk: { S: '1' } } }),
       );
-      profileId = (
-        peers.klaviyo?.seedProfile({ email: 'kept@example.com', external_id: 'kept-1' }) as { id: string }
-      ).id;
+      profileId = (peers.klaviyo as KlaviyoSandbox).seedProfile({
+        email: 'kept@example.com',
+        external_id: 'kept-1',
+      }).id;
     } finally {
       await peers.stop();
     }
