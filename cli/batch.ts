@@ -79,8 +79,8 @@ worker in DynamoDB (in memory without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES,
 the service.
 Progress goes to stderr (a line per phase: lookups, bulk jobs, per-profile writes), the summary
 to stdout, then the rows that need attention (the first 20: line, externalId, outcome, reason,
-identifiers masked). A dry run counts what would happen: would-create, would-patch, would-park…. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked or
-in conflict (or has no outcome yet), 2 for usage errors, 130 after Ctrl-C.`;
+identifiers masked). A dry run counts what would happen: would-create, would-patch, would-park…. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked (in a dry
+run: would be) or in conflict (or has no outcome yet), 2 for usage errors, 130 after Ctrl-C.`;
 
 export interface BatchOptions {
   file: string;
