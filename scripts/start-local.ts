@@ -1,8 +1,8 @@
 import { COMMANDS } from '../cli/identity-sync.js';
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
-import { cliEnvironment, environmentBlock, shellOf } from './local-stack/env-block.js';
+import { cliEnvironment, environmentBlock, localStackExtras, shellOf } from './local-stack/env-block.js';
 import { localStateDir } from './local-stack/local-state.js';
-import { EVENTBRIDGE_FUNCTION_NAME, invocationUrl, SERVICE_DIR } from './local-stack/offline.js';
+import { SERVICE_DIR } from './local-stack/offline.js';
 import {
   type ExternalKlaviyo,
   externalKlaviyo,
@@ -94,18 +94,7 @@ function summary(
     '',
     `For the CLI (identity-sync ${Object.keys(COMMANDS).join(', ')}), paste into another shell:`,
     '',
-    environmentBlock(
-      cliEnvironment(env, {
-        SHOPIFY_WEBHOOK_URL: stack.offline.webhookUrl,
-        KLAVIYO_API_KEY: sandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
-        IDENTITY_SYNC_API_URL: new URL(stack.offline.webhookUrl).origin,
-        SHOPIFY_EVENTBRIDGE_INVOKE_URL: invocationUrl(stack.offline.lambdaUrl, EVENTBRIDGE_FUNCTION_NAME),
-        ERP_WEBHOOK_SECRET: DEMO_TENANT.erpWebhookSecret,
-        SHOPIFY_WEBHOOK_SECRET: DEMO_TENANT.shopifyWebhookSecret,
-        SHOPIFY_SHOP_DOMAIN: DEMO_TENANT.shopDomain,
-      }),
-      shellOf(),
-    ),
+    environmentBlock(cliEnvironment(env, localStackExtras(stack.offline, sandbox !== undefined)), shellOf()),
     '',
     'Then, for example: identity-sync send --external-id 706405506930370084 --email ada.new@example.com',
     '  (an ERP change; --as shopify or --as eventbridge for Shopify, --topic customers/merge --deleted-id ID)',

@@ -1,3 +1,6 @@
+import { DEMO_TENANT } from './demo-tenant.js';
+import { EVENTBRIDGE_FUNCTION_NAME, invocationUrl } from './offline.js';
+
 /**
  * The environment the `identity-sync` CLI needs to talk to the local stack, printed by `npm start`
  * as a block to paste into another shell: then every command finds the stack's queues, table,
@@ -34,6 +37,22 @@ export interface CliEnvironmentExtras {
   ERP_WEBHOOK_SECRET?: string;
   SHOPIFY_WEBHOOK_SECRET?: string;
   SHOPIFY_SHOP_DOMAIN?: string;
+}
+
+/**
+ * What `npm start` adds for the CLI once serverless-offline runs: where the API and the
+ * EventBridge function are, the demo tenant's (made-up) secrets and shop, and the sandbox's key.
+ */
+export function localStackExtras(offline: { webhookUrl: string; lambdaUrl: string }, withSandbox: boolean) {
+  return {
+    SHOPIFY_WEBHOOK_URL: offline.webhookUrl,
+    KLAVIYO_API_KEY: withSandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
+    IDENTITY_SYNC_API_URL: new URL(offline.webhookUrl).origin,
+    SHOPIFY_EVENTBRIDGE_INVOKE_URL: invocationUrl(offline.lambdaUrl, EVENTBRIDGE_FUNCTION_NAME),
+    ERP_WEBHOOK_SECRET: DEMO_TENANT.erpWebhookSecret,
+    SHOPIFY_WEBHOOK_SECRET: DEMO_TENANT.shopifyWebhookSecret,
+    SHOPIFY_SHOP_DOMAIN: DEMO_TENANT.shopDomain,
+  } satisfies CliEnvironmentExtras;
 }
 
 export function cliEnvironment(
