@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { signErpRequest } from '../lib/erp/sign.js';
 import { httpApiEvent } from '../local/lambda-events.js';
 import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js';
+import { shopifyEvent } from '../local/shopify-events.js';
 import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
 
 /** Signed webhook deliveries for the demo tenant of the local stack, as API Gateway hands them over. */
@@ -36,29 +37,13 @@ function erpDelivery(change: CustomerChange): APIGatewayProxyEventV2 {
 
 /** A Shopify customers/update from Shopify's EventBridge partner event source. */
 function shopifyEventBridgeEvent(change: CustomerChange) {
-  return {
-    version: '0',
-    id: crypto.randomUUID(),
-    'detail-type': 'shopifyWebhook',
+  const body = customerPayload({ id: change.externalId, email: change.email, phone: change.phone });
+  return shopifyEvent(body, {
+    shop: DEMO_TENANT.shopDomain,
     source: 'aws.partner/shopify.com/1234567/bench',
+    triggeredAt: new Date().toISOString(),
     account: '000000000000',
-    time: new Date().toISOString(),
-    region: 'us-east-1',
-    resources: [],
-    detail: {
-      payload: JSON.parse(
-        customerPayload({ id: change.externalId, email: change.email, phone: change.phone }),
-      ),
-      metadata: {
-        'X-Shopify-Topic': 'customers/update',
-        'X-Shopify-Shop-Domain': DEMO_TENANT.shopDomain,
-        'X-Shopify-Webhook-Id': crypto.randomUUID(),
-        'X-Shopify-Event-Id': crypto.randomUUID(),
-        'X-Shopify-Triggered-At': new Date().toISOString(),
-        'X-Shopify-API-Version': '2026-04',
-      },
-    },
-  };
+  });
 }
 
 /** The first event each intake function is given in the benchmarks, by function name. */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { IdentitySyncError } from '../lib/errors.js';
+import { IdentitySyncError, isTransient } from '../lib/errors.js';
 import type { BulkImportError, BulkImportProfile } from '../lib/ports.js';
 import { ChangeParkedError, IdentifierHeldError } from '../lib/sync/sync-identity-change.js';
 import type { Settled } from './bulk-jobs.js';
@@ -43,6 +43,7 @@ export const BATCH_OPTIONS_HELP = `Options:
   --no-bulk              write every row on its own, never through bulk import jobs
   --bulk-min-rows N      use bulk import jobs for files of at least N rows (default: ${BULK_MIN_ROWS})
   --restart              ignore what an earlier run of this command left in the results file
+  --retry-failed         send the rows an earlier run failed with Klaviyo's refusal again
   -h, --help             this help
 
 Requests: rows are read ${CHUNK_ROWS} at a time; before a chunk's rows run, the lookups of its
@@ -59,7 +60,8 @@ changes, conflicts, merges) is written on its own, with the worker's guards.
 Resume: results are appended as rows finish; when a run stops (Ctrl-C, a crash, a lost network),
 running the same command again skips the rows already done: a results line whose input line
 number and "row" key (a hash of the command, tenant, Klaviyo target, mode and the row's content)
-match the file now. Failed rows run again. Rows done against another Klaviyo account, base URL
+match the file now. Rows that failed for a passing cause (Klaviyo unreachable, throttled, 5xx,
+not attempted) run again; rows Klaviyo refused only with --retry-failed. Rows done against another Klaviyo account, base URL
 or tenant are done again (the run says so). Bulk jobs in flight are kept in <results>.jobs
 and polled again.
 Tenant and key: with TENANT_SECRET_PREFIX, the key is the tenant's own, from its secret
@@ -76,8 +78,9 @@ SYNC_STATE_TABLE to share the staleness guard, audit trail and request quota wit
 worker in DynamoDB (in memory without it); KLAVIYO_QUOTA_SHARE, TENANT_POLICIES, DEFAULT_TENANT, DEFAULT_PHONE_REGION as for
 the service.
 Progress goes to stderr (a line per phase: lookups, bulk jobs, per-profile writes), the summary
-to stdout. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked or
-in conflict (or has no outcome yet), 2 for usage errors, 130 after Ctrl-C.`;
+to stdout, then the rows that need attention (the first 20: line, externalId, outcome, reason,
+identifiers masked). A dry run counts what would happen: would-create, would-patch, would-park…. Exit code: 0 when no row needs attention, 1 when a row is invalid, failed, parked (in a dry
+run: would be) or in conflict (or has no outcome yet), 2 for usage errors, 130 after Ctrl-C.`;
 
 export interface BatchOptions {
   file: string;
@@ -93,6 +96,8 @@ export interface BatchOptions {
   bulkMinRows: number;
   /** --restart: results an earlier run left do not count. */
   restart: boolean;
+  /** --retry-failed: rows an earlier run failed for good (Klaviyo refused them) run again. */
+  retryFailed: boolean;
 }
 
 /** The options, or undefined when help was asked for. */
@@ -111,6 +116,7 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
       'no-bulk': { type: 'boolean', default: false },
       'bulk-min-rows': { type: 'string', default: String(BULK_MIN_ROWS) },
       restart: { type: 'boolean', default: false },
+      'retry-failed': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -137,6 +143,7 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
     bulk: !values['no-bulk'],
     bulkMinRows: positiveNumber('--bulk-min-rows', values['bulk-min-rows'], { integer: true }),
     restart: values.restart,
+    retryFailed: values['retry-failed'],
   };
 }
 
@@ -145,6 +152,8 @@ export interface BatchCommand<Task extends { line: number; externalId: string },
   name: string;
   /** The summary's rows, in order. */
   outcomes: readonly string[];
+  /** A dry run's summary rows, in order: what the rows would come to. */
+  dryRunOutcomes: readonly string[];
   /** CSV columns that must be present: one name of each group (lower-cased). */
   requiredColumns: string[][];
   taskOf(row: InputRow, context: RowContext): Task | RowResult;
@@ -188,11 +197,13 @@ export interface BulkWrites<Task, Lookups, Planned = any> {
  * A row's error as its result. Parked: the tenant's policy parks it, or another customer's profile
  * holds an identifier it needs (the worker would retry that a few times; a CLI run has no queue).
  */
-export function outcomeOfError(error: unknown): Pick<RowResult, 'outcome' | 'reason' | 'profileId'> {
+export function outcomeOfError(
+  error: unknown,
+): Pick<RowResult, 'outcome' | 'reason' | 'profileId' | 'transient'> {
   if (error instanceof IdentifierHeldError) {
     return {
       outcome: 'parked',
-      reason: `${error.reason}: profile ${error.context.holderId} of another customer holds an identifier this change needs`,
+      reason: `${error.reason}: profile ${error.context.holderId} of ${holderNamed(error.context)} holds an identifier this change needs`,
       ...profileIdOf(error.context),
     };
   }
@@ -200,8 +211,11 @@ export function outcomeOfError(error: unknown): Pick<RowResult, 'outcome' | 'rea
     return { outcome: 'parked', reason: `${error.reason}: ${error.message}`, ...profileIdOf(error.context) };
   }
   const reason = error instanceof IdentitySyncError ? `${error.reason}: ${error.message}` : String(error);
-  return { outcome: 'failed', reason };
+  return { outcome: 'failed', reason, ...(isTransient(error) && { transient: true }) };
 }
+
+const holderNamed = (context: Record<string, unknown>) =>
+  typeof context.holderExternalId === 'string' ? `customer ${context.holderExternalId}` : 'another customer';
 
 const profileIdOf = (context: Record<string, unknown>) =>
   typeof context.profileId === 'string' ? { profileId: context.profileId } : {};

@@ -43,7 +43,7 @@ const answers = (lookup: BindLookup, value: string | null) =>
   lookup.field === 'email' ? value?.toLowerCase() === lookup.value.toLowerCase() : value === lookup.value;
 
 export function decideBind(externalId: string, found: BindFound | undefined): BindDecision {
-  if (!found) return { outcome: 'not-found' };
+  if (!found) return { outcome: 'not-found', reason: 'no profile has this email or phone' };
   const { profile, lookup } = found;
   const foundBy = `found by ${lookup.field === 'email' ? 'email' : 'phone'}`;
   if (profile.external_id === null) return { patch: profile, reason: foundBy };

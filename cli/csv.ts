@@ -1,13 +1,28 @@
 export type CsvRecord = { line: number; fields: string[] } | { line: number; error: string };
 
+/** What may separate fields: commas, or what spreadsheets write in locales with a decimal comma. */
+export type CsvSeparator = ',' | ';' | '\t';
+const SEPARATORS: readonly CsvSeparator[] = [',', ';', '\t'];
+
 /**
- * Splits CSV text (RFC 4180) into records: fields separated by commas; a quoted field may hold
- * commas, line breaks and doubled quotes; records end at CRLF or LF. `line` is the line a record
+ * The separator a file uses, read from its header line (outside quotes): the one that occurs most,
+ * comma on a tie or when there is none (a single column).
+ */
+export function separatorOf(text: string): CsvSeparator {
+  const firstLine = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '';
+  const unquoted = firstLine.replace(/"[^"]*"/g, '');
+  const count = (separator: string) => unquoted.split(separator).length - 1;
+  return SEPARATORS.reduce((best, separator) => (count(separator) > count(best) ? separator : best));
+}
+
+/**
+ * Splits CSV text (RFC 4180) into records: fields separated by `separator` (commas by default); a
+ * quoted field may hold separators, line breaks and doubled quotes; records end at CRLF or LF. `line` is the line a record
  * starts on (1-based), the number an editor shows. A byte order mark and blank lines are skipped.
  * A malformed record is reported, and parsing resumes on the line after it.
  */
-export function* parseCsv(text: string): Generator<CsvRecord> {
-  const reader = { text, at: text.charCodeAt(0) === 0xfeff ? 1 : 0, line: 1 };
+export function* parseCsv(text: string, separator: CsvSeparator = ','): Generator<CsvRecord> {
+  const reader = { text, separator, at: text.charCodeAt(0) === 0xfeff ? 1 : 0, line: 1 };
   while (reader.at < text.length) {
     const line = reader.line;
     const record = readRecord(reader);
@@ -22,6 +37,7 @@ export function* parseCsv(text: string): Generator<CsvRecord> {
 
 interface Reader {
   text: string;
+  separator: CsvSeparator;
   /** Index of the next character to read. */
   at: number;
   /** Line of that character. */
@@ -34,7 +50,7 @@ function readRecord(reader: Reader): { fields: string[] } | { error: string } {
     const field = reader.text[reader.at] === '"' ? readQuoted(reader) : readUnquoted(reader);
     if (typeof field !== 'string') return field;
     fields.push(field);
-    if (reader.text[reader.at] !== ',') break;
+    if (reader.text[reader.at] !== reader.separator) break;
     reader.at++;
   }
   skipLineBreak(reader);
@@ -72,9 +88,11 @@ function readUnquoted(reader: Reader): string | { error: string } {
   return reader.text.slice(start, reader.at);
 }
 
-function atFieldEnd({ text, at }: Reader): boolean {
+function atFieldEnd({ text, at, separator }: Reader): boolean {
   const char = text[at];
-  return char === undefined || char === ',' || char === '\n' || (char === '\r' && text[at + 1] === '\n');
+  return (
+    char === undefined || char === separator || char === '\n' || (char === '\r' && text[at + 1] === '\n')
+  );
 }
 
 function skipLineBreak(reader: Reader) {

@@ -1,7 +1,9 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type { ScannedProfile } from '../lib/duplicates/match.js';
 import { mergeEffect, type ReviewedPair } from '../lib/duplicates/review.js';
+import { maskEmail, maskIdentifiersInText, maskPhone } from '../lib/observability/mask.js';
 import { UsageError } from './io.js';
+import { printable } from './terminal.js';
 
 /**
  * The duplicates report, for the merchant to review before anything is merged: one line per
@@ -103,4 +105,37 @@ export async function writeReport(paths: { csv: string; ndjson: string }, lines:
       throw new UsageError(`cannot write the report to ${path}: ${(error as Error).message}`);
     }
   }
+}
+
+/** Pairs shown on screen; the report has them all. */
+export const PAIRS_SHOWN = 10;
+
+/**
+ * The surest pairs, one line each, for the screen: confidence, rule, what --apply would do, the
+ * customer's profile and the source, emails and phones masked (the report keeps them whole).
+ */
+export function formatTopPairs(pairs: readonly ReviewedPair[], reportPath: string, shown = PAIRS_SHOWN) {
+  if (pairs.length === 0) return '';
+  const profile = (scanned: ScannedProfile) =>
+    [
+      `profile ${printable(scanned.id)}`,
+      ...(scanned.external_id ? [`customer ${printable(scanned.external_id)}`] : []),
+      ...(scanned.email ? [printable(maskEmail(scanned.email) as string)] : []),
+      ...(scanned.phone_number ? [printable(maskPhone(scanned.phone_number) as string)] : []),
+    ].join(' ');
+  const lines = pairs
+    .slice(0, shown)
+    .map(
+      (pair) =>
+        `  ${pair.confidence.toFixed(2)}  ${pair.rule}  ${pair.verdict}  ${profile(pair.destination)} <- ${profile(pair.source)}` +
+        `  (${maskIdentifiersInText(printable(pair.why))})`,
+    );
+  const more = pairs.length - lines.length;
+  return [
+    `Surest pairs (customer's profile <- the profile that would be merged into it):`,
+    ...lines,
+    ...(more > 0 ? [`  … and ${more} more in ${reportPath}`] : []),
+  ]
+    .map((line) => `${line}\n`)
+    .join('');
 }

@@ -8,9 +8,10 @@ import { replay } from './commands/replay.js';
 import { replayEvents } from './commands/replay-events.js';
 import { send } from './commands/send.js';
 import { type CliIo, type Command, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE } from './io.js';
+import { printable } from './terminal.js';
 
 /** `identity-sync <command> …`: run through bin/identity-sync.mjs (npx identity-sync) or `tsx cli/identity-sync.ts`. */
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
+export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   apply: { run: apply, summary: 'apply identity changes from an NDJSON or CSV file to Klaviyo' },
   bind: { run: bind, summary: 'set external_id on profiles found by email or phone (Shopify export)' },
   'dead-letters': {
@@ -53,7 +54,9 @@ export async function identitySync(args: string[], io: CliIo): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    io.stderr.write(`identity-sync: unknown command '${name}'\n\n${USAGE}\n`);
+    io.stderr.write(
+      `identity-sync: unknown command '${printable(name)}' (the commands: ${Object.keys(COMMANDS).join(', ')})\nsee identity-sync --help\n`,
+    );
     return EXIT_USAGE;
   }
   return command.run(rest, io);

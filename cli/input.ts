@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parseCsv } from './csv.js';
+import { parseCsv, separatorOf } from './csv.js';
 import { UsageError } from './io.js';
 
 /**
@@ -22,9 +22,16 @@ export async function readInputFile(path: string): Promise<InputFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
+    throw new UsageError(`cannot read ${path}: ${whyUnreadable(error as NodeJS.ErrnoException)}`);
   }
   return format === 'csv' ? csvRows(text) : { rows: ndjsonRows(text) };
+}
+
+function whyUnreadable(error: NodeJS.ErrnoException): string {
+  if (error.code === 'ENOENT') return 'there is no such file (check the name, and the folder you run from)';
+  if (error.code === 'EISDIR') return 'it is a folder: give the file in it';
+  if (error.code === 'EACCES') return 'permission denied';
+  return error.message;
 }
 
 function formatOf(path: string): 'csv' | 'ndjson' {
@@ -34,9 +41,9 @@ function formatOf(path: string): 'csv' | 'ndjson' {
   throw new UsageError(`cannot tell the format of ${path}: name it .csv, .ndjson or .jsonl`);
 }
 
-/** CSV with a header row naming the columns. */
+/** CSV with a header row naming the columns, separated by commas, semicolons or tabs (as the header is). */
 export function csvRows(text: string): InputFile {
-  const records = parseCsv(text);
+  const records = parseCsv(text, separatorOf(text));
   const header = records.next();
   if (header.done) throw new UsageError('the CSV file is empty: it needs a header row');
   if ('error' in header.value) throw new UsageError(`the CSV header is malformed: ${header.value.error}`);

@@ -29,7 +29,8 @@ export class UsageError extends Error {}
 
 /**
  * Runs a command's body and turns what escapes it into an exit code: usage and configuration
- * errors exit 2 with the usage, anything else exits 1 with its message (no stack: it is for people).
+ * errors exit 2 with their one line and where the help is (the help itself would bury the line),
+ * anything else exits 1 with its message (no stack: it is for people).
  */
 export async function runCommand(io: CliIo, usage: string, body: () => Promise<number>): Promise<number> {
   try {
@@ -37,7 +38,7 @@ export async function runCommand(io: CliIo, usage: string, body: () => Promise<n
   } catch (error) {
     // Messages can hold outside text (Klaviyo's answers, a file's values): printed neutralised.
     if (isUsageError(error)) {
-      io.stderr.write(`identity-sync: ${printable((error as Error).message)}\n\n${usage}\n`);
+      io.stderr.write(`identity-sync: ${printable((error as Error).message)}\n${helpPointer(usage)}\n`);
       return EXIT_USAGE;
     }
     if (error instanceof ConfigurationError) {
@@ -47,6 +48,12 @@ export async function runCommand(io: CliIo, usage: string, body: () => Promise<n
     io.stderr.write(`identity-sync: ${printable(String((error as Error)?.message ?? error))}\n`);
     return EXIT_ATTENTION;
   }
+}
+
+/** `see identity-sync apply --help`, the command named by its usage's first line. */
+export function helpPointer(usage: string): string {
+  const command = /^Usage: identity-sync ([\w-]+)/.exec(usage)?.[1];
+  return `see identity-sync ${command && !command.startsWith('<') ? `${command} ` : ''}--help`;
 }
 
 /** Ours, or node:util parseArgs refusing an option (its errors carry an ERR_PARSE_ARGS_* code). */

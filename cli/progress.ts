@@ -1,7 +1,8 @@
 /**
  * Progress of a run on stderr: a line for the rows done, then one per phase under way (lookups,
  * bulk jobs, per-profile writes). On a terminal the lines are redrawn in place; elsewhere (CI
- * logs, files) they are printed every 5% of the rows or every 5 seconds, whichever comes first.
+ * logs, files) one line, the phases in brackets at its end, is printed every 10% of the rows or
+ * every 5 seconds, whichever comes first: about ten lines a run.
  */
 export interface Progress {
   /** One more row done. */
@@ -23,7 +24,9 @@ export interface ProgressOptions {
 
 const REDRAW_MS = 100;
 const PRINT_EVERY_MS = 5_000;
-const PRINT_EVERY_FRACTION = 0.05;
+const PRINT_EVERY_FRACTION = 0.1;
+/** A rate over less time than this says nothing yet (the first rows come from a warm start). */
+const RATE_AFTER_MS = 1_000;
 
 export function createProgress({ label, total, output, now = Date.now }: ProgressOptions): Progress {
   const started = now();
@@ -46,7 +49,12 @@ export function createProgress({ label, total, output, now = Date.now }: Progres
     if (tty) {
       output.write(`${drawnBelow > 0 ? `\x1b[${drawnBelow}A` : ''}\r${block.join('\x1b[K\n')}\x1b[K`);
       drawnBelow = block.length - 1;
-    } else output.write(`${block.join('\n')}\n`);
+    } else {
+      const phaseNotes = [...phases].map(
+        ([name, state]) => `${name} ${state.done}/${state.total} ${state.unit}`,
+      );
+      output.write(`${block[0]}${phaseNotes.length > 0 ? `  (${phaseNotes.join(', ')})` : ''}\n`);
+    }
     shownAt = now();
     shownDone = done;
     phasesChanged = false;
@@ -62,7 +70,9 @@ export function createProgress({ label, total, output, now = Date.now }: Progres
   };
   const timer = setInterval(refresh, tty ? 1_000 : PRINT_EVERY_MS);
   timer.unref();
-  show();
+  // In a log, the run's first line already says it started; its first progress line is at 10%.
+  if (tty) show();
+  else shownAt = started;
 
   return {
     advance() {
@@ -97,13 +107,13 @@ export function formatProgress(
   { bar = false } = {},
 ): string {
   const fraction = total === 0 ? 1 : done / total;
-  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+  const rate = elapsedMs >= RATE_AFTER_MS ? done / (elapsedMs / 1000) : 0;
   const parts = [
     label,
     ...(bar ? [`[${'#'.repeat(Math.round(fraction * BAR_WIDTH)).padEnd(BAR_WIDTH, '-')}]`] : []),
     `${String(Math.floor(fraction * 100)).padStart(3)}%`,
     `${done}/${total}`,
-    `${rate.toFixed(1)} rows/s`,
+    ...(rate > 0 ? [`${rate.toFixed(1)} rows/s`] : []),
   ];
   if (done < total && rate > 0) parts.push(`ETA ${formatDuration(((total - done) / rate) * 1000)}`);
   return parts.join('  ');

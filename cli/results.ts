@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, rename } from 'node:fs/promises';
-import { maskIdentifiersInText } from '../lib/observability/mask.js';
+import { maskEmail, maskIdentifiersInText, maskPhone } from '../lib/observability/mask.js';
 import type { SyncOutcome } from '../lib/sync/sync-identity-change.js';
 import { EXIT_ATTENTION, EXIT_OK, UsageError } from './io.js';
 import { completeLines, readIfThere } from './ndjson.js';
+import { printable } from './terminal.js';
 
 /** What became of one input row: a line of the results file. */
 export interface RowResult {
@@ -16,6 +17,8 @@ export interface RowResult {
   row?: string;
   /** The Klaviyo account and tenant it was done against (targetIdOf): a rerun against another does it again. */
   target?: string;
+  /** A failure that may pass (Klaviyo unreachable, throttled, 5xx; a row not attempted): a rerun tries it again. */
+  transient?: boolean;
 }
 
 /** The summary's rows, in order. */
@@ -28,24 +31,88 @@ export const APPLY_OUTCOMES = [
   'unchanged',
   'stale',
   'skipped',
-  'planned',
   'parked',
   'failed',
   'invalid',
 ] as const satisfies readonly (SyncOutcome | 'parked' | 'failed' | 'invalid')[];
 
-export const BIND_OUTCOMES = [
-  'bound',
+/** A dry run's rows: what each would come to (apply.ts dryRunOutcomeOf). */
+export const APPLY_DRY_RUN_OUTCOMES = [
+  'would-create',
+  'would-patch',
+  'would-bind',
+  'would-merge',
+  'would-swap',
+  'unchanged',
+  'would-skip',
+  'stale',
+  'skipped',
+  'would-park',
+  'failed',
+  'invalid',
+] as const;
+
+export const BIND_OUTCOMES = ['bound', 'unchanged', 'conflict', 'not-found', 'failed', 'invalid'] as const;
+
+export const BIND_DRY_RUN_OUTCOMES = [
+  'would-bind',
   'unchanged',
   'conflict',
   'not-found',
-  'planned',
   'failed',
   'invalid',
 ] as const;
 
 /** Rows a person has to look at; any of them makes the exit code 1. */
-const NEEDS_ATTENTION = new Set(['invalid', 'failed', 'parked', 'conflict']);
+const NEEDS_ATTENTION = new Set(['invalid', 'failed', 'parked', 'conflict', 'would-park']);
+
+export const needsAttention = (result: Pick<RowResult, 'outcome'>) => NEEDS_ATTENTION.has(result.outcome);
+
+/** Rows listed on screen after the summary; the rest are counted, and are in the results file. */
+export const ATTENTION_SHOWN = 20;
+
+/**
+ * The rows that need attention, one line each: input line, customer id, outcome, reason, and the
+ * row's identifiers masked (`identifiersOf`): for the screen, where the results file keeps them whole.
+ */
+export function formatAttention(
+  results: Iterable<RowResult>,
+  identifiersOf: (line: number) => string | undefined,
+  resultsPath: string,
+  shown = ATTENTION_SHOWN,
+): string {
+  const rows = [...results].filter(needsAttention).sort((a, b) => a.line - b.line);
+  if (rows.length === 0) return '';
+  const lines = rows.slice(0, shown).map((row) => {
+    const identifiers = identifiersOf(row.line);
+    return [
+      `  line ${row.line}`,
+      row.externalId === undefined ? '(no externalId)' : printable(row.externalId),
+      row.outcome,
+      ...(row.reason ? [maskIdentifiersInText(printable(row.reason))] : []),
+      ...(identifiers ? [`[${printable(identifiers)}]`] : []),
+    ].join('  ');
+  });
+  const more = rows.length - lines.length;
+  return [
+    `Rows that need attention (${rows.length}):`,
+    ...lines,
+    ...(more > 0 ? [`  … and ${more} more: every row's outcome and reason is in ${resultsPath}`] : []),
+  ]
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+/** `email a***@example.com, phone ********0100`: a row's identifiers as the screen shows them. */
+export function maskedIdentifiers(values: Record<string, string>): string | undefined {
+  const parts = [
+    values.email && `email ${maskEmail(values.email)}`,
+    values.previousemail && `previousEmail ${maskEmail(values.previousemail)}`,
+    values.phone && `phone ${maskPhone(values.phone)}`,
+    values.previousphone && `previousPhone ${maskPhone(values.previousphone)}`,
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
 
 export const invalid = (line: number, reason: string, externalId?: string): RowResult => ({
   line,
@@ -62,9 +129,7 @@ export function tally(outcomes: readonly string[], results: Iterable<Pick<RowRes
 }
 
 export const exitCodeOf = (counts: Map<string, number>) =>
-  [...counts].some(([outcome, count]) => count > 0 && NEEDS_ATTENTION.has(outcome))
-    ? EXIT_ATTENTION
-    : EXIT_OK;
+  [...counts].some(([outcome, count]) => count > 0 && needsAttention({ outcome })) ? EXIT_ATTENTION : EXIT_OK;
 
 export interface SummaryInput {
   title: string;
@@ -109,8 +174,17 @@ export function formatSummary(summary: SummaryInput): string {
  * outcome and the row key; emails and phones in a reason (Klaviyo's error details quote them)
  * are masked, so the file holds none as it is.
  */
-export const resultLine = ({ line, externalId, outcome, reason, profileId, row, target }: RowResult) =>
-  `${JSON.stringify({ line, externalId, outcome, reason: reason && maskIdentifiersInText(reason), profileId, row, target })}\n`;
+export const resultLine = ({
+  line,
+  externalId,
+  outcome,
+  reason,
+  profileId,
+  transient,
+  row,
+  target,
+}: RowResult) =>
+  `${JSON.stringify({ line, externalId, outcome, reason: reason && maskIdentifiersInText(reason), profileId, transient, row, target })}\n`;
 
 /**
  * What identifies an input row for a rerun: its content, with the command, tenant, Klaviyo target

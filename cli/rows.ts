@@ -1,5 +1,6 @@
+import { emailProblem, readPhone } from '../lib/erp/contract.js';
 import { type IdentityChange, identityChangeSchema } from '../lib/identity-change.js';
-import { normalizeEmail, normalizePhone } from '../lib/normalize.js';
+import { normalizeEmail } from '../lib/normalize.js';
 import type { InputRow } from './input.js';
 import { invalid, type RowResult } from './results.js';
 
@@ -29,13 +30,16 @@ export function applyTaskOf(row: InputRow, context: RowContext): ApplyTask | Row
   const externalId = values.externalid;
   if (!externalId) return invalid(row.line, 'externalId is missing');
 
+  // The ERP endpoint's checks, so a value it would refuse is refused here too, before any request.
   const phone = phoneOf(values.phone, context.region);
   const previousPhone = phoneOf(values.previousphone, context.region);
-  const phoneProblems = [
+  const problems = [
+    emailProblemOf('email', values.email),
+    emailProblemOf('previousEmail', values.previousemail),
     phone?.problem && `phone: ${phone.problem}`,
     previousPhone?.problem && `previousPhone: ${previousPhone.problem}`,
   ].filter(Boolean);
-  if (phoneProblems.length > 0) return invalid(row.line, phoneProblems.join('; '), externalId);
+  if (problems.length > 0) return invalid(row.line, problems.join('; '), externalId);
 
   const now = context.now().toISOString();
   const previous = {
@@ -84,7 +88,8 @@ export function bindTaskOf(row: InputRow, context: RowContext): BindTask | RowRe
   const externalId = withoutApostrophe(values['customer id'] ?? values.id);
   if (!externalId) return invalid(row.line, 'Customer ID is missing');
   const phone = phoneOf(withoutApostrophe(values.phone), context.region);
-  if (phone?.problem) return invalid(row.line, `Phone: ${phone.problem}`, externalId);
+  const problems = [emailProblemOf('Email', values.email), phone?.problem && `Phone: ${phone.problem}`];
+  if (problems.some(Boolean)) return invalid(row.line, problems.filter(Boolean).join('; '), externalId);
   const email = normalizeEmail(values.email);
   if (!email && !phone) return invalid(row.line, 'no email or phone to find the profile by', externalId);
   return {
@@ -105,16 +110,13 @@ export const REQUIRED_COLUMNS = {
 type Phone = { e164: string; problem?: undefined } | { e164?: undefined; problem: string };
 
 function phoneOf(raw: string | undefined, region: string): Phone | undefined {
-  if (!raw) return undefined;
-  const phone = normalizePhone(raw, region);
-  if (phone.ok) return { e164: phone.e164 };
-  return {
-    problem:
-      phone.reason === 'invalid'
-        ? `not a valid phone number (read in region ${region})`
-        : 'not a phone number',
-  };
+  return raw ? readPhone(raw, region) : undefined;
 }
+
+const emailProblemOf = (field: string, raw: string | undefined) => {
+  const problem = raw ? emailProblem(raw) : undefined;
+  return problem && `${field}: ${problem}`;
+};
 
 const sourceEventIdOf = (context: RowContext, line: number) => `cli:${context.fileName}:${line}`;
 

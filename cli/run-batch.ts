@@ -27,7 +27,16 @@ import {
   UsageError,
 } from './io.js';
 import { createProgress, type Progress } from './progress.js';
-import { exitCodeOf, formatSummary, openResultsFile, type RowResult, rowKeyOf, tally } from './results.js';
+import {
+  exitCodeOf,
+  formatAttention,
+  formatSummary,
+  maskedIdentifiers,
+  openResultsFile,
+  type RowResult,
+  rowKeyOf,
+  tally,
+} from './results.js';
 import type { RowContext } from './rows.js';
 import { mapConcurrently, runInCustomerOrder } from './run-in-order.js';
 import { cliSettings, describeTarget, isKeyRefused, openSession, targetIdOf } from './session.js';
@@ -95,7 +104,8 @@ async function runBatch<Task extends Row, Lookups>(
               ofAnotherTarget++;
               return false;
             }
-            return earlier.outcome !== 'failed' && earlier.row === keys.get(earlier.line);
+            if (earlier.outcome === 'failed' && (earlier.transient || options.retryFailed)) return false;
+            return earlier.row === keys.get(earlier.line);
           }
         : undefined,
     );
@@ -133,7 +143,10 @@ async function runBatch<Task extends Row, Lookups>(
       );
     }
 
-    const counts = tally(command.outcomes, results.earlier.values());
+    const counts = tally(dryRun ? command.dryRunOutcomes : command.outcomes, results.earlier.values());
+    /** Every row's result so far, earlier runs' included: the rows that need attention are listed from it. */
+    const finished = new Map(results.earlier);
+    const failedKept = [...results.earlier.values()].filter((result) => result.outcome === 'failed').length;
     const progress = createProgress({
       label: command.name,
       total: todo.length + inResumedJobs.size,
@@ -157,6 +170,7 @@ async function runBatch<Task extends Row, Lookups>(
     const record = (result: RowResult) => {
       const row = keys.get(result.line);
       results.write(row ? { ...result, row, target } : { ...result, target });
+      finished.set(result.line, result);
       counts.set(result.outcome, (counts.get(result.outcome) ?? 0) + 1);
       progress.advance();
     };
@@ -253,7 +267,11 @@ async function runBatch<Task extends Row, Lookups>(
           const reason = stopReason();
           // Ctrl-C leaves the rows not attempted without a line: the rerun does them.
           if (reason && reason.kind !== 'interrupted')
-            recordTask(task, { outcome: 'failed', reason: `not attempted: ${reason.message}` });
+            recordTask(task, {
+              outcome: 'failed',
+              reason: `not attempted: ${reason.message}`,
+              transient: true,
+            });
         },
       });
     };
@@ -307,6 +325,15 @@ async function runBatch<Task extends Row, Lookups>(
         bulk: status && status.jobs.size > 0 ? { ...status, note: jobsNote(status) } : undefined,
       }),
     );
+    if (failedKept > 0) {
+      io.stdout.write(
+        `${counted(failedKept, 'row')} that failed in an earlier run ${failedKept === 1 ? 'was' : 'were'} not sent again: --retry-failed sends them\n`,
+      );
+    }
+    const identifiers = new Map(
+      input.rows.flatMap((row) => ('values' in row ? [[row.line, maskedIdentifiers(row.values)]] : [])),
+    );
+    io.stdout.write(formatAttention(finished.values(), (line) => identifiers.get(line), options.resultsPath));
     if (reason?.kind === 'interrupted') {
       io.stderr.write(
         `identity-sync: interrupted with ${notDone} rows not done; run the same command again to resume\n`,
@@ -392,6 +419,12 @@ function requireColumns(columns: string[] | undefined, required: string[][]) {
   const missing = required.filter((names) => !names.some((name) => columns.includes(name)));
   if (missing.length > 0) {
     const wanted = missing.map((names) => names.join(' or ')).join(', ');
-    throw new UsageError(`the CSV header has no ${wanted} column (it has: ${columns.join(', ')})`);
+    const separators =
+      columns.length === 1
+        ? '; columns are separated by commas, semicolons or tabs, and this header has none'
+        : '';
+    throw new UsageError(
+      `the CSV header has no ${wanted} column (it has: ${columns.join(', ')}${separators})`,
+    );
   }
 }

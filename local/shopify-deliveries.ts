@@ -1,10 +1,14 @@
 import { signShopifyBody } from '../lib/shopify/signature.js';
 
 /**
- * Shopify customer payloads shaped after Shopify's published samples (API 2024-10 to 2026-04),
- * written as raw JSON text so ids beyond 2^53 keep their exact digits.
+ * Shopify customer payloads shaped after Shopify's published samples (API 2024-10 to 2026-04;
+ * 2026-07 and 2026-10 are assumed the same for the fields we read, unconfirmed), written as raw
+ * JSON text so ids beyond 2^53 keep their exact digits.
  */
 export const BIG_CUSTOMER_ID = '706405506930370084';
+
+/** The newest Shopify API version, what the deliveries carry unless told otherwise. */
+export const LATEST_API_VERSION = '2026-10';
 
 export interface CustomerFields {
   id?: string;
@@ -66,7 +70,7 @@ export function shopifyHeaders(body: string, options: DeliveryOptions): Record<s
     'content-type': 'application/json',
     'x-shopify-topic': options.topic ?? 'customers/update',
     'x-shopify-shop-domain': options.shop ?? 'demo-shop.myshopify.com',
-    'x-shopify-api-version': options.apiVersion ?? '2026-04',
+    'x-shopify-api-version': options.apiVersion ?? LATEST_API_VERSION,
     'x-shopify-webhook-id': options.webhookId ?? crypto.randomUUID(),
     'x-shopify-event-id': options.eventId ?? crypto.randomUUID(),
     'x-shopify-triggered-at': new Date().toISOString(),

@@ -1,5 +1,8 @@
+import { COMMANDS } from '../cli/identity-sync.js';
 import { DEMO_TENANT } from './local-stack/demo-tenant.js';
-import { cliEnvironment, environmentBlock, shellOf } from './local-stack/env-block.js';
+import { cliEnvironment, environmentBlock, localStackExtras, shellOf } from './local-stack/env-block.js';
+import { localStateDir } from './local-stack/local-state.js';
+import { SERVICE_DIR } from './local-stack/offline.js';
 import {
   type ExternalKlaviyo,
   externalKlaviyo,
@@ -17,6 +20,7 @@ import { type LocalStack, startLocalStack } from './local-stack/stack.js';
 async function main() {
   const ports = localPorts();
   const klaviyo = externalKlaviyo();
+  const stateDir = localStateDir(SERVICE_DIR);
   let stack: LocalStack | undefined;
   let stopping = false;
 
@@ -37,6 +41,7 @@ async function main() {
       ports,
       klaviyoPrivateKey: klaviyo?.privateKey,
       klaviyoBaseUrl: klaviyo?.baseUrl,
+      stateDir,
     },
     httpPort: ports.http,
     lambdaPort: ports.lambda,
@@ -46,10 +51,15 @@ async function main() {
   void stack.offline.exited.then(() => {
     if (!stopping) void shutdown('serverless-offline exited', 1);
   });
-  console.log(summary(stack, ports, klaviyo));
+  console.log(summary(stack, ports, klaviyo, stateDir));
 }
 
-function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo | undefined): string {
+function summary(
+  stack: LocalStack,
+  ports: LocalPorts,
+  klaviyo: ExternalKlaviyo | undefined,
+  stateDir: string | undefined,
+): string {
   const { env, klaviyo: sandbox } = stack.peers;
   const klaviyoKey = shownKey(klaviyo?.privateKey ?? DEMO_TENANT.klaviyoPrivateKey);
   const klaviyoLines = sandbox
@@ -82,16 +92,16 @@ function summary(stack: LocalStack, ports: LocalPorts, klaviyo: ExternalKlaviyo 
     `  Klaviyo key        ${klaviyoKey}`,
     `  customer           ${DEMO_TENANT.customer.externalId}${sandbox ? ` (seeded: ${DEMO_TENANT.customer.email})` : ''}`,
     '',
-    'For the CLI (npx identity-sync history <id>, dead-letters, replay, doctor), paste into another shell:',
+    `For the CLI (identity-sync ${Object.keys(COMMANDS).join(', ')}), paste into another shell:`,
     '',
-    environmentBlock(
-      cliEnvironment(env, {
-        SHOPIFY_WEBHOOK_URL: stack.offline.webhookUrl,
-        KLAVIYO_API_KEY: sandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
-      }),
-      shellOf(),
-    ),
+    environmentBlock(cliEnvironment(env, localStackExtras(stack.offline, sandbox !== undefined)), shellOf()),
     '',
+    'Then, for example: identity-sync send --external-id 706405506930370084 --email ada.new@example.com',
+    '  (an ERP change; --as shopify or --as eventbridge for Shopify, --topic customers/merge --deleted-id ID)',
+    '',
+    stateDir
+      ? `State (queues, dead letters, table, sandbox profiles) is kept in ${stateDir} across restarts; delete it to start afresh.`
+      : 'State (queues, dead letters, table, sandbox profiles) is in memory: it is lost when the stack stops (npm start --persist keeps it in .local/).',
     `Run the demo in another shell: npm run demo${demoVariables(ports)}  (an ERP change: npm run demo:erp)`,
     'Ctrl-C stops everything.',
   ].join('\n');

@@ -1,12 +1,13 @@
 import type { IdentityChange } from '../../lib/identity-change.js';
 import type { BulkImportProfile, KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
+import { Reason } from '../../lib/reasons.js';
 import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
 import { recordApplied } from '../../lib/sync/execute.js';
 import { isStale, recordedProfile, type SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand } from '../batch.js';
 import { findAmong } from '../bind-lookups.js';
-import { APPLY_OUTCOMES } from '../results.js';
+import { APPLY_DRY_RUN_OUTCOMES, APPLY_OUTCOMES } from '../results.js';
 import { type ApplyTask, applyTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 import { batchCommandLine } from '../run-batch.js';
 import { mapConcurrently } from '../run-in-order.js';
@@ -32,6 +33,7 @@ interface ApplyPlanned {
 export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
   name: 'apply',
   outcomes: APPLY_OUTCOMES,
+  dryRunOutcomes: APPLY_DRY_RUN_OUTCOMES,
   requiredColumns: REQUIRED_COLUMNS.apply,
   taskOf: applyTaskOf,
   async lookUp(tasks, session, dryRun) {
@@ -50,7 +52,7 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
       dryRun,
     });
     return {
-      outcome: result.outcome,
+      outcome: result.outcome === 'planned' ? dryRunOutcomeOf(result.plan) : result.outcome,
       ...(result.outcome === 'planned'
         ? { reason: describePlan(result.plan) }
         : result.reason && { reason: result.reason }),
@@ -159,6 +161,25 @@ export async function changesToLookUp(
     }),
   );
   return needed.flat();
+}
+
+/** What a dry run's row would come to, one of APPLY_DRY_RUN_OUTCOMES. */
+export function dryRunOutcomeOf(plan: SyncPlan): (typeof APPLY_DRY_RUN_OUTCOMES)[number] {
+  switch (plan.action) {
+    case 'skip':
+      return plan.reason === Reason.Unchanged ? 'unchanged' : 'would-skip';
+    case 'patch':
+      return plan.bind ? 'would-bind' : 'would-patch';
+    case 'create':
+      return 'would-create';
+    case 'merge-then-patch':
+      return 'would-merge';
+    case 'swap':
+      return 'would-swap';
+    case 'retry':
+    case 'park':
+      return 'would-park';
+  }
 }
 
 /** What a dry run would have done, for the results file. */

@@ -5,7 +5,7 @@ import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch
 import { conflictOnBind, decideBind } from '../bind-decision.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
 import type { Settled } from '../bulk-jobs.js';
-import { BIND_OUTCOMES } from '../results.js';
+import { BIND_DRY_RUN_OUTCOMES, BIND_OUTCOMES } from '../results.js';
 import { type BindTask, bindTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 import { batchCommandLine } from '../run-batch.js';
 import { mapConcurrently } from '../run-in-order.js';
@@ -42,6 +42,7 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
   return {
     name: 'bind',
     outcomes: BIND_OUTCOMES,
+    dryRunOutcomes: BIND_DRY_RUN_OUTCOMES,
     requiredColumns: REQUIRED_COLUMNS.bind,
     taskOf: bindTaskOf,
     lookUp: (tasks, session) => lookUp(session, tasks),
@@ -52,7 +53,7 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
       const { patch: profile, reason } = decision;
       const profileId = profile.id;
       chunk.claim(profileId, task.externalId);
-      if (dryRun) return { outcome: 'planned', profileId, reason: `would set external_id (${reason})` };
+      if (dryRun) return { outcome: 'would-bind', profileId, reason: `would set external_id (${reason})` };
       try {
         await session.klaviyo.updateProfile(profileId, { external_id: task.externalId });
       } catch (error) {

@@ -334,10 +334,15 @@ export function webhookVerdict(status: number, webhookUrl: string): CheckResult 
   );
 }
 
-const causeOf = (error: unknown) => {
-  const { name, message } = (error ?? {}) as { name?: string; message?: string };
-  const cause = (error as { cause?: { code?: string } })?.cause?.code;
-  return [name && name !== 'Error' ? name : undefined, cause ?? message].filter(Boolean).join(': ');
+/** The first cause of the error chain (our errors wrap the SDK's), as one short phrase. */
+export const causeOf = (error: unknown) => {
+  let root = error as { name?: string; message?: string; code?: string; cause?: unknown } | undefined;
+  while (root?.cause instanceof Error) root = root.cause as typeof root;
+  const { name, message } = root ?? {};
+  // The SDK's words for a shell with no region say nothing about what to set.
+  if (/region is missing/i.test(String(message))) return 'no AWS region: set AWS_REGION, e.g. us-east-1';
+  const code = (root?.cause as { code?: string } | undefined)?.code;
+  return [name && name !== 'Error' ? name : undefined, code ?? message].filter(Boolean).join(': ');
 };
 
 // --- The report (pure) ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { maskEmail, maskIdentifiersInText } from '../../lib/observability/mask.j
 import type { ProfilePage } from '../../lib/ports.js';
 import { DEFAULT_MERGE_WAIT } from '../../lib/sync/execute.js';
 import { type Checkpoint, openCheckpoint } from '../duplicates-checkpoint.js';
-import { reportLineOf, writeReport } from '../duplicates-report.js';
+import { formatTopPairs, reportLineOf, writeReport } from '../duplicates-report.js';
 import { readInputFile } from '../input.js';
 import {
   type CliIo,
@@ -226,6 +226,7 @@ async function findDuplicates(options: Options, { session, relays, lookups }: In
   const report = { csv: `${prefix}.csv`, ndjson: `${prefix}.ndjson` };
   await writeReport(report, pairs.map(reportLineOf));
   io.stdout.write(`Read ${readNow}.\n${formatFound(pairs, options.minConfidence)}\n`);
+  io.stdout.write(formatTopPairs(pairs, report.csv));
   io.stdout.write(`Report: ${report.csv} and ${report.ndjson}.\n`);
   if (!options.apply) return EXIT_OK;
   return applyMerges(

@@ -31,6 +31,26 @@ const emailAddress = z
   })
   .regex(EMAIL_ADDRESS, 'must be an email address');
 
+/**
+ * The contract's checks of one identifier, for those who read changes from elsewhere (the CLI's
+ * files): what is wrong with the value, or undefined when the ERP endpoint would take it.
+ */
+export function emailProblem(value: string): string | undefined {
+  return emailAddress.safeParse(value).error?.issues[0]?.message;
+}
+
+/** A phone number as the ERP endpoint reads it: E.164, or national in `region`. */
+export function readPhone(value: string, region: string): { e164: string } | { problem: string } {
+  const normalized = normalizePhone(value, region);
+  if (normalized.ok) return { e164: normalized.e164 };
+  return {
+    problem:
+      normalized.reason === 'empty'
+        ? 'is empty; null clears the phone number'
+        : `is not a valid phone number (E.164, or national in ${region})`,
+  };
+}
+
 const erpChangeSchema = z
   .strictObject({
     externalId: z
@@ -220,13 +240,9 @@ function toIdentityChange(
   const errors: FieldError[] = [];
   const phone = (value: string | null | undefined, path: string) => {
     if (value == null) return value;
-    const normalized = normalizePhone(value, delivery.defaultPhoneRegion);
-    if (normalized.ok) return normalized.e164;
-    const message =
-      normalized.reason === 'empty'
-        ? 'is empty; null clears the phone number'
-        : `is not a valid phone number (E.164, or national in ${delivery.defaultPhoneRegion})`;
-    errors.push({ path, message });
+    const read = readPhone(value, delivery.defaultPhoneRegion);
+    if ('e164' in read) return read.e164;
+    errors.push({ path, message: read.problem });
     return undefined;
   };
   const email = (value: string | null | undefined) => (value === null ? null : normalizeEmail(value));

@@ -110,13 +110,14 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
       });
       throw new IdentifierHeldError(
         `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
-        { profileId: plan.profileId, holderId: plan.holderId },
+        { profileId: plan.profileId, holderId: plan.holderId, holderExternalId: holderOf(facts, plan) },
       );
     case 'park':
       await audit(ctx, { outcome: 'parked', plan, reason: plan.reason });
       throw new ChangeParkedError(plan.reason, parkMessage(plan), {
         profileId: plan.profileId,
         holderId: plan.holderId,
+        holderExternalId: holderOf(facts, plan),
       });
   }
 }
@@ -131,6 +132,10 @@ const written = (
 const profileSeen = (facts: Facts, id: string): KnownProfile | undefined =>
   facts.found.find((found) => found.profile.id === id) ??
   (facts.holder?.profile.id === id ? { profile: facts.holder.profile } : undefined);
+
+/** The customer whose profile holds what the change needs, as the lookups showed it: for people to see. */
+const holderOf = (facts: Facts, plan: { holderId?: string }) =>
+  plan.holderId ? (profileSeen(facts, plan.holderId)?.profile.external_id ?? undefined) : undefined;
 
 /** How long a merge is waited for by default: about 20 s in all. */
 export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };
@@ -263,7 +268,7 @@ function auditedBefore(key: IdentifierKey, { profile, recorded }: KnownProfile):
  */
 export async function audit(
   { change, audit, clock, ...keyed }: SyncContext & Partial<Pick<KeyedContext, 'identifierKey'>>,
-  decision: Pick<SyncResult, 'plan' | 'reason'> & { outcome: SyncOutcome | 'parked' },
+  decision: Pick<SyncResult, 'plan' | 'reason' | 'profileId'> & { outcome: SyncOutcome | 'parked' },
   before?: KnownProfile,
 ) {
   if (!audit) return;
@@ -276,7 +281,10 @@ export async function audit(
     outcome: decision.outcome,
     plan: plan.action,
     ...(decision.reason ? { reason: decision.reason } : {}),
-    profileIds: [profileOf(plan), otherProfileOf(plan)].filter((id): id is string => Boolean(id)),
+    // A created profile's id is known only from the result: the plan had none to name.
+    profileIds: [profileOf(plan) ?? decision.profileId, otherProfileOf(plan)].filter((id): id is string =>
+      Boolean(id),
+    ),
     ...(key && before ? { before: auditedBefore(key, before) } : {}),
     ...(key && 'attributes' in plan ? { after: auditedIdentifiers(key, plan.attributes) } : {}),
     ...(key && { keyId: key.id }),

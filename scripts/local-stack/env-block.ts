@@ -1,7 +1,10 @@
+import { DEMO_TENANT } from './demo-tenant.js';
+import { EVENTBRIDGE_FUNCTION_NAME, invocationUrl } from './offline.js';
+
 /**
  * The environment the `identity-sync` CLI needs to talk to the local stack, printed by `npm start`
- * as a block to paste into another shell: then `history`, `dead-letters`, `replay` and `doctor`
- * find the stack's queues, table and secrets, and the default tenant is the stack's.
+ * as a block to paste into another shell: then every command finds the stack's queues, table,
+ * secrets and endpoints (`send` included), and the default tenant is the stack's.
  */
 
 /** What the CLI reads, taken from the peers' environment (dummy credentials, loopback endpoints). */
@@ -26,6 +29,30 @@ export interface CliEnvironmentExtras {
   SHOPIFY_WEBHOOK_URL?: string;
   /** For `apply` and `bind`: only the sandbox's demo key, never a real one (it is a credential). */
   KLAVIYO_API_KEY?: string;
+  /** `send`'s base URL: the HTTP API (serverless-offline). */
+  IDENTITY_SYNC_API_URL?: string;
+  /** `send --as eventbridge`: the shopify-eventbridge function's invocation URL (serverless-offline). */
+  SHOPIFY_EVENTBRIDGE_INVOKE_URL?: string;
+  /** `send`'s signing secrets and shop: the demo tenant's (made up, not credentials). */
+  ERP_WEBHOOK_SECRET?: string;
+  SHOPIFY_WEBHOOK_SECRET?: string;
+  SHOPIFY_SHOP_DOMAIN?: string;
+}
+
+/**
+ * What `npm start` adds for the CLI once serverless-offline runs: where the API and the
+ * EventBridge function are, the demo tenant's (made-up) secrets and shop, and the sandbox's key.
+ */
+export function localStackExtras(offline: { webhookUrl: string; lambdaUrl: string }, withSandbox: boolean) {
+  return {
+    SHOPIFY_WEBHOOK_URL: offline.webhookUrl,
+    KLAVIYO_API_KEY: withSandbox ? DEMO_TENANT.klaviyoPrivateKey : undefined,
+    IDENTITY_SYNC_API_URL: new URL(offline.webhookUrl).origin,
+    SHOPIFY_EVENTBRIDGE_INVOKE_URL: invocationUrl(offline.lambdaUrl, EVENTBRIDGE_FUNCTION_NAME),
+    ERP_WEBHOOK_SECRET: DEMO_TENANT.erpWebhookSecret,
+    SHOPIFY_WEBHOOK_SECRET: DEMO_TENANT.shopifyWebhookSecret,
+    SHOPIFY_SHOP_DOMAIN: DEMO_TENANT.shopDomain,
+  } satisfies CliEnvironmentExtras;
 }
 
 export function cliEnvironment(

@@ -112,8 +112,15 @@ export async function startOffline(options: OfflineOptions): Promise<Offline> {
  * does in AWS. A handler that threw comes back as HTTP 200 with `X-Amz-Function-Error`, like AWS;
  * we throw then, so the poller fails the whole batch.
  */
+/** The function Shopify's EventBridge events are given to (serverless.yml: shopify-eventbridge). */
+export const EVENTBRIDGE_FUNCTION_NAME = `klaviyo-identity-sync-${LOCAL_STAGE}-shopify-eventbridge`;
+
+/** Where a function is invoked through serverless-offline's Lambda endpoint. */
+export const invocationUrl = (lambdaUrl: string, functionName: string) =>
+  `${lambdaUrl}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`;
+
 export function lambdaInvoker(lambdaUrl: string, functionName = WORKER_FUNCTION_NAME) {
-  const url = `${lambdaUrl}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`;
+  const url = invocationUrl(lambdaUrl, functionName);
   return async (event: SQSEvent): Promise<SQSBatchResponse | undefined> => {
     const response = await fetch(url, { method: 'POST', body: JSON.stringify(event) });
     const text = await response.text();

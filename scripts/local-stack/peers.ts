@@ -1,14 +1,15 @@
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
-import { buildApp } from 'fauxqs';
 import { klaviyoKeySecretId, webhookSecretId } from '../../lib/adapters/tenant-secrets.js';
 import type { TenantSecret } from '../../lib/ports.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
 import { declaredQueues } from './declared-queues.js';
 import { DEMO_TENANT } from './demo-tenant.js';
+import { fauxqsApp, loadSandboxProfiles, saveSandboxProfiles, statePaths } from './local-state.js';
 import { LOCAL_STAGE } from './offline.js';
 
 /**
@@ -46,6 +47,11 @@ export interface LocalPeersOptions {
   maxReceiveCount?: number;
   /** Where the sandbox's rate-limit windows start (KlaviyoSandboxOptions.rateLimitPhaseMs). */
   klaviyoRateLimitPhaseMs?: number | 'random';
+  /**
+   * Where the queues, the table and the sandbox's profiles are kept across restarts (see
+   * local-state.ts); in memory without it.
+   */
+  stateDir?: string;
 }
 
 const REGION = 'us-east-1';
@@ -78,13 +84,20 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
   const ports = options.ports ?? {};
   const stops: (() => Promise<unknown>)[] = [];
   try {
+    const kept = options.stateDir ? statePaths(options.stateDir) : undefined;
     // Not startFauxqs: it listens on 0.0.0.0 whatever `host` says (that only names queue URLs).
-    const fauxqs = buildApp({ host: '127.0.0.1', logger: false });
+    const fauxqs = await fauxqsApp(kept?.sqs);
     await fauxqs.listen({ port: ports.sqs ?? 0, host: '127.0.0.1' });
     stops.push(() => fauxqs.close());
     const sqsUrl = `http://127.0.0.1:${(fauxqs.server.address() as AddressInfo).port}`;
 
-    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    if (kept) await mkdir(kept.dynamodb, { recursive: true });
+    const dynamo = dynalite({
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+      ...(kept && { path: kept.dynamodb }),
+    });
     await new Promise<void>((resolve) => dynamo.listen(ports.dynamodb ?? 0, '127.0.0.1', () => resolve()));
     stops.push(() => new Promise((resolve) => dynamo.close(resolve)));
     const dynamoUrl = `http://127.0.0.1:${(dynamo.address() as { port: number }).port}`;
@@ -98,6 +111,8 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
             rateLimitPhaseMs: options.klaviyoRateLimitPhaseMs,
           });
     if (sandbox) stops.push(() => sandbox.stop());
+    // Pushed after the sandbox's stop, so run before it (stops run in reverse).
+    if (sandbox && kept) stops.push(() => saveSandboxProfiles(sandbox, kept.sandboxProfiles));
     const klaviyoBaseUrl = options.klaviyoBaseUrl ?? sandbox?.url ?? 'https://a.klaviyo.com';
 
     const secrets = await startLocalSecretsManager({ port: ports.secretsManager ?? 0, region: REGION });
@@ -117,13 +132,15 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
     });
     const queues = await createQueues(sqs, sqsUrl, options);
     await createStateTable(dynamodb);
-    sandbox?.seedProfile({
-      external_id: DEMO_TENANT.customer.externalId,
-      email: DEMO_TENANT.customer.email,
-      phone_number: DEMO_TENANT.customer.phoneNumber,
-      first_name: 'Ada',
-      last_name: 'Lovelace',
-    });
+    const restored = sandbox && kept ? await loadSandboxProfiles(sandbox, kept.sandboxProfiles) : false;
+    if (!restored)
+      sandbox?.seedProfile({
+        external_id: DEMO_TENANT.customer.externalId,
+        email: DEMO_TENANT.customer.email,
+        phone_number: DEMO_TENANT.customer.phoneNumber,
+        first_name: 'Ada',
+        last_name: 'Lovelace',
+      });
 
     return {
       env: {
@@ -215,7 +232,7 @@ async function createQueues(sqs: SQSClient, sqsUrl: string, options: LocalPeersO
 }
 
 async function createStateTable(dynamodb: DynamoDBClient) {
-  await dynamodb.send(
+  const created = dynamodb.send(
     new CreateTableCommand({
       TableName: TABLE_NAME,
       AttributeDefinitions: [
@@ -230,4 +247,8 @@ async function createStateTable(dynamodb: DynamoDBClient) {
       ProvisionedThroughput: { ReadCapacityUnits: 100, WriteCapacityUnits: 100 },
     }),
   );
+  // Kept from an earlier run (stateDir): the table is there already.
+  await created.catch((error: Error) => {
+    if (error.name !== 'ResourceInUseException') throw error;
+  });
 }

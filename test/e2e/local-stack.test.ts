@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { send } from '../../cli/commands/send.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import { cliEnvironment, localStackExtras } from '../../scripts/local-stack/env-block.js';
+import { captureIo } from '../support/cli.js';
 import { useLocalStack } from '../support/stack-under-test.js';
 
 /**
@@ -48,6 +51,24 @@ describe('the local stack, over HTTP', () => {
     expect(waitedMs).toBeLessThan(4_000);
     expect(retried?.url).toEqual(slow?.url);
     expect(retried?.method).toEqual(slow?.method);
+  });
+});
+
+describe('identity-sync send, with the environment npm start prints', () => {
+  it.each([
+    ['an ERP change', []],
+    ['a Shopify customers/update', ['--as', 'shopify', '--phone', '+14155550142']],
+    ['a Shopify event through the EventBridge function', ['--as', 'eventbridge', '--phone', '+14155550142']],
+  ])('delivers %s to the profile', async (label, args) => {
+    const env = cliEnvironment(e2e.stack.peers.env, localStackExtras(e2e.stack.offline, true));
+    const email = `ada.send.${label.split(' ').at(-1)?.toLowerCase()}.${Date.now()}@example.com`;
+    const { io, written } = captureIo(env);
+    const code = await send(
+      ['--external-id', DEMO_TENANT.customer.externalId, '--email', email, ...args],
+      io,
+    );
+    expect({ code, ...written }).toMatchObject({ code: 0, stderr: '' });
+    expect((await pollFor(() => demoProfile()?.email === email, 20_000))?.email).toBe(email);
   });
 });
 

@@ -326,6 +326,8 @@ describe('alarms', () => {
     expect(alarmOn('Errors')?.Dimensions).toEqual([{ Name: 'FunctionName', Value: WORKER }]);
     for (const [, alarm] of ofType('AWS::CloudWatch::Alarm')) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: 'AlertsTopic' }]);
+      // Whoever heard of the trouble hears that it cleared.
+      expect(alarm.Properties.OKActions).toEqual([{ Ref: 'AlertsTopic' }]);
     }
   });
 });

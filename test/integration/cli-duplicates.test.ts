@@ -116,6 +116,13 @@ describe('identity-sync duplicates: reading the account', () => {
     expect(csv[1]).toContain(`${customers[0]?.id},${customerId('C0')},customer0@gmail.com,First0 Last,`);
     // The report holds the merchant's emails; what the terminal shows does not.
     expect(second.stdout + second.stderr).not.toContain('customer0@gmial.com');
+    // The surest pairs are on screen, masked, surest first.
+    expect(second.stdout).toContain(
+      `  0.95  misspelt_domain  merge  profile ${customers[0]?.id} customer ${customerId('C0')} c***@gmail.com <- profile ${typos[0]?.id} c***@gmial.com  (`,
+    );
+    expect(second.stdout).toContain(
+      `  0.50  local_part_typo  below_min_confidence  profile ${customers[5]?.id} customer ${customerId('C5')} c***@gmail.com <- profile ${keystroke.id} c***@gmail.com  (`,
+    );
 
     klaviyo.clearRequests();
     const third = await run(duplicates, ['--report', prefix]);

@@ -132,13 +132,13 @@ describe('identity-sync apply', () => {
         line: 4,
         externalId: names.id('bad-phone'),
         outcome: 'invalid',
-        reason: 'phone: not a valid phone number (read in region US)',
+        reason: 'phone: is not a valid phone number (E.164, or national in US)',
       },
       {
         line: 5,
         externalId: names.id('conflict'),
         outcome: 'parked',
-        reason: `identifier_held_by_other_customer: profile ${someoneElse.id} of another customer holds an identifier this change needs`,
+        reason: `identifier_held_by_other_customer: profile ${someoneElse.id} of customer ${names.id('other')} holds an identifier this change needs`,
       },
       { line: 6, externalId: names.id('new'), outcome: 'created', profileId: expect.any(String) },
       { line: 7, externalId: names.id('bind'), outcome: 'bound', profileId: unbound.id },
@@ -169,6 +169,47 @@ describe('identity-sync apply', () => {
     expect(written.stderr).toContain('100%  7/7');
   });
 
+  it('refuses what the ERP endpoint refuses before any request, lists the rows that need attention, masked, and sends failed rows again only with --retry-failed', async () => {
+    const names = namesOfThisTest();
+    const file = await inputFile('attention.csv', [
+      'externalId,email,phone',
+      `${names.id('bad-email')},not-an-email,`,
+      `${names.id('refused')},${names.email('refused')},`,
+    ]);
+    // Klaviyo refuses the create of line 3 for good (a 400, not a passing fault).
+    klaviyo.injectFaults({ status: 400, method: 'POST', times: 1 });
+    const first = captureIo(envOf({ inMemory: true }));
+
+    expect(await apply([file], first.io)).toBe(1);
+
+    expect(await resultsOf(file)).toMatchObject([
+      { line: 2, outcome: 'invalid', reason: 'email: must be an email address' },
+      { line: 3, outcome: 'failed' },
+    ]);
+    expect(klaviyo.requests.some((request) => request.url.includes('not-an-email'))).toBe(false);
+    const listed = first.written.stdout.slice(first.written.stdout.indexOf('Rows that need attention'));
+    expect(listed).toMatch(
+      new RegExp(
+        `^Rows that need attention \\(2\\):\n {2}line 2 {2}${names.id('bad-email')} {2}invalid {2}email: must be an email address {2}\\[email \\*\\*\\*\\]\n {2}line 3 {2}${names.id('refused')} {2}failed {2}klaviyo_`,
+      ),
+    );
+    expect(listed).toContain('[email r***@example.com]');
+    expect(listed).not.toContain(names.email('refused'));
+
+    klaviyo.clearRequests();
+    const rerun = captureIo(envOf({ inMemory: true }));
+    expect(await apply([file], rerun.io)).toBe(1);
+    expect(writes()).toEqual([]);
+    expect(rerun.written.stdout).toContain(
+      '1 row that failed in an earlier run was not sent again: --retry-failed sends them',
+    );
+    expect(rerun.written.stdout).toContain(`line 3  ${names.id('refused')}  failed`);
+
+    const retried = captureIo(envOf({ inMemory: true }));
+    expect(await apply([file, '--retry-failed'], retried.io)).toBe(1);
+    expect((await resultsOf(file)).map((result) => result.outcome)).toEqual(['invalid', 'created']);
+  });
+
   it('--dry-run looks up and decides, but writes nothing to Klaviyo', async () => {
     const names = namesOfThisTest();
     const ours = klaviyo.seedProfile({ external_id: names.id('dry'), email: names.email('dry.old') });
@@ -184,21 +225,23 @@ describe('identity-sync apply', () => {
       {
         line: 1,
         externalId: names.id('dry'),
-        outcome: 'planned',
+        outcome: 'would-patch',
         reason: `would patch profile ${ours.id}: email`,
         profileId: ours.id,
       },
       {
         line: 2,
         externalId: names.id('dry-new'),
-        outcome: 'planned',
+        outcome: 'would-create',
         reason: 'would create a profile with external_id, email',
       },
     ]);
     expect(klaviyo.requests.length).toBeGreaterThan(0);
     expect(writes()).toEqual([]);
     expect(klaviyo.getProfile(ours.id)?.email).toBe(names.email('dry.old'));
-    expect(written.stdout).toMatch(/^apply \(dry run\) .*\n(.*\n)* {2}planned +2\n/);
+    // By what would happen, not one count of rows "planned".
+    expect(written.stdout).toMatch(/^apply \(dry run\) .*\n {2}would-create +1\n {2}would-patch +1\n/);
+    expect(written.stdout).not.toContain('planned');
   });
 
   it('stops when Klaviyo refuses the key; the rows not attempted are failed, and say why', async () => {
@@ -422,7 +465,12 @@ describe('identity-sync bind', () => {
         reason: `profile ${others.id} (found by email) belongs to customer ${names.id('someone')}, not ${names.id('mine')}`,
         profileId: others.id,
       },
-      { line: 10, externalId: names.id('nobody'), outcome: 'not-found' },
+      {
+        line: 10,
+        externalId: names.id('nobody'),
+        outcome: 'not-found',
+        reason: 'no profile has this email or phone',
+      },
       {
         line: 12,
         externalId: names.id('dup'),
@@ -532,6 +580,20 @@ describe('identity-sync history', () => {
     ]);
     expect(asked.written.stdout.toLowerCase()).not.toContain(askedEmail.toLowerCase());
   });
+
+  it('names the profile a created customer got', async () => {
+    const names = namesOfThisTest();
+    const externalId = names.id('created');
+    const changes = await inputFile('audit-created.ndjson', [
+      JSON.stringify({ externalId, email: names.email('created') }),
+    ]);
+    expect(await apply([changes], captureIo(envOf()).io)).toBe(0);
+    const created = klaviyo.findProfile({ external_id: externalId });
+
+    const { io, written } = captureIo(envOf({ key: false }));
+    expect(await history([externalId], io)).toBe(0);
+    expect(written.stdout).toMatch(new RegExp(`created +create +profile ${created?.id} `));
+  });
 });
 
 describe('a 1,000-row file', () => {
@@ -572,7 +634,10 @@ describe('a 1,000-row file', () => {
     expect(written.stdout).toMatch(/\n {2}created +500\n/);
 
     const progress = written.stderr.split('\n').filter((line) => /^apply +\d+%/.test(line));
-    expect(progress.length).toBeGreaterThanOrEqual(20);
+    // About ten lines in a log (every 10%, or every 5 seconds), not one per phase besides.
+    expect(progress.length).toBeGreaterThanOrEqual(10);
+    expect(progress.length).toBeLessThanOrEqual(15);
+    expect(written.stderr.split('\n').filter((line) => line.startsWith('  '))).toEqual([]);
     expect(progress[1]).toMatch(/^apply +\d+% +\d+\/1000 /);
     expect(progress.at(-1)).toMatch(/^apply +100% +1000\/1000 /);
     expect(fast.listProfiles()).toHaveLength(1000);

@@ -7,11 +7,11 @@ import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { type AsyncOutcome, lambdaAsyncInvoker } from '../../local/lambda-async.js';
 import { lambdaContext } from '../../local/lambda-events.js';
 import { customerPayload } from '../../local/shopify-deliveries.js';
+import { shopifyEvent } from '../../local/shopify-events.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { captureIo } from '../support/cli.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type Harness, useHarness } from '../support/harness.js';
-import { shopifyEvent } from '../support/shopify-events.js';
 
 /**
  * A Shopify EventBridge event that meets a changes-queue outage longer than Lambda's two retries

@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
@@ -45,6 +48,10 @@ afterAll(() => peers?.stop());
 
 /** `identity-sync <args>` in `sh`, after the block, with only PATH inherited. */
 function cliAfterTheBlock(...args: string[]) {
+  return cliAfter(block, ...args);
+}
+
+function cliAfter(block: string, ...args: string[]) {
   const command = [process.execPath, join(SERVICE_DIR, 'bin', 'identity-sync.mjs'), ...args]
     .map((word) => `'${word}'`)
     .join(' ');
@@ -108,5 +115,48 @@ describe('the environment block for the CLI', () => {
     expect(stdout).toMatch(/^Checks for tenant demo:\n/);
     expect(stdout.match(/^ {2}ok /gm)).toHaveLength(6);
     expect(stdout).toMatch(/No check failed \(1 skipped\): tenant demo is ready\.\n$/);
+  }, 60_000);
+
+  it("is enough for `send` when npm start adds the API's URL and the demo tenant's secrets", async () => {
+    const received: { path: string; headers: IncomingHttpHeaders; body: string }[] = [];
+    const api = createServer(async (request, response) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      received.push({
+        path: String(request.url),
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      response
+        .writeHead(202, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ results: [{ index: 0, status: 'accepted' }] }));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    try {
+      const withSend = environmentBlock(
+        cliEnvironment(peers.env, {
+          IDENTITY_SYNC_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}`,
+          ERP_WEBHOOK_SECRET: DEMO_TENANT.erpWebhookSecret,
+        }),
+      );
+      const { stdout } = await cliAfter(
+        withSend,
+        'send',
+        '--external-id',
+        CUSTOMER,
+        '--email',
+        'ada.new@example.com',
+      );
+      expect(stdout).toMatch(/^HTTP 202\n/);
+      expect(received).toHaveLength(1);
+      expect(received[0]?.path).toBe(`/webhooks/erp/${DEMO_TENANT.tenant}`);
+      const { path, headers, body } = received[0] as (typeof received)[number];
+      expect(path).toBeDefined();
+      expect(() =>
+        new Webhook(DEMO_TENANT.erpWebhookSecret).verify(body, headers as Record<string, string>),
+      ).not.toThrow();
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+    }
   }, 60_000);
 });

@@ -3,9 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { lambdaContext } from '../../local/lambda-events.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
+import { customerMergePayload, PARTNER_EVENT_SOURCE, shopifyEvent } from '../../local/shopify-events.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { type Harness, useHarness } from '../support/harness.js';
-import { customerMergePayload, PARTNER_EVENT_SOURCE, shopifyEvent } from '../support/shopify-events.js';
 
 /**
  * Shopify customer merges end to end, through the real handlers, SDK clients and adapters against

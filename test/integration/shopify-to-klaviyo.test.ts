@@ -106,6 +106,15 @@ describe('a signed customers/update', () => {
     expect(patch?.headers.authorization).toBe(`Klaviyo-API-Key ${DEMO_TENANT.klaviyoPrivateKey}`);
   });
 
+  // 2026-07 and 2026-10 payloads are taken to have the 2026-04 fields we read (unconfirmed).
+  it.each(['2026-07', '2026-10'])('applies a delivery of API version %s', async (apiVersion) => {
+    const { id, profileId } = seedCustomer(`v${apiVersion}.old@example.com`);
+    const response = await deliverUpdate({ id, email: `v${apiVersion}.new@example.com` }, { apiVersion });
+    expect(response).toEqual({ statusCode: 200, body: { status: 'queued' } });
+    await harness.drain();
+    expect(klaviyo.getProfile(profileId)?.email).toBe(`v${apiVersion}.new@example.com`);
+  });
+
   it('finds a customer whose id exceeds 2^53 by its exact digits', async () => {
     const id = '706405506930370099'; // 706405506930370100 as a JS number
     const profile = klaviyo.seedProfile({ external_id: id, email: 'big.old@example.com' });

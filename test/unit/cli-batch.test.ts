@@ -33,6 +33,7 @@ function aRecordingCommand(lookUp: (tasks: readonly Task[]) => Promise<string>) 
   const command: BatchCommand<Task, string> = {
     name: 'test',
     outcomes: ['done', 'failed', 'invalid'],
+    dryRunOutcomes: ['done', 'failed', 'invalid'],
     requiredColumns: [['externalid']],
     taskOf: (row) =>
       'values' in row && row.values.externalid

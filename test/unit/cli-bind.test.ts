@@ -52,7 +52,10 @@ describe('decideBind', () => {
   });
 
   it('reports not-found, and never creates', () => {
-    expect(decideBind('42', undefined)).toEqual({ outcome: 'not-found' });
+    expect(decideBind('42', undefined)).toEqual({
+      outcome: 'not-found',
+      reason: 'no profile has this email or phone',
+    });
   });
 
   it("turns Klaviyo's 409 into a conflict naming the profile that holds the external_id", () => {

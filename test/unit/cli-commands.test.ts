@@ -35,7 +35,9 @@ describe('identity-sync', () => {
     expect(none.written.stderr).toContain('Usage: identity-sync <command>');
     const unknown = captureIo();
     expect(await identitySync(['frobnicate'], unknown.io)).toBe(2);
-    expect(unknown.written.stderr).toContain("unknown command 'frobnicate'");
+    expect(unknown.written.stderr).toMatch(
+      /^identity-sync: unknown command 'frobnicate' \(the commands: apply, bind, [^\n]+\)\nsee identity-sync --help\n$/,
+    );
   });
 
   it("passes the rest of the arguments to the command: a command's --help", async () => {
@@ -69,7 +71,18 @@ describe('usage errors exit 2, before anything is sent', () => {
       ),
     ).toBe(2);
     expect(written.stderr).toContain(message);
+    // One line (then, for a usage error, where the help is): not the whole help under it.
+    expect(written.stderr).toMatch(/^identity-sync: [^\n]+\n(see identity-sync apply --help\n)?$/);
     expect(written.stdout).toBe('');
+  });
+
+  it('says in one line that a file is missing, and where the help is', async () => {
+    const { io, written } = captureIo(withKey);
+    expect(await apply(['nowhere.csv'], io)).toBe(2);
+    expect(written.stderr).toBe(
+      'identity-sync: cannot read nowhere.csv: there is no such file (check the name, and the folder you run from)\n' +
+        'see identity-sync apply --help\n',
+    );
   });
 
   it("refuses a CSV without the command's id column, naming the columns it has", async () => {
@@ -83,6 +96,15 @@ describe('usage errors exit 2, before anything is sent', () => {
     const binding = captureIo(withKey);
     expect(await bind([wrong], binding.io)).toBe(2);
     expect(binding.written.stderr).toContain('no customer id or id column');
+    expect(binding.written.stderr.split('\n')).toHaveLength(3);
+
+    const piped = join(dir, 'piped.csv');
+    await writeFile(piped, 'externalId|email\n1|a@example.com\n');
+    const separated = captureIo(withKey);
+    expect(await apply([piped], separated.io)).toBe(2);
+    expect(separated.written.stderr).toContain(
+      'columns are separated by commas, semicolons or tabs, and this header has none',
+    );
   });
 
   it('history needs the DynamoDB table and one customer', async () => {

@@ -2,11 +2,27 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCsv } from '../../cli/csv.js';
+import { parseCsv, separatorOf } from '../../cli/csv.js';
 import { csvRows, ndjsonRows, readInputFile } from '../../cli/input.js';
 import { UsageError } from '../../cli/io.js';
 
 const records = (text: string) => [...parseCsv(text)];
+
+describe('the separator', () => {
+  it("is read from the header line: semicolons and tabs (spreadsheets' exports) as well as commas", () => {
+    expect(separatorOf('externalId;email;phone\n1;a@example.com;\n')).toBe(';');
+    expect(separatorOf('externalId\temail\n1\ta@example.com\n')).toBe('\t');
+    expect(separatorOf('"a;b",c\n')).toBe(',');
+    expect(separatorOf('externalId\n1\n')).toBe(',');
+    expect(csvRows('\uFEFFexternalId;email\n7;"a;b@example.com"\n')).toEqual({
+      columns: ['externalid', 'email'],
+      rows: [{ line: 2, values: { externalid: '7', email: 'a;b@example.com' } }],
+    });
+    expect(csvRows('Customer ID\tEmail\n7\ta@example.com\n').rows).toEqual([
+      { line: 2, values: { 'customer id': '7', email: 'a@example.com' } },
+    ]);
+  });
+});
 
 describe('parseCsv', () => {
   it('splits plain records and numbers them by line', () => {

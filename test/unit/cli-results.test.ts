@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outcomeOfError } from '../../cli/batch.js';
-import { describePlan } from '../../cli/commands/apply.js';
+import { describePlan, dryRunOutcomeOf } from '../../cli/commands/apply.js';
 import { confirmations, formatEntry, formatHistory } from '../../cli/commands/history.js';
 import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
   BIND_OUTCOMES,
   exitCodeOf,
+  formatAttention,
   formatSummary,
+  maskedIdentifiers,
   openResultsFile,
   type RowResult,
   resultLine,
@@ -57,7 +59,6 @@ describe('results', () => {
       unchanged: 0,
       conflict: 0,
       'not-found': 1,
-      planned: 0,
       failed: 0,
       invalid: 0,
     });
@@ -66,8 +67,35 @@ describe('results', () => {
   it('exits 1 only when a row needs a person: invalid, failed, parked or conflict', () => {
     const exitWith = (outcome: string) =>
       exitCodeOf(tally(APPLY_OUTCOMES, [{ outcome: 'applied' }, { outcome }]));
-    expect(['created', 'unchanged', 'stale', 'skipped', 'planned'].map(exitWith)).toEqual([0, 0, 0, 0, 0]);
-    expect(['invalid', 'failed', 'parked', 'conflict'].map(exitWith)).toEqual([1, 1, 1, 1]);
+    expect(['created', 'unchanged', 'stale', 'skipped', 'would-create'].map(exitWith)).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+    expect(['invalid', 'failed', 'parked', 'conflict', 'would-park'].map(exitWith)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('lists the first rows that need attention, masked, then how many more and where', () => {
+    const results = [
+      { line: 9, externalId: 'c9', outcome: 'failed', reason: 'klaviyo_invalid: ada@example.com is refused' },
+      { line: 2, externalId: 'c2', outcome: 'created' },
+      { line: 3, outcome: 'invalid', reason: 'externalId is missing' },
+      { line: 4, externalId: 'c\x1b[2J', outcome: 'parked', reason: 'held' },
+    ];
+    const identifiers = new Map([
+      [9, maskedIdentifiers({ email: 'ada@example.com', phone: '+14155550100' })],
+    ]);
+    expect(formatAttention(results, (line) => identifiers.get(line), 'f.results.ndjson', 2)).toBe(
+      [
+        'Rows that need attention (3):',
+        '  line 3  (no externalId)  invalid  externalId is missing',
+        '  line 4  c\\x1b[2J  parked  held',
+        "  … and 1 more: every row's outcome and reason is in f.results.ndjson",
+        '',
+      ].join('\n'),
+    );
+    expect(formatAttention(results, (line) => identifiers.get(line), 'f.results.ndjson')).toContain(
+      '  line 9  c9  failed  klaviyo_invalid: a***@example.com is refused  [email a***@example.com, phone ********0100]\n',
+    );
+    expect(formatAttention([{ line: 1, outcome: 'created' }], () => undefined, 'f')).toBe('');
   });
 
   it('summarises by outcome with the rate, any retries, and where the results are', () => {
@@ -198,6 +226,10 @@ describe('outcomeOfError', () => {
       reason:
         'identifier_held_by_other_customer: profile 01B of another customer holds an identifier this change needs',
     });
+    const named = new IdentifierHeldError('will retry', { holderId: '01B', holderExternalId: 'C-9' });
+    expect(outcomeOfError(named).reason).toBe(
+      'identifier_held_by_other_customer: profile 01B of customer C-9 holds an identifier this change needs',
+    );
   });
 
   it('fails rows on errors, with their reason', () => {
@@ -231,6 +263,27 @@ describe('describePlan', () => {
     expect(
       describePlan({ action: 'retry', reason: 'identifier_held_by_other_customer', holderId: '01B' }),
     ).toBe('would park: identifier_held_by_other_customer (profile 01B)');
+  });
+
+  it('counts a dry run by what would happen', () => {
+    const outcomes = [
+      dryRunOutcomeOf({ action: 'create', attributes: { external_id: '1' } }),
+      dryRunOutcomeOf({ action: 'patch', profileId: '01A', attributes: { email: 'a@x.io' }, bind: false }),
+      dryRunOutcomeOf({ action: 'patch', profileId: '01A', attributes: { external_id: '1' }, bind: true }),
+      dryRunOutcomeOf({ action: 'merge-then-patch', profileId: '01A', sourceId: '01B' }),
+      dryRunOutcomeOf({ action: 'skip', reason: 'unchanged', profileId: '01A' }),
+      dryRunOutcomeOf({ action: 'skip', reason: 'no_profile' }),
+      dryRunOutcomeOf({ action: 'park', reason: 'duplicate_profile', profileId: '01A', holderId: '01B' }),
+    ];
+    expect(outcomes).toEqual([
+      'would-create',
+      'would-patch',
+      'would-bind',
+      'would-merge',
+      'unchanged',
+      'would-skip',
+      'would-park',
+    ]);
   });
 });
 
@@ -271,24 +324,29 @@ describe('progress', () => {
     };
   }
 
-  it('without a terminal, prints a line every 5% of the rows', () => {
-    const { lines, advance, progress } = run(1000, false);
-    advance(1000, 1);
+  it('without a terminal, prints a line every 10% of the rows, with no rate before a second has passed', () => {
+    const { lines, advance, progress } = run(600, false);
+    progress.phase('lookups', { done: 0, total: 600, unit: 'rows' });
+    advance(60, 1);
+    progress.phase('lookups', { done: 600, total: 600, unit: 'rows' });
+    advance(540, 10);
     progress.finish();
-    expect(lines).toHaveLength(21); // 0% at the start, then 5%, 10%, … 100%
-    expect(lines.every((line) => line.endsWith('\n') && !line.includes('\r'))).toBe(true);
-    expect(lines[1]).toMatch(/^apply\s+5%\s+50\/1000/);
-    expect(lines.at(-1)).toMatch(/100%\s+1000\/1000/);
+    expect(lines).toHaveLength(10); // 10%, 20%, … 100%
+    expect(lines.every((line) => line.endsWith('\n') && !line.slice(0, -1).includes('\n'))).toBe(true);
+    expect(lines[0]).toBe('apply   10%  60/600  (lookups 0/600 rows)\n');
+    expect(lines.at(-1)).toMatch(
+      /^apply {2}100% {2}600\/600 {2}\d+\.\d rows\/s {2}\(lookups 600\/600 rows\)\n$/,
+    );
   });
 
   it('without a terminal, also prints every 5 seconds while rows are slow', () => {
     const { lines, advance, wait } = run(1000, false);
     advance(1, 10);
     wait(4_000);
-    expect(lines).toHaveLength(1);
+    expect(lines).toHaveLength(0);
     wait(1_000);
-    expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/1\/1000/);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/1\/1000/);
   });
 
   it('on a terminal, redraws one line in place at most every 100 ms and ends it with a line break', () => {
@@ -331,7 +389,7 @@ describe('progress by phase', () => {
     plain.advance();
     plain.advance();
     plain.finish();
-    expect(printed.at(-1)).toMatch(/^bind +100% +2\/2 .*\n {2}lookups +100% {2}2\/2 rows\n$/);
+    expect(printed.at(-1)).toMatch(/^bind +100% +2\/2 .*\(lookups 2\/2 rows\)\n$/);
 
     const drawn: string[] = [];
     let now = 0;

@@ -59,11 +59,22 @@ describe('applyTaskOf', () => {
 
   it.each([
     [{ email: 'a@example.com' }, 'externalId is missing', undefined],
-    [{ externalid: 'e', phone: 'call me' }, 'phone: not a phone number', 'e'],
-    [{ externalid: 'e', phone: '12' }, 'phone: not a valid phone number (read in region US)', 'e'],
+    [
+      { externalid: 'e', phone: 'call me' },
+      'phone: is not a valid phone number (E.164, or national in US)',
+      'e',
+    ],
+    [{ externalid: 'e', phone: '12' }, 'phone: is not a valid phone number (E.164, or national in US)', 'e'],
     [
       { externalid: 'e', previousphone: '555' },
-      'previousPhone: not a valid phone number (read in region US)',
+      'previousPhone: is not a valid phone number (E.164, or national in US)',
+      'e',
+    ],
+    // The ERP endpoint's own checks (lib/erp/contract.ts): such a row never reaches Klaviyo.
+    [{ externalid: 'e', email: 'not-an-email' }, 'email: must be an email address', 'e'],
+    [
+      { externalid: 'e', email: 'bad@@example', previousemail: 'x' },
+      'email: must be an email address; previousEmail: must be an email address',
       'e',
     ],
     [
@@ -126,8 +137,9 @@ describe('bindTaskOf', () => {
     [{ id: '42' }, 'no email or phone to find the profile by'],
     [
       { id: '42', email: 'a@example.com', phone: '12' },
-      'Phone: not a valid phone number (read in region US)',
+      'Phone: is not a valid phone number (E.164, or national in US)',
     ],
+    [{ id: '42', email: 'bad@@example' }, 'Email: must be an email address'],
   ])('reports a row it cannot bind: %j', (values, reason) => {
     expect(bindTaskOf(row(values), context)).toMatchObject({ line: 7, outcome: 'invalid', reason });
   });

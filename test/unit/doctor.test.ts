@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type CheckResult,
+  causeOf,
   formatDoctorReport,
   klaviyoVerdict,
   secretAdvice,
@@ -70,6 +71,19 @@ describe('advice on a tenant secret that cannot be read', () => {
     [new TransientError(Reason.TenantSecretUnavailable, 'down'), /check AWS_REGION, the credentials/],
   ])('%s', (error, advice) => {
     expect(secretAdvice(error, id)).toMatch(advice);
+  });
+
+  it('says the region is missing when that is the cause, not that Secrets Manager failed', () => {
+    const error = new TransientError(Reason.TenantSecretUnavailable, `Secrets Manager failed for ${id}`, {
+      cause: new Error('Region is missing'),
+    });
+    expect(secretAdvice(error, id)).toBe(
+      `Secrets Manager did not answer for ${id} (no AWS region: set AWS_REGION, e.g. us-east-1): check AWS_REGION, the credentials and AWS_ENDPOINT_URL_SECRETS_MANAGER`,
+    );
+    const refused = new TransientError(Reason.TenantSecretUnavailable, 'down', {
+      cause: Object.assign(new Error('connect'), { name: 'TypeError', cause: { code: 'ECONNREFUSED' } }),
+    });
+    expect(causeOf(refused)).toBe('TypeError: ECONNREFUSED');
   });
 });
 

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../cli/commands/send.js';
 import { EXIT_USAGE } from '../../cli/io.js';
+import { signShopifyBody } from '../../lib/shopify/signature.js';
 import { captureIo } from '../support/cli.js';
 
 /**
@@ -109,6 +110,72 @@ describe('send', () => {
     expect(received[0]).toMatchObject({ path: '/webhooks/erp/acme', signedCorrectly: true });
   });
 
+  it('takes every default from the environment npm start prints', async () => {
+    const result = await run(['--external-id', 'C-7', '--email', 'ada@example.com'], {
+      IDENTITY_SYNC_API_URL: baseUrl,
+      DEFAULT_TENANT: 'acme',
+      ERP_WEBHOOK_SECRET: SECRET,
+    });
+    expect(result.code).toBe(0);
+    expect(received[0]).toMatchObject({ path: '/webhooks/erp/acme', signedCorrectly: true });
+  });
+
+  it('sends a Shopify customers/update and customers/merge, signed as Shopify signs them', async () => {
+    const env = {
+      IDENTITY_SYNC_API_URL: baseUrl,
+      SHOPIFY_WEBHOOK_SECRET: 'shpss_test',
+      SHOPIFY_SHOP_DOMAIN: 'acme.myshopify.com',
+    };
+    answer = { status: 200, body: '' };
+    const update = await run(
+      ['--as', 'shopify', '--external-id', '706405506930370084', '--email', 'ada@example.com'],
+      env,
+    );
+    const merge = await run(
+      ['--as', 'shopify', '--topic', 'customers/merge', '--external-id', '11', '--deleted-id', '22'],
+      env,
+    );
+    expect([update.code, merge.code]).toEqual([0, 0]);
+    const [updated, merged] = received;
+    expect(updated).toMatchObject({
+      path: '/webhooks/shopify',
+      headers: {
+        'x-shopify-topic': 'customers/update',
+        'x-shopify-shop-domain': 'acme.myshopify.com',
+        'x-shopify-api-version': '2026-10',
+      },
+    });
+    expect(updated?.headers['x-shopify-hmac-sha256']).toBe(
+      signShopifyBody(updated?.body ?? '', 'shpss_test'),
+    );
+    // The id's digits as they are, beyond 2^53.
+    expect(updated?.body).toContain('"id":706405506930370084');
+    expect(updated?.body).toContain('"email":"ada@example.com"');
+    expect(merged?.headers['x-shopify-topic']).toBe('customers/merge');
+    expect(JSON.parse(merged?.body ?? '')).toMatchObject({
+      admin_graphql_api_customer_kept_id: 'gid://shopify/Customer/11',
+      admin_graphql_api_customer_deleted_id: 'gid://shopify/Customer/22',
+    });
+  });
+
+  it('invokes the EventBridge function with an event of the partner event source', async () => {
+    answer = { status: 200, body: JSON.stringify({ status: 'queued' }) };
+    const result = await run(['--as', 'eventbridge', '--external-id', '42', '--email', 'ada@example.com'], {
+      SHOPIFY_EVENTBRIDGE_INVOKE_URL: `${baseUrl}/2015-03-31/functions/f/invocations`,
+      SHOPIFY_SHOP_DOMAIN: 'acme.myshopify.com',
+    });
+    expect(result.code).toBe(0);
+    expect(received[0]?.path).toBe('/2015-03-31/functions/f/invocations');
+    expect(JSON.parse(received[0]?.body ?? '')).toMatchObject({
+      'detail-type': 'shopifyWebhook',
+      source: expect.stringMatching(/^aws\.partner\/shopify\.com\//),
+      detail: {
+        payload: { id: 42, email: 'ada@example.com' },
+        metadata: { 'X-Shopify-Topic': 'customers/update', 'X-Shopify-Shop-Domain': 'acme.myshopify.com' },
+      },
+    });
+  });
+
   it('sends a file’s bytes as they are', async () => {
     const file = join(tempDir, 'batch.json');
     const text =
@@ -165,11 +232,21 @@ describe('send', () => {
   });
 
   it.each([
-    ['no --url', ['--tenant', 'acme', '--secret', SECRET, '--external-id', 'C'], '--url is required'],
+    [
+      'no --url',
+      ['--tenant', 'acme', '--secret', SECRET, '--external-id', 'C'],
+      '--url (or IDENTITY_SYNC_API_URL) is required',
+    ],
     [
       'no --tenant',
       ['--url', 'http://127.0.0.1:9', '--secret', SECRET, '--external-id', 'C'],
-      '--tenant is required',
+      '--tenant (or DEFAULT_TENANT) is required',
+    ],
+    ['an unknown source', ['--as', 'kafka'], "--as must be erp, shopify or eventbridge, got 'kafka'"],
+    [
+      'an unknown topic',
+      ['--as', 'shopify', '--topic', 'orders/create'],
+      "--topic must be customers/update or customers/merge, got 'orders/create'",
     ],
     ['no secret', ['--url', 'http://127.0.0.1:9', '--tenant', 'acme', '--external-id', 'C'], 'whsec_'],
     [
@@ -187,17 +264,17 @@ describe('send', () => {
       ['--url', 'localhost', '--tenant', 'acme', '--secret', SECRET, '--external-id', 'C'],
       'absolute URL',
     ],
-    ['an unknown option', ['--url', 'http://127.0.0.1:9', '--shop', 'x'], "'--shop'"],
+    ['an unknown option', ['--url', 'http://127.0.0.1:9', '--bogus', 'x'], "'--bogus'"],
     [
       'a missing file',
       ['--url', 'http://127.0.0.1:9', '--tenant', 'a', '--secret', SECRET, '--file', '/nonexistent/x.json'],
       'cannot read --file',
     ],
-  ])('exits 2 with the usage on %s, sending nothing', async (_, args, message) => {
+  ])('exits 2 with one line and where the help is on %s, sending nothing', async (_, args, message) => {
     const result = await run(args);
     expect(result.code).toBe(EXIT_USAGE);
     expect(result.stderr).toContain(message);
-    expect(result.stderr).toContain('Usage: identity-sync send');
+    expect(result.stderr).toMatch(/^identity-sync: [^\n]+\nsee identity-sync send --help\n$/);
     expect(received).toEqual([]);
   });
 

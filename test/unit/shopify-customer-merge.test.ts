@@ -3,8 +3,8 @@ import { receiveWebhook } from '../../lib/intake/receive.js';
 import { parseShopifyCustomerMerge } from '../../lib/shopify/customer-payload.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
 import { shopifyHeaders } from '../../local/shopify-deliveries.js';
+import { customerMergePayload } from '../../local/shopify-events.js';
 import { fakeIntake, tenantSecret } from '../support/intake.js';
-import { customerMergePayload } from '../support/shopify-events.js';
 
 /** Shopify's `customers/merge` webhook: its payload, and what the HTTPS intake queues from it. */
 const BIG_KEPT = '706405506930370084';

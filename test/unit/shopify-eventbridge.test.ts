@@ -3,8 +3,8 @@ import { TransientError } from '../../lib/errors.js';
 import type { IntakeDependencies } from '../../lib/intake/receive.js';
 import { shopifyEventBridgeIntake } from '../../lib/shopify/eventbridge.js';
 import { BIG_CUSTOMER_ID, customerPayload } from '../../local/shopify-deliveries.js';
+import { customerMergePayload, PARTNER_EVENT_SOURCE, shopifyEvent } from '../../local/shopify-events.js';
 import { fakeIntake } from '../support/intake.js';
-import { customerMergePayload, PARTNER_EVENT_SOURCE, shopifyEvent } from '../support/shopify-events.js';
 
 /**
  * Shopify's deliveries through Amazon EventBridge (events shaped as Shopify documents them), into

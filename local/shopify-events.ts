@@ -1,7 +1,10 @@
+import { LATEST_API_VERSION } from './shopify-deliveries.js';
+
 /**
  * Shopify's `customers/merge` payload and its deliveries through Amazon EventBridge, shaped after
- * Shopify's documentation (FACTS: the merge payload's fields; an EventBridge event's envelope,
- * with the topic's payload already parsed and the X-Shopify-* headers in `detail.metadata`).
+ * Shopify's documentation (the merge payload's fields; an EventBridge event's envelope, with the
+ * topic's payload already parsed and the X-Shopify-* headers in `detail.metadata`). One envelope
+ * for the tests, the benchmarks and `identity-sync send --as eventbridge`.
  */
 export const PARTNER_EVENT_SOURCE = 'aws.partner/shopify.com/1234567/identity-sync';
 
@@ -32,6 +35,10 @@ export interface ShopifyEventOptions {
   webhookId?: string;
   triggeredAt?: string;
   source?: string;
+  /** X-Shopify-API-Version. */
+  apiVersion?: string;
+  /** The partner event's AWS account (the bus's). */
+  account?: string;
   /** The metadata's header names as given (Shopify's own capitalisation) or lower-cased. */
   lowerCaseMetadata?: boolean;
 }
@@ -46,7 +53,7 @@ export function shopifyEvent(body: string, options: ShopifyEventOptions = {}) {
     'Content-Type': 'application/json',
     'X-Shopify-Topic': options.topic ?? 'customers/update',
     'X-Shopify-Shop-Domain': options.shop ?? 'demo-shop.myshopify.com',
-    'X-Shopify-API-Version': '2026-04',
+    'X-Shopify-API-Version': options.apiVersion ?? LATEST_API_VERSION,
     'X-Shopify-Webhook-Id': options.webhookId ?? crypto.randomUUID(),
     'X-Shopify-Event-Id': crypto.randomUUID(),
     'X-Shopify-Triggered-At': triggeredAt,
@@ -57,7 +64,7 @@ export function shopifyEvent(body: string, options: ShopifyEventOptions = {}) {
     id: crypto.randomUUID(),
     'detail-type': 'shopifyWebhook',
     source: options.source ?? PARTNER_EVENT_SOURCE,
-    account: '123456789012',
+    account: options.account ?? '123456789012',
     time: triggeredAt.replace(/\.\d+Z$/, 'Z'),
     region: 'us-east-1',
     resources: [],
