@@ -213,6 +213,7 @@ export interface KlaviyoProfiles {
   importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
   /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
   mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
+  requestProfileDeletion(profileId: string): Promise<void>;
 }
 
 /** One profile of a bulk import job: `id` names the profile to update; without it, identifiers match. */
