@@ -312,3 +312,7 @@ export interface QuotaLedger {
   /** Writes `next` unless someone wrote since `expectedVersion`; false when they did. */
   write(endpoint: string, next: QuotaLedgerState, expectedVersion: number): Promise<boolean>;
 }
+
+export interface ExportDestination {
+  put(key: string, json: string): Promise<{ location: string }>;
+}
