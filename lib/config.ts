@@ -58,6 +58,8 @@ export const settingsSchema = z.object({
   IDENTITY_CHANGES_QUEUE_URL: z.url(),
   DEAD_LETTER_QUEUE_URL: z.url(),
   SYNC_STATE_TABLE: z.string().min(1),
+  // The stack's exports bucket (infra/exports.yml); empty or unset: no exports.
+  EXPORTS_BUCKET: z.string().optional(),
   // Ends in `/`: the IAM grants are `<prefix>*/…`, which must not reach a neighbouring prefix.
   TENANT_SECRET_PREFIX: z
     .string()
@@ -129,6 +131,8 @@ export interface Config {
   queueUrl: string;
   deadLetterQueueUrl: string;
   syncStateTable: string;
+  /** Where a customer's data exports go (Shopify's customers/data_request), if anywhere. */
+  exportsBucket: string | undefined;
   tenantSecretPrefix: string;
   /** Shop domain (lower-case `<name>.myshopify.com`) to tenant; a shop not in it is refused. */
   shopTenants: Record<string, string>;
@@ -184,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queueUrl: s.IDENTITY_CHANGES_QUEUE_URL,
     deadLetterQueueUrl: s.DEAD_LETTER_QUEUE_URL,
     syncStateTable: s.SYNC_STATE_TABLE,
+    exportsBucket: s.EXPORTS_BUCKET || undefined,
     tenantSecretPrefix: s.TENANT_SECRET_PREFIX,
     shopTenants: s.SHOP_TENANTS,
     shopifyEventBusName: s.SHOPIFY_EVENT_BUS_NAME || undefined,

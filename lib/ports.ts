@@ -213,6 +213,7 @@ export interface KlaviyoProfiles {
   importProfile(attributes: Identifiers): Promise<{ profile: KlaviyoProfile; created: boolean }>;
   /** Queues a merge of `sourceId` into `destinationId`; Klaviyo deletes the source when done. */
   mergeProfiles(destinationId: string, sourceId: string): Promise<void>;
+  requestProfileDeletion(profileId: string): Promise<void>;
 }
 
 /** One profile of a bulk import job: `id` names the profile to update; without it, identifiers match. */
@@ -310,4 +311,8 @@ export interface QuotaLedger {
   read(endpoint: string): Promise<QuotaLedgerState>;
   /** Writes `next` unless someone wrote since `expectedVersion`; false when they did. */
   write(endpoint: string, next: QuotaLedgerState, expectedVersion: number): Promise<boolean>;
+}
+
+export interface ExportDestination {
+  put(key: string, json: string): Promise<{ location: string }>;
 }

@@ -1,7 +1,8 @@
 /**
  * Klaviyo sandbox: a local node:http stand-in for Klaviyo's profile endpoints
  * (GET/POST /api/profiles, GET/PATCH /api/profiles/{id}, POST /api/profile-import,
- * POST /api/profile-merge, the bulk profile import jobs under /api/profile-bulk-import-jobs),
+ * POST /api/profile-merge, the bulk profile import jobs under /api/profile-bulk-import-jobs,
+ * POST /api/data-privacy-deletion-jobs: profiles deleted at once, where Klaviyo takes its time),
  * used by integration tests in-process and by `npm start` as a separate service.
  *
  * - Auth `Authorization: Klaviyo-API-Key <key>` (401 otherwise) and a `revision` header (400 otherwise).

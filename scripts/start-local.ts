@@ -83,6 +83,7 @@ function summary(
     `                     dead-letter queue ${env.DEAD_LETTER_QUEUE_URL}`,
     `  DynamoDB           ${env.AWS_ENDPOINT_URL_DYNAMODB}   table ${env.SYNC_STATE_TABLE}`,
     `  Secrets Manager    ${env.AWS_ENDPOINT_URL_SECRETS_MANAGER}   secrets ${env.TENANT_SECRET_PREFIX}${DEMO_TENANT.tenant}/{webhook,klaviyo}`,
+    `  S3                 ${env.AWS_ENDPOINT_URL_S3}   exports bucket ${env.EXPORTS_BUCKET}`,
     ...klaviyoLines,
     '',
     `Demo tenant '${DEMO_TENANT.tenant}':`,

@@ -1,4 +1,4 @@
-import { ApiKeySession, ProfilesApi } from 'klaviyo-api';
+import { ApiKeySession, DataPrivacyApi, ProfilesApi } from 'klaviyo-api';
 import type { Identifiers } from '../../lib/identity-change.js';
 import type { KlaviyoClientOptions } from '../../lib/klaviyo/client.js';
 import {
@@ -44,6 +44,8 @@ const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, 
 export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfiles {
   const profiles = new ProfilesApi(new ApiKeySession(options.apiKey));
   profiles.basePath = options.baseUrl.replace(/\/+$/, '');
+  const dataPrivacy = new DataPrivacyApi(new ApiKeySession(options.apiKey));
+  dataPrivacy.basePath = profiles.basePath;
 
   /** Paces like our client, then maps the SDK's (axios's) errors to the port's. */
   async function call<T>(endpoint: string, request: () => Promise<T>): Promise<T> {
@@ -106,6 +108,16 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
             type: 'profile-merge',
             id: destinationId,
             relationships: { profiles: { data: [{ type: 'profile', id: sourceId }] } },
+          },
+        }),
+      );
+    },
+    async requestProfileDeletion(profileId) {
+      await call('POST /api/data-privacy-deletion-jobs', () =>
+        dataPrivacy.requestProfileDeletion({
+          data: {
+            type: 'data-privacy-deletion-job',
+            attributes: { profile: { data: { type: 'profile', id: profileId, attributes: {} } } },
           },
         }),
       );

@@ -12,6 +12,7 @@ import type {
 } from '../ports.js';
 import { BULK_IMPORT_PATH, bulkImportsOf } from './bulk-import.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
+import { DELETION_PATH } from './limits.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 import { exchange, type HttpAnswer } from './transport.js';
 
@@ -249,6 +250,17 @@ export function createKlaviyoClient(
           type: 'profile-merge',
           id: destinationId,
           relationships: { profiles: { data: [{ type: 'profile', id: sourceId }] } },
+        },
+      });
+    },
+
+    // A GDPR/CCPA deletion of every profile matching this one identifier: Klaviyo accepts it (202)
+    // and deletes asynchronously; it cannot be undone. The spec requires the profile's `attributes`.
+    async requestProfileDeletion(profileId) {
+      await send('POST', DELETION_PATH, {
+        data: {
+          type: 'data-privacy-deletion-job',
+          attributes: { profile: { data: { type: 'profile', id: profileId, attributes: {} } } },
         },
       });
     },

@@ -18,12 +18,17 @@ export const KLAVIYO_PROFILE_LIMITS: RateLimit = { perSecond: 75, perMinute: 750
 export const KLAVIYO_MERGE_LIMITS: RateLimit = { perSecond: 10, perMinute: 150 };
 /** POST /api/profile-bulk-import-jobs (and its reads). */
 export const KLAVIYO_BULK_IMPORT_LIMITS: RateLimit = { perSecond: 10, perMinute: 150 };
+/** POST /api/data-privacy-deletion-jobs (Request Profile Deletion). */
+export const KLAVIYO_DELETION_LIMITS: RateLimit = { perSecond: 3, perMinute: 60 };
 
 export const MERGE_ENDPOINT = 'POST /api/profile-merge';
+export const DELETION_PATH = '/api/data-privacy-deletion-jobs';
+export const DELETION_ENDPOINT = `POST ${DELETION_PATH}`;
 
 /** The limits Klaviyo applies to an endpoint, keyed like `PATCH /api/profiles/{id}`. */
 export function limitsOf(endpoint: string): RateLimit {
   if (endpoint === MERGE_ENDPOINT) return KLAVIYO_MERGE_LIMITS;
+  if (endpoint === DELETION_ENDPOINT) return KLAVIYO_DELETION_LIMITS;
   if (endpoint.includes('/api/profile-bulk-import-jobs')) return KLAVIYO_BULK_IMPORT_LIMITS;
   return KLAVIYO_PROFILE_LIMITS;
 }

@@ -1,6 +1,7 @@
 import { isPlainObject, parseAttributes, requireIdentifier } from './attributes.js';
 import { BULK_IMPORT_PATHS } from './bulk-import-api.js';
 import type { BulkImportQueue } from './bulk-imports.js';
+import { DELETION_PATHS } from './deletion-api.js';
 import { ApiError, invalidParameter, invalidPointer, methodNotAllowed, notFound } from './errors.js';
 import { parseProfileFilter } from './filter.js';
 import type { MergeQueue } from './merges.js';
@@ -69,6 +70,7 @@ const PATHS: { pattern: RegExp; routes: ApiRoute[] }[] = [
     routes: [{ method: 'POST', key: MERGE_ROUTE_KEY, queryParams: FIELDS_ONLY, handle: mergeProfiles }],
   },
   ...BULK_IMPORT_PATHS,
+  ...DELETION_PATHS,
 ];
 
 /** Finds the operation for a request; throws 404 for unknown paths and 405 for a known path's other methods. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KLAVIYO_BULK_IMPORT_LIMITS,
+  KLAVIYO_DELETION_LIMITS,
   KLAVIYO_MERGE_LIMITS,
   KLAVIYO_PROFILE_LIMITS,
   type RateLimit,
@@ -10,6 +11,7 @@ import {
 import { BULK_IMPORT_ROUTE_KEYS } from './bulk-import-api.js';
 import { BulkImportQueue } from './bulk-imports.js';
 import { CONTROL_PREFIX, handleControl, seedProfile } from './control.js';
+import { DELETION_ROUTE_KEY } from './deletion-api.js';
 import { ApiError, internalError, invalidParameter, notAuthenticated } from './errors.js';
 import { FaultQueue, faultError, faultName } from './faults.js';
 import { MergeQueue } from './merges.js';
@@ -27,6 +29,7 @@ const asSandboxLimits = (limits: RateLimit) => ({
 const DEFAULT_RATE_LIMITS = asSandboxLimits(KLAVIYO_PROFILE_LIMITS);
 const DEFAULT_MERGE_RATE_LIMITS = asSandboxLimits(KLAVIYO_MERGE_LIMITS);
 const DEFAULT_BULK_IMPORT_RATE_LIMITS = asSandboxLimits(KLAVIYO_BULK_IMPORT_LIMITS);
+const DELETION_RATE_LIMITS = asSandboxLimits(KLAVIYO_DELETION_LIMITS);
 const DEFAULT_MERGE_DELAY_MS = 200;
 const DEFAULT_BULK_IMPORT_DELAY_MS = 200;
 /** Oldest revision whose paths have no trailing slash; older ones are retired anyway. */
@@ -75,6 +78,7 @@ export async function startKlaviyoSandbox(options: KlaviyoSandboxOptions = {}): 
       {
         [MERGE_ROUTE_KEY]: options.mergeRateLimits ?? DEFAULT_MERGE_RATE_LIMITS,
         ...Object.fromEntries(Object.values(BULK_IMPORT_ROUTE_KEYS).map((key) => [key, bulkLimits])),
+        [DELETION_ROUTE_KEY]: DELETION_RATE_LIMITS,
       },
       options.rateLimitPhaseMs,
     ),

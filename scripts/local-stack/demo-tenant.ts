@@ -26,4 +26,5 @@ export const DEFAULT_PORTS = {
   dynamodb: 4567,
   secretsManager: 4568,
   klaviyo: 4569,
+  s3: 4570,
 } as const;

@@ -6,6 +6,7 @@ import dynalite from 'dynalite';
 import { klaviyoKeySecretId, webhookSecretId } from '../../lib/adapters/tenant-secrets.js';
 import type { TenantSecret } from '../../lib/ports.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
+import { type LocalS3, startLocalS3 } from '../../local/s3.js';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.js';
 import { declaredQueues } from './declared-queues.js';
 import { DEMO_TENANT } from './demo-tenant.js';
@@ -14,8 +15,8 @@ import { LOCAL_STAGE } from './offline.js';
 
 /**
  * The protocol peers the functions talk to, all on loopback: fauxqs (the SQS FIFO queue and
- * dead-letter queue of infra/queues.yml), dynalite (DynamoDB), a Secrets Manager endpoint and the
- * Klaviyo sandbox. The same handlers run against them as against AWS; only endpoints differ.
+ * dead-letter queue of infra/queues.yml), dynalite (DynamoDB), a Secrets Manager endpoint, an S3
+ * endpoint (the exports bucket) and the Klaviyo sandbox. The same handlers run against them as against AWS; only endpoints differ.
  */
 export interface LocalPeers {
   /** Environment for the functions: endpoints, resource names, demo tenant. */
@@ -28,6 +29,8 @@ export interface LocalPeers {
   sqs: SQSClient;
   dynamodb: DynamoDBClient;
   secrets: LocalSecretsManager;
+  /** The exports bucket's endpoint (EXPORTS_BUCKET in it). */
+  s3: LocalS3;
   /** Absent when the stack talks to another Klaviyo (a real account, or `klaviyoBaseUrl`). */
   klaviyo: KlaviyoSandbox | undefined;
   klaviyoBaseUrl: string;
@@ -36,7 +39,7 @@ export interface LocalPeers {
 
 export interface LocalPeersOptions {
   /** 0 (the default) picks free ports, as tests want; `npm start` passes fixed ones. */
-  ports?: { sqs?: number; dynamodb?: number; secretsManager?: number; klaviyo?: number };
+  ports?: { sqs?: number; dynamodb?: number; secretsManager?: number; klaviyo?: number; s3?: number };
   /** A real private key: seeded into the local secret, and the sandbox is not started. */
   klaviyoPrivateKey?: string;
   /** Where Klaviyo is; given, the sandbox is not started. Default: the sandbox, or real Klaviyo with a real key. */
@@ -58,6 +61,7 @@ const REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const TABLE_NAME = 'identity-sync-state';
 export const TENANT_SECRET_PREFIX = 'klaviyo-identity-sync/local/tenants/';
+export const EXPORTS_BUCKET = 'identity-sync-exports';
 
 /**
  * Seeds a tenant's secrets as deployed (lib/adapters/tenant-secrets.ts): the webhook secrets in
@@ -117,6 +121,8 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
 
     const secrets = await startLocalSecretsManager({ port: ports.secretsManager ?? 0, region: REGION });
     stops.push(() => secrets.stop());
+    const s3 = await startLocalS3({ port: ports.s3 ?? 0, buckets: [EXPORTS_BUCKET] });
+    stops.push(() => s3.stop());
     putTenantSecrets(secrets, DEMO_TENANT.tenant, {
       klaviyoPrivateKey: options.klaviyoPrivateKey ?? DEMO_TENANT.klaviyoPrivateKey,
       shopifyWebhookSecrets: [DEMO_TENANT.shopifyWebhookSecret],
@@ -150,6 +156,8 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
         AWS_ENDPOINT_URL_SQS: sqsUrl,
         AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+        AWS_ENDPOINT_URL_S3: s3.url,
+        EXPORTS_BUCKET,
         IDENTITY_CHANGES_QUEUE_URL: queues.queueUrl,
         DEAD_LETTER_QUEUE_URL: queues.deadLetterQueueUrl,
         SHOPIFY_EVENT_FAILURES_QUEUE_URL: queues.shopifyEventFailuresQueueUrl,
@@ -165,6 +173,7 @@ export async function startLocalPeers(options: LocalPeersOptions = {}): Promise<
       sqs,
       dynamodb,
       secrets,
+      s3,
       klaviyo: sandbox,
       klaviyoBaseUrl,
       async stop() {

@@ -15,6 +15,7 @@ export const PORT_VARIABLES: Record<keyof typeof DEFAULT_PORTS, string> = {
   dynamodb: 'LOCAL_DYNAMODB_PORT',
   secretsManager: 'LOCAL_SECRETS_MANAGER_PORT',
   klaviyo: 'LOCAL_KLAVIYO_PORT',
+  s3: 'LOCAL_S3_PORT',
 };
 
 export function localPorts(env: NodeJS.ProcessEnv = process.env): LocalPorts {
@@ -35,6 +36,7 @@ export function localPorts(env: NodeJS.ProcessEnv = process.env): LocalPorts {
     dynamodb: port('dynamodb'),
     secretsManager: port('secretsManager'),
     klaviyo: port('klaviyo'),
+    s3: port('s3'),
   };
 }
 

@@ -14,6 +14,7 @@ it('builds the local stack and packages in different folders', async () => {
     IDENTITY_CHANGES_QUEUE_URL: 'http://127.0.0.1:9/changes.fifo',
     DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/dlq.fifo',
     SYNC_STATE_TABLE: 'state',
+    EXPORTS_BUCKET: 'exports',
   };
   delete env.SLS_ESBUILD_WORK_FOLDER;
   const workFolder = async (stage: string) =>

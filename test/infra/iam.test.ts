@@ -37,6 +37,9 @@ const KLAVIYO_KEY_SECRETS = sub(
   'secretsmanager',
   'secret:klaviyo-identity-sync/dev/tenants/*/klaviyo-??????',
 );
+/** The exports bucket's objects (infra/exports.yml): the worker writes customers' data exports there. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax, not a JS template
+const EXPORTS = { 'Fn::Sub': '${ExportsBucket.Arn}/*' };
 /** A log group's streams: what Lambda's logging needs (the group itself is the stack's). */
 const logsOf = (fn: string) => sub('logs', `log-group:/aws/lambda/klaviyo-identity-sync-dev-${fn}:*`);
 
@@ -76,6 +79,8 @@ const RIGHTS: Record<string, string[]> = {
     grant('sqs:SendMessage', DEAD_LETTER_QUEUE),
     ...['GetItem', 'PutItem', 'UpdateItem', 'Query'].map((action) => grant(`dynamodb:${action}`, TABLE)),
     grant('secretsmanager:GetSecretValue', KLAVIYO_KEY_SECRETS),
+    // A customer's data export: written, never read (operators fetch it with their own credentials).
+    grant('s3:PutObject', EXPORTS),
   ],
 };
 
@@ -143,6 +148,7 @@ describe('least privilege (infra/iam.yml)', () => {
     const allowed = [
       JSON.stringify(WEBHOOK_SECRETS),
       JSON.stringify(KLAVIYO_KEY_SECRETS),
+      JSON.stringify(EXPORTS),
       ...Object.keys(RIGHTS).map((fn) => JSON.stringify(logsOf(fn))),
     ];
     for (const [, fn] of ofType('AWS::Lambda::Function')) {

@@ -19,6 +19,9 @@ const STAGE_DEFAULTS: Partial<Record<SettingName, string>> = {
   TENANT_SECRET_PREFIX: 'klaviyo-identity-sync/dev/tenants/',
 };
 
+/** Settings naming a resource of the stack, which a function gets as a reference to it. */
+const STACK_RESOURCES: Partial<Record<SettingName, string>> = { EXPORTS_BUCKET: 'ExportsBucket' };
+
 const packaged = usePackagedService();
 
 /** Each function's environment in the template, by function name. */
@@ -44,7 +47,9 @@ describe('settings in AWS (the packaged template)', () => {
     const schemaDefault = field.safeParse(undefined);
     for (const [name, variables] of functionEnvironments()) {
       const value = variables[setting];
-      if (!schemaDefault.success) expect(value, name).toEqual({ Ref: expect.any(String) });
+      if (STACK_RESOURCES[setting] !== undefined)
+        expect(value, name).toEqual({ Ref: STACK_RESOURCES[setting] });
+      else if (!schemaDefault.success) expect(value, name).toEqual({ Ref: expect.any(String) });
       else if (STAGE_DEFAULTS[setting] !== undefined) expect(value, name).toBe(STAGE_DEFAULTS[setting]);
       else expect(field.parse(value), `${name}: ${setting}=${value}`).toEqual(schemaDefault.data);
     }

@@ -109,6 +109,7 @@ describe('functions', () => {
     expect(variables.IDENTITY_CHANGES_QUEUE_URL).toEqual({ Ref: 'IdentityChangesQueue' });
     expect(variables.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: 'IdentityChangesDeadLetterQueue' });
     expect(variables.SYNC_STATE_TABLE).toEqual({ Ref: 'SyncStateTable' });
+    expect(variables.EXPORTS_BUCKET).toEqual({ Ref: 'ExportsBucket' });
     expect(variables).toMatchObject({
       TENANT_SECRET_PREFIX: 'klaviyo-identity-sync/dev/tenants/',
       SHOP_TENANTS: '{}',
@@ -324,11 +325,78 @@ describe('alarms', () => {
       { Name: 'QueueName', Value: { 'Fn::GetAtt': ['IdentityChangesQueue', 'QueueName'] } },
     ]);
     expect(alarmOn('Errors')?.Dimensions).toEqual([{ Name: 'FunctionName', Value: WORKER }]);
-    for (const [, alarm] of ofType('AWS::CloudWatch::Alarm')) {
+    for (const [name, alarm] of ofType('AWS::CloudWatch::Alarm')) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: 'AlertsTopic' }]);
-      // Whoever heard of the trouble hears that it cleared.
-      expect(alarm.Properties.OKActions).toEqual([{ Ref: 'AlertsTopic' }]);
+      // Whoever heard of the trouble hears that it cleared; an announcement has nothing to clear.
+      if (name === 'DataRequestExportedAlarm') expect(alarm.Properties.OKActions).toBeUndefined();
+      else expect(alarm.Properties.OKActions, name).toEqual([{ Ref: 'AlertsTopic' }]);
     }
+  });
+});
+
+describe('exports bucket (infra/exports.yml)', () => {
+  it('is private, encrypted, unversioned, and expires exports after EXPORT_RETENTION_DAYS (30)', () => {
+    const bucket = resource('ExportsBucket', 'AWS::S3::Bucket');
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    expect(bucket.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    });
+    expect(bucket.VersioningConfiguration).toBeUndefined();
+    expect(bucket.LifecycleConfiguration).toEqual({
+      Rules: [
+        {
+          Id: 'expire-exports',
+          Status: 'Enabled',
+          ExpirationInDays: 30,
+          AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        },
+      ],
+    });
+    expect(bucket.BucketName).toBeUndefined(); // CloudFormation's unique name
+  });
+
+  it('refuses every request that is not over TLS, and grants nothing', () => {
+    expect(resource('ExportsBucketPolicy', 'AWS::S3::BucketPolicy')).toEqual({
+      Bucket: { Ref: 'ExportsBucket' },
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'TlsOnly',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:*',
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+            Resource: [arnOf('ExportsBucket'), { 'Fn::Sub': '${ExportsBucket.Arn}/*' }],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      },
+    });
+  });
+
+  it('announces each data request export on the alerts topic (the EMF metric DataRequestExported)', () => {
+    const { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: service } = (
+      lambda(WORKER).Environment as { Variables: Json }
+    ).Variables;
+    const alarm = ofType('AWS::CloudWatch::Alarm').find(
+      ([, found]) => found.Properties.MetricName === 'DataRequestExported',
+    )?.[1].Properties;
+    expect(alarm).toMatchObject({
+      Namespace: namespace,
+      Dimensions: [{ Name: 'service', Value: service }],
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: 'AlertsTopic' }],
+    });
   });
 });
 

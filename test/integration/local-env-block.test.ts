@@ -3,13 +3,16 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
+import { createS3ExportDestination } from '../../lib/adapters/s3-export-destination.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { cliEnvironment, environmentBlock } from '../../scripts/local-stack/env-block.js';
 import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
 import {
+  EXPORTS_BUCKET,
   LOCAL_CREDENTIALS,
   type LocalPeers,
   startLocalPeers,
@@ -22,6 +25,15 @@ import {
  * profile, no region, no tenant), `identity-sync history` and `doctor` talk to the local stack.
  */
 const run = promisify(execFile);
+/** The README's way to read an export locally with Node (from the repository, which has the SDK). */
+const READ_EXPORT =
+  "import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'; " +
+  'const object = await new S3Client({}).send(new GetObjectCommand({ Bucket: process.env.EXPORTS_BUCKET, Key: process.argv[1] })); ' +
+  'console.log(await object.Body.transformToString());';
+const awsCli = await run('aws', ['--version']).then(
+  () => true,
+  () => false,
+);
 const CUSTOMER = DEMO_TENANT.customer.externalId;
 
 let peers: LocalPeers;
@@ -77,7 +89,9 @@ describe('the environment block for the CLI', () => {
       AWS_ENDPOINT_URL_SQS: new URL(peers.queueUrl).origin,
       AWS_ENDPOINT_URL_DYNAMODB: peers.env.AWS_ENDPOINT_URL_DYNAMODB,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: peers.secrets.url,
+      AWS_ENDPOINT_URL_S3: peers.s3.url,
       SYNC_STATE_TABLE: TABLE_NAME,
+      EXPORTS_BUCKET,
       IDENTITY_CHANGES_QUEUE_URL: peers.queueUrl,
       DEAD_LETTER_QUEUE_URL: peers.deadLetterQueueUrl,
       SHOPIFY_EVENT_FAILURES_QUEUE_URL: peers.shopifyEventFailuresQueueUrl,
@@ -108,6 +122,26 @@ describe('the environment block for the CLI', () => {
       `Decisions for customer ${CUSTOMER} of tenant ${DEMO_TENANT.tenant}, newest first:`,
     );
     expect(stdout).toMatch(/applied .*profile 01ENVBLOCKTEST .*a\*\*\*@example\.com.*\[env-block-test-1\]/);
+  }, 60_000);
+
+  it("is enough to read an export from the stack's bucket (the README's one-liner, and the AWS CLI where installed)", async () => {
+    const key = `exports/${DEMO_TENANT.tenant}/${CUSTOMER}/env-block-test.json`;
+    await createS3ExportDestination(
+      new S3Client({ region: 'us-east-1', endpoint: peers.s3.url, credentials: LOCAL_CREDENTIALS }),
+      EXPORTS_BUCKET,
+    ).put(key, '{"customer":"ada"}');
+    const readWithNode = [
+      `'${process.execPath}' --input-type=module -e "${READ_EXPORT}" '${key}'`,
+      ...(awsCli ? [`aws s3 cp "s3://$EXPORTS_BUCKET/${key}" -`] : []),
+    ];
+    for (const command of readWithNode) {
+      const { stdout } = await run('sh', ['-c', `${block}\n${command}`], {
+        cwd: SERVICE_DIR,
+        env: { PATH: process.env.PATH },
+        timeout: 60_000,
+      });
+      expect(stdout.trim(), command).toBe('{"customer":"ada"}');
+    }
   }, 60_000);
 
   it('is enough for `doctor` to pass its checks (the webhook skipped: no serverless-offline here)', async () => {

@@ -1196,6 +1196,87 @@ describe('Klaviyo sandbox bulk import timing', () => {
   });
 });
 
+describe('Klaviyo sandbox profile deletion (POST /api/data-privacy-deletion-jobs)', () => {
+  const env = useSandbox();
+  const DELETIONS = '/api/data-privacy-deletion-jobs';
+  const deletionBody = (profile: Record<string, unknown>) => ({
+    data: {
+      type: 'data-privacy-deletion-job',
+      attributes: { profile: { data: { type: 'profile', ...profile } } },
+    },
+  });
+  const requestDeletion = (body: unknown, headers?: Record<string, string | undefined>) =>
+    call(env.sandbox, DELETIONS, { method: 'POST', body, ...(headers && { headers }) });
+
+  it('deletes the profile named by its id, by its email or by its phone, answering 202 with no body', async () => {
+    const byId = env.sandbox.seedProfile({ external_id: 'del-1', email: 'del.one@example.com' });
+    env.sandbox.seedProfile({ external_id: 'del-2', email: 'del.two@example.com' });
+    env.sandbox.seedProfile({ external_id: 'del-3', phone_number: '+14155550131' });
+    const kept = env.sandbox.seedProfile({ external_id: 'kept', email: 'kept@example.com' });
+
+    const answers = [
+      await requestDeletion(deletionBody({ id: byId.id, attributes: {} })),
+      await requestDeletion(deletionBody({ attributes: { email: 'del.two@example.com' } })),
+      await requestDeletion(deletionBody({ attributes: { phone_number: '+14155550131' } })),
+    ];
+    expect(answers.map(({ status, body }) => [status, body])).toEqual(Array(3).fill([202, undefined]));
+    expect(env.sandbox.listProfiles().map((profile) => profile.id)).toEqual([kept.id]);
+    // Its identifiers are free again, as after any deletion.
+    expect(env.sandbox.seedProfile({ email: 'del.one@example.com' }).email).toBe('del.one@example.com');
+  });
+
+  it('accepts a deletion that matches no profile, deleting nothing', async () => {
+    const kept = env.sandbox.seedProfile({ external_id: 'kept' });
+    expect((await requestDeletion(deletionBody({ id: '01UNKNOWN', attributes: {} }))).status).toBe(202);
+    expect(env.sandbox.listProfiles().map((profile) => profile.id)).toEqual([kept.id]);
+  });
+
+  it('refuses more than one identifier, or none, or a body that is not a deletion job, deleting nothing', async () => {
+    const profile = env.sandbox.seedProfile({ external_id: 'kept', email: 'kept@example.com' });
+    const refused = [
+      deletionBody({ id: profile.id, attributes: { email: 'kept@example.com' } }),
+      deletionBody({ attributes: { email: 'kept@example.com', phone_number: '+14155550132' } }),
+      deletionBody({ attributes: {} }),
+      deletionBody({ id: profile.id }),
+      deletionBody({ attributes: { email: 7 } }),
+      { data: { type: 'profile', attributes: { profile: { data: { type: 'profile', id: profile.id } } } } },
+      { data: { type: 'data-privacy-deletion-job', attributes: {} } },
+      'not json',
+    ];
+    const answers = [];
+    for (const body of refused) {
+      answers.push(await requestDeletion(body));
+      env.now += 1_000; // refused requests count against the 3/s too
+    }
+    expect(answers.map((answer) => answer.status)).toEqual(Array(refused.length).fill(400));
+    expect(answers.slice(0, 3).map((answer) => firstError(answer)?.source?.pointer)).toEqual(
+      Array(3).fill('/data/attributes/profile/data'),
+    );
+    expect(firstError(answers[0] as Answer)?.detail).toMatch(/Exactly one identifier .* got 2/);
+    expect(env.sandbox.getProfile(profile.id)).toBeDefined();
+  });
+
+  it('checks auth and revision like the other endpoints, and has its own limits, 3/s', async () => {
+    const profile = env.sandbox.seedProfile({ external_id: 'kept' });
+    const body = deletionBody({ attributes: { email: 'nobody@example.com' } });
+    expect((await requestDeletion(body, { authorization: undefined })).status).toBe(401);
+    expect((await requestDeletion(body, { revision: undefined })).status).toBe(400);
+    expect((await call(env.sandbox, DELETIONS)).status).toBe(405);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await requestDeletion(body)).status);
+    expect(statuses).toEqual([202, 202, 202, 429]);
+    const throttled = await requestDeletion(deletionBody({ id: profile.id, attributes: {} }));
+    expect(throttled.headers.get('retry-after')).toBe('1');
+    expect(env.sandbox.getProfile(profile.id)).toBeDefined();
+    const profiles = await call(env.sandbox, '/api/profiles');
+    expect(profiles.headers.get('ratelimit-limit')).toBe('750');
+    env.now += 1_000;
+    const accepted = await requestDeletion(deletionBody({ id: profile.id, attributes: {} }));
+    expect(accepted.headers.get('ratelimit-limit')).toBe('60');
+    expect(env.sandbox.getProfile(profile.id)).toBeUndefined();
+  });
+});
+
 describe('Klaviyo sandbox identifier index', () => {
   const env = useSandbox({ mergeDelayMs: Number.POSITIVE_INFINITY });
   const found = async (field: string, value: string) =>

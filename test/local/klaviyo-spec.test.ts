@@ -236,6 +236,53 @@ describe('the Klaviyo client against the OpenAPI spec (test/fixtures/klaviyo)', 
   });
 });
 
+/** Request Profile Deletion, against its extract of the same spec. */
+const DATA_PRIVACY_SPEC_FILE = new URL('../fixtures/klaviyo/openapi-data-privacy.json', import.meta.url);
+
+describe('the profile deletion request against the OpenAPI spec (test/fixtures/klaviyo/openapi-data-privacy.json)', () => {
+  let spec: OpenApi;
+  let sandbox: KlaviyoSandbox;
+
+  beforeAll(async () => {
+    spec = JSON.parse(readFileSync(DATA_PRIVACY_SPEC_FILE, 'utf8')) as OpenApi;
+    sandbox = await startKlaviyoSandbox();
+    const client = createKlaviyoClient({
+      baseUrl: sandbox.url,
+      apiKey: SANDBOX_API_KEY,
+      revision: KLAVIYO_REVISION,
+      timeoutMs: 5_000,
+    });
+    await client.requestProfileDeletion(sandbox.seedProfile({ email: 'spec.delete@example.com' }).id);
+  });
+  afterAll(() => sandbox?.stop());
+
+  it('sends only what the spec allows, and is answered 202 as the spec says', () => {
+    const forRequests = validatorOf(spec, true);
+    const checked = sandbox.requests.map((request) => requestProblems(spec, forRequests, request));
+    expect(checked).toEqual([{ operationId: 'request_profile_deletion', problems: [] }]);
+    expect(Object.keys(operationOf(spec, 'POST', '/api/data-privacy-deletion-jobs').responses)).toContain(
+      String(sandbox.requests[0]?.status),
+    );
+  });
+
+  it('would notice a deletion without the attributes the spec requires, or with another type', () => {
+    const schema =
+      operationOf(spec, 'POST', '/api/data-privacy-deletion-jobs').requestBody?.content[MEDIA_TYPE]?.schema ??
+      {};
+    const check = validatorOf(spec, true);
+    const profile = (data: unknown) => ({
+      data: { type: 'data-privacy-deletion-job', attributes: { profile: { data } } },
+    });
+    expect(check(schema, profile({ type: 'profile', id: '01P', attributes: {} }))).toEqual([]);
+    expect(check(schema, profile({ type: 'profile', id: '01P' }))).toEqual([
+      "/data/attributes/profile/data must have required property 'attributes'",
+    ]);
+    expect(check(schema, profile({ type: 'profile', attributes: { external_id: '42' } }))).toEqual([
+      '/data/attributes/profile/data/attributes must NOT have additional properties',
+    ]);
+  });
+});
+
 /** The bulk profile import job endpoints, against their extract of the same spec. */
 const BULK_SPEC_FILE = new URL('../fixtures/klaviyo/openapi-bulk-import.json', import.meta.url);
 

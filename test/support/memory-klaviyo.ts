@@ -182,5 +182,12 @@ export function createMemoryKlaviyo(options: MemoryKlaviyoOptions = {}): MemoryK
       merges.push(merge);
       if (mergeAfterGets <= 0) carryOut(merge);
     },
+
+    // Klaviyo deletes asynchronously; here at once, which is what it comes to. An unknown id is
+    // accepted as Klaviyo accepts a deletion matching nothing (unconfirmed: 202 either way).
+    async requestProfileDeletion(profileId) {
+      call('requestProfileDeletion', profileId);
+      profiles.delete(profileId);
+    },
   };
 }

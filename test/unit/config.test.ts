@@ -17,6 +17,14 @@ describe('loadConfig', () => {
     expect(config.defaultPhoneRegion).toBe('US');
   });
 
+  it('reads the exports bucket when one is set (the stack sets it); none when unset or empty', () => {
+    expect(loadConfig({ ...required, EXPORTS_BUCKET: 'stack-exportsbucket-1a2b' }).exportsBucket).toBe(
+      'stack-exportsbucket-1a2b',
+    );
+    expect(loadConfig(required).exportsBucket).toBeUndefined();
+    expect(loadConfig({ ...required, EXPORTS_BUCKET: '' }).exportsBucket).toBeUndefined();
+  });
+
   it('names every missing or malformed setting', () => {
     const attempt = () =>
       loadConfig({

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createKlaviyoClient, type KlaviyoClientOptions } from '../../lib/klaviyo/client.js';
 import { KlaviyoApiError, KlaviyoUnreachableError } from '../../lib/klaviyo/errors.js';
+import { limitsOf } from '../../lib/klaviyo/limits.js';
 import { freePort } from '../support/ports.js';
 
 /**
@@ -175,6 +176,28 @@ describe('what the client sends', () => {
         },
       ],
     ]);
+  });
+
+  it('requests a profile deletion by id (a data privacy deletion job), resolving on 202 with no body', async () => {
+    const { received, baseUrl } = await answering({ status: 202 });
+    const waited: string[] = [];
+    const pacer = { wait: async (endpoint: string) => void waited.push(endpoint) };
+    await expect(clientFor(baseUrl, { pacer }).requestProfileDeletion('01P')).resolves.toBeUndefined();
+    expect(received.map(({ method, url, body }) => [method, url, JSON.parse(body)])).toEqual([
+      [
+        'POST',
+        '/api/data-privacy-deletion-jobs',
+        {
+          data: {
+            type: 'data-privacy-deletion-job',
+            attributes: { profile: { data: { type: 'profile', id: '01P', attributes: {} } } },
+          },
+        },
+      ],
+    ]);
+    // Its own endpoint, with its own limits (3/s, 60/min), for the pacer and the quota.
+    expect(waited).toEqual(['POST /api/data-privacy-deletion-jobs']);
+    expect(limitsOf(waited[0] as string)).toEqual({ perSecond: 3, perMinute: 60 });
   });
 
   it('waits for the pacer before each request, retries included, keyed by endpoint', async () => {
