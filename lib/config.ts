@@ -37,6 +37,8 @@ const tenantPolicySchema = z
     onDuplicateProfile: z.enum(['merge', 'park', 'skip']).optional(),
     dryRun: z.boolean().optional(),
     verifyUnchanged: z.boolean().optional(),
+    /** What a customer's erasure asks of Klaviyo: nothing (default), or to delete the customer's profile. */
+    onCustomerRedact: z.enum(['keep-klaviyo', 'delete-klaviyo-profile']).optional(),
   })
   .strict();
 
@@ -116,6 +118,8 @@ export const settingsSchema = z.object({
   // SQS hides a message for at most 12 hours.
   RETRY_MAX_DELAY_SECONDS: positiveInt(900).pipe(z.number().max(43_200, 'must be at most 43200 (12 hours)')),
   // Below the queue's 4-day retention (infra/queues.yml), or SQS would drop the change first.
+  /** The private bucket customers' data exports go to (customers/data_request); empty: none. */
+  EXPORTS_BUCKET: z.string().default(''),
   MAX_CHANGE_AGE_HOURS: z.coerce
     .number()
     .positive()
@@ -148,6 +152,8 @@ export interface Config {
   /** Least time between two reads of a tenant secret that bypass the cache. */
   secretRefreshMinSeconds: number;
   auditRetentionDays: number;
+  /** Where customers' data exports are delivered; undefined: data requests are parked until set. */
+  exportsBucket: string | undefined;
   /** When a change that failed for now is tried again, and how long it may keep failing before it is parked. */
   retries: RetrySchedule;
   /** The policies a tenant's changes are applied under. */
@@ -163,6 +169,8 @@ export interface RetrySchedule {
 
 export interface TenantPolicies extends Policies {
   dryRun: boolean;
+  /** Absent: keep-klaviyo. */
+  onCustomerRedact?: 'keep-klaviyo' | 'delete-klaviyo-profile';
 }
 
 /** Parses `env` against `schema` (every setting, or the ones a command needs); throws naming every culprit. */
@@ -199,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
     secretRefreshMinSeconds: s.SECRET_REFRESH_MIN_SECONDS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
+    exportsBucket: s.EXPORTS_BUCKET || undefined,
     retries: {
       firstDelaySeconds: s.RETRY_FIRST_DELAY_SECONDS,
       maxDelaySeconds: s.RETRY_MAX_DELAY_SECONDS,
