@@ -1,6 +1,7 @@
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
+import { identitySync } from '../../cli/identity-sync.js';
 import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import { createSyncWorker } from '../../lib/composition.js';
 import { loadConfig } from '../../lib/config.js';
@@ -10,6 +11,7 @@ import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { captureIo } from '../support/cli.js';
 import { aChange } from '../support/factories.js';
 import { type Harness, useHarness } from '../support/harness.js';
 
@@ -208,6 +210,34 @@ describe('customers/data_request', () => {
     });
     expect(record.audit).toMatchObject([{ externalId: id, outcome: 'applied' }]);
     expect(JSON.stringify(record)).not.toContain(emailOf(id));
+  });
+});
+
+describe('identity-sync export and forget', () => {
+  it("export prints the customer's record without writing; forget --yes erases it through the same core", async () => {
+    const id = customer();
+    klaviyo.seedProfile({ external_id: id, email: `before.${id}@example.com` });
+    await update(id);
+    await harness.drain();
+    const before = await tableText();
+
+    const exported = captureIo(harness.peers.env);
+    expect(await identitySync(['export', id, '--tenant', 'demo'], exported.io)).toBe(0);
+    expect(JSON.parse(exported.written.stdout)).toMatchObject({
+      tenant: 'demo',
+      externalId: id,
+      requestedBy: 'cli',
+      state: { profileId: expect.any(String) },
+      audit: [{ externalId: id, outcome: 'applied' }],
+    });
+    expect(await tableText()).toEqual(before);
+
+    const forgot = captureIo(harness.peers.env);
+    expect(await identitySync(['forget', id, '--tenant', 'demo'], forgot.io)).toBe(2);
+    expect(naming(await tableText(), id).length).toBeGreaterThan(0);
+    expect(await identitySync(['forget', id, '--tenant', 'demo', '--yes'], forgot.io)).toBe(0);
+    expect(forgot.written.stdout).toMatch(/1 state item\(s\), 1 audit item\(s\), 0 parked letter/);
+    expect(naming(await tableText(), id)).toEqual([]);
   });
 });
 
