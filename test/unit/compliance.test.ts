@@ -389,7 +389,7 @@ describe('the worker and compliance requests', () => {
 
   it('parks a data request when there is nowhere to deliver the export', async () => {
     const world = worker();
-    world.deps.compliance = { ...world.deps.compliance!, exports: undefined };
+    if (world.deps.compliance) world.deps.compliance.exports = undefined;
     const request: CustomerDataRequest = { kind: 'customerDataRequest', ...asked, externalId: '1001' };
     expect(await world.process(request)).toEqual({ outcome: 'parked', reason: 'export_destination_missing' });
     expect(world.deadLetters.letters).toMatchObject([{ dataRequest: request }]);
