@@ -3,6 +3,8 @@ import { bind } from './commands/bind.js';
 import { deadLetters } from './commands/dead-letters.js';
 import { doctor } from './commands/doctor.js';
 import { duplicates } from './commands/duplicates.js';
+import { exportCustomer } from './commands/export.js';
+import { forget } from './commands/forget.js';
 import { history } from './commands/history.js';
 import { replay } from './commands/replay.js';
 import { replayEvents } from './commands/replay-events.js';
@@ -23,6 +25,11 @@ export const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: duplicates,
     summary: 'find profiles Klaviyo holds twice (typos, relay emails), report them, merge on request',
   },
+  export: {
+    run: exportCustomer,
+    summary: 'print as JSON everything held about one customer (a data request)',
+  },
+  forget: { run: forget, summary: 'erase everything held about one customer (as customers/redact does)' },
   history: { run: history, summary: "print a customer's audit trail (needs SYNC_STATE_TABLE)" },
   replay: {
     run: replay,

@@ -2,7 +2,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoSeenBodies } from './adapters/dynamo-seen-bodies.js';
-import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
+import {
+  createDynamoAuditLog,
+  createDynamoCustomerRecords,
+  createDynamoSyncState,
+} from './adapters/dynamo-sync-state.js';
+import { createSqsParkedLetters } from './adapters/sqs-peek.js';
 import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
 import {
   createKlaviyoKeys,
@@ -23,6 +28,7 @@ import {
 } from './observability/telemetry.js';
 import type {
   DeadLetters,
+  ExportDestination,
   IdentifierKeyForTenant,
   KlaviyoForTenant,
   KlaviyoKeySecret,
@@ -150,6 +156,25 @@ export const identifierKeysOf =
   async (tenant) =>
     identifierKeyOf(await secrets.get(tenant));
 
+/**
+ * Customers' data exports, to the private bucket EXPORTS_BUCKET names. The S3 client is loaded on
+ * the first export: data requests are rare, and the bundles need not start with it.
+ */
+function exportsTo(bucket: string): ExportDestination {
+  let destination: Promise<ExportDestination> | undefined;
+  return {
+    async put(key, json) {
+      destination ??= Promise.all([
+        import('@aws-sdk/client-s3'),
+        import('./adapters/s3-export-destination.js'),
+      ]).then(([{ S3Client }, { createS3ExportDestination }]) =>
+        createS3ExportDestination(new S3Client({}), bucket),
+      );
+      return (await destination).put(key, json);
+    },
+  };
+}
+
 export function createSyncWorker(
   config: Config,
   telemetry: Telemetry = defaultTelemetry,
@@ -184,6 +209,11 @@ export function createSyncWorker(
     deadLetters: countedDeadLetters(sqs, config, telemetry),
     redeliveries: createSqsRedeliveries(sqs, config.queueUrl),
     retries: config.retries,
+    compliance: {
+      records: createDynamoCustomerRecords(dynamodb, config.syncStateTable),
+      letters: createSqsParkedLetters(sqs, config.deadLetterQueueUrl),
+      exports: config.exportsBucket ? exportsTo(config.exportsBucket) : undefined,
+    },
     telemetry,
     clock: systemClock,
   };

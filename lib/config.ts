@@ -37,6 +37,8 @@ const tenantPolicySchema = z
     onDuplicateProfile: z.enum(['merge', 'park', 'skip']).optional(),
     dryRun: z.boolean().optional(),
     verifyUnchanged: z.boolean().optional(),
+    /** What a customer's erasure asks of Klaviyo: nothing (default), or to delete the customer's profile. */
+    onCustomerRedact: z.enum(['keep-klaviyo', 'delete-klaviyo-profile']).optional(),
   })
   .strict();
 
@@ -131,7 +133,7 @@ export interface Config {
   queueUrl: string;
   deadLetterQueueUrl: string;
   syncStateTable: string;
-  /** Where a customer's data exports go (Shopify's customers/data_request), if anywhere. */
+  /** Where a customer's data exports go (Shopify's customers/data_request); undefined: data requests are parked until set. */
   exportsBucket: string | undefined;
   tenantSecretPrefix: string;
   /** Shop domain (lower-case `<name>.myshopify.com`) to tenant; a shop not in it is refused. */
@@ -167,6 +169,8 @@ export interface RetrySchedule {
 
 export interface TenantPolicies extends Policies {
   dryRun: boolean;
+  /** Absent: keep-klaviyo. */
+  onCustomerRedact?: 'keep-klaviyo' | 'delete-klaviyo-profile';
 }
 
 /** Parses `env` against `schema` (every setting, or the ones a command needs); throws naming every culprit. */

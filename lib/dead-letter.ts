@@ -1,13 +1,16 @@
 import * as z from 'zod';
 import {
+  customerDataRequestSchema,
   customerMergeSchema,
   customerOf,
+  customerRedactSchema,
   identityChangeSchema,
   kindOf,
   messageGroupOf,
   parseQueuedChange,
   type QueuedChange,
   type QueuedKind,
+  shopRedactSchema,
 } from './identity-change.js';
 import { contentIdOf, letterWithPayload } from './intake/letters.js';
 import { Reason } from './reasons.js';
@@ -31,6 +34,10 @@ export const deadLetterSchema = z.object({
   change: identityChangeSchema.optional(),
   /** The queued customer merge, when it was one that failed: a redrive replays it. */
   merge: customerMergeSchema.optional(),
+  /** The queued compliance request (erasure of a customer, export, erasure of a shop), when one failed. */
+  redact: customerRedactSchema.optional(),
+  dataRequest: customerDataRequestSchema.optional(),
+  shopRedact: shopRedactSchema.optional(),
   /** The raw request body, when the payload itself was unusable. */
   payload: z.string().optional(),
   /** Extra facts for the reader, e.g. Klaviyo's error code and duplicate_profile_id. */
@@ -66,10 +73,13 @@ export function messageGroupOfLetter(letter: DeadLetter): string {
  * The field of a letter that keeps each kind of queued message, so that a replay applies it as it
  * was. Old letters stay readable: the fields are the ones letters always had.
  */
-const LETTER_FIELD = { identityChange: 'change', customerMerge: 'merge' } as const satisfies Record<
-  QueuedKind,
-  keyof DeadLetter
->;
+const LETTER_FIELD = {
+  identityChange: 'change',
+  customerMerge: 'merge',
+  customerRedact: 'redact',
+  customerDataRequest: 'dataRequest',
+  shopRedact: 'shopRedact',
+} as const satisfies Record<QueuedKind, keyof DeadLetter>;
 
 /** The queued message a letter keeps for replay, if any (an unusable payload keeps none). */
 export function queuedChangeOfLetter(letter: DeadLetter): QueuedChange | undefined {

@@ -73,6 +73,60 @@ export const customerMergeSchema = z.object({
 export type CustomerMerge = z.infer<typeof customerMergeSchema>;
 
 /**
+ * Who asked for a compliance request: Shopify's mandatory compliance webhooks, an ERP's erasure
+ * entry, or an operator through the CLI.
+ */
+const requestSource = identityChangeSchema.shape.source;
+
+/**
+ * What every compliance request carries: as little as possible. The customer's id (the exact
+ * digits of Shopify's), who asked and when, never an email or phone: the erasure and the export
+ * go by the customer's record (lib/privacy/erasure.ts).
+ */
+const customerRequestShape = {
+  tenant: identityChangeSchema.shape.tenant,
+  source: requestSource,
+  externalId: identityChangeSchema.shape.externalId,
+  /** When it was asked for (the delivery's receipt). */
+  requestedAt: z.iso.datetime({ offset: true }),
+  sourceEventId: identityChangeSchema.shape.sourceEventId,
+  receivedAt: identityChangeSchema.shape.receivedAt,
+};
+
+/**
+ * Erase everything held about one customer (Shopify's `customers/redact`, an ERP erasure entry,
+ * `identity-sync forget`). Queued in the customer's message group, so it comes after the
+ * customer's changes queued before it.
+ */
+export const customerRedactSchema = z.object({ kind: z.literal('customerRedact'), ...customerRequestShape });
+export type CustomerRedact = z.infer<typeof customerRedactSchema>;
+
+/** Export everything held about one customer (Shopify's `customers/data_request`), in its group. */
+export const customerDataRequestSchema = z.object({
+  kind: z.literal('customerDataRequest'),
+  ...customerRequestShape,
+  /** The requester's id of the request (Shopify's `data_request.id`): names the export. */
+  requestId: z.string().min(1).max(128).optional(),
+});
+export type CustomerDataRequest = z.infer<typeof customerDataRequestSchema>;
+
+/** Erase everything of a tenant (Shopify's `shop/redact`, 48 hours after the app's uninstall). */
+export const shopRedactSchema = z.object({
+  kind: z.literal('shopRedact'),
+  tenant: identityChangeSchema.shape.tenant,
+  source: requestSource,
+  /** The shop that was uninstalled, as its signed payload names it. */
+  shopDomain: z.string().min(1).max(255),
+  requestedAt: customerRequestShape.requestedAt,
+  sourceEventId: identityChangeSchema.shape.sourceEventId,
+  receivedAt: identityChangeSchema.shape.receivedAt,
+});
+export type ShopRedact = z.infer<typeof shopRedactSchema>;
+
+/** The compliance requests: they erase or export, never apply. */
+export type ComplianceRequest = CustomerRedact | CustomerDataRequest | ShopRedact;
+
+/**
  * Every kind of message the changes queue carries, by the `kind` tag it has on the wire, with the
  * schema that reads it. Adding a kind (e.g. a compliance request): its schema, with its own
  * `kind` literal, here and in QueuedChange; its letter field in lib/dead-letter.ts (LETTER_FIELD);
@@ -81,6 +135,9 @@ export type CustomerMerge = z.infer<typeof customerMergeSchema>;
 export const QUEUED_KINDS = {
   identityChange: identityChangeSchema,
   customerMerge: customerMergeSchema,
+  customerRedact: customerRedactSchema,
+  customerDataRequest: customerDataRequestSchema,
+  shopRedact: shopRedactSchema,
 } as const;
 
 export type QueuedKind = keyof typeof QUEUED_KINDS;
@@ -90,13 +147,25 @@ export type QueuedKind = keyof typeof QUEUED_KINDS;
  * memory an identity change has no `kind` (it is the one every source makes); every other kind
  * carries its literal. On the wire every message is tagged (serializeQueuedChange).
  */
-export type QueuedChange = IdentityChange | CustomerMerge;
+export type QueuedChange = IdentityChange | CustomerMerge | ComplianceRequest;
 
 export const kindOf = (queued: QueuedChange): QueuedKind =>
   'kind' in queued && typeof queued.kind === 'string' ? queued.kind : 'identityChange';
 
 export const isCustomerMerge = (queued: QueuedChange): queued is CustomerMerge =>
   kindOf(queued) === 'customerMerge';
+
+export const isIdentityChange = (queued: QueuedChange): queued is IdentityChange =>
+  kindOf(queued) === 'identityChange';
+
+const COMPLIANCE_KINDS: ReadonlySet<QueuedKind> = new Set([
+  'customerRedact',
+  'customerDataRequest',
+  'shopRedact',
+]);
+
+export const isComplianceRequest = (queued: QueuedChange): queued is ComplianceRequest =>
+  COMPLIANCE_KINDS.has(kindOf(queued));
 
 /** A queued message's body: the message with its `kind` tag. */
 export const serializeQueuedChange = (queued: QueuedChange) =>
@@ -118,10 +187,26 @@ export function parseQueuedChange(
     : { problem: `a queued ${kind} that does not fit its shape`, issues: parsed.error };
 }
 
-/** The customer whose message group a queued change goes in: a merge goes with the deleted customer. */
-export const customerOf = (queued: Pick<IdentityChange, 'externalId'> | CustomerMerge) =>
-  'deletedExternalId' in queued ? queued.deletedExternalId : queued.externalId;
+/**
+ * The customer whose message group a queued change goes in: a merge goes with the deleted
+ * customer; a shop's erasure is no customer's (undefined).
+ */
+export const customerOf = (queued: Pick<IdentityChange, 'externalId'> | CustomerMerge | ShopRedact) =>
+  'deletedExternalId' in queued
+    ? queued.deletedExternalId
+    : 'externalId' in queued
+      ? queued.externalId
+      : undefined;
 
-/** FIFO group: one customer of one tenant, so that customer's changes apply in order. */
-export const messageGroupOf = (queued: Pick<IdentityChange, 'tenant' | 'externalId'> | CustomerMerge) =>
-  `${queued.tenant}:${customerOf(queued)}`.slice(0, 128);
+/**
+ * FIFO group: one customer of one tenant, so that customer's changes apply in order. A shop's
+ * erasure has a group of its own, named by its delivery, so it holds no customer back.
+ */
+export const messageGroupOf = (
+  queued: Pick<IdentityChange, 'tenant' | 'externalId' | 'sourceEventId'> | CustomerMerge | ShopRedact,
+) => {
+  const customer = customerOf(queued);
+  return customer === undefined
+    ? `${queued.tenant}:shop-redact:${queued.sourceEventId}`.slice(0, 128)
+    : `${queued.tenant}:${customer}`.slice(0, 128);
+};

@@ -156,6 +156,74 @@ export interface SyncStateStore {
   forgetProfile(tenant: string, externalId: string): Promise<void>;
 }
 
+/** A customer's items on the state table as they are stored, for an export (lib/privacy/erasure.ts). */
+export interface HeldRecords {
+  /** The `state` item's attributes (its keys left out), or undefined when there is none. */
+  state: Record<string, unknown> | undefined;
+  /** The audit entries, oldest first, as stored (masked and digested). */
+  audit: AuditEntry[];
+}
+
+/** The items an erasure deleted from the state table. */
+export interface ErasedItems {
+  stateItems: number;
+  auditItems: number;
+}
+
+/**
+ * The erasure record, also the marker that keeps an erased customer's queued changes from being
+ * applied: who asked, when, and what was deleted; never the erased id, email or phone. A
+ * customer's is keyed by `subject`, the keyed digest of its external id (erasureSubject).
+ */
+export interface ErasureRecord {
+  tenant: string;
+  scope: 'customer' | 'shop';
+  /** The keyed digest of the erased customer's id (scope customer), with the key's id. */
+  subject?: string;
+  keyId?: string;
+  /** Who asked: Shopify's compliance webhooks, an ERP, the CLI. */
+  source: 'shopify' | 'erp' | 'cli';
+  /** The request's delivery (Shopify webhook id, ERP webhook id, CLI run). */
+  sourceEventId: string;
+  requestedAt: string;
+  erasedAt: string;
+  counts: ErasedItems & {
+    letters: number;
+    /** Klaviyo profiles whose deletion was requested (the tenant's onCustomerRedact policy). */
+    klaviyoDeletions: number;
+  };
+  /** Set when not every parked letter could be read (a very large or unavailable dead-letter queue). */
+  lettersIncomplete?: boolean;
+}
+
+/** Erasure and export on the state table (lib/adapters/dynamo-sync-state.ts; in memory for tests). */
+export interface CustomerRecords {
+  readCustomer(tenant: string, externalId: string): Promise<HeldRecords>;
+  /** Deletes the customer's state item and audit items. */
+  eraseCustomer(tenant: string, externalId: string): Promise<ErasedItems>;
+  /** Deletes every customer item of the tenant (and its customers' erasure markers). */
+  eraseTenant(tenant: string): Promise<ErasedItems>;
+  /** Writes (or overwrites) the erasure record. */
+  recordErasure(record: ErasureRecord): Promise<void>;
+  /** Whether a customer erasure is recorded for this subject (erasureSubject). */
+  isErased(tenant: string, subject: string): Promise<boolean>;
+}
+
+/** The dead-letter queue as erasure and export see it (lib/adapters/sqs-peek.ts). */
+export interface ParkedLetters {
+  /** The letters `picks` selects, none removed (a FIFO queue shows only each group's first). */
+  read(picks: (letter: DeadLetter) => boolean): Promise<{ letters: DeadLetter[]; problem?: string }>;
+  /** Deletes the letters `picks` selects, leaving the others; `complete`: the whole queue was read. */
+  drop(
+    picks: (letter: DeadLetter) => boolean,
+  ): Promise<{ dropped: number; complete: boolean; problem?: string }>;
+}
+
+/** Where a customer's data export is delivered (S3 in production, lib/adapters/s3-export-destination.ts). */
+export interface ExportDestination {
+  put(key: string, json: string): Promise<{ location: string }>;
+}
+
 /** One decision about one change, kept for `identity-sync history` and for support questions. */
 export interface AuditEntry {
   tenant: string;
@@ -311,8 +379,4 @@ export interface QuotaLedger {
   read(endpoint: string): Promise<QuotaLedgerState>;
   /** Writes `next` unless someone wrote since `expectedVersion`; false when they did. */
   write(endpoint: string, next: QuotaLedgerState, expectedVersion: number): Promise<boolean>;
-}
-
-export interface ExportDestination {
-  put(key: string, json: string): Promise<{ location: string }>;
 }

@@ -24,6 +24,10 @@ export const Reason = {
   NothingToMerge: 'nothing_to_merge',
   /** A signed Shopify delivery (HTTPS or EventBridge) from a shop not in SHOP_TENANTS: nothing applied. */
   UnknownTenant: 'unknown_tenant',
+  /** The customer was erased (a compliance request): its changes still queued apply nothing. */
+  CustomerErased: 'customer_erased',
+  /** A data request with nowhere to deliver the export (EXPORTS_BUCKET unset): replay once it is set. */
+  ExportDestinationMissing: 'export_destination_missing',
   /** Klaviyo has not finished a merge yet: retried later. */
   MergePending: 'merge_pending',
   /** A Shopify payload that is no usable customer. */

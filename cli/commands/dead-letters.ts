@@ -1,7 +1,14 @@
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
-import { type IdentityChange, isCustomerMerge, type QueuedChange } from '../../lib/identity-change.js';
+import {
+  customerOf,
+  type IdentityChange,
+  isComplianceRequest,
+  isCustomerMerge,
+  kindOf,
+  type QueuedChange,
+} from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { Reason } from '../../lib/reasons.js';
 import {
@@ -155,6 +162,20 @@ function classifyRedriven(
   common: Pick<ClassifiedLetter, 'messageId' | 'receiveCount' | 'sentAt'>,
 ): ClassifiedLetter {
   const { receiveCount, sentAt } = common;
+  if (isComplianceRequest(queued)) {
+    const customer = customerOf(queued);
+    return {
+      ...common,
+      kind: 'redriven',
+      reason: Reason.RetriesExhausted,
+      time: sentAt,
+      tenant: queued.tenant,
+      source: queued.source,
+      sourceEventId: masked(queued.sourceEventId),
+      ...(customer !== undefined && { externalId: masked(customer) }),
+      detail: `a queued ${kindOf(queued)} that kept failing transiently, moved here by SQS`,
+    };
+  }
   if (isCustomerMerge(queued)) {
     const merge = queued;
     return {

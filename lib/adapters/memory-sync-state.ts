@@ -1,4 +1,11 @@
-import type { AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
+import type {
+  AuditEntry,
+  AuditLog,
+  CustomerRecords,
+  CustomerState,
+  ErasureRecord,
+  SyncStateStore,
+} from '../ports.js';
 import { isStale, watermarkAfter } from '../sync/plan.js';
 
 /**
@@ -6,12 +13,60 @@ import { isStale, watermarkAfter } from '../sync/plan.js';
  * the one recorded is refused, applying clears the pending change, history is newest first. For
  * one-off CLI runs without SYNC_STATE_TABLE, and for tests.
  */
-export function createMemorySyncState(): SyncStateStore & AuditLog {
+export function createMemorySyncState(): SyncStateStore &
+  AuditLog &
+  CustomerRecords & { erasures: ErasureRecord[] } {
   const states = new Map<string, CustomerState>();
   const audits = new Map<string, AuditEntry[]>();
+  const erasures: ErasureRecord[] = [];
+  const ofTenant = (tenant: string) => (key: string) => (JSON.parse(key) as string[])[0] === tenant;
   const keyOf = (tenant: string, externalId: string) => JSON.stringify([tenant, externalId]);
 
   return {
+    erasures,
+
+    async readCustomer(tenant, externalId) {
+      const key = keyOf(tenant, externalId);
+      const state = states.get(key);
+      const audit = [...(audits.get(key) ?? [])];
+      return { state: state && { ...state }, audit };
+    },
+
+    async eraseCustomer(tenant, externalId) {
+      const key = keyOf(tenant, externalId);
+      const erased = { stateItems: states.delete(key) ? 1 : 0, auditItems: audits.get(key)?.length ?? 0 };
+      audits.delete(key);
+      return erased;
+    },
+
+    async eraseTenant(tenant) {
+      const stateKeys = [...states.keys()].filter(ofTenant(tenant));
+      const auditKeys = [...audits.keys()].filter(ofTenant(tenant));
+      const auditItems = auditKeys.reduce((sum, key) => sum + (audits.get(key)?.length ?? 0), 0);
+      for (const key of stateKeys) states.delete(key);
+      for (const key of auditKeys) audits.delete(key);
+      const markers = erasures.filter((record) => record.tenant === tenant && record.scope === 'customer');
+      for (const marker of markers) erasures.splice(erasures.indexOf(marker), 1);
+      return { stateItems: stateKeys.length, auditItems };
+    },
+
+    async recordErasure(record) {
+      const same = erasures.findIndex(
+        (held) =>
+          held.tenant === record.tenant &&
+          held.scope === record.scope &&
+          (record.scope === 'customer'
+            ? held.subject === record.subject
+            : held.sourceEventId === record.sourceEventId),
+      );
+      if (same >= 0) erasures.splice(same, 1);
+      erasures.push(structuredClone(record));
+    },
+
+    async isErased(tenant, subject) {
+      return erasures.some((record) => record.tenant === tenant && record.subject === subject);
+    },
+
     async getState(tenant, externalId) {
       return { ...states.get(keyOf(tenant, externalId)) };
     },

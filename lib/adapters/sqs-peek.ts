@@ -6,7 +6,9 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
+import { type DeadLetter, letterOfQueued, type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
+import { TransientError } from '../errors.js';
+import type { ParkedLetters } from '../ports.js';
 import { approximateMessageCount, deduplicationIdOfMove, SQS_BATCH_SIZE } from './sqs-queues.js';
 
 /** How long a read hides the messages if making them visible again fails (or the reader dies). */
@@ -219,4 +221,108 @@ export async function moveMessages(
   const released = await makeVisibleAgain(sqs, queueUrl, handles, HOLD_SECONDS);
   if (released) report.problem = report.problem ? `${report.problem}; also, ${released}` : released;
   return report;
+}
+
+/** How many messages a drop reads at most: a dead-letter queue far larger is reported, not read to its end. */
+const DROP_LIMIT = 5_000;
+
+export interface DropReport {
+  /** The messages deleted. */
+  dropped: PeekedMessage[];
+  /** Whether every message on the queue was read (false: the limit or a failure cut it short). */
+  complete: boolean;
+  problem: string | undefined;
+}
+
+/**
+ * Deletes the messages of `queueUrl` that `shouldDrop` picks, leaving the others as they were. On
+ * a FIFO queue only each group's first message can be received; deleting it makes the next one
+ * visible, so a group whose messages all go is emptied. A message left is held until the end,
+ * then made visible again at once.
+ */
+export async function dropMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  shouldDrop: (message: PeekedMessage) => boolean,
+  limit = DROP_LIMIT,
+): Promise<DropReport> {
+  const report: DropReport = { dropped: [], complete: false, problem: undefined };
+  const left = new Map<string, string>();
+  try {
+    while (report.dropped.length + left.size < limit) {
+      const received = await receive(sqs, queueUrl, SQS_BATCH_SIZE, HOLD_SECONDS);
+      let fresh = 0;
+      for (const message of received) {
+        const id = message.MessageId ?? message.ReceiptHandle ?? '';
+        const seen = left.has(id);
+        left.set(id, message.ReceiptHandle ?? '');
+        if (seen) continue;
+        fresh++;
+        const peek = peeked(message);
+        if (!shouldDrop(peek)) continue;
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+        left.delete(id);
+        report.dropped.push(peek);
+      }
+      if (fresh === 0) {
+        report.complete = true;
+        break;
+      }
+    }
+  } catch (error) {
+    report.problem = `dropping stopped: ${(error as Error).message}`;
+  }
+  const released = await makeVisibleAgain(sqs, queueUrl, [...left.values()].filter(Boolean), HOLD_SECONDS);
+  if (released) report.problem = report.problem ? `${report.problem}; also, ${released}` : released;
+  return report;
+}
+
+/** How many letters a read for an export looks at. */
+const READ_LIMIT = 1_000;
+
+/**
+ * The letter a dead-letter queue message is: a parked letter, or a queued message SQS's redrive
+ * moved there as it was (read as the retries_exhausted letter it stands for); none when unreadable.
+ */
+function letterIn(message: PeekedMessage): DeadLetter | undefined {
+  const { content } = message;
+  if (content.kind === 'letter') return content.letter;
+  if (content.kind !== 'queued') return undefined;
+  return letterOfQueued(content.queued, {
+    reason: 'retries_exhausted',
+    detail: 'moved to the dead-letter queue by SQS as it was queued',
+    attempts: message.receiveCount ?? 0,
+    parkedAt: message.sentAt ?? new Date(0).toISOString(),
+  });
+}
+
+/**
+ * The dead-letter queue for erasure and export. A drop that could not read the queue to its end
+ * for a failure (not for its limit) throws a transient error, so the erasure is tried again.
+ */
+export function createSqsParkedLetters(sqs: SQSClient, deadLetterQueueUrl: string): ParkedLetters {
+  const picked = (picks: (letter: DeadLetter) => boolean) => (message: PeekedMessage) => {
+    const letter = letterIn(message);
+    return letter !== undefined && picks(letter);
+  };
+  return {
+    async read(picks) {
+      const peek = await peekQueue(sqs, deadLetterQueueUrl, READ_LIMIT);
+      const letters = peek.messages.filter(picked(picks)).flatMap((message) => letterIn(message) ?? []);
+      return { letters, ...(peek.problem && { problem: peek.problem }) };
+    },
+    async drop(picks) {
+      const report = await dropMessages(sqs, deadLetterQueueUrl, picked(picks));
+      if (report.problem && !report.complete) {
+        throw new TransientError('queue_unavailable', `parked letters not all read: ${report.problem}`);
+      }
+      return {
+        dropped: report.dropped.length,
+        complete: report.complete,
+        ...(report.problem && { problem: report.problem }),
+      };
+    },
+  };
 }

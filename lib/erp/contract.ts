@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { IdentityChange } from '../identity-change.js';
+import type { CustomerRedact, IdentityChange, QueuedChange } from '../identity-change.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
 
 /**
@@ -97,14 +97,36 @@ const erpChangeSchema = z
     anyOf: [{ required: ['email'] }, { required: ['phoneNumber'] }],
   });
 
+/**
+ * A request to erase everything held about a customer (GDPR/CCPA), queued in the customer's
+ * order like a Shopify customers/redact: its changes queued before it apply first, none after it.
+ */
+const erpErasureSchema = z
+  .strictObject({
+    type: z.literal('erasure').describe('Marks the item as an erasure request, not a change.'),
+    externalId: erpChangeSchema.shape.externalId,
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('Your id for this request, echoed in its result and kept in the erasure record.'),
+  })
+  .meta({ id: 'ErpErasure', title: 'ERP erasure request' });
+
+/** One item of a request: a change, or (with `type: "erasure"`) an erasure request. */
+const erpItemSchema = z.union([erpChangeSchema, erpErasureSchema]);
+const isErasureItem = (sent: unknown) => isObject(sent) && sent.type === 'erasure';
+
 const erpBatchSchema = z
-  .strictObject({ changes: z.array(erpChangeSchema).min(1).max(MAX_CHANGES_PER_REQUEST) })
+  .strictObject({ changes: z.array(erpItemSchema).min(1).max(MAX_CHANGES_PER_REQUEST) })
   .meta({ id: 'ErpChangeBatch', title: `Up to ${MAX_CHANGES_PER_REQUEST} ERP identity changes` });
 
-export const erpRequestSchema = z.union([erpChangeSchema, erpBatchSchema]).meta({
+export const erpRequestSchema = z.union([erpChangeSchema, erpErasureSchema, erpBatchSchema]).meta({
   id: 'ErpRequest',
   title: 'Body of POST /webhooks/erp/{tenant}',
-  description: 'One change, or a batch of changes in `changes`. Every change gets its own result.',
+  description:
+    'One change (or erasure request), or a batch of them in `changes`. Every item gets its own result.',
 });
 
 const fieldErrorSchema = z
@@ -158,12 +180,22 @@ export interface ErpDelivery {
 }
 
 /** One change of a request: the identity change to queue, or what is wrong with it. */
-export type ReadChange = AcceptedChange | RejectedChange;
+export type ReadChange = AcceptedChange | AcceptedErasure | RejectedChange;
 
 export interface AcceptedChange {
   result: Extract<ChangeResult, { status: 'accepted' }>;
   change: IdentityChange;
 }
+
+/** An erasure item accepted: queued as the customer's erasure. */
+export interface AcceptedErasure {
+  result: Extract<ChangeResult, { status: 'accepted' }>;
+  erasure: CustomerRedact;
+}
+
+/** What an accepted item queues. */
+export const queuedOf = (item: AcceptedChange | AcceptedErasure): QueuedChange =>
+  'change' in item ? item.change : item.erasure;
 
 export interface RejectedChange {
   result: Extract<ChangeResult, { status: 'rejected' }>;
@@ -204,7 +236,7 @@ export function readErpRequest(rawBody: string, delivery: ErpDelivery): ReadRequ
       ),
     };
   }
-  if (isObject(body) && 'externalId' in body) {
+  if (isObject(body) && ('externalId' in body || isErasureItem(body))) {
     return { ok: true, changes: [readChange(body, 0, boundedEventId(delivery.webhookId), delivery)] };
   }
   return {
@@ -221,14 +253,40 @@ function readChange(sent: unknown, index: number, sourceEventId: string, deliver
     ...(isObject(sent) && typeof sent.id === 'string' && { id: sent.id }),
     ...(isObject(sent) && typeof sent.externalId === 'string' && { externalId: sent.externalId }),
   };
-  const parsed = erpChangeSchema.safeParse(sent);
-  const read = parsed.success
-    ? toIdentityChange(parsed.data, sourceEventId, delivery)
-    : { errors: parsed.error.issues.map(fieldErrorOf) };
+  const read = isErasureItem(sent)
+    ? readErasure(sent, sourceEventId, delivery)
+    : readIdentityChange(sent, sourceEventId, delivery);
   if ('errors' in read) {
     return { result: { ...identification, status: 'rejected', errors: read.errors }, sourceEventId, sent };
   }
-  return { result: { ...identification, status: 'accepted' }, change: read };
+  const result = { ...identification, status: 'accepted' } as const;
+  return 'kind' in read ? { result, erasure: read } : { result, change: read };
+}
+
+function readIdentityChange(sent: unknown, sourceEventId: string, delivery: ErpDelivery) {
+  const parsed = erpChangeSchema.safeParse(sent);
+  return parsed.success
+    ? toIdentityChange(parsed.data, sourceEventId, delivery)
+    : { errors: parsed.error.issues.map(fieldErrorOf) };
+}
+
+/** An erasure item, queued as the customer's erasure (the worker's erasure core does the rest). */
+function readErasure(
+  sent: unknown,
+  sourceEventId: string,
+  delivery: ErpDelivery,
+): CustomerRedact | { errors: FieldError[] } {
+  const parsed = erpErasureSchema.safeParse(sent);
+  if (!parsed.success) return { errors: parsed.error.issues.map(fieldErrorOf) };
+  return {
+    kind: 'customerRedact',
+    tenant: delivery.tenant,
+    source: 'erp',
+    externalId: parsed.data.externalId,
+    requestedAt: delivery.receivedAt.toISOString(),
+    sourceEventId,
+    receivedAt: delivery.receivedAt.toISOString(),
+  };
 }
 
 /** Normalises a schema-valid change; what cannot be normalised is a field error. */

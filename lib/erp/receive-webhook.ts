@@ -3,13 +3,18 @@ import type { WebhookRequest, WebhookResponse } from '../http.js';
 import type { Reading, RejectedChange, VerifiedDelivery, WebhookSource } from '../intake/source.js';
 import { Reason } from '../reasons.js';
 import {
+  type AcceptedChange,
+  type AcceptedErasure,
   type ErpReceipt,
   type ErpRefusal,
   MAX_BODY_BYTES,
+  queuedOf,
   type RejectedChange as RejectedErpChange,
   readErpRequest,
 } from './contract.js';
 import { type ReceivedDelivery, type SignatureCheck, verifyStandardWebhook } from './signature.js';
+
+type AcceptedItem = AcceptedChange | AcceptedErasure;
 
 type UnsignedReason = Exclude<SignatureCheck, { valid: true }>['reason'];
 
@@ -71,8 +76,12 @@ function readErpDelivery(
   }
   return {
     kind: 'changes',
-    changes: read.changes.flatMap((item) => ('change' in item ? [item.change] : [])),
-    rejected: read.changes.flatMap((item) => ('change' in item ? [] : [rejectedLetter(item, deliveryId)])),
+    changes: read.changes.flatMap((item) =>
+      'result' in item && item.result.status === 'accepted' ? [queuedOf(item as AcceptedItem)] : [],
+    ),
+    rejected: read.changes.flatMap((item) =>
+      item.result.status === 'rejected' ? [rejectedLetter(item as RejectedErpChange, deliveryId)] : [],
+    ),
     answer: {
       statusCode: 202,
       body: { results: read.changes.map((item) => item.result) } satisfies ErpReceipt,

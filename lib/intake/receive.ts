@@ -1,7 +1,7 @@
 import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
-import { isCustomerMerge, messageGroupOf, type QueuedChange } from '../identity-change.js';
+import { isIdentityChange, messageGroupOf, type QueuedChange } from '../identity-change.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
@@ -169,7 +169,7 @@ export async function takeVerified(
         for (const change of changes) {
           log.info('Identity change queued', {
             ...facts,
-            change: isCustomerMerge(change) ? change : maskIdentifiers(change),
+            change: isIdentityChange(change) ? maskIdentifiers(change) : change,
           });
         }
         for (const { sourceEventId, externalId, reason, detail } of rejected) {

@@ -38,6 +38,10 @@ export const OUTCOMES = [
   /** Parked on the dead-letter queue: could not be applied as it was. */
   'ChangeFailed',
   'ChangeRetried',
+  /** A customer (or a shop) erased on request: Shopify's redact topics, an ERP erasure, `forget`. */
+  'CustomerErased',
+  /** A customer's data request answered: its export delivered (the alerts topic hears of it). */
+  'DataRequestExported',
   /** Counted by the wiring (lib/composition.ts): Klaviyo's answers, in-place retries and 429s. */
   'KlaviyoRequest',
   'KlaviyoRetried',

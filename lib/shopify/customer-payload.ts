@@ -115,3 +115,61 @@ export function parseShopifyCustomerMerge(rawBody: string): CustomerMergeParseRe
     },
   };
 }
+
+/** Shopify's mandatory compliance topics: what each asks of the app. */
+export const COMPLIANCE_TOPICS = {
+  'customers/redact': 'customerRedact',
+  'customers/data_request': 'customerDataRequest',
+  'shop/redact': 'shopRedact',
+} as const;
+
+export type ComplianceTopic = keyof typeof COMPLIANCE_TOPICS;
+
+const digitsId = z.string().regex(/^\d+$/, 'must be a positive integer');
+/** The customer as compliance payloads name it; its email and phone are not read (nothing needs them). */
+const complianceCustomer = z.object({ id: digitsId });
+const shopDomain = z.string().min(1).max(255);
+
+const COMPLIANCE_PAYLOADS = {
+  'customers/redact': z.object({ shop_domain: shopDomain, customer: complianceCustomer }),
+  'customers/data_request': z.object({
+    shop_domain: shopDomain,
+    customer: complianceCustomer,
+    data_request: z.object({ id: digitsId }),
+  }),
+  'shop/redact': z.object({ shop_domain: shopDomain }),
+} satisfies Record<ComplianceTopic, z.ZodType>;
+
+/** What a compliance payload asks: the shop (as signed), the customer's exact id, the request's id. */
+export type ShopifyComplianceRequest = {
+  kind: (typeof COMPLIANCE_TOPICS)[ComplianceTopic];
+  shopDomain: string;
+  customerId?: string;
+  requestId?: string;
+};
+
+export function parseShopifyComplianceRequest(
+  rawBody: string,
+  topic: ComplianceTopic,
+): { ok: true; request: ShopifyComplianceRequest } | { ok: false; reason: string } {
+  const parsed = parseBody(
+    rawBody,
+    COMPLIANCE_PAYLOADS[topic] as z.ZodType<Record<string, unknown>>,
+    `Shopify ${topic} payload`,
+  );
+  if (!parsed.ok) return parsed;
+  const payload = parsed.data as {
+    shop_domain: string;
+    customer?: { id: string };
+    data_request?: { id: string };
+  };
+  return {
+    ok: true,
+    request: {
+      kind: COMPLIANCE_TOPICS[topic],
+      shopDomain: payload.shop_domain,
+      ...(payload.customer && { customerId: payload.customer.id }),
+      ...(payload.data_request && { requestId: payload.data_request.id }),
+    },
+  };
+}

@@ -1,11 +1,14 @@
 import { type Config, tenantForShop } from '../config.js';
 import type { WebhookRequest } from '../http.js';
-import type { CustomerMerge, IdentityChange, QueuedChange } from '../identity-change.js';
+import type { ComplianceRequest, CustomerMerge, IdentityChange, QueuedChange } from '../identity-change.js';
 import { contentIdOf } from '../intake/letters.js';
 import type { Reading, VerifiedDelivery, WebhookSource } from '../intake/source.js';
 import { normalizeEmail, normalizePhone } from '../normalize.js';
 import { maskPhone } from '../observability/mask.js';
 import {
+  COMPLIANCE_TOPICS,
+  type ComplianceTopic,
+  parseShopifyComplianceRequest,
   parseShopifyCustomer,
   parseShopifyCustomerMerge,
   type ShopifyCustomer,
@@ -15,7 +18,14 @@ import { type OrderTimeInputs, orderTimeOf } from './order-time.js';
 import { isValidShopifySignature } from './signature.js';
 
 const CUSTOMER_MERGE_TOPIC = 'customers/merge';
-export const PROCESSED_TOPICS = new Set(['customers/create', 'customers/update', CUSTOMER_MERGE_TOPIC]);
+export const PROCESSED_TOPICS = new Set([
+  'customers/create',
+  'customers/update',
+  CUSTOMER_MERGE_TOPIC,
+  ...Object.keys(COMPLIANCE_TOPICS),
+]);
+const isComplianceTopic = (topic: string): topic is ComplianceTopic =>
+  Object.hasOwn(COMPLIANCE_TOPICS, topic);
 /**
  * Shopify customer payloads take a few KiB (a customer with hundreds of addresses, tens): far
  * larger is not a customer payload, and is not read.
@@ -76,8 +86,9 @@ function readShopifyDelivery(
     receivedAt: delivery.receivedAt,
     headersAuthentic,
   };
-  const change =
-    topic === CUSTOMER_MERGE_TOPIC
+  const change = isComplianceTopic(topic)
+    ? readComplianceRequest(body.toString('utf8'), topic, headers, delivery)
+    : topic === CUSTOMER_MERGE_TOPIC
       ? readCustomerMerge(body.toString('utf8'), headers, delivery, times)
       : readCustomerChange(body.toString('utf8'), headers, delivery, defaultPhoneRegion, times);
   if ('reason' in change) return { kind: 'unusable', reason: change.reason };
@@ -87,6 +98,46 @@ function readShopifyDelivery(
     rejected: [],
     answer: { statusCode: 200, body: { status: 'queued' } },
   };
+}
+
+/**
+ * A mandatory compliance request (customers/redact, customers/data_request, shop/redact), queued
+ * with as little as it needs: the customer's exact id, the request's id, who asked and when; not
+ * the email or phone the payload carries. Its signed `shop_domain` must be the header's (unsigned)
+ * shop, the one the tenant was found by: a body replayed under another shop's header erases nothing.
+ */
+function readComplianceRequest(
+  body: string,
+  topic: ComplianceTopic,
+  headers: WebhookRequest['headers'],
+  { tenant, deliveryId, receivedAt }: VerifiedDelivery,
+): ComplianceRequest | { reason: string } {
+  const parsed = parseShopifyComplianceRequest(body, topic);
+  if (!parsed.ok) return parsed;
+  const { request } = parsed;
+  if (request.shopDomain.toLowerCase() !== headers['x-shopify-shop-domain']?.toLowerCase()) {
+    return { reason: `the payload's shop_domain is not X-Shopify-Shop-Domain's shop` };
+  }
+  const asked = {
+    tenant,
+    source: 'shopify',
+    requestedAt: receivedAt.toISOString(),
+    sourceEventId: deliveryId,
+    receivedAt: receivedAt.toISOString(),
+  } as const;
+  switch (request.kind) {
+    case 'shopRedact':
+      return { kind: 'shopRedact', ...asked, shopDomain: request.shopDomain };
+    case 'customerRedact':
+      return { kind: 'customerRedact', ...asked, externalId: request.customerId as string };
+    case 'customerDataRequest':
+      return {
+        kind: 'customerDataRequest',
+        ...asked,
+        externalId: request.customerId as string,
+        ...(request.requestId && { requestId: request.requestId }),
+      };
+  }
 }
 
 /** The delivery's times, but for the body's own (`updated_at`), which only customer payloads have. */

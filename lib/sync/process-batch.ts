@@ -1,7 +1,7 @@
 import type { RetrySchedule } from '../config.js';
 import { letterOfQueued, type QueuedMessage, queuedChangeIn } from '../dead-letter.js';
 import { IdentitySyncError, OUT_OF_TIME, TransientError } from '../errors.js';
-import { customerOf, type IdentityChange, isCustomerMerge, kindOf } from '../identity-change.js';
+import { customerOf, type IdentityChange, isIdentityChange, kindOf } from '../identity-change.js';
 import type {
   CustomerState,
   KlaviyoForTenant,
@@ -184,7 +184,7 @@ async function parkExhausted(record: ReadRecord, error: unknown, deps: BatchDepe
  * change whose only decision was to park it (the letter may not have been sent).
  */
 async function decidedAlready(message: QueuedMessage, deps: WorkerDependencies): Promise<boolean> {
-  if (message.kind !== 'queued' || isCustomerMerge(message.queued)) return false;
+  if (message.kind !== 'queued' || !isIdentityChange(message.queued)) return false;
   const { tenant, externalId, sourceEventId } = message.queued;
   const decided = (await deps.audit.history(tenant, externalId, RECENT_DECISIONS)).find(
     (entry) => entry.sourceEventId === sourceEventId && entry.outcome !== 'parked',
@@ -289,7 +289,7 @@ function withStatesRead(store: SyncStateStore, statesRead: Map<string, CustomerS
 /** The identity change a message carries (itself or in a parked letter), if it is one. */
 function identityChangeIn(message: QueuedMessage): IdentityChange | undefined {
   const read = queuedChangeIn(message);
-  return 'queued' in read && !isCustomerMerge(read.queued) ? read.queued : undefined;
+  return 'queued' in read && isIdentityChange(read.queued) ? read.queued : undefined;
 }
 
 /** A record as the move that parks it sees it: a crash-and-retry of that parking repeats its id. */

@@ -6,20 +6,38 @@ import {
   queuedChangeIn,
   readQueuedMessage,
 } from '../dead-letter.js';
-import { IdentitySyncError, isTransient } from '../errors.js';
-import { customerOf, isCustomerMerge, type QueuedChange } from '../identity-change.js';
+import { IdentitySyncError, isTransient, PermanentError } from '../errors.js';
+import {
+  type ComplianceRequest,
+  customerOf,
+  isComplianceRequest,
+  isCustomerMerge,
+  isIdentityChange,
+  kindOf,
+  type QueuedChange,
+} from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Outcome, Telemetry } from '../observability/telemetry.js';
 import type {
   AuditLog,
   Clock,
+  CustomerRecords,
   DeadLetters,
+  ExportDestination,
   IdentifierKeyForTenant,
   KlaviyoForTenant,
   MovedMessage,
+  ParkedLetters,
   SyncStateStore,
 } from '../ports.js';
+import {
+  type ComplianceDependencies,
+  deliverCustomerExport,
+  eraseCustomer,
+  eraseShop,
+  erasureSubject,
+} from '../privacy/erasure.js';
 import { Reason } from '../reasons.js';
 import { type MergeResult, syncCustomerMerge } from './sync-customer-merge.js';
 import {
@@ -39,9 +57,42 @@ export interface WorkerDependencies {
   deadLetters: DeadLetters;
   telemetry: Telemetry;
   clock: Clock;
+  /**
+   * Erasure and export (compliance requests), and the erasure records every change of a customer
+   * is checked against. Without it, no change is checked and a compliance request is parked.
+   */
+  compliance?: WorkerCompliance;
 }
 
-const METRIC_OF: Record<SyncOutcome, Outcome> = {
+/** The worker's side of erasure and export (lib/privacy/erasure.ts). */
+export interface WorkerCompliance {
+  records: CustomerRecords;
+  letters: ParkedLetters;
+  /** Where data exports go; without one, data requests are parked (export_destination_missing). */
+  exports?: ExportDestination | undefined;
+}
+
+/** What a compliance request came to: erased (a customer, a shop) or exported. */
+export interface ComplianceResult {
+  outcome: 'erased' | 'exported';
+  plan: { action: 'erase-customer' | 'erase-shop' | 'export' };
+  profileId?: undefined;
+  reason?: string;
+  /** What is logged of it: counts, the export's location; never the customer's id. */
+  facts: Record<string, unknown>;
+}
+
+/** A change or merge of a customer erased on request: nothing applied, nothing recorded. */
+export interface ErasedCustomerSkip {
+  outcome: 'skipped';
+  plan: { action: 'skip'; reason: typeof Reason.CustomerErased };
+  profileId?: undefined;
+  reason: string;
+}
+
+const METRIC_OF: Record<SyncOutcome | ComplianceResult['outcome'], Outcome> = {
+  erased: 'CustomerErased',
+  exported: 'DataRequestExported',
   applied: 'ChangeApplied',
   bound: 'ProfileBound',
   created: 'ProfileCreated',
@@ -53,7 +104,18 @@ const METRIC_OF: Record<SyncOutcome, Outcome> = {
   planned: 'ChangePlanned',
 };
 
-export type ProcessResult = SyncResult | MergeResult | { outcome: 'parked'; reason: string };
+export type ProcessResult =
+  | SyncResult
+  | MergeResult
+  | ComplianceResult
+  | ErasedCustomerSkip
+  | { outcome: 'parked'; reason: string };
+
+/** The log line of a message done with: a compliance request's, or `Change <outcome>`. */
+const DONE_MESSAGE: Partial<Record<ProcessResult['outcome'], string>> = {
+  erased: 'Erased on request',
+  exported: 'Data request exported',
+};
 
 /** One delivery of a queued message, as the queue made it. */
 export interface Delivery {
@@ -98,21 +160,28 @@ export async function processQueuedChange(
   }
 
   const change = read.queued;
-  const context = {
-    tenant: change.tenant,
-    externalId: customerOf(change),
-    sourceEventId: change.sourceEventId,
-    ...(isCustomerMerge(change) && { mergedInto: change.keptExternalId }),
-  };
+  // A compliance request's log names no customer: its record is being erased or exported.
+  const context = isComplianceRequest(change)
+    ? { tenant: change.tenant, sourceEventId: change.sourceEventId, kind: kindOf(change) }
+    : {
+        tenant: change.tenant,
+        externalId: customerOf(change),
+        sourceEventId: change.sourceEventId,
+        ...(isCustomerMerge(change) && { mergedInto: change.keptExternalId }),
+      };
   try {
     const result = await syncWithKeyRotation(change, deps, delivery.attempt);
     count(METRIC_OF[result.outcome]);
-    log.info(`Change ${result.outcome}`, {
-      ...context,
+    const erased = result.plan.action === 'skip' && result.plan.reason === Reason.CustomerErased;
+    // A change of an erased customer is logged without the customer it names.
+    const { externalId: _named, mergedInto: _merged, ...anonymous } = context as Record<string, unknown>;
+    log.info(DONE_MESSAGE[result.outcome] ?? `Change ${result.outcome}`, {
+      ...(erased ? anonymous : context),
       outcome: result.outcome,
       plan: result.plan.action,
       profileId: result.profileId,
       ...('fields' in result && { fields: result.fields }),
+      ...('facts' in result && result.facts),
       reason: result.reason,
     });
     return result;
@@ -136,7 +205,7 @@ export async function processQueuedChange(
       ...context,
       reason: error.reason,
       detail: error.message,
-      change: isCustomerMerge(change) ? change : maskIdentifiers(change),
+      change: isIdentityChange(change) ? maskIdentifiers(change) : change,
     });
     return { outcome: 'parked', reason: error.reason };
   }
@@ -147,8 +216,16 @@ async function syncWithKeyRotation(
   change: QueuedChange,
   deps: WorkerDependencies,
   deliveryAttempt: number,
-): Promise<SyncResult | MergeResult> {
+): Promise<SyncResult | MergeResult | ComplianceResult | ErasedCustomerSkip> {
   const { dryRun, ...policies } = deps.policiesFor(change.tenant);
+  if (isComplianceRequest(change)) return handleComplianceRequest(change, deps, { ...policies, dryRun });
+  if (await namesErasedCustomer(change, deps)) {
+    return {
+      outcome: 'skipped',
+      plan: { action: 'skip', reason: Reason.CustomerErased },
+      reason: 'the customer was erased on request: nothing of theirs is applied or recorded',
+    };
+  }
   const attempt = (fresh: boolean) => {
     const syncDeps = {
       state: deps.state,
@@ -172,6 +249,79 @@ async function syncWithKeyRotation(
       tenant: change.tenant,
     });
     return attempt(true);
+  }
+}
+
+/**
+ * Whether the change or merge names a customer erased on request (its erasure record, found by the
+ * keyed digest of its id). Such a change applies nothing and is not audited: an audit item would
+ * name the customer again.
+ */
+async function namesErasedCustomer(change: QueuedChange, deps: WorkerDependencies): Promise<boolean> {
+  const records = deps.compliance?.records;
+  if (!records) return false;
+  const customers = isCustomerMerge(change)
+    ? [change.deletedExternalId, change.keptExternalId]
+    : [customerOf(change)].filter((customer) => customer !== undefined);
+  const key = await deps.identifierKeyFor(change.tenant);
+  const erased = await Promise.all(
+    customers.map((customer) =>
+      records.isErased(change.tenant, erasureSubject(key, change.tenant, customer)),
+    ),
+  );
+  return erased.some(Boolean);
+}
+
+/** Erases or exports, as the request asks, through the erasure core (lib/privacy/erasure.ts). */
+async function handleComplianceRequest(
+  request: ComplianceRequest,
+  deps: WorkerDependencies,
+  policies: ComplianceDependencies['policies'],
+): Promise<ComplianceResult> {
+  const compliance = deps.compliance;
+  if (!compliance)
+    throw new PermanentError(Reason.InvalidMessage, 'this worker takes no compliance requests');
+  const core: ComplianceDependencies = {
+    records: compliance.records,
+    state: deps.state,
+    letters: compliance.letters,
+    identifierKey: () => deps.identifierKeyFor(request.tenant),
+    klaviyo: () => deps.klaviyoFor(request.tenant),
+    policies,
+    exports: compliance.exports,
+    clock: deps.clock,
+  };
+  switch (request.kind) {
+    case 'customerRedact': {
+      const record = await eraseCustomer(request, core);
+      return {
+        outcome: 'erased',
+        plan: { action: 'erase-customer' },
+        facts: { requestedBy: record.source, counts: record.counts, subject: record.subject },
+      };
+    }
+    case 'shopRedact': {
+      const record = await eraseShop(request, core);
+      return {
+        outcome: 'erased',
+        plan: { action: 'erase-shop' },
+        facts: { requestedBy: record.source, counts: record.counts, shop: request.shopDomain },
+      };
+    }
+    case 'customerDataRequest': {
+      if (!compliance.exports) {
+        throw new PermanentError(
+          Reason.ExportDestinationMissing,
+          'EXPORTS_BUCKET is not set: nowhere to deliver the export; replay once it is',
+        );
+      }
+      const { location } = await deliverCustomerExport(request, core, compliance.exports);
+      return {
+        outcome: 'exported',
+        plan: { action: 'export' },
+        facts: { requestedBy: request.source, requestId: request.requestId, location },
+      };
+    }
   }
 }
 

@@ -77,7 +77,13 @@ const RIGHTS: Record<string, string[]> = {
       grant(`sqs:${action}`, QUEUE),
     ),
     grant('sqs:SendMessage', DEAD_LETTER_QUEUE),
+    // Erasure drops an erased customer's parked letters; a data request reads them.
+    ...['ReceiveMessage', 'DeleteMessage', 'ChangeMessageVisibility', 'GetQueueAttributes'].map((action) =>
+      grant(`sqs:${action}`, DEAD_LETTER_QUEUE),
+    ),
     ...['GetItem', 'PutItem', 'UpdateItem', 'Query'].map((action) => grant(`dynamodb:${action}`, TABLE)),
+    // Erasure: a customer's items deleted in batches, a shop's found by Scan.
+    ...['BatchWriteItem', 'Scan'].map((action) => grant(`dynamodb:${action}`, TABLE)),
     grant('secretsmanager:GetSecretValue', KLAVIYO_KEY_SECRETS),
     // A customer's data export: written, never read (operators fetch it with their own credentials).
     grant('s3:PutObject', EXPORTS),

@@ -34,7 +34,8 @@ function changesOf(request: ReadRequest): ReadChange[] {
 function readOne(change: unknown) {
   const [only] = changesOf(read(change));
   if (!only) throw new Error('no change read');
-  return 'change' in only ? { change: only.change } : { errors: only.result.errors };
+  if ('change' in only) return { change: only.change };
+  return { errors: only.result.status === 'rejected' ? only.result.errors : [] };
 }
 
 describe('a single change', () => {
@@ -109,7 +110,13 @@ describe('a batch', () => {
       { index: 2, id: 'erp-3', externalId: 'C-3', status: 'accepted' },
     ]);
     expect(
-      changes.map((item) => ('change' in item ? item.change.sourceEventId : item.sourceEventId)),
+      changes.map((item) =>
+        'change' in item
+          ? item.change.sourceEventId
+          : 'erasure' in item
+            ? item.erasure.sourceEventId
+            : item.sourceEventId,
+      ),
     ).toEqual([`${delivery.webhookId}:0`, `${delivery.webhookId}:1`, `${delivery.webhookId}:2`]);
   });
 
@@ -254,5 +261,36 @@ describe('bodies that are no change at all', () => {
     const request = read(body);
     expect(request.ok).toBe(false);
     expect(!request.ok && request.errors).toEqual([{ path: '', message: expect.any(String) }]);
+  });
+});
+
+describe('an erasure item', () => {
+  it("is accepted and queued as the customer's erasure, alone or in a batch with changes", () => {
+    const single = changesOf(read({ type: 'erasure', externalId: 'C-9', id: 'gdpr-1' }));
+    expect(single).toEqual([
+      {
+        result: { index: 0, id: 'gdpr-1', externalId: 'C-9', status: 'accepted' },
+        erasure: {
+          kind: 'customerRedact',
+          tenant: delivery.tenant,
+          source: 'erp',
+          externalId: 'C-9',
+          requestedAt: delivery.receivedAt.toISOString(),
+          sourceEventId: delivery.webhookId,
+          receivedAt: delivery.receivedAt.toISOString(),
+        },
+      },
+    ]);
+    const batch = changesOf(read({ changes: [aChange(), { type: 'erasure', externalId: 'C-1' }] }));
+    expect(
+      batch.map((item) => ('erasure' in item ? 'erasure' : 'change' in item ? 'change' : 'rejected')),
+    ).toEqual(['change', 'erasure']);
+  });
+
+  it('is rejected with its field errors when it carries identifiers or no externalId', () => {
+    const [withEmail] = changesOf(read({ type: 'erasure', externalId: 'C-9', email: 'a@example.com' }));
+    expect(withEmail?.result).toMatchObject({ status: 'rejected', errors: [{ path: '' }] });
+    const [withoutId] = changesOf(read({ type: 'erasure' }));
+    expect(withoutId?.result.status).toBe('rejected');
   });
 });
