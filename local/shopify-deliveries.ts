@@ -1,3 +1,4 @@
+import type { ComplianceTopic } from '../lib/shopify/customer-payload.js';
 import { signShopifyBody } from '../lib/shopify/signature.js';
 
 /**
@@ -52,6 +53,23 @@ export function customerPayload(fields: CustomerFields = {}): string {
       : []),
   ];
   return `{${members.join(',')}}`;
+}
+
+/** Shopify's mandatory compliance payloads, shaped after its documentation (FACTS: "Privacy"). */
+export function compliancePayload(
+  topic: ComplianceTopic,
+  {
+    shop,
+    customerId = BIG_CUSTOMER_ID,
+    requestId = '9999',
+  }: { shop: string; customerId?: string; requestId?: string },
+): string {
+  const shopPart = `"shop_id":954889,"shop_domain":${JSON.stringify(shop)}`;
+  // Shopify names the customer's email and phone too; nothing of ours reads them.
+  const customer = `"customer":{"id":${customerId},"email":null,"phone":null}`;
+  if (topic === 'shop/redact') return `{${shopPart}}`;
+  if (topic === 'customers/redact') return `{${shopPart},${customer},"orders_to_redact":[]}`;
+  return `{${shopPart},"orders_requested":[],${customer},"data_request":{"id":${requestId}}}`;
 }
 
 export interface DeliveryOptions {

@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { erpReceiptSchema } from '../../lib/erp/contract.js';
 import { signErpRequest } from '../../lib/erp/sign.js';
-import { customerPayload, LATEST_API_VERSION, shopifyHeaders } from '../../local/shopify-deliveries.js';
+import {
+  compliancePayload,
+  customerPayload,
+  LATEST_API_VERSION,
+  shopifyHeaders,
+} from '../../local/shopify-deliveries.js';
 import { customerMergePayload, shopifyEvent } from '../../local/shopify-events.js';
 import { type CliIo, EXIT_ATTENTION, EXIT_OK, runCommand, UsageError } from '../io.js';
 import { printableLines } from '../terminal.js';
@@ -11,7 +16,7 @@ import { printableLines } from '../terminal.js';
  * The Shopify topics `send` builds a body for, from its options. Adding a topic is one line here
  * (its builder gets the parsed options and returns the payload's JSON text).
  */
-const SHOPIFY_TOPICS: Record<string, (change: SendOptions) => string> = {
+const SHOPIFY_TOPICS: Record<string, (change: SendOptions, shop: string) => string> = {
   'customers/update': (change) =>
     customerPayload({
       id: required(change['external-id'], '--external-id'),
@@ -24,6 +29,18 @@ const SHOPIFY_TOPICS: Record<string, (change: SendOptions) => string> = {
       kept: required(change['external-id'], '--external-id (the customer kept)'),
       deleted: required(change['deleted-id'], '--deleted-id (the customer merged away)'),
     }),
+  'customers/redact': (change, shop) =>
+    compliancePayload('customers/redact', {
+      shop,
+      customerId: required(change['external-id'], '--external-id'),
+    }),
+  'customers/data_request': (change, shop) =>
+    compliancePayload('customers/data_request', {
+      shop,
+      customerId: required(change['external-id'], '--external-id'),
+      requestId: change['request-id'] ?? String(Date.now()),
+    }),
+  'shop/redact': (_change, shop) => compliancePayload('shop/redact', { shop }),
 };
 
 const USAGE = `Usage: identity-sync send [--as erp|shopify|eventbridge] [options] (--file PATH | CHANGE)
@@ -38,7 +55,9 @@ change is needed.
 
 Options:
   --as SOURCE            erp (default), shopify or eventbridge
-  --topic TOPIC          shopify, eventbridge: ${Object.keys(SHOPIFY_TOPICS).join(' (default), ')}
+  --topic TOPIC          shopify, eventbridge, one of: ${Object.keys(SHOPIFY_TOPICS)
+    .map((topic, i) => (i === 0 ? `${topic} (default)` : topic))
+    .join(', ')}
   --url URL              base URL of the API, e.g. http://127.0.0.1:3000
                          (default: IDENTITY_SYNC_API_URL)
   --invoke-url URL       eventbridge: the function's invocation URL
@@ -54,6 +73,7 @@ Options:
 CHANGE, built from options instead of a file:
   --external-id ID       the customer's id (required; customers/merge: the customer kept)
   --deleted-id ID        customers/merge: the customer merged into it
+  --request-id N         customers/data_request: Shopify's data_request id (default: now in ms)
   --email E, --phone P   new identifiers; the value null clears one, leaving it out keeps it
                          (shopify, eventbridge: left out, a sample value)
   --previous-email E     erp: the email before the change, to find the profile by
@@ -78,6 +98,7 @@ const parseSendArgs = (args: string[]) =>
       file: { type: 'string' },
       'external-id': { type: 'string' },
       'deleted-id': { type: 'string' },
+      'request-id': { type: 'string' },
       email: { type: 'string' },
       phone: { type: 'string' },
       'previous-email': { type: 'string' },
@@ -131,9 +152,9 @@ async function deliveryOf(options: SendOptions, env: NodeJS.ProcessEnv): Promise
   const topic = options.topic;
   const build = SHOPIFY_TOPICS[topic];
   if (!build)
-    throw new UsageError(`--topic must be ${Object.keys(SHOPIFY_TOPICS).join(' or ')}, got '${topic}'`);
+    throw new UsageError(`--topic must be one of ${Object.keys(SHOPIFY_TOPICS).join(', ')}, got '${topic}'`);
   const shop = required(options.shop ?? env.SHOPIFY_SHOP_DOMAIN, '--shop (or SHOPIFY_SHOP_DOMAIN)');
-  const body = options.file ? await fileOf(options) : build(options);
+  const body = options.file ? await fileOf(options) : build(options, shop);
   const apiVersion = options['api-version'];
 
   if (options.as === 'shopify') {

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { send } from '../../cli/commands/send.js';
 import { EXIT_USAGE } from '../../cli/io.js';
+import { parseShopifyComplianceRequest } from '../../lib/shopify/customer-payload.js';
 import { signShopifyBody } from '../../lib/shopify/signature.js';
 import { captureIo } from '../support/cli.js';
 
@@ -158,6 +159,35 @@ describe('send', () => {
     });
   });
 
+  it.each([
+    ['customers/redact', ['--external-id', '706405506930370084'], { customerId: '706405506930370084' }],
+    [
+      'customers/data_request',
+      ['--external-id', '11', '--request-id', '77'],
+      { customerId: '11', requestId: '77' },
+    ],
+    ['shop/redact', [], {}],
+  ] as const)(
+    'sends the compliance topic %s, signed, in a payload the intake reads',
+    async (topic, args, asked) => {
+      answer = { status: 200, body: '' };
+      const env = {
+        IDENTITY_SYNC_API_URL: baseUrl,
+        SHOPIFY_WEBHOOK_SECRET: 'shpss_test',
+        SHOPIFY_SHOP_DOMAIN: 'acme.myshopify.com',
+      };
+      const result = await run(['--as', 'shopify', '--topic', topic, ...args], env);
+      expect(result.code).toBe(0);
+      const [sent] = received;
+      expect(sent?.headers['x-shopify-topic']).toBe(topic);
+      expect(sent?.headers['x-shopify-hmac-sha256']).toBe(signShopifyBody(sent?.body ?? '', 'shpss_test'));
+      expect(parseShopifyComplianceRequest(sent?.body ?? '', topic)).toEqual({
+        ok: true,
+        request: expect.objectContaining({ shopDomain: 'acme.myshopify.com', ...asked }),
+      });
+    },
+  );
+
   it('invokes the EventBridge function with an event of the partner event source', async () => {
     answer = { status: 200, body: JSON.stringify({ status: 'queued' }) };
     const result = await run(['--as', 'eventbridge', '--external-id', '42', '--email', 'ada@example.com'], {
@@ -246,7 +276,7 @@ describe('send', () => {
     [
       'an unknown topic',
       ['--as', 'shopify', '--topic', 'orders/create'],
-      "--topic must be customers/update or customers/merge, got 'orders/create'",
+      "--topic must be one of customers/update, customers/merge, customers/redact, customers/data_request, shop/redact, got 'orders/create'",
     ],
     ['no secret', ['--url', 'http://127.0.0.1:9', '--tenant', 'acme', '--external-id', 'C'], 'whsec_'],
     [
