@@ -1,7 +1,13 @@
 import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
-import { isCustomerMerge, messageGroupOf, type QueuedChange } from '../identity-change.js';
+import {
+  type IdentityChange,
+  isCustomerMerge,
+  kindOf,
+  messageGroupOf,
+  type QueuedChange,
+} from '../identity-change.js';
 import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
@@ -95,40 +101,67 @@ export async function receiveWebhook(
     return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: verification });
   }
 
-  const replayKey = deps.seenBodies && source.replayKeyOf?.(request);
-  if (deps.seenBodies && replayKey) {
-    // Claimed before queueing, under this delivery's id: the sender's retry of it (same id) passes
-    // again, so a failure below loses nothing; only another delivery id with these bytes is a replay.
-    let first: boolean;
-    try {
-      first = await deps.seenBodies.claim(`${source.name}#${replayKey}`, deliveryId, now);
-    } catch (error) {
-      log.error('Webhook not checked for a replay: seen bodies unavailable', {
-        ...facts,
-        error: error as Error,
-      });
-      return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
-    }
-    if (!first) {
-      count('WebhookIgnored');
-      log.warn('Webhook ignored: a replay', { ...facts, replayKey });
-      return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
-    }
-  }
+  const replayKey = source.replayKeyOf?.(request);
+  const replayCheck =
+    deps.seenBodies && replayKey
+      ? { seenBodies: deps.seenBodies, key: `${source.name}#${replayKey}` }
+      : undefined;
+  return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps, replayCheck);
+}
 
-  return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps);
+/**
+ * Whether a replay of this change could do harm: only a change ordered by an unsigned time. One
+ * ordered by its signed time (Shopify's `updated_at`) comes back stale or as a no-op at the
+ * worker's staleness guard, and costs no claim (a DynamoDB write) per delivery.
+ */
+export const replayCouldHarm = (queued: QueuedChange) =>
+  kindOf(queued) === 'identityChange' && (queued as IdentityChange).occurredAtUnsigned === true;
+
+/**
+ * Claims a signed body's digest under this delivery's id, before queueing: the sender's retry of
+ * it (same id) passes again, so a failure after the claim loses nothing; only another delivery id
+ * with these bytes is a replay. Undefined when the body may be queued, else the answer.
+ */
+async function refuseReplay(
+  check: ReplayCheck,
+  { deliveryId, receivedAt }: { deliveryId: string; receivedAt: Date },
+  facts: Record<string, unknown>,
+  { log, count }: Telemetry,
+): Promise<WebhookResponse | undefined> {
+  let first: boolean;
+  try {
+    first = await check.seenBodies.claim(check.key, deliveryId, receivedAt);
+  } catch (error) {
+    log.error('Webhook not checked for a replay: seen bodies unavailable', {
+      ...facts,
+      error: error as Error,
+    });
+    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
+  }
+  if (first) return undefined;
+  count('WebhookIgnored');
+  log.warn('Webhook ignored: a replay', { ...facts, replayKey: check.key });
+  return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
+}
+
+/** Where a signed body's replays are told apart (SeenBodies), and the body's key there. */
+interface ReplayCheck {
+  seenBodies: SeenBodies;
+  key: string;
 }
 
 /**
  * Takes a delivery once it is known to be authentic and for `tenant`: what the body asks for is
  * queued, and what cannot be used is kept on the dead-letter queue. Sources authenticated by their
- * transport (EventBridge) enter here, past the signature checks.
+ * transport (EventBridge) enter here, past the signature checks. With `replayCheck`, a body whose
+ * changes a replay could harm is claimed before queueing (refuseReplay).
  */
 export async function takeVerified(
   source: Pick<WebhookSource, 'name' | 'maxBodyBytes' | 'letterContext' | 'read'>,
   request: WebhookRequest,
   { tenant, deliveryId, receivedAt }: Omit<VerifiedDelivery, 'log'>,
   deps: Omit<IntakeDependencies, 'secrets' | 'clock'>,
+  replayCheck?: ReplayCheck,
 ): Promise<WebhookResponse> {
   const { log, count } = deps.telemetry;
   const facts = { source: source.name, tenant, deliveryId };
@@ -153,6 +186,10 @@ export async function takeVerified(
         return await keepBody(Reason.InvalidPayload, reading.reason);
       case 'changes': {
         const { changes, rejected } = reading;
+        if (replayCheck && changes.some(replayCouldHarm)) {
+          const refused = await refuseReplay(replayCheck, { deliveryId, receivedAt }, facts, deps.telemetry);
+          if (refused) return refused;
+        }
         await settleAll([
           enqueueInOrder(changes, deps.queue),
           ...rejected.map(({ payload, ...item }) =>
