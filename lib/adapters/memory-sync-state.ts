@@ -1,5 +1,10 @@
 import type { AuditEntry, AuditLog, CustomerState, SyncStateStore } from '../ports.js';
 import { isStale, watermarkAfter } from '../sync/plan.js';
+import {
+  historyWithUnchanged,
+  lastUnchangedOf,
+  type UnchangedDecisions,
+} from '../sync/unchanged-decisions.js';
 
 /**
  * The sync state and audit log in memory, with the DynamoDB adapter's rules: a change older than
@@ -9,6 +14,7 @@ import { isStale, watermarkAfter } from '../sync/plan.js';
 export function createMemorySyncState(): SyncStateStore & AuditLog {
   const states = new Map<string, CustomerState>();
   const audits = new Map<string, AuditEntry[]>();
+  const unchanged = new Map<string, UnchangedDecisions>();
   const keyOf = (tenant: string, externalId: string) => JSON.stringify([tenant, externalId]);
 
   return {
@@ -27,6 +33,10 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
         ...(change.profileId && { profileId: change.profileId }),
         ...(change.profileId && change.digests && { digests: change.digests }),
       });
+      if (change.unchangedDecidedAt) {
+        const last = lastUnchangedOf(change, change.unchangedDecidedAt);
+        unchanged.set(key, { last, count: (unchanged.get(key)?.count ?? 0) + 1 });
+      }
       return true;
     },
 
@@ -55,9 +65,11 @@ export function createMemorySyncState(): SyncStateStore & AuditLog {
     async history(tenant, externalId, limit = 100) {
       // DynamoDB's sort key is `audit#<decidedAt>#<sourceEventId>`; the same order here.
       const sortKey = (entry: AuditEntry) => `${entry.decidedAt}#${entry.sourceEventId}`;
-      return [...(audits.get(keyOf(tenant, externalId)) ?? [])]
-        .sort((a, b) => (sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0))
-        .slice(0, limit);
+      const key = keyOf(tenant, externalId);
+      const entries = [...(audits.get(key) ?? [])].sort((a, b) =>
+        sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0,
+      );
+      return historyWithUnchanged(tenant, externalId, entries, unchanged.get(key), limit);
     },
   };
 }
