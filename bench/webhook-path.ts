@@ -31,6 +31,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '10' },
     'worker-changes': { type: 'string', default: '500' },
     'intake-process-deliveries': { type: 'string', default: '1000' },
+    /** Print the first log lines of the bundled intake and worker (what the bytes per change are). */
+    'show-log': { type: 'boolean', default: false },
   },
 });
 const deliveries = Number(values.deliveries);
@@ -109,6 +111,7 @@ try {
   ) => {
     const { maxRssBytes, heapUsedBytes } = await fn.usage();
     await fn.stop();
+    if (values['show-log']) console.log(fn.logStart().split('\n').slice(0, 8).join('\n'));
     return `at ${memorySize} MB: peak RSS ${(maxRssBytes / MIB).toFixed(1)} MiB, heap in use at the end ${(heapUsedBytes / MIB).toFixed(1)} MiB; log ${(fn.logBytes() / count).toFixed(0)} bytes per ${per}`;
   };
 
