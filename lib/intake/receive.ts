@@ -2,13 +2,13 @@ import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
 import {
+  customerOf,
   type IdentityChange,
   isCustomerMerge,
   kindOf,
   messageGroupOf,
   type QueuedChange,
 } from '../identity-change.js';
-import { maskIdentifiers } from '../observability/mask.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
@@ -203,12 +203,7 @@ export async function takeVerified(
         ]);
         if (changes.length > 0) count('WebhookAccepted', changes.length);
         if (rejected.length > 0) count('WebhookDeadLettered', rejected.length);
-        for (const change of changes) {
-          log.info('Identity change queued', {
-            ...facts,
-            change: isCustomerMerge(change) ? change : maskIdentifiers(change),
-          });
-        }
+        for (const change of changes) log.info('Identity change queued', queuedFacts(change, facts));
         for (const { sourceEventId, externalId, reason, detail } of rejected) {
           log.warn('Change rejected: kept on the dead-letter queue', {
             ...facts,
@@ -226,6 +221,22 @@ export async function takeVerified(
     log.error('Webhook not queued', { ...facts, error: error as Error });
     return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
   }
+}
+
+/**
+ * What an operator needs of a queued change to follow it: which customer, which delivery, what
+ * kind; the worker's line says what came of it. Not the change itself: its identifiers and times
+ * are the body's, and a log line is billed by the byte (bench/RESULTS.md, log volume).
+ */
+function queuedFacts(change: QueuedChange, facts: { deliveryId: string }) {
+  const kind = kindOf(change);
+  return {
+    ...facts,
+    externalId: customerOf(change),
+    ...(change.sourceEventId !== facts.deliveryId && { sourceEventId: change.sourceEventId }),
+    ...(kind !== 'identityChange' && { kind }),
+    ...(isCustomerMerge(change) && { mergedInto: change.keptExternalId }),
+  };
 }
 
 /**
