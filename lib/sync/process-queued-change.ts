@@ -107,13 +107,13 @@ export async function processQueuedChange(
   try {
     const result = await syncWithKeyRotation(change, deps, delivery.attempt);
     count(METRIC_OF[result.outcome]);
+    // The outcome is the message's; a reason that only repeats it is left out (bytes are billed).
     log.info(`Change ${result.outcome}`, {
       ...context,
-      outcome: result.outcome,
       plan: result.plan.action,
       profileId: result.profileId,
       ...('fields' in result && { fields: result.fields }),
-      reason: result.reason,
+      ...(result.reason !== result.outcome && { reason: result.reason }),
     });
     return result;
   } catch (error) {
