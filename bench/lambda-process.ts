@@ -19,6 +19,8 @@ export interface LambdaProcess {
   usage(): Promise<{ maxRssBytes: number; rssBytes: number; heapUsedBytes: number }>;
   /** Bytes the function has written to stdout (its log, EMF metrics included) so far. */
   logBytes(): number;
+  /** The first bytes of its stdout (up to 8 KiB): what its log lines look like. */
+  logStart(): string;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,10 @@ export async function startLambdaProcess(options: LambdaProcessOptions): Promise
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let logBytes = 0;
+  const LOG_START_BYTES = 8192;
+  const start: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => {
+    if (logBytes < LOG_START_BYTES) start.push(chunk.subarray(0, LOG_START_BYTES - logBytes));
     logBytes += chunk.length;
   });
   const ready = await nextReply(child);
@@ -80,6 +85,7 @@ export async function startLambdaProcess(options: LambdaProcessOptions): Promise
       return reply;
     },
     logBytes: () => logBytes,
+    logStart: () => Buffer.concat(start).toString('utf8'),
     async stop() {
       // The log counted to its last byte: stdout closes after the process exits.
       const closed = child.stdout ? once(child.stdout, 'close') : Promise.resolve();

@@ -24,6 +24,8 @@ import { lambdaEnvironment, quantile } from './measure.js';
  *    paced by the shared quota): changes/s, peak memory (goal: under 100 MiB, for a 128 MB
  *    Lambda), log bytes per change.
  * Each change: a known customer (profile by external_id) whose email changes.
+ * `--worker-memory MB` runs the worker at another memory size's heap limits (bench/RESULTS.md,
+ * Memory sizes: duration × price at 128, 256 and 512 MB); `--show-log` prints the first log lines.
  */
 const { values } = parseArgs({
   options: {
@@ -31,12 +33,21 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '10' },
     'worker-changes': { type: 'string', default: '500' },
     'intake-process-deliveries': { type: 'string', default: '1000' },
+    /** Run the worker at this memory size's heap limits instead of serverless.yml's (128, 256, 512…). */
+    'worker-memory': { type: 'string' },
+    /** Print the first log lines of the bundled intake and worker (what the bytes per change are). */
+    'show-log': { type: 'boolean', default: false },
   },
 });
 const deliveries = Number(values.deliveries);
 const concurrency = Number(values.concurrency);
 const workerChanges = Math.min(deliveries, Number(values['worker-changes']));
 const processDeliveries = Number(values['intake-process-deliveries']);
+const workerMemory = values['worker-memory'] === undefined ? undefined : Number(values['worker-memory']);
+if (workerMemory !== undefined && !(Number.isInteger(workerMemory) && workerMemory >= 128))
+  throw new Error(
+    `--worker-memory must be a memory size in MB (128 or more), got '${values['worker-memory']}'`,
+  );
 const MIB = 2 ** 20;
 
 const change = (i: number, run = 'new'): CustomerChange => ({
@@ -91,8 +102,10 @@ try {
   const deployed = await deployedFunctions();
   /** The function bundled as deployed, in a process with the heap limits of its memory size. */
   const startBundled = async (name: 'shopify-webhook' | 'sync-worker') => {
-    const fn = deployed.find((f) => f.name === name);
-    if (!fn) throw new Error(`serverless.yml has no ${name}`);
+    const deployedFn = deployed.find((f) => f.name === name);
+    if (!deployedFn) throw new Error(`serverless.yml has no ${name}`);
+    const fn =
+      name === 'sync-worker' && workerMemory ? { ...deployedFn, memorySize: workerMemory } : deployedFn;
     const lambda = await startLambdaProcess({
       host,
       bundle: (await bundleAsDeployed(fn.entry, join(dir, name))).file,
@@ -109,6 +122,7 @@ try {
   ) => {
     const { maxRssBytes, heapUsedBytes } = await fn.usage();
     await fn.stop();
+    if (values['show-log']) console.log(fn.logStart().split('\n').slice(0, 8).join('\n'));
     return `at ${memorySize} MB: peak RSS ${(maxRssBytes / MIB).toFixed(1)} MiB, heap in use at the end ${(heapUsedBytes / MIB).toFixed(1)} MiB; log ${(fn.logBytes() / count).toFixed(0)} bytes per ${per}`;
   };
 
@@ -138,7 +152,9 @@ try {
   }
   const workSeconds = (performance.now() - workStarted) / 1000;
   const throttled = sandbox.requests.filter((r) => r.status === 429).length;
-  console.log(`Bundled worker: ${applied} changes applied in ${workSeconds.toFixed(2)} s`);
+  console.log(
+    `Bundled worker: ${applied} changes applied in ${workSeconds.toFixed(2)} s (${((workSeconds * 1000) / applied).toFixed(1)} ms a change)`,
+  );
   console.log(`  ${(applied / workSeconds).toFixed(1)} changes/s; Klaviyo answered 429 ${throttled} times`);
   console.log(`  ${await footprint(worker, 'change', applied)} (goal: peak under 100 MiB)`);
 } finally {

@@ -94,6 +94,12 @@ export interface AppliedChange {
   profileId: string | undefined;
   /** Digests of the profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
   digests?: RecordedDigests;
+  /**
+   * When the change was decided `unchanged` (nothing to write): the decision is kept with the
+   * state, the last one and a count, in place of an audit entry: one write, not two. The audit
+   * log's history shows it among the entries.
+   */
+  unchangedDecidedAt?: string;
 }
 
 /**

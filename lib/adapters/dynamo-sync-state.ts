@@ -21,6 +21,11 @@ import type {
   SyncStateStore,
 } from '../ports.js';
 import { customerRecordKey } from '../privacy/identifier-digest.js';
+import {
+  historyWithUnchanged,
+  lastUnchangedOf,
+  type UnchangedDecisions,
+} from '../sync/unchanged-decisions.js';
 
 /**
  * One partition per customer of a tenant: the `state` item (staleness guard, pending change) and
@@ -90,6 +95,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
 
     async recordApplied(change: AppliedChange) {
       const occurredMs = String(Date.parse(change.occurredAt));
+      const unchanged = change.unchangedDecidedAt;
       try {
         await call('UpdateItem', () =>
           client.send(
@@ -97,7 +103,8 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
               TableName: tableName,
               Key: stateKey(change.tenant, change.externalId),
               // An unsigned time orders its change but never moves the watermark (plan.ts, watermarkAfter).
-              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now REMOVE pending, identifiers`,
+              // A decision that changed nothing is kept here, the last one and a count, not audited apart.
+              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now${unchanged ? ', lastUnchanged = :unchanged' : ''} REMOVE pending, identifiers${unchanged ? ' ADD unchangedCount :one' : ''}`,
               // Conditional so two writers can never move the clock backwards.
               ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
               ExpressionAttributeValues: {
@@ -109,6 +116,12 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
                 ':digests':
                   change.profileId && change.digests ? { S: JSON.stringify(change.digests) } : { NULL: true },
                 ':now': { S: new Date().toISOString() },
+                ...(unchanged && {
+                  ':unchanged': {
+                    S: JSON.stringify(lastUnchangedOf(change, unchanged)),
+                  },
+                  ':one': { N: '1' },
+                }),
               },
             }),
           ),
@@ -191,20 +204,24 @@ export function createDynamoAuditLog(
     },
 
     async history(tenant, externalId, limit = 100) {
+      // The whole partition, newest first: the state item (`state` sorts after `audit#…`), which
+      // keeps the last unchanged decision, then the audit entries. One Query either way.
       const { Items = [] } = await call('Query', () =>
         client.send(
           new QueryCommand({
             TableName: tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :audit)',
-            ExpressionAttributeValues: { ':pk': partitionOf(tenant, externalId), ':audit': { S: 'audit#' } },
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': partitionOf(tenant, externalId) },
             ScanIndexForward: false,
-            Limit: limit,
+            Limit: limit + 1,
           }),
         ),
       );
-      return Items.map(
+      const entries = Items.filter((item) => item.sk?.S?.startsWith('audit#')).map(
         (item: Record<string, AttributeValue>) => JSON.parse(item.entry?.S ?? '{}') as AuditEntry,
       );
+      const state = Items.find((item) => item.sk?.S === 'state');
+      return historyWithUnchanged(tenant, externalId, entries, unchangedOf(state), limit);
     },
   };
 }
@@ -358,5 +375,13 @@ export function createDynamoCustomerRecords(client: DynamoDBClient, tableName: s
       );
       return Item !== undefined;
     },
+  };
+}
+
+function unchangedOf(state: Record<string, AttributeValue> | undefined): UnchangedDecisions | undefined {
+  if (!state?.lastUnchanged?.S) return undefined;
+  return {
+    last: JSON.parse(state.lastUnchanged.S) as UnchangedDecisions['last'],
+    count: Number(state.unchangedCount?.N ?? 1),
   };
 }

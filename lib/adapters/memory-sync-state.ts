@@ -7,6 +7,11 @@ import type {
   SyncStateStore,
 } from '../ports.js';
 import { isStale, watermarkAfter } from '../sync/plan.js';
+import {
+  historyWithUnchanged,
+  lastUnchangedOf,
+  type UnchangedDecisions,
+} from '../sync/unchanged-decisions.js';
 
 /**
  * The sync state and audit log in memory, with the DynamoDB adapter's rules: a change older than
@@ -20,6 +25,7 @@ export function createMemorySyncState(): SyncStateStore &
   const audits = new Map<string, AuditEntry[]>();
   const erasures: ErasureRecord[] = [];
   const ofTenant = (tenant: string) => (key: string) => (JSON.parse(key) as string[])[0] === tenant;
+  const unchanged = new Map<string, UnchangedDecisions>();
   const keyOf = (tenant: string, externalId: string) => JSON.stringify([tenant, externalId]);
 
   return {
@@ -82,6 +88,10 @@ export function createMemorySyncState(): SyncStateStore &
         ...(change.profileId && { profileId: change.profileId }),
         ...(change.profileId && change.digests && { digests: change.digests }),
       });
+      if (change.unchangedDecidedAt) {
+        const last = lastUnchangedOf(change, change.unchangedDecidedAt);
+        unchanged.set(key, { last, count: (unchanged.get(key)?.count ?? 0) + 1 });
+      }
       return true;
     },
 
@@ -110,9 +120,11 @@ export function createMemorySyncState(): SyncStateStore &
     async history(tenant, externalId, limit = 100) {
       // DynamoDB's sort key is `audit#<decidedAt>#<sourceEventId>`; the same order here.
       const sortKey = (entry: AuditEntry) => `${entry.decidedAt}#${entry.sourceEventId}`;
-      return [...(audits.get(keyOf(tenant, externalId)) ?? [])]
-        .sort((a, b) => (sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0))
-        .slice(0, limit);
+      const key = keyOf(tenant, externalId);
+      const entries = [...(audits.get(key) ?? [])].sort((a, b) =>
+        sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0,
+      );
+      return historyWithUnchanged(tenant, externalId, entries, unchanged.get(key), limit);
     },
   };
 }

@@ -1,8 +1,14 @@
 import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
 import type { WebhookRequest, WebhookResponse } from '../http.js';
-import { isIdentityChange, messageGroupOf, type QueuedChange } from '../identity-change.js';
-import { maskIdentifiers } from '../observability/mask.js';
+import {
+  customerOf,
+  isCustomerMerge,
+  isIdentityChange,
+  kindOf,
+  messageGroupOf,
+  type QueuedChange,
+} from '../identity-change.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
@@ -95,40 +101,67 @@ export async function receiveWebhook(
     return refuse(NOT_AUTHENTICATED, 'not authenticated', { ...facts, why: verification });
   }
 
-  const replayKey = deps.seenBodies && source.replayKeyOf?.(request);
-  if (deps.seenBodies && replayKey) {
-    // Claimed before queueing, under this delivery's id: the sender's retry of it (same id) passes
-    // again, so a failure below loses nothing; only another delivery id with these bytes is a replay.
-    let first: boolean;
-    try {
-      first = await deps.seenBodies.claim(`${source.name}#${replayKey}`, deliveryId, now);
-    } catch (error) {
-      log.error('Webhook not checked for a replay: seen bodies unavailable', {
-        ...facts,
-        error: error as Error,
-      });
-      return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
-    }
-    if (!first) {
-      count('WebhookIgnored');
-      log.warn('Webhook ignored: a replay', { ...facts, replayKey });
-      return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
-    }
-  }
+  const replayKey = source.replayKeyOf?.(request);
+  const replayCheck =
+    deps.seenBodies && replayKey
+      ? { seenBodies: deps.seenBodies, key: `${source.name}#${replayKey}` }
+      : undefined;
+  return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps, replayCheck);
+}
 
-  return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps);
+/**
+ * Whether a replay of this change could do harm: only a change ordered by an unsigned time. One
+ * ordered by its signed time (Shopify's `updated_at`) comes back stale or as a no-op at the
+ * worker's staleness guard, and costs no claim (a DynamoDB write) per delivery.
+ */
+export const replayCouldHarm = (queued: QueuedChange) =>
+  isIdentityChange(queued) && queued.occurredAtUnsigned === true;
+
+/**
+ * Claims a signed body's digest under this delivery's id, before queueing: the sender's retry of
+ * it (same id) passes again, so a failure after the claim loses nothing; only another delivery id
+ * with these bytes is a replay. Undefined when the body may be queued, else the answer.
+ */
+async function refuseReplay(
+  check: ReplayCheck,
+  { deliveryId, receivedAt }: { deliveryId: string; receivedAt: Date },
+  facts: Record<string, unknown>,
+  { log, count }: Telemetry,
+): Promise<WebhookResponse | undefined> {
+  let first: boolean;
+  try {
+    first = await check.seenBodies.claim(check.key, deliveryId, receivedAt);
+  } catch (error) {
+    log.error('Webhook not checked for a replay: seen bodies unavailable', {
+      ...facts,
+      error: error as Error,
+    });
+    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
+  }
+  if (first) return undefined;
+  count('WebhookIgnored');
+  log.warn('Webhook ignored: a replay', { ...facts, replayKey: check.key });
+  return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
+}
+
+/** Where a signed body's replays are told apart (SeenBodies), and the body's key there. */
+interface ReplayCheck {
+  seenBodies: SeenBodies;
+  key: string;
 }
 
 /**
  * Takes a delivery once it is known to be authentic and for `tenant`: what the body asks for is
  * queued, and what cannot be used is kept on the dead-letter queue. Sources authenticated by their
- * transport (EventBridge) enter here, past the signature checks.
+ * transport (EventBridge) enter here, past the signature checks. With `replayCheck`, a body whose
+ * changes a replay could harm is claimed before queueing (refuseReplay).
  */
 export async function takeVerified(
   source: Pick<WebhookSource, 'name' | 'maxBodyBytes' | 'letterContext' | 'read'>,
   request: WebhookRequest,
   { tenant, deliveryId, receivedAt }: Omit<VerifiedDelivery, 'log'>,
   deps: Omit<IntakeDependencies, 'secrets' | 'clock'>,
+  replayCheck?: ReplayCheck,
 ): Promise<WebhookResponse> {
   const { log, count } = deps.telemetry;
   const facts = { source: source.name, tenant, deliveryId };
@@ -153,6 +186,10 @@ export async function takeVerified(
         return await keepBody(Reason.InvalidPayload, reading.reason);
       case 'changes': {
         const { changes, rejected } = reading;
+        if (replayCheck && changes.some(replayCouldHarm)) {
+          const refused = await refuseReplay(replayCheck, { deliveryId, receivedAt }, facts, deps.telemetry);
+          if (refused) return refused;
+        }
         await settleAll([
           enqueueInOrder(changes, deps.queue),
           ...rejected.map(({ payload, ...item }) =>
@@ -166,12 +203,7 @@ export async function takeVerified(
         ]);
         if (changes.length > 0) count('WebhookAccepted', changes.length);
         if (rejected.length > 0) count('WebhookDeadLettered', rejected.length);
-        for (const change of changes) {
-          log.info('Identity change queued', {
-            ...facts,
-            change: isIdentityChange(change) ? maskIdentifiers(change) : change,
-          });
-        }
+        for (const change of changes) log.info('Identity change queued', queuedFacts(change, facts));
         for (const { sourceEventId, externalId, reason, detail } of rejected) {
           log.warn('Change rejected: kept on the dead-letter queue', {
             ...facts,
@@ -189,6 +221,22 @@ export async function takeVerified(
     log.error('Webhook not queued', { ...facts, error: error as Error });
     return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
   }
+}
+
+/**
+ * What an operator needs of a queued change to follow it: which customer, which delivery, what
+ * kind; the worker's line says what came of it. Not the change itself: its identifiers and times
+ * are the body's, and a log line is billed by the byte (bench/RESULTS.md, log volume).
+ */
+function queuedFacts(change: QueuedChange, facts: { deliveryId: string }) {
+  const kind = kindOf(change);
+  return {
+    ...facts,
+    externalId: customerOf(change),
+    ...(change.sourceEventId !== facts.deliveryId && { sourceEventId: change.sourceEventId }),
+    ...(kind !== 'identityChange' && { kind }),
+    ...(isCustomerMerge(change) && { mergedInto: change.keptExternalId }),
+  };
 }
 
 /**

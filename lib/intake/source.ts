@@ -34,7 +34,8 @@ export interface WebhookSource {
   isSignedWith(request: WebhookRequest, secrets: readonly string[], now: Date): boolean;
   /**
    * What names the signed content when the signature covers only the body (Shopify: its digest),
-   * so that the same body under another delivery id is told as a replay (receive.ts, SeenBodies).
+   * so that the same body under another delivery id is told as a replay (receive.ts, SeenBodies);
+   * claimed only for changes a replay could harm (receive.ts, replayCouldHarm).
    * Absent where the signature covers the delivery id and a timestamp (the ERP's Standard Webhooks).
    */
   replayKeyOf?(request: WebhookRequest): string;

@@ -212,6 +212,9 @@ export async function recordApplied(
   { before, after }: { before?: KnownProfile; after?: KnownProfile } = {},
 ): Promise<SyncResult> {
   const { change } = ctx;
+  // A decision that changed nothing is kept with the state (AppliedChange.unchangedDecidedAt):
+  // about half of a store's deliveries, each spared an audit write.
+  const unchanged = result.outcome === 'unchanged' && ctx.audit !== undefined;
   const recorded = await ctx.state.recordApplied({
     tenant: change.tenant,
     externalId: change.externalId,
@@ -220,7 +223,9 @@ export async function recordApplied(
     sourceEventId: change.sourceEventId,
     profileId: result.profileId,
     ...(after && after.profile.id === result.profileId && { digests: digestsOf(ctx.identifierKey, after) }),
+    ...(unchanged && { unchangedDecidedAt: ctx.clock().toISOString() }),
   });
+  if (recorded && unchanged) return result;
   // FIFO groups make this rare: only a replay racing a live change can lose the race.
   const final = recorded
     ? result

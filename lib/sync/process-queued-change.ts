@@ -175,14 +175,14 @@ export async function processQueuedChange(
     const erased = result.plan.action === 'skip' && result.plan.reason === Reason.CustomerErased;
     // A change of an erased customer is logged without the customer it names.
     const { externalId: _named, mergedInto: _merged, ...anonymous } = context as Record<string, unknown>;
+    // The outcome is the message's; a reason that only repeats it is left out (bytes are billed).
     log.info(DONE_MESSAGE[result.outcome] ?? `Change ${result.outcome}`, {
       ...(erased ? anonymous : context),
-      outcome: result.outcome,
       plan: result.plan.action,
       profileId: result.profileId,
       ...('fields' in result && { fields: result.fields }),
       ...('facts' in result && result.facts),
-      reason: result.reason,
+      ...(result.reason !== result.outcome && { reason: result.reason }),
     });
     return result;
   } catch (error) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDynamoSeenBodies } from '../../lib/adapters/dynamo-seen-bodies.js';
-import { createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
+import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { REPLAY_REASON } from '../../lib/intake/receive.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { shopifyHeaders } from '../../local/shopify-deliveries.js';
@@ -72,7 +72,54 @@ describe('an unsigned X-Shopify-Triggered-At', () => {
   });
 });
 
-describe('a captured signed body replayed with a fresh webhook id and event id', () => {
+/** A full customer payload: `updated_at` (signed) orders it. */
+const bodyWithUpdatedAt = (id: string, email: string, updatedAt: string) =>
+  JSON.stringify({
+    id: Number(id),
+    admin_graphql_api_id: `gid://shopify/Customer/${id}`,
+    email,
+    phone: null,
+    updated_at: updatedAt,
+  });
+
+describe('a captured signed body with updated_at, replayed with a fresh webhook id and event id', () => {
+  it('is queued (no claim costs a write) and then skipped by the worker as stale or unchanged: Klaviyo is not asked', async () => {
+    const { id, profileId } = seedCustomer('first@example.com');
+    const captured = bodyWithUpdatedAt(id, 'captured@example.com', minutesAgo(3));
+    const latest = bodyWithUpdatedAt(id, 'latest@example.com', minutesAgo(2));
+    for (const body of [captured, latest]) {
+      expect((await harness.deliver(body, shopifyHeaders(body, { secret }))).body).toEqual({
+        status: 'queued',
+      });
+      await harness.drain();
+    }
+    expect(klaviyo.getProfile(profileId)?.email).toBe('latest@example.com');
+
+    const requestsBefore = klaviyo.requests.length;
+    for (const [body, n] of [
+      [captured, 1],
+      [latest, 2],
+    ] as const) {
+      const replay = {
+        ...shopifyHeaders(body, { secret, webhookId: `wh-${id}-replayed-${n}` }),
+        'x-shopify-event-id': `evt-${id}-replayed-${n}`,
+        'x-shopify-triggered-at': new Date().toISOString(),
+      };
+      expect((await harness.deliver(body, replay)).body).toEqual({ status: 'queued' });
+    }
+    await harness.drain();
+    // The older body is stale, the latest one unchanged: neither costs a Klaviyo request.
+    expect(klaviyo.requests.length).toBe(requestsBefore);
+    expect(klaviyo.getProfile(profileId)?.email).toBe('latest@example.com');
+    const history = await createDynamoAuditLog(harness.peers.dynamodb, TABLE_NAME, 1).history(
+      DEMO_TENANT.tenant,
+      id,
+    );
+    expect(history.find((entry) => entry.sourceEventId === `wh-${id}-replayed-1`)?.outcome).toBe('stale');
+  });
+});
+
+describe('a captured signed body without updated_at, replayed with a fresh webhook id and event id', () => {
   it('is answered 200 and not applied again, while Shopify’s own retry (same webhook id) still is', async () => {
     const { id, profileId } = seedCustomer('first@example.com');
     const captured = bodyWithoutUpdatedAt(id, 'captured@example.com');

@@ -6,6 +6,7 @@ import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import type { AppliedChange, SyncStateStore } from '../../lib/ports.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
+import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
 import {
@@ -159,6 +160,63 @@ describe('a crash between the PATCH and the state write', () => {
     });
     expect(await audit.history(tenant, 'crash-1')).toMatchObject([
       { outcome: 'applied', sourceEventId: change.sourceEventId },
+    ]);
+  });
+});
+
+describe('a decision that changed nothing', () => {
+  /** The real client, counting the writes it sends (PutItem, UpdateItem…) by command. */
+  const countingWrites = () => {
+    const writes: string[] = [];
+    const client = Object.create(peers.dynamodb) as typeof peers.dynamodb;
+    client.send = ((command: { constructor: { name: string } }) => {
+      const name = command.constructor.name.replace(/Command$/, '');
+      if (/^(Put|Update|Delete)Item$/.test(name)) writes.push(name);
+      return peers.dynamodb.send(command as never);
+    }) as typeof client.send;
+    return { client, writes };
+  };
+
+  it('costs one DynamoDB write (the state), and history still shows it, with how many there were', async () => {
+    const { client, writes } = countingWrites();
+    const state = createDynamoSyncState(client, TABLE_NAME);
+    const audit = createDynamoAuditLog(client, TABLE_NAME, 1);
+    const identifiers = { email: 'same@example.com', phone_number: null };
+    await state.recordApplied(appliedChange('no-op', { digests: recordedDigestsOf(identifiers) }));
+    writes.length = 0;
+
+    const sync = (sourceEventId: string, occurredAt: string) =>
+      syncIdentityChange(
+        aChange({
+          tenant,
+          externalId: 'no-op',
+          email: identifiers.email,
+          phoneNumber: undefined,
+          occurredAt,
+          sourceEventId,
+        }),
+        {
+          state,
+          audit,
+          klaviyo: () => Promise.reject(new Error('a no-op needs no Klaviyo client')),
+          identifierKey: testIdentifierKeyFor,
+          policies: defaultPolicies,
+          clock: () => new Date(occurredAt),
+        },
+      );
+    expect(await sync('unchanged-1', '2026-05-01T12:30:00.000Z')).toMatchObject({ outcome: 'unchanged' });
+    expect(writes).toEqual(['UpdateItem']);
+    expect(await sync('unchanged-2', LATER)).toMatchObject({ outcome: 'unchanged' });
+    expect(writes).toEqual(['UpdateItem', 'UpdateItem']);
+
+    expect(await audit.history(tenant, 'no-op')).toEqual([
+      expect.objectContaining({
+        outcome: 'unchanged',
+        sourceEventId: 'unchanged-2',
+        decidedAt: LATER,
+        profileIds: ['01P'],
+        reason: 'unchanged: the last of 2 such decisions',
+      }),
     ]);
   });
 });

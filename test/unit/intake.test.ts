@@ -271,18 +271,37 @@ describe('Shopify intake', () => {
   describe('replays: a captured signed body sent again with fresh ids', () => {
     const setUpSeen = () => {
       const seenBodies = createMemorySeenBodies(24 * 3600);
-      return fakeIntake({ acme: shopify.secretWith([shopify.oldSecret]) }, { seenBodies });
+      const claims: string[] = [];
+      const counted = {
+        claim: (key: string, deliveryId: string, now: Date) => {
+          claims.push(deliveryId);
+          return seenBodies.claim(key, deliveryId, now);
+        },
+      };
+      return {
+        ...fakeIntake({ acme: shopify.secretWith([shopify.oldSecret]) }, { seenBodies: counted }),
+        claims,
+      };
     };
-    const original = shopify.request(shopify.validBody, 'acme', shopify.oldSecret);
+    /** Cut to the identifiers (include_fields): no updated_at, so ordered by an unsigned header. */
+    const unsignedOrder = withHeaders(
+      shopify.request(
+        JSON.stringify({ id: 1001, email: 'a@example.com', phone: null }),
+        'acme',
+        shopify.oldSecret,
+      ),
+      { 'x-shopify-triggered-at': '2026-05-01T11:58:00Z' },
+    );
+    const fresh = {
+      'x-shopify-webhook-id': 'wh-fresh',
+      'x-shopify-event-id': 'evt-fresh',
+      'x-shopify-triggered-at': '2100-01-01T00:00:00Z',
+    };
 
-    it('are answered 200 and not queued again', async () => {
+    it('of a change ordered by an unsigned time are answered 200 and not queued again', async () => {
       const { deps, queued, log } = setUpSeen();
-      expect(await receiveWebhook(shopify.source, original, deps)).toMatchObject({ statusCode: 200 });
-      const replay = withHeaders(original, {
-        'x-shopify-webhook-id': 'wh-fresh',
-        'x-shopify-event-id': 'evt-fresh',
-        'x-shopify-triggered-at': '2100-01-01T00:00:00Z',
-      });
+      expect(await receiveWebhook(shopify.source, unsignedOrder, deps)).toMatchObject({ statusCode: 200 });
+      const replay = withHeaders(unsignedOrder, fresh);
       expect(await receiveWebhook(shopify.source, replay, deps)).toEqual({
         statusCode: 200,
         body: { status: 'ignored', reason: REPLAY_REASON },
@@ -294,31 +313,45 @@ describe('Shopify intake', () => {
       );
     });
 
+    it('of a change ordered by its signed updated_at are queued without a claim: the worker finds them stale or unchanged', async () => {
+      const { deps, queued, claims } = setUpSeen();
+      const original = shopify.request(shopify.validBody, 'acme', shopify.oldSecret);
+      await receiveWebhook(shopify.source, original, deps);
+      const replay = withHeaders(original, fresh);
+      expect(await receiveWebhook(shopify.source, replay, deps)).toMatchObject({
+        body: { status: 'queued' },
+      });
+      // The replay carries the signed time of the original, whatever its headers say.
+      expect(queued).toEqual([
+        expect.objectContaining({ sourceEventId: 'wh-unit-1', occurredAt: '2026-05-01T16:00:00.000Z' }),
+        expect.objectContaining({ sourceEventId: 'wh-fresh', occurredAt: '2026-05-01T16:00:00.000Z' }),
+      ]);
+      expect(queued[1]).not.toHaveProperty('occurredAtUnsigned');
+      expect(claims).toEqual([]);
+    });
+
     it('while Shopify’s retry of a delivery (the same webhook id) is taken again: nothing is lost', async () => {
-      const { deps, queued } = setUpSeen();
+      const { deps, queued, claims } = setUpSeen();
       const failing = {
         ...deps,
         queue: { enqueue: async () => Promise.reject(new TransientError('queue_unavailable', 'down')) },
       };
-      expect((await receiveWebhook(shopify.source, original, failing)).statusCode).toBe(503);
-      expect(await receiveWebhook(shopify.source, original, deps)).toMatchObject({
+      expect((await receiveWebhook(shopify.source, unsignedOrder, failing)).statusCode).toBe(503);
+      expect(await receiveWebhook(shopify.source, unsignedOrder, deps)).toMatchObject({
         statusCode: 200,
         body: { status: 'queued' },
       });
       expect(queued).toHaveLength(1);
+      expect(claims).toEqual(['wh-unit-1', 'wh-unit-1']);
     });
 
-    it('as is a different change of the same customer (another updated_at, other bytes)', async () => {
+    it('as is a different change of the same customer (other bytes)', async () => {
       const { deps, queued } = setUpSeen();
-      await receiveWebhook(shopify.source, original, deps);
-      const next = customerPayload({
-        id: '1001',
-        email: 'a@example.com',
-        phone: null,
-        updatedAt: '2026-05-01T08:30:00-04:00',
-      });
+      await receiveWebhook(shopify.source, unsignedOrder, deps);
+      const next = JSON.stringify({ id: 1001, email: 'b@example.com', phone: null });
       const other = withHeaders(shopify.request(next, 'acme', shopify.oldSecret), {
         'x-shopify-webhook-id': 'wh-2',
+        'x-shopify-triggered-at': '2026-05-01T11:59:00Z',
       });
       expect(await receiveWebhook(shopify.source, other, deps)).toMatchObject({ body: { status: 'queued' } });
       expect(queued).toHaveLength(2);
@@ -330,7 +363,7 @@ describe('Shopify intake', () => {
         ...deps,
         seenBodies: { claim: async () => Promise.reject(new TransientError('state_unavailable', 'down')) },
       };
-      expect((await receiveWebhook(shopify.source, original, down)).statusCode).toBe(503);
+      expect((await receiveWebhook(shopify.source, unsignedOrder, down)).statusCode).toBe(503);
       expect(queued).toEqual([]);
     });
   });
