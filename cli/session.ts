@@ -25,7 +25,6 @@ import type {
   KlaviyoProfiles,
   RequestGate,
   SyncStateStore,
-  TenantSecret,
 } from '../lib/ports.js';
 import { type IdentifierKey, identifierKeyOf } from '../lib/privacy/identifier-digest.js';
 import { UsageError } from './io.js';

@@ -2,12 +2,7 @@ import { parseArgs } from 'node:util';
 import { normalizeEmail, normalizePhone } from '../../lib/normalize.js';
 import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import type { AuditEntry } from '../../lib/ports.js';
-import {
-  type AuditedValue,
-  digestOf,
-  type IdentifierKey,
-  identifierKeyOf,
-} from '../../lib/privacy/identifier-digest.js';
+import { type AuditedValue, digestOf, type IdentifierKey } from '../../lib/privacy/identifier-digest.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
 import { cliSettings, identifierKeyOfRun, klaviyoKeyOf, openStore, tenantOf } from '../session.js';
 import { printable, printableJson } from '../terminal.js';
