@@ -85,6 +85,18 @@ describe('what each bundle holds', () => {
     },
   );
 
+  // Exports are rare (a data request): the S3 client is Lambda's runtime's, imported at first use.
+  it('no bundle holds the S3 client; the worker imports it when it first exports', async () => {
+    for (const name of bundles.keys())
+      expect(
+        inputsOf(name).filter((input) => input.includes('node_modules/@aws-sdk/client-s3/')),
+        name,
+      ).toEqual([]);
+    const worker = await readFile(bundles.get(WORKER)?.file ?? '', 'utf8');
+    expect(worker).toContain('import("@aws-sdk/client-s3")');
+    expect(worker).not.toMatch(/^import .* from "@aws-sdk\/client-s3";$/m);
+  });
+
   it('holds zod without its translations: zod is imported as a namespace (import * as z)', () => {
     for (const name of bundles.keys()) {
       const locales = inputsOf(name).filter((input) => /zod\/v4\/locales\/(?!en\.js)/.test(input));
