@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { COMMANDS, identitySync } from '../cli/identity-sync.js';
 
 /**
- * Writes the README's list of each command's usage line and options, taken from the commands'
- * own `--help`, between the markers below in the CLI section, so the README and the help agree.
+ * Writes docs/cli.md's list of each command's usage line and options, taken from the commands'
+ * own `--help`, between the markers below, so the CLI's page and its help agree (one source).
  * Run it after changing a command's usage: `sh scripts/ensure-node.sh tsx scripts/generate-cli-docs.ts`.
- * A unit test fails while the README differs from what this generates.
+ * A unit test fails while docs/cli.md differs from what this generates.
  */
 const repo = resolve(import.meta.dirname, '..');
-export const README = resolve(repo, 'README.md');
+export const CLI_DOCS = resolve(repo, 'docs/cli.md');
 export const START =
   "<!-- cli-usage: generated from each command's --help by scripts/generate-cli-docs.ts -->";
 export const END = '<!-- /cli-usage -->';
@@ -39,7 +39,7 @@ export function usageAndOptions(help: string): { usage: string; options: string[
   return { usage, options: [...options] };
 }
 
-/** The README's block: one item a command. */
+/** docs/cli.md's block: one item a command. */
 export async function cliUsageBlock(): Promise<string> {
   const lines = [START];
   for (const command of Object.keys(COMMANDS)) {
@@ -52,16 +52,16 @@ export async function cliUsageBlock(): Promise<string> {
   return lines.join('\n');
 }
 
-/** The README with its block replaced by `block`. */
-export function withBlock(readme: string, block: string): string {
-  const start = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  if (start === -1 || end < start) throw new Error(`README.md has no ${START} … ${END} block`);
-  return `${readme.slice(0, start)}${block}${readme.slice(end + END.length)}`;
+/** The page with its block replaced by `block`. */
+export function withBlock(page: string, block: string): string {
+  const start = page.indexOf(START);
+  const end = page.indexOf(END);
+  if (start === -1 || end < start) throw new Error(`docs/cli.md has no ${START} … ${END} block`);
+  return `${page.slice(0, start)}${block}${page.slice(end + END.length)}`;
 }
 
 async function generate() {
-  writeFileSync(README, withBlock(readFileSync(README, 'utf8'), await cliUsageBlock()));
+  writeFileSync(CLI_DOCS, withBlock(readFileSync(CLI_DOCS, 'utf8'), await cliUsageBlock()));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await generate();

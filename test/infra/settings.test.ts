@@ -8,7 +8,7 @@ import { type Json, localServiceConfig, usePackagedService } from '../support/os
 
 /**
  * Every setting lib/config.ts parses reaches the functions, deployed and under `npm start`, with the
- * schema's defaults, and the README documents each: the list is the schema's, so a new setting
+ * schema's defaults, and docs/deploying.md documents each: the list is the schema's, so a new setting
  * fails here until it is wired everywhere.
  */
 type SettingName = keyof typeof settingsSchema.shape;
@@ -76,11 +76,11 @@ describe('settings under npm start (the local stack)', () => {
   }, 30_000);
 });
 
-describe('settings in the README', () => {
+describe('settings in docs/deploying.md', () => {
   /** The Configuration table's rows: each variable named in the first column, with its default. */
   async function documentedDefaults(): Promise<Map<string, string>> {
-    const readme = await readFile(join(SERVICE_DIR, 'README.md'), 'utf8');
-    const section = readme.split(/^## Configuration$/m)[1]?.split(/^## /m)[0] ?? '';
+    const page = await readFile(join(SERVICE_DIR, 'docs', 'deploying.md'), 'utf8');
+    const section = page.split(/^## Configuration$/m)[1]?.split(/^## /m)[0] ?? '';
     const defaults = new Map<string, string>();
     for (const line of section.split('\n').filter((row) => row.startsWith('| `'))) {
       const [names = '', documentedDefault = ''] = line.split('|').slice(1);

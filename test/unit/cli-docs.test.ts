@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../cli/identity-sync.js';
-import { cliUsageBlock, END, README, START, usageAndOptions } from '../../scripts/generate-cli-docs.js';
+import { CLI_DOCS, cliUsageBlock, END, START, usageAndOptions } from '../../scripts/generate-cli-docs.js';
 
 /**
- * The README's CLI section lists each command's usage line and options as its --help does. When
+ * docs/cli.md lists each command's usage line and options as its --help does. When
  * this fails after a change to a command's usage, run `sh scripts/ensure-node.sh tsx scripts/generate-cli-docs.ts`.
  */
-describe("the README's CLI section", () => {
+describe("the CLI's page, docs/cli.md", () => {
   it("lists every command's usage and options as its --help says them", async () => {
-    const readme = readFileSync(README, 'utf8');
-    const block = readme.slice(readme.indexOf(START), readme.indexOf(END) + END.length);
+    const page = readFileSync(CLI_DOCS, 'utf8');
+    const block = page.slice(page.indexOf(START), page.indexOf(END) + END.length);
     expect(block).toBe(await cliUsageBlock());
     for (const command of Object.keys(COMMANDS)) expect(block).toContain(`\`identity-sync ${command}`);
   });
