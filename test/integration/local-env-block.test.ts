@@ -25,7 +25,7 @@ import {
  * profile, no region, no tenant), `identity-sync history` and `doctor` talk to the local stack.
  */
 const run = promisify(execFile);
-/** The README's way to read an export locally with Node (from the repository, which has the SDK). */
+/** docs/local-stack.md's way to read an export locally with Node (from the repository, which has the SDK). */
 const READ_EXPORT =
   "import { S3Client, GetObjectCommand } from '@aws-sdk/client-s3'; " +
   'const object = await new S3Client({}).send(new GetObjectCommand({ Bucket: process.env.EXPORTS_BUCKET, Key: process.argv[1] })); ' +
@@ -124,7 +124,7 @@ describe('the environment block for the CLI', () => {
     expect(stdout).toMatch(/applied .*profile 01ENVBLOCKTEST .*a\*\*\*@example\.com.*\[env-block-test-1\]/);
   }, 60_000);
 
-  it("is enough to read an export from the stack's bucket (the README's one-liner, and the AWS CLI where installed)", async () => {
+  it("is enough to read an export from the stack's bucket (docs/local-stack.md's one-liner, and the AWS CLI where installed)", async () => {
     const key = `exports/${DEMO_TENANT.tenant}/${CUSTOMER}/env-block-test.json`;
     await createS3ExportDestination(
       new S3Client({ region: 'us-east-1', endpoint: peers.s3.url, credentials: LOCAL_CREDENTIALS }),

@@ -25,7 +25,7 @@ import { useTempDir } from '../support/temp-dir.js';
 const BUCKET = 'exports-under-test';
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
-/** The AWS CLI, where this machine has it: the README's way to read an export. */
+/** The AWS CLI, where this machine has it: docs/local-stack.md's way to read an export. */
 const awsCli = await promisify(execFile)('aws', ['--version']).then(
   () => true,
   () => false,

@@ -5,7 +5,7 @@ import { createMemoryKlaviyo } from '../support/memory-klaviyo.js';
 
 /**
  * Batched lookups: a batch's lookups made up front with a few `any(field,[…])` queries, field by
- * field in the README's order, then each customer's own lookups answered from them.
+ * field in docs/applying-changes.md's order, then each customer's own lookups answered from them.
  */
 function batch() {
   const klaviyo = createMemoryKlaviyo();

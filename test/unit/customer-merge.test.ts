@@ -19,7 +19,7 @@ import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js'
 
 /**
  * Shopify customer merges carried out by the worker against Klaviyo and the sync state in memory:
- * one test per row of the README's merge rows, then the orderings a merge must survive.
+ * one test per row of docs/applying-changes.md's merge rows, then the orderings a merge must survive.
  */
 const NOW = '2026-05-01T12:00:09.000Z';
 const MERGED_AT = '2026-05-01T12:00:00.000Z';

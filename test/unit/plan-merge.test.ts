@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mergeFactsFrom, planCustomerMerge } from '../../lib/sync/plan-merge.js';
 import { aCustomerMerge, aProfile } from '../support/factories.js';
 
-/** The decision for a Shopify customer merge: one test per row of the README's merge rows. */
+/** The decision for a Shopify customer merge: one test per row of docs/applying-changes.md's merge rows. */
 const KEPT = '2002';
 const DELETED = '1001';
 

@@ -20,7 +20,7 @@ import {
 } from '../../lib/sync/plan.js';
 import { aChange, aProfile, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 
-/** The decision table: one row per situation; the README's "How a change is applied" in code. */
+/** The decision table: one row per situation; docs/applying-changes.md in code. */
 const FIELD: Record<LookupKey, FoundProfile['lookup']['field']> = {
   recorded: 'id',
   external_id: 'external_id',

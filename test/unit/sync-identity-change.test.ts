@@ -9,8 +9,8 @@ import { aChange, aSyncWorld, sealedFor, TEST_IDENTIFIER_KEY } from '../support/
 import { klaviyoError, type MemoryKlaviyoOptions } from '../support/memory-klaviyo.js';
 
 /**
- * The executor against Klaviyo's profiles in memory: one test per row of the README's decision
- * table ("How a change is applied"), then each path a 409, a merge or a swap takes.
+ * The executor against Klaviyo's profiles in memory: one test per row of the decision table
+ * in docs/applying-changes.md, then each path a 409, a merge or a swap takes.
  */
 const DECIDED_AT = '2026-05-01T12:00:05.000Z';
 const NEW_EMAIL = 'new@example.com';
