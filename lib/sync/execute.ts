@@ -11,7 +11,8 @@ import {
 } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
-import { type Facts, type FoundProfile, identifiersOf, requestedIdentifiers, type SyncPlan } from './plan.js';
+import { type FoundProfile, identifiersOf, requestedIdentifiers } from './identifiers.js';
+import type { Facts, SyncPlan } from './plan.js';
 
 /** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
 export class ChangeParkedError extends PermanentError {

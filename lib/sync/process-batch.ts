@@ -12,7 +12,7 @@ import type {
 } from '../ports.js';
 import { Reason } from '../reasons.js';
 import { withBatchedLookups } from './batched-lookups.js';
-import { isStale, recordedProfile } from './plan.js';
+import { needsLookups } from './needs-lookups.js';
 import {
   processQueuedChange,
   type ReadMessage,
@@ -222,11 +222,7 @@ async function prefetchUnknownCustomers(
       firstChanges.map(async (change) => {
         const state = await deps.state.getState(change.tenant, change.externalId).catch(() => undefined);
         if (state) statesRead.set(stateKey(change.tenant, change.externalId), state);
-        const needsLookups =
-          state !== undefined &&
-          !isStale(change.occurredAt, state.lastAppliedAt) &&
-          recordedProfile(change, state) === undefined;
-        return needsLookups ? [change] : [];
+        return state !== undefined && needsLookups(change, state) ? [change] : [];
       }),
     )
   ).flat();

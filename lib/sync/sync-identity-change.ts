@@ -5,8 +5,10 @@ import { digestIdentifiers, type IdentifierKey } from '../privacy/identifier-dig
 import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './context.js';
 import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
-import { type Facts, isStale, type Policies, planChange, recordedProfile, type SyncPlan } from './plan.js';
+import { recordedProfile } from './identifiers.js';
+import { type Facts, type Policies, planChange, type SyncPlan } from './plan.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
+import { earlySkipOf } from './staleness.js';
 
 export type { SyncOutcome, SyncResult } from './context.js';
 export { ChangeParkedError, IdentifierHeldError } from './execute.js';
@@ -51,26 +53,17 @@ export async function syncIdentityChange(
     clock: deps.clock ?? (() => new Date()),
   };
   const state = await deps.state.getState(change.tenant, change.externalId);
-  if (state.mergedInto) {
-    // Shopify merged the customer away: the kept customer's own changes speak for it now.
+  const early = earlySkipOf(change, state);
+  if (early) {
     const result: SyncResult = {
-      outcome: 'skipped',
-      plan: { action: 'skip', reason: Reason.MergedIntoOtherCustomer },
-      reason: `merged into customer ${state.mergedInto} at ${state.mergedAt}`,
+      outcome: early.outcome,
+      plan: { action: 'skip', reason: early.reason },
+      reason: early.why,
     };
     await audit(context, result);
     return result;
   }
   const { lastAppliedAt } = state;
-  if (isStale(change.occurredAt, lastAppliedAt)) {
-    const result: SyncResult = {
-      outcome: 'stale',
-      plan: { action: 'skip', reason: Reason.Stale },
-      reason: `a change from ${lastAppliedAt} was applied already`,
-    };
-    await audit(context, result);
-    return result;
-  }
 
   const keyed: KeyedContext = { ...context, identifierKey: await deps.identifierKey() };
   const known = {
