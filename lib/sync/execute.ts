@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentError, TransientError } from '../errors.js';
+import { TransientError } from '../errors.js';
 import type { Identifiers } from '../identity-change.js';
 import type { AuditedIdentifiers, KlaviyoProfile, RecordedDigests } from '../ports.js';
 import {
@@ -12,42 +12,24 @@ import {
 import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
 import { type FoundProfile, identifiersOf, requestedIdentifiers } from './identifiers.js';
+import type { Park, RetryLater } from './outcome.js';
 import type { Facts, SyncPlan } from './plan.js';
-
-/** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
-export class ChangeParkedError extends PermanentError {
-  constructor(
-    reason: Reason,
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super(reason, message);
-  }
-}
-
-/** Another customer holds an identifier this change needs; their own change may free it soon. */
-export class IdentifierHeldError extends TransientError {
-  constructor(
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super(Reason.IdentifierHeldByOtherCustomer, message);
-  }
-}
 
 /** A profile as a sync knows it: as Klaviyo showed it, or as our record holds it (digests only). */
 export type KnownProfile = Pick<FoundProfile, 'profile' | 'recorded'>;
 
 /**
  * What carrying out one plan led to: a result to record (with the profile as it was before, for
- * the audit), or, after a merge, the facts to plan again from.
+ * the audit); after a merge, the facts to plan again from; or the change not done (the plan's
+ * retry or park), with why.
  */
 export type Executed =
   | { result: SyncResult; before?: KnownProfile; after?: KnownProfile }
-  | { merged: string; facts: Facts };
+  | { merged: string; facts: Facts }
+  | { notDone: RetryLater | Park };
 
 /**
- * Carries out one plan against Klaviyo. Retry and park end in an error (the change is not done);
+ * Carries out one plan against Klaviyo. Retry and park are values (`notDone`), not errors;
  * Klaviyo's errors, a 409 naming the holder of an identifier included, pass through.
  */
 export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts): Promise<Executed> {
@@ -109,17 +91,26 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
         sourceEventId: change.sourceEventId,
         conflicts: facts.attempt,
       });
-      throw new IdentifierHeldError(
-        `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
-        { profileId: plan.profileId, holderId: plan.holderId, holderExternalId: holderOf(facts, plan) },
-      );
+      return {
+        notDone: {
+          status: 'retry-later',
+          planned: true,
+          reason: plan.reason,
+          detail: `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
+          context: profilesOf(facts, plan),
+        },
+      };
     case 'park':
       await audit(ctx, { outcome: 'parked', plan, reason: plan.reason });
-      throw new ChangeParkedError(plan.reason, parkMessage(plan), {
-        profileId: plan.profileId,
-        holderId: plan.holderId,
-        holderExternalId: holderOf(facts, plan),
-      });
+      return {
+        notDone: {
+          status: 'park',
+          planned: true,
+          reason: plan.reason,
+          detail: parkMessage(plan),
+          context: profilesOf(facts, plan),
+        },
+      };
   }
 }
 
@@ -137,6 +128,13 @@ const profileSeen = (facts: Facts, id: string): KnownProfile | undefined =>
 /** The customer whose profile holds what the change needs, as the lookups showed it: for people to see. */
 const holderOf = (facts: Facts, plan: { holderId?: string }) =>
   plan.holderId ? (profileSeen(facts, plan.holderId)?.profile.external_id ?? undefined) : undefined;
+
+/** The profiles a change not done is about: for people to see, in its letter and log. */
+const profilesOf = (facts: Facts, plan: { profileId?: string | undefined; holderId: string }) => ({
+  profileId: plan.profileId,
+  holderId: plan.holderId,
+  holderExternalId: holderOf(facts, plan),
+});
 
 /** How long a merge is waited for by default: about 20 s in all. */
 export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };

@@ -6,12 +6,13 @@ import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './context.js';
 import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
 import { recordedProfile } from './identifiers.js';
+import { type ChangeOutcome, done, resultOrThrow } from './outcome.js';
 import { type Facts, type Policies, planChange, type SyncPlan } from './plan.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
 import { earlySkipOf } from './staleness.js';
 
 export type { SyncOutcome, SyncResult } from './context.js';
-export { ChangeParkedError, IdentifierHeldError } from './execute.js';
+export { ChangeParkedError, IdentifierHeldError } from './outcome.js';
 
 export interface SyncDependencies {
   state: SyncStateStore;
@@ -37,15 +38,25 @@ export interface SyncDependencies {
 const MAX_HOLDERS_LEARNED = 3;
 
 /**
+ * syncIdentityChange for callers that take a change not done as an error (IdentifierHeldError,
+ * ChangeParkedError, or the failure itself): the CLI's rows, until they use queueActionOf.
+ */
+export const syncIdentityChange = async (
+  change: IdentityChange,
+  deps: SyncDependencies,
+): Promise<SyncResult> => resultOrThrow(await applyIdentityChange(change, deps));
+
+/**
  * Brings the customer's Klaviyo profile in line with the change. Skips it if stale; resolves the
  * profile (lookups); plans (plan.ts decides, pure); executes the plan; and learns from Klaviyo's
  * answers until the plan is done: a 409 names the profile holding an identifier, a merge changes
  * the profile, and either way the change is planned again. Every final decision is audited.
+ * Returns what it came to: done, or the plan's retry or park; throws only for failures on the way.
  */
-export async function syncIdentityChange(
+export async function applyIdentityChange(
   change: IdentityChange,
   deps: SyncDependencies,
-): Promise<SyncResult> {
+): Promise<ChangeOutcome<SyncResult>> {
   const context: SyncContext = {
     change,
     state: deps.state,
@@ -61,7 +72,7 @@ export async function syncIdentityChange(
       reason: early.why,
     };
     await audit(context, result);
-    return result;
+    return done(result);
   }
   const { lastAppliedAt } = state;
 
@@ -79,14 +90,14 @@ export async function syncIdentityChange(
   // Nothing differs from what we last applied: done, without asking Klaviyo (or for its key).
   const planFromRecord = trustRecord ? planChange(change, facts, deps.policies) : undefined;
   if (planFromRecord?.action === 'skip' && planFromRecord.reason === Reason.Unchanged) {
-    if (deps.dryRun) return planned(planFromRecord);
+    if (deps.dryRun) return done(planned(planFromRecord));
     const result: SyncResult = {
       outcome: 'unchanged',
       plan: planFromRecord,
       profileId: recorded?.profile.id,
       reason: Reason.Unchanged,
     };
-    return recordApplied(keyed, result, { before: recorded, after: recorded });
+    return done(await recordApplied(keyed, result, { before: recorded, after: recorded }));
   }
 
   const ctx: KlaviyoContext = {
@@ -97,7 +108,7 @@ export async function syncIdentityChange(
   if (!trustRecord) {
     facts = recorded ? await verifyRecorded(ctx, recorded, known) : await resolveProfiles(ctx, known);
   }
-  if (deps.dryRun) return planned(planChange(change, facts, deps.policies));
+  if (deps.dryRun) return done(planned(planChange(change, facts, deps.policies)));
 
   /** The duplicate merged into ours on the way, if any: the result then says so. */
   let merged: string | undefined;
@@ -119,15 +130,18 @@ export async function syncIdentityChange(
       facts = await learnHolder(ctx, facts, holderId);
       continue;
     }
+    if ('notDone' in executed) return executed.notDone;
     if ('merged' in executed) {
       ({ merged, facts } = executed);
       continue;
     }
     const { result, before, after } = executed;
-    return recordApplied(
-      ctx,
-      merged ? { ...result, outcome: 'merged', reason: `merged profile ${merged}` } : result,
-      { before, after },
+    return done(
+      await recordApplied(
+        ctx,
+        merged ? { ...result, outcome: 'merged', reason: `merged profile ${merged}` } : result,
+        { before, after },
+      ),
     );
   }
 }
