@@ -1,15 +1,8 @@
 import { letterOfQueued, type QueuedMessage, queuedChangeIn } from '../dead-letter.js';
 import { OUT_OF_TIME } from '../errors.js';
-import { customerOf, type IdentityChange, isIdentityChange, kindOf } from '../identity-change.js';
-import type {
-  CustomerState,
-  KlaviyoForTenant,
-  KlaviyoProfiles,
-  MovedMessage,
-  SyncStateStore,
-} from '../ports.js';
+import { customerOf, isIdentityChange, kindOf } from '../identity-change.js';
+import type { MovedMessage } from '../ports.js';
 import { Reason } from '../reasons.js';
-import { withBatchedLookups } from './batched-lookups.js';
 import {
   type Handled,
   handleMessage,
@@ -17,8 +10,8 @@ import {
   readMessage,
   type WorkerDependencies,
 } from './handle-message.js';
-import { needsLookups } from './needs-lookups.js';
 import { backToQueue, outcomeOfError, type RetryLater } from './outcome.js';
+import { withCustomersPrefetched } from './prefetch-customers.js';
 import { redeliveryOf } from './redelivery.js';
 import { runInGroups } from './run-in-groups.js';
 
@@ -72,13 +65,8 @@ export async function processQueuedBatch(
   // Each body is read here, once; everything after works on what it says.
   const read = records.map((record) => ({ ...record, ...readMessage(record.body) }));
   // No time for even one change: spend no request on lookups that would go unused.
-  const { prefetched, statesRead } =
-    options.hasTimeForAnother?.() === false
-      ? { prefetched: new Map<string, KlaviyoProfiles>(), statesRead: new Map<string, CustomerState>() }
-      : await prefetchUnknownCustomers(read, deps);
-  const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
-    (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
-  const batchDeps = { ...deps, klaviyoFor, state: withStatesRead(deps.state, statesRead) };
+  const batchDeps =
+    options.hasTimeForAnother?.() === false ? deps : await withCustomersPrefetched(read, deps);
   const { failed, errors } = await runInGroups(
     read,
     async (record): Promise<Handled | undefined> => {
@@ -216,94 +204,6 @@ async function decidedAlready(message: QueuedMessage, deps: WorkerDependencies):
     });
   }
   return decided !== undefined;
-}
-
-/**
- * Per tenant, a Klaviyo client that already knows the answers to the lookups the batch's unknown
- * customers need. Only the first change of each group is looked at: the ones after it find the
- * record its change leaves. A failure here costs nothing but the saving: each change then looks
- * its customer up on its own, with its own retries. The customers' states it read are handed on
- * (see withStatesRead).
- */
-async function prefetchUnknownCustomers(
-  records: readonly ReadRecord[],
-  deps: WorkerDependencies,
-): Promise<{ prefetched: Map<string, KlaviyoProfiles>; statesRead: Map<string, CustomerState> }> {
-  const statesRead = new Map<string, CustomerState>();
-  const groups = new Set<string>();
-  const firstChanges = records
-    .filter((record) => !groups.has(record.groupId) && groups.add(record.groupId))
-    .map((record) => identityChangeIn(record.content))
-    .filter((change): change is IdentityChange => change !== undefined);
-  const unknown = (
-    await Promise.all(
-      firstChanges.map(async (change) => {
-        const state = await deps.state.getState(change.tenant, change.externalId).catch(() => undefined);
-        if (state) statesRead.set(stateKey(change.tenant, change.externalId), state);
-        return state !== undefined && needsLookups(change, state) ? [change] : [];
-      }),
-    )
-  ).flat();
-
-  const byTenant = new Map<string, IdentityChange[]>();
-  for (const change of unknown) byTenant.set(change.tenant, [...(byTenant.get(change.tenant) ?? []), change]);
-  const prefetched = new Map<string, KlaviyoProfiles>();
-  await Promise.all(
-    [...byTenant].map(async ([tenant, changes]) => {
-      try {
-        const klaviyo = withBatchedLookups(await deps.klaviyoFor(tenant));
-        prefetched.set(tenant, klaviyo);
-        await klaviyo.prefetch(changes);
-      } catch (error) {
-        deps.telemetry.log.warn('Batched lookups failed; each change looks its customer up itself', {
-          tenant,
-          customers: changes.length,
-          error: error as Error,
-        });
-      }
-    }),
-  );
-  return { prefetched, statesRead };
-}
-
-const stateKey = (tenant: string, externalId: string) => `${tenant}\n${externalId}`;
-
-/**
- * The state store, answering each customer's first read from what the prefetch read a moment
- * before (its group's first change asks for it at once), so the hot path reads it once. An
- * answer is given once, and dropped when the customer's state is written meanwhile.
- */
-function withStatesRead(store: SyncStateStore, statesRead: Map<string, CustomerState>): SyncStateStore {
-  const take = (tenant: string, externalId: string) => {
-    const state = statesRead.get(stateKey(tenant, externalId));
-    statesRead.delete(stateKey(tenant, externalId));
-    return state;
-  };
-  return {
-    getState: async (tenant, externalId) => take(tenant, externalId) ?? store.getState(tenant, externalId),
-    recordApplied: (change) => {
-      take(change.tenant, change.externalId);
-      return store.recordApplied(change);
-    },
-    recordPending: (tenant, externalId, pending) => {
-      take(tenant, externalId);
-      return store.recordPending(tenant, externalId, pending);
-    },
-    recordMerged: (merged) => {
-      take(merged.tenant, merged.externalId);
-      return store.recordMerged(merged);
-    },
-    forgetProfile: (tenant, externalId) => {
-      take(tenant, externalId);
-      return store.forgetProfile(tenant, externalId);
-    },
-  };
-}
-
-/** The identity change a message carries (itself or in a parked letter), if it is one. */
-function identityChangeIn(message: QueuedMessage): IdentityChange | undefined {
-  const read = queuedChangeIn(message);
-  return 'queued' in read && isIdentityChange(read.queued) ? read.queued : undefined;
 }
 
 /** A record as the move that parks it sees it: a crash-and-retry of that parking repeats its id. */

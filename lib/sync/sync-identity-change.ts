@@ -4,10 +4,11 @@ import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } 
 import { digestIdentifiers, type IdentifierKey } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './context.js';
-import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
+import { DEFAULT_MERGE_WAIT, type Executed, execute } from './execute.js';
 import { recordedProfile } from './identifiers.js';
 import { type ChangeOutcome, done, resultOrThrow } from './outcome.js';
 import { type Facts, type Policies, planChange, type SyncPlan } from './plan.js';
+import { audit, profileOf, recordApplied } from './record-decision.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
 import { earlySkipOf } from './staleness.js';
 
