@@ -5,7 +5,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createSyncWorker } from '../lib/composition.js';
 import { loadConfig } from '../lib/config.js';
 import { logger, metrics } from '../lib/observability/telemetry.js';
-import { processQueuedBatch } from '../lib/sync/process-batch.js';
+import { processQueuedBatch } from '../lib/sync/receive-batch.js';
 
 const config = loadConfig();
 /** Until when this invocation may wait for Klaviyo quota: a request must still have its retry budget. */
@@ -19,7 +19,7 @@ const TIME_NEEDED_MS = config.klaviyo.retryBudgetMs + 5_000;
 /**
  * SQS FIFO batch in, partial batch failures out. Customers run side by side, each customer's
  * changes in order; a failed change fails the rest of its customer's group in the batch, and the
- * worker says when they come back (lib/sync/process-batch.ts: waiting is not failing).
+ * worker says when they come back (lib/sync/receive-batch.ts: waiting is not failing).
  */
 async function syncWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   quotaDeadline = Date.now() + context.getRemainingTimeInMillis() - TIME_NEEDED_MS;

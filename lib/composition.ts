@@ -38,7 +38,7 @@ import type {
 import { identifierKeyOf } from './privacy/identifier-digest.js';
 import { type ShopifyEventIntake, shopifyEventBridgeIntake } from './shopify/eventbridge.js';
 import { shopifyWebhookSource } from './shopify/receive-webhook.js';
-import type { BatchDependencies } from './sync/process-batch.js';
+import type { WorkerDependencies } from './sync/handle-message.js';
 
 /**
  * Wires the core to the real adapters. AWS SDK clients take endpoints from the standard
@@ -180,7 +180,7 @@ export function createSyncWorker(
   telemetry: Telemetry = defaultTelemetry,
   /** When the current invocation must stop waiting for Klaviyo quota (epoch ms). */
   quotaDeadline?: () => number | undefined,
-): BatchDependencies {
+): WorkerDependencies {
   const dynamodb = new DynamoDBClient({});
   // One cache of the tenants' Klaviyo key secrets, for the Klaviyo key and the identifier key alike.
   const klaviyoKeys = createKlaviyoKeys(secretsOptions(config));

@@ -1,52 +1,29 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentError, TransientError } from '../errors.js';
-import type { Identifiers } from '../identity-change.js';
-import type { AuditedIdentifiers, KlaviyoProfile, RecordedDigests } from '../ports.js';
-import {
-  auditedValue,
-  customerRecordKey,
-  digestIdentifiers,
-  type IdentifierKey,
-  sealIdentifiers,
-} from '../privacy/identifier-digest.js';
+import { TransientError } from '../errors.js';
+import type { KlaviyoProfile } from '../ports.js';
+import { customerRecordKey, sealIdentifiers } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
-import type { KeyedContext, KlaviyoContext, SyncContext, SyncOutcome, SyncResult } from './context.js';
-import { type Facts, type FoundProfile, identifiersOf, requestedIdentifiers, type SyncPlan } from './plan.js';
+import type { KlaviyoContext, SyncOutcome, SyncResult } from './context.js';
+import { requestedIdentifiers } from './identifiers.js';
+import type { Park, RetryLater } from './outcome.js';
+import type { Facts, SyncPlan } from './plan.js';
+import { audit, digestsOf, type KnownProfile } from './record-decision.js';
 
-/** A change that cannot be applied as things stand; parked with its reason and the profiles involved. */
-export class ChangeParkedError extends PermanentError {
-  constructor(
-    reason: Reason,
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super(reason, message);
-  }
-}
-
-/** Another customer holds an identifier this change needs; their own change may free it soon. */
-export class IdentifierHeldError extends TransientError {
-  constructor(
-    message: string,
-    readonly context: Record<string, unknown>,
-  ) {
-    super(Reason.IdentifierHeldByOtherCustomer, message);
-  }
-}
-
-/** A profile as a sync knows it: as Klaviyo showed it, or as our record holds it (digests only). */
-export type KnownProfile = Pick<FoundProfile, 'profile' | 'recorded'>;
+// Kept here for the CLI, which imports them from execute.ts: import them from record-decision.ts.
+export { auditedIdentifiers, recordApplied } from './record-decision.js';
 
 /**
  * What carrying out one plan led to: a result to record (with the profile as it was before, for
- * the audit), or, after a merge, the facts to plan again from.
+ * the audit); after a merge, the facts to plan again from; or the change not done (the plan's
+ * retry or park), with why.
  */
 export type Executed =
   | { result: SyncResult; before?: KnownProfile; after?: KnownProfile }
-  | { merged: string; facts: Facts };
+  | { merged: string; facts: Facts }
+  | { notDone: RetryLater | Park };
 
 /**
- * Carries out one plan against Klaviyo. Retry and park end in an error (the change is not done);
+ * Carries out one plan against Klaviyo. Retry and park are values (`notDone`), not errors;
  * Klaviyo's errors, a 409 naming the holder of an identifier included, pass through.
  */
 export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts): Promise<Executed> {
@@ -108,17 +85,26 @@ export async function execute(ctx: KlaviyoContext, plan: SyncPlan, facts: Facts)
         sourceEventId: change.sourceEventId,
         conflicts: facts.attempt,
       });
-      throw new IdentifierHeldError(
-        `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
-        { profileId: plan.profileId, holderId: plan.holderId, holderExternalId: holderOf(facts, plan) },
-      );
+      return {
+        notDone: {
+          status: 'retry-later',
+          planned: true,
+          reason: plan.reason,
+          detail: `An identifier this change needs belongs to another customer's profile ${plan.holderId}; will retry`,
+          context: profilesOf(facts, plan),
+        },
+      };
     case 'park':
       await audit(ctx, { outcome: 'parked', plan, reason: plan.reason });
-      throw new ChangeParkedError(plan.reason, parkMessage(plan), {
-        profileId: plan.profileId,
-        holderId: plan.holderId,
-        holderExternalId: holderOf(facts, plan),
-      });
+      return {
+        notDone: {
+          status: 'park',
+          planned: true,
+          reason: plan.reason,
+          detail: parkMessage(plan),
+          context: profilesOf(facts, plan),
+        },
+      };
   }
 }
 
@@ -136,6 +122,13 @@ const profileSeen = (facts: Facts, id: string): KnownProfile | undefined =>
 /** The customer whose profile holds what the change needs, as the lookups showed it: for people to see. */
 const holderOf = (facts: Facts, plan: { holderId?: string }) =>
   plan.holderId ? (profileSeen(facts, plan.holderId)?.profile.external_id ?? undefined) : undefined;
+
+/** The profiles a change not done is about: for people to see, in its letter and log. */
+const profilesOf = (facts: Facts, plan: { profileId?: string | undefined; holderId: string }) => ({
+  profileId: plan.profileId,
+  holderId: plan.holderId,
+  holderExternalId: holderOf(facts, plan),
+});
 
 /** How long a merge is waited for by default: about 20 s in all. */
 export const DEFAULT_MERGE_WAIT: KlaviyoContext['mergeWait'] = { attempts: 8, firstDelayMs: 250 };
@@ -201,104 +194,3 @@ function parkMessage(plan: Extract<SyncPlan, { action: 'park' }>) {
     ? `Profile ${plan.holderId} duplicates this customer's profile ${plan.profileId}; the tenant's policy is to park`
     : `Profile ${plan.holderId} of another customer still holds an identifier this change needs`;
 }
-
-/**
- * Marks the change applied for the staleness guard, with the profile as Klaviyo last showed it
- * (`after`), so the customer's next change needs no lookup; then audits the result.
- */
-export async function recordApplied(
-  ctx: KeyedContext,
-  result: SyncResult,
-  { before, after }: { before?: KnownProfile; after?: KnownProfile } = {},
-): Promise<SyncResult> {
-  const { change } = ctx;
-  // A decision that changed nothing is kept with the state (AppliedChange.unchangedDecidedAt):
-  // about half of a store's deliveries, each spared an audit write.
-  const unchanged = result.outcome === 'unchanged' && ctx.audit !== undefined;
-  const recorded = await ctx.state.recordApplied({
-    tenant: change.tenant,
-    externalId: change.externalId,
-    occurredAt: change.occurredAt,
-    ...(change.occurredAtUnsigned && { occurredAtUnsigned: true }),
-    sourceEventId: change.sourceEventId,
-    profileId: result.profileId,
-    ...(after && after.profile.id === result.profileId && { digests: digestsOf(ctx.identifierKey, after) }),
-    ...(unchanged && { unchangedDecidedAt: ctx.clock().toISOString() }),
-  });
-  if (recorded && unchanged) return result;
-  // FIFO groups make this rare: only a replay racing a live change can lose the race.
-  const final = recorded
-    ? result
-    : { ...result, reason: 'a newer change was recorded while this one was applied' };
-  await audit(ctx, final, before);
-  return final;
-}
-
-/** What the record keeps of a profile: digests of its identifiers (a record's own, as they are). */
-function digestsOf(key: IdentifierKey, { profile, recorded }: KnownProfile): RecordedDigests {
-  if (recorded?.keyId === key.id) return recorded;
-  return { keyId: key.id, ...digestIdentifiers(key, identifiersOf(profile)) };
-}
-
-/** Identifiers in the audit trail's form: email and phone masked and digested (AuditedValue). */
-export function auditedIdentifiers(key: IdentifierKey, identifiers: Identifiers): AuditedIdentifiers {
-  const audited: AuditedIdentifiers = {};
-  for (const [field, value] of Object.entries(identifiers)) {
-    const kept = auditedValue(key, field, value);
-    if (kept !== undefined) audited[field] = kept;
-  }
-  return audited;
-}
-
-/** The profile before, as the audit keeps it; from the record, only the digests are known. */
-function auditedBefore(key: IdentifierKey, { profile, recorded }: KnownProfile): AuditedIdentifiers {
-  if (!recorded) {
-    return auditedIdentifiers(key, {
-      email: profile.email,
-      phone_number: profile.phone_number,
-      external_id: profile.external_id,
-    });
-  }
-  const digestOnly = (digest: string | null) => (digest === null ? null : { digest });
-  return {
-    email: digestOnly(recorded.email),
-    phone_number: digestOnly(recorded.phone_number),
-    external_id: profile.external_id,
-  };
-}
-
-/**
- * One decision into the audit log, with the identifiers before and after: masked and digested,
- * never as they are (and left out without the tenant's key, which only undecided changes lack).
- */
-export async function audit(
-  { change, audit, clock, ...keyed }: SyncContext & Partial<Pick<KeyedContext, 'identifierKey'>>,
-  decision: Pick<SyncResult, 'plan' | 'reason' | 'profileId'> & { outcome: SyncOutcome | 'parked' },
-  before?: KnownProfile,
-) {
-  if (!audit) return;
-  const { plan } = decision;
-  const key = keyed.identifierKey;
-  await audit.record({
-    tenant: change.tenant,
-    externalId: change.externalId,
-    sourceEventId: change.sourceEventId,
-    outcome: decision.outcome,
-    plan: plan.action,
-    ...(decision.reason ? { reason: decision.reason } : {}),
-    // A created profile's id is known only from the result: the plan had none to name.
-    profileIds: [profileOf(plan) ?? decision.profileId, otherProfileOf(plan)].filter((id): id is string =>
-      Boolean(id),
-    ),
-    ...(key && before ? { before: auditedBefore(key, before) } : {}),
-    ...(key && 'attributes' in plan ? { after: auditedIdentifiers(key, plan.attributes) } : {}),
-    ...(key && { keyId: key.id }),
-    occurredAt: change.occurredAt,
-    decidedAt: clock().toISOString(),
-  });
-}
-
-/** The customer's own profile the plan acts on, if it names one. */
-export const profileOf = (plan: SyncPlan) => ('profileId' in plan ? plan.profileId : undefined);
-const otherProfileOf = (plan: SyncPlan) =>
-  'holderId' in plan ? plan.holderId : 'sourceId' in plan ? plan.sourceId : undefined;

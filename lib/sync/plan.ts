@@ -1,13 +1,16 @@
 import type { Identifiers, IdentityChange } from '../identity-change.js';
-import type {
-  CustomerState,
-  IdentifierField,
-  KlaviyoProfile,
-  PendingChange,
-  RecordedDigests,
-} from '../ports.js';
+import type { KlaviyoProfile } from '../ports.js';
 import type { IdentifierDigests } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
+import {
+  differences,
+  type FoundProfile,
+  type Holder,
+  isOurs,
+  requestedIdentifiers,
+  sameValue,
+} from './identifiers.js';
+import { earlySkipOf } from './staleness.js';
 
 /**
  * How a change is applied, decided from plain data: the change, what the lookups found, and the
@@ -15,33 +18,10 @@ import { Reason } from '../reasons.js';
  * README's "How a change is applied" says the same in words; keep them together.
  */
 
-/**
- * Where a profile may be found, in the order we look. `recorded`: the profile our last applied
- * (or seen) change left the customer with, as the state table keeps it: known without a request.
- */
-export type LookupKey = 'recorded' | 'external_id' | 'previous_email' | 'previous_phone' | 'email' | 'phone';
-
-export interface Lookup {
-  key: LookupKey;
-  field: IdentifierField;
-  value: string;
-}
-
-export interface FoundProfile {
-  lookup: Lookup;
-  profile: KlaviyoProfile;
-  /**
-   * Set when the profile comes from our record: digests of what it held. Its email and phone are
-   * then not known (null in `profile`); the change is compared with it by digest.
-   */
-  recorded?: RecordedDigests;
-}
-
-/** A profile that holds an identifier the change wants, seen in resolution or named by a 409. */
-export interface Holder {
-  field: 'email' | 'phone_number';
-  profile: KlaviyoProfile;
-}
+// Kept here for the modules of other areas that still import them from plan.ts (the CLI's apply,
+// the in-memory state store, the batched lookups): import them from their own modules.
+export { isOurs, type Lookup, lookupOrder, recordedProfile } from './identifiers.js';
+export { isStale, watermarkAfter } from './staleness.js';
 
 export interface Facts {
   /** When the last change applied for this customer happened. */
@@ -118,118 +98,6 @@ export type SyncPlan =
       holderId: string;
     };
 
-/**
- * A change older than the last one applied for the same customer must not overwrite it.
- * `lastAppliedAt` is the staleness watermark: only signed times move it (watermarkAfter), so a
- * change is stale only when signed data says something newer was applied.
- */
-export function isStale(occurredAt: string, lastAppliedAt: string | undefined): boolean {
-  return lastAppliedAt !== undefined && Date.parse(occurredAt) < Date.parse(lastAppliedAt);
-}
-
-/**
- * The staleness watermark once `change` is applied. A signed time moves it forward. A time no
- * signature covers (`occurredAtUnsigned`: a Shopify header) orders its own change, which is stale
- * against the watermark like any, but never moves it: a replayed body with
- * `X-Shopify-Triggered-At: 2100` would otherwise make every later real change stale, for ever.
- */
-export function watermarkAfter(
-  change: Pick<IdentityChange, 'occurredAt' | 'occurredAtUnsigned'>,
-  lastAppliedAt: string | undefined,
-): string | undefined {
-  if (change.occurredAtUnsigned || isStale(change.occurredAt, lastAppliedAt)) return lastAppliedAt;
-  return change.occurredAt;
-}
-
-/**
- * The lookups in resolution order: external_id; the previous email and phone when the source
- * gave them; the new email and phone. A value already looked up is not looked up again.
- */
-export function lookupOrder(change: IdentityChange): Lookup[] {
-  const candidates: Lookup[] = [
-    { key: 'external_id', field: 'external_id', value: change.externalId },
-    { key: 'previous_email', field: 'email', value: change.previous?.email ?? '' },
-    { key: 'previous_phone', field: 'phone_number', value: change.previous?.phoneNumber ?? '' },
-    { key: 'email', field: 'email', value: change.email ?? '' },
-    { key: 'phone', field: 'phone_number', value: change.phoneNumber ?? '' },
-  ];
-  const seen = new Set<string>();
-  return candidates.filter((lookup) => {
-    const id = `${lookup.field}:${lookup.value.toLowerCase()}`;
-    if (!lookup.value || seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-}
-
-/**
- * The customer's profile as recorded after its last applied or seen change, when the record names
- * one: a change can then be planned with no lookup at all (none, when nothing differs).
- */
-export function recordedProfile(
-  change: Pick<IdentityChange, 'externalId'>,
-  state: Pick<CustomerState, 'profileId' | 'digests'>,
-  /** The tenant key's id, when known: digests made with another key tell nothing (as if no record). */
-  keyId?: string,
-): FoundProfile | undefined {
-  if (!state.profileId || !state.digests) return undefined;
-  if (keyId !== undefined && state.digests.keyId !== keyId) return undefined;
-  return {
-    lookup: { key: 'recorded', field: 'id', value: state.profileId },
-    profile: { id: state.profileId, email: null, phone_number: null, external_id: change.externalId },
-    recorded: state.digests,
-  };
-}
-
-/** What to keep of a profile in the customer's record: the identifiers we keep in step. */
-export const identifiersOf = (profile: KlaviyoProfile) => ({
-  email: profile.email,
-  phone_number: profile.phone_number,
-});
-
-/** Ours: found by our external_id (or our record), or found by an identifier and carrying no external_id yet. */
-export const isOurs = (found: FoundProfile, externalId: string) =>
-  found.lookup.key === 'recorded' ||
-  found.lookup.key === 'external_id' ||
-  found.profile.external_id === null ||
-  found.profile.external_id === externalId;
-
-/** Whether resolution can stop: a profile that is ours has been found. */
-export const resolved = (found: FoundProfile[], externalId: string) =>
-  found.some((f) => isOurs(f, externalId));
-
-// Klaviyo matches emails case-insensitively, so a change of case alone is no change.
-const sameValue = (field: string, a: string | null | undefined, b: string | null | undefined) =>
-  field === 'email' ? (a ?? '').toLowerCase() === (b ?? '').toLowerCase() : (a ?? null) === (b ?? null);
-
-/** The identifier attributes the change asks for (absent = leave, null = clear). */
-export function requestedIdentifiers(change: IdentityChange): Identifiers {
-  const attributes: Identifiers = {};
-  if (change.email !== undefined) attributes.email = change.email;
-  if (change.phoneNumber !== undefined) attributes.phone_number = change.phoneNumber;
-  return attributes;
-}
-
-/**
- * The identifiers wanted that the profile does not hold. A profile from our record is compared by
- * digest (`digests`: the record's and the wanted ones); without the wanted digests, all differ.
- */
-export function differences(
-  wanted: Identifiers,
-  profile: KlaviyoProfile,
-  digests?: { recorded: IdentifierDigests; wanted?: IdentifierDigests },
-): Identifiers {
-  const attributes: Identifiers = {};
-  for (const field of ['email', 'phone_number'] as const) {
-    if (wanted[field] === undefined) continue;
-    const same = digests
-      ? digests.wanted !== undefined && digests.wanted[field] === digests.recorded[field]
-      : sameValue(field, wanted[field], profile[field]);
-    if (!same) attributes[field] = wanted[field];
-  }
-  return attributes;
-}
-
 /** How `found` is compared with what the change wants: by digest when it comes from our record. */
 const comparisonOf = (found: FoundProfile | undefined, facts: Facts) =>
   found?.recorded ? { recorded: found.recorded, wanted: facts.wanted } : undefined;
@@ -254,24 +122,6 @@ function holderOf(
 }
 
 /**
- * Which identifier a profile named by Klaviyo's 409 holds: the 409 does not say, the holder's
- * values do. The phone only when it holds our phone and not our email.
- */
-export function contestedField(change: IdentityChange, profile: KlaviyoProfile): Holder['field'] {
-  const holdsOurPhone = Boolean(change.phoneNumber) && profile.phone_number === change.phoneNumber;
-  const holdsOurEmail = Boolean(change.email) && sameValue('email', profile.email, change.email);
-  return holdsOurPhone && !holdsOurEmail ? 'phone_number' : 'email';
-}
-
-/** The customer a holder belongs to when that is not us: their blocked change may trade with ours. */
-export const otherCustomerOf = (profile: KlaviyoProfile, externalId: string) =>
-  profile.external_id && profile.external_id !== externalId ? profile.external_id : undefined;
-
-/** A customer's blocked change, unless a newer change was applied since (its identifiers sealed). */
-export const livePending = ({ pending, lastAppliedAt }: CustomerState): PendingChange | undefined =>
-  pending && !isStale(pending.occurredAt, lastAppliedAt) ? pending : undefined;
-
-/**
  * The one decision: what to do with `change`, given what was found. Pure; every situation of the
  * README's decision table is a row in test/unit/plan.test.ts.
  */
@@ -280,7 +130,8 @@ export function planChange(
   facts: Facts,
   policies: Policies = defaultPolicies,
 ): SyncPlan {
-  if (isStale(change.occurredAt, facts.lastAppliedAt)) return { action: 'skip', reason: Reason.Stale };
+  const early = earlySkipOf(change, facts);
+  if (early) return { action: 'skip', reason: early.reason };
 
   const wanted = requestedIdentifiers(change);
   let targetFound = facts.found.find((found) => isOurs(found, change.externalId));

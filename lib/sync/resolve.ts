@@ -7,15 +7,9 @@ import {
   SealedIdentifiersError,
 } from '../privacy/identifier-digest.js';
 import type { KlaviyoContext } from './context.js';
-import {
-  contestedField,
-  type Facts,
-  type FoundProfile,
-  livePending,
-  lookupOrder,
-  otherCustomerOf,
-  resolved,
-} from './plan.js';
+import { contestedField, type FoundProfile, lookupOrder, otherCustomerOf, resolved } from './identifiers.js';
+import type { Facts } from './plan.js';
+import { livePending } from './staleness.js';
 
 /** What the facts start from before any lookup: when the customer last changed, and what the change wants. */
 type Known = Pick<Facts, 'lastAppliedAt' | 'attempt' | 'wanted'>;

@@ -2,16 +2,19 @@
  * Runs a batch of queued items the way a FIFO queue wants it: each message group's items one
  * after another, in order, and different groups at the same time, so one customer's slow answer
  * or wait holds up no other customer. When an item fails, the rest of its group is not started
- * (it must come back after it, in order): all of them are reported failed.
+ * (it must come back after it, in order): all of them are reported failed. An item fails when its
+ * run throws, or returns what `fails` says is a failure.
  */
 export interface GroupedItem {
   id: string;
   groupId: string;
 }
 
-export async function runInGroups<T extends GroupedItem>(
+export async function runInGroups<T extends GroupedItem, R = unknown>(
   items: readonly T[],
-  run: (item: T) => Promise<unknown>,
+  run: (item: T) => Promise<R>,
+  /** Whether an item's result fails it as a throw would; the result is then its entry in `errors`. */
+  fails: (result: R) => boolean = () => false,
 ): Promise<{ failed: T[]; errors: Map<string, unknown> }> {
   const groups = new Map<string, T[]>();
   for (const item of items) groups.set(item.groupId, [...(groups.get(item.groupId) ?? []), item]);
@@ -20,13 +23,17 @@ export async function runInGroups<T extends GroupedItem>(
   await Promise.all(
     [...groups.values()].map(async (group) => {
       for (const [index, item] of group.entries()) {
+        let why: unknown;
         try {
-          await run(item);
+          const result = await run(item);
+          if (!fails(result)) continue;
+          why = result;
         } catch (error) {
-          errors.set(item.id, error);
-          for (const rest of group.slice(index)) failedIds.add(rest.id);
-          return;
+          why = error;
         }
+        errors.set(item.id, why);
+        for (const rest of group.slice(index)) failedIds.add(rest.id);
+        return;
       }
     }),
   );

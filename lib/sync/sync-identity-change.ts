@@ -4,12 +4,16 @@ import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } 
 import { digestIdentifiers, type IdentifierKey } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
 import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './context.js';
-import { audit, DEFAULT_MERGE_WAIT, type Executed, execute, profileOf, recordApplied } from './execute.js';
-import { type Facts, isStale, type Policies, planChange, recordedProfile, type SyncPlan } from './plan.js';
+import { DEFAULT_MERGE_WAIT, type Executed, execute } from './execute.js';
+import { recordedProfile } from './identifiers.js';
+import { type ChangeOutcome, done, resultOrThrow } from './outcome.js';
+import { type Facts, type Policies, planChange, type SyncPlan } from './plan.js';
+import { audit, profileOf, recordApplied } from './record-decision.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
+import { earlySkipOf } from './staleness.js';
 
 export type { SyncOutcome, SyncResult } from './context.js';
-export { ChangeParkedError, IdentifierHeldError } from './execute.js';
+export { ChangeParkedError, IdentifierHeldError } from './outcome.js';
 
 export interface SyncDependencies {
   state: SyncStateStore;
@@ -35,15 +39,25 @@ export interface SyncDependencies {
 const MAX_HOLDERS_LEARNED = 3;
 
 /**
+ * syncIdentityChange for callers that take a change not done as an error (IdentifierHeldError,
+ * ChangeParkedError, or the failure itself): the CLI's rows, until they use queueActionOf.
+ */
+export const syncIdentityChange = async (
+  change: IdentityChange,
+  deps: SyncDependencies,
+): Promise<SyncResult> => resultOrThrow(await applyIdentityChange(change, deps));
+
+/**
  * Brings the customer's Klaviyo profile in line with the change. Skips it if stale; resolves the
  * profile (lookups); plans (plan.ts decides, pure); executes the plan; and learns from Klaviyo's
  * answers until the plan is done: a 409 names the profile holding an identifier, a merge changes
  * the profile, and either way the change is planned again. Every final decision is audited.
+ * Returns what it came to: done, or the plan's retry or park; throws only for failures on the way.
  */
-export async function syncIdentityChange(
+export async function applyIdentityChange(
   change: IdentityChange,
   deps: SyncDependencies,
-): Promise<SyncResult> {
+): Promise<ChangeOutcome<SyncResult>> {
   const context: SyncContext = {
     change,
     state: deps.state,
@@ -51,26 +65,17 @@ export async function syncIdentityChange(
     clock: deps.clock ?? (() => new Date()),
   };
   const state = await deps.state.getState(change.tenant, change.externalId);
-  if (state.mergedInto) {
-    // Shopify merged the customer away: the kept customer's own changes speak for it now.
+  const early = earlySkipOf(change, state);
+  if (early) {
     const result: SyncResult = {
-      outcome: 'skipped',
-      plan: { action: 'skip', reason: Reason.MergedIntoOtherCustomer },
-      reason: `merged into customer ${state.mergedInto} at ${state.mergedAt}`,
+      outcome: early.outcome,
+      plan: { action: 'skip', reason: early.reason },
+      reason: early.why,
     };
     await audit(context, result);
-    return result;
+    return done(result);
   }
   const { lastAppliedAt } = state;
-  if (isStale(change.occurredAt, lastAppliedAt)) {
-    const result: SyncResult = {
-      outcome: 'stale',
-      plan: { action: 'skip', reason: Reason.Stale },
-      reason: `a change from ${lastAppliedAt} was applied already`,
-    };
-    await audit(context, result);
-    return result;
-  }
 
   const keyed: KeyedContext = { ...context, identifierKey: await deps.identifierKey() };
   const known = {
@@ -86,14 +91,14 @@ export async function syncIdentityChange(
   // Nothing differs from what we last applied: done, without asking Klaviyo (or for its key).
   const planFromRecord = trustRecord ? planChange(change, facts, deps.policies) : undefined;
   if (planFromRecord?.action === 'skip' && planFromRecord.reason === Reason.Unchanged) {
-    if (deps.dryRun) return planned(planFromRecord);
+    if (deps.dryRun) return done(planned(planFromRecord));
     const result: SyncResult = {
       outcome: 'unchanged',
       plan: planFromRecord,
       profileId: recorded?.profile.id,
       reason: Reason.Unchanged,
     };
-    return recordApplied(keyed, result, { before: recorded, after: recorded });
+    return done(await recordApplied(keyed, result, { before: recorded, after: recorded }));
   }
 
   const ctx: KlaviyoContext = {
@@ -104,7 +109,7 @@ export async function syncIdentityChange(
   if (!trustRecord) {
     facts = recorded ? await verifyRecorded(ctx, recorded, known) : await resolveProfiles(ctx, known);
   }
-  if (deps.dryRun) return planned(planChange(change, facts, deps.policies));
+  if (deps.dryRun) return done(planned(planChange(change, facts, deps.policies)));
 
   /** The duplicate merged into ours on the way, if any: the result then says so. */
   let merged: string | undefined;
@@ -126,15 +131,18 @@ export async function syncIdentityChange(
       facts = await learnHolder(ctx, facts, holderId);
       continue;
     }
+    if ('notDone' in executed) return executed.notDone;
     if ('merged' in executed) {
       ({ merged, facts } = executed);
       continue;
     }
     const { result, before, after } = executed;
-    return recordApplied(
-      ctx,
-      merged ? { ...result, outcome: 'merged', reason: `merged profile ${merged}` } : result,
-      { before, after },
+    return done(
+      await recordApplied(
+        ctx,
+        merged ? { ...result, outcome: 'merged', reason: `merged profile ${merged}` } : result,
+        { before, after },
+      ),
     );
   }
 }

@@ -10,7 +10,7 @@ import {
   type BatchDependencies,
   processQueuedBatch,
   type QueuedRecord,
-} from '../../lib/sync/process-batch.js';
+} from '../../lib/sync/receive-batch.js';
 import { redeliveryOf } from '../../lib/sync/redelivery.js';
 import { declaredQueues } from '../../scripts/local-stack/declared-queues.js';
 import {

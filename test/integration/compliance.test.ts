@@ -6,7 +6,7 @@ import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import { createSyncWorker } from '../../lib/composition.js';
 import { loadConfig } from '../../lib/config.js';
 import { letterOfQueued } from '../../lib/dead-letter.js';
-import { processQueuedBatch } from '../../lib/sync/process-batch.js';
+import { processQueuedBatch } from '../../lib/sync/receive-batch.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { customerPayload, shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';

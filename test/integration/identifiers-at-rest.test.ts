@@ -8,9 +8,9 @@ import { KLAVIYO_REVISION } from '../../lib/config.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import { customerRecordKey } from '../../lib/privacy/identifier-digest.js';
+import type { WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { processQueuedBatch, type QueuedRecord } from '../../lib/sync/process-batch.js';
-import type { WorkerDependencies } from '../../lib/sync/process-queued-change.js';
+import { processQueuedBatch, type QueuedRecord } from '../../lib/sync/receive-batch.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import {
   LOCAL_CREDENTIALS,

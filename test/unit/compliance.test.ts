@@ -18,8 +18,8 @@ import {
 } from '../../lib/privacy/erasure.js';
 import { parseShopifyComplianceRequest } from '../../lib/shopify/customer-payload.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
+import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { shopifyHeaders } from '../../local/shopify-deliveries.js';
 import {
   aChange,

@@ -4,8 +4,8 @@ import type { TenantPolicies } from '../../lib/config.js';
 import { messageGroupOfLetter, readQueuedMessage, serializeDeadLetter } from '../../lib/dead-letter.js';
 import { type CustomerMerge, type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles } from '../../lib/ports.js';
+import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { survivorOf } from '../../lib/sync/sync-customer-merge.js';
 import {
   aChange,

@@ -4,20 +4,20 @@ import type { KlaviyoProfile } from '../../lib/ports.js';
 import { digestIdentifiers } from '../../lib/privacy/identifier-digest.js';
 import {
   contestedField,
-  defaultPolicies,
-  type Facts,
   type FoundProfile,
-  isStale,
   type LookupKey,
-  livePending,
   lookupOrder,
   otherCustomerOf,
+  recordedProfile,
+} from '../../lib/sync/identifiers.js';
+import {
+  defaultPolicies,
+  type Facts,
   type Policies,
   planChange,
-  recordedProfile,
   type SyncPlan,
-  watermarkAfter,
 } from '../../lib/sync/plan.js';
+import { isStale, livePending, watermarkAfter } from '../../lib/sync/staleness.js';
 import { aChange, aProfile, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 
 /** The decision table: one row per situation; docs/applying-changes.md in code. */

@@ -9,9 +9,9 @@ import {
   serializeQueuedChange,
 } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles, MovedMessage, SyncStateStore } from '../../lib/ports.js';
+import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { type BatchOptions, processQueuedBatch, type QueuedRecord } from '../../lib/sync/process-batch.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
+import { type BatchOptions, processQueuedBatch, type QueuedRecord } from '../../lib/sync/receive-batch.js';
 import {
   aChange,
   aCustomerMerge,

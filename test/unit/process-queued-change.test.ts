@@ -4,8 +4,8 @@ import type { TenantPolicies } from '../../lib/config.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { DeadLetter } from '../../lib/ports.js';
+import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import {
   aChange,
   aDeadLetterRecorder,

@@ -1,24 +1,17 @@
-import type { RetrySchedule } from '../config.js';
 import { letterOfQueued, type QueuedMessage, queuedChangeIn } from '../dead-letter.js';
-import { IdentitySyncError, OUT_OF_TIME, TransientError } from '../errors.js';
-import { customerOf, type IdentityChange, isIdentityChange, kindOf } from '../identity-change.js';
-import type {
-  CustomerState,
-  KlaviyoForTenant,
-  KlaviyoProfiles,
-  MovedMessage,
-  Redeliveries,
-  SyncStateStore,
-} from '../ports.js';
+import { OUT_OF_TIME } from '../errors.js';
+import { customerOf, isIdentityChange, kindOf } from '../identity-change.js';
+import type { MovedMessage } from '../ports.js';
 import { Reason } from '../reasons.js';
-import { withBatchedLookups } from './batched-lookups.js';
-import { isStale, recordedProfile } from './plan.js';
 import {
-  processQueuedChange,
+  type Handled,
+  handleMessage,
   type ReadMessage,
   readMessage,
   type WorkerDependencies,
-} from './process-queued-change.js';
+} from './handle-message.js';
+import { backToQueue, outcomeOfError, type RetryLater } from './outcome.js';
+import { withCustomersPrefetched } from './prefetch-customers.js';
 import { redeliveryOf } from './redelivery.js';
 import { runInGroups } from './run-in-groups.js';
 
@@ -39,17 +32,20 @@ export interface QueuedRecord {
 /** A record with its body read (once, for the whole batch). */
 type ReadRecord = QueuedRecord & ReadMessage;
 
-/** The worker's dependencies, with how it hands failed changes back to the queue. */
-export interface BatchDependencies extends WorkerDependencies {
-  /** Without it (or `retries`), a failed change comes back after the queue's visibility timeout. */
-  redeliveries?: Redeliveries;
-  retries?: RetrySchedule;
-}
+/** The worker's dependencies (one shape for the whole path: WorkerDependencies). */
+export type BatchDependencies = WorkerDependencies;
 
 export interface BatchOptions {
   /** Whether there is time to start another change in this invocation; if not, it goes back to the queue. */
   hasTimeForAnother?: () => boolean;
 }
+
+/** A change not tried for lack of time: nothing failed, it comes back at once. */
+const NOT_TRIED: RetryLater = {
+  status: 'retry-later',
+  reason: OUT_OF_TIME,
+  detail: 'too little time left in this invocation',
+};
 
 /** A redelivered change's decision, if it was made, is among its customer's latest few. */
 const RECENT_DECISIONS = 20;
@@ -69,23 +65,22 @@ export async function processQueuedBatch(
   // Each body is read here, once; everything after works on what it says.
   const read = records.map((record) => ({ ...record, ...readMessage(record.body) }));
   // No time for even one change: spend no request on lookups that would go unused.
-  const { prefetched, statesRead } =
-    options.hasTimeForAnother?.() === false
-      ? { prefetched: new Map<string, KlaviyoProfiles>(), statesRead: new Map<string, CustomerState>() }
-      : await prefetchUnknownCustomers(read, deps);
-  const klaviyoFor: KlaviyoForTenant = async (tenant, clientOptions) =>
-    (!clientOptions?.fresh && prefetched.get(tenant)) || deps.klaviyoFor(tenant, clientOptions);
-  const batchDeps = { ...deps, klaviyoFor, state: withStatesRead(deps.state, statesRead) };
-  const { failed, errors } = await runInGroups(read, async (record) => {
-    if (options.hasTimeForAnother && !options.hasTimeForAnother()) {
-      deps.telemetry.log.warn('Change handed back to the queue: too little time left in this invocation', {
-        messageId: record.id,
-      });
-      throw new TransientError(OUT_OF_TIME, 'too little time left in this invocation');
-    }
-    if (record.attempt > 1 && (await decidedAlready(record.content, deps))) return;
-    await processQueuedChange(record, batchDeps, { attempt: record.attempt, message: movedOf(record) });
-  });
+  const batchDeps =
+    options.hasTimeForAnother?.() === false ? deps : await withCustomersPrefetched(read, deps);
+  const { failed, errors } = await runInGroups(
+    read,
+    async (record): Promise<Handled | undefined> => {
+      if (options.hasTimeForAnother && !options.hasTimeForAnother()) {
+        deps.telemetry.log.warn('Change handed back to the queue: too little time left in this invocation', {
+          messageId: record.id,
+        });
+        return backToQueue(NOT_TRIED);
+      }
+      if (record.attempt > 1 && (await decidedAlready(record.content, deps))) return undefined;
+      return handleMessage(record, batchDeps, { attempt: record.attempt, message: movedOf(record) });
+    },
+    (handled) => handled?.action === 'hand-back',
+  );
   const handedBack = new Set((await handBack(failed, errors, deps)).map((record) => record.id));
   return { failed: records.filter((record) => handedBack.has(record.id)) };
 }
@@ -108,17 +103,17 @@ async function handBack(
   const now = deps.clock().getTime();
   const delayOfGroup = new Map<string, number>();
   const parked = new Set<string>();
-  for (const [id, error] of errors) {
+  for (const [id, why] of errors) {
     const head = failed.find((record) => record.id === id);
     if (!head) continue;
-    const outOfTime = error instanceof TransientError && error.reason === OUT_OF_TIME;
+    const { retry, outOfTime } = handBackOf(why);
     const redelivery = redeliveryOf(
       { attempt: head.attempt, ageMs: now - (head.sentAt ?? now), outOfTime },
       retries,
     );
     if (!redelivery.park) {
       delayOfGroup.set(head.groupId, redelivery.delaySeconds);
-    } else if (await parkExhausted(head, error, deps)) {
+    } else if (await parkExhausted(head, retry, deps)) {
       parked.add(id);
       delayOfGroup.set(head.groupId, 0);
     } else {
@@ -142,18 +137,29 @@ async function handBack(
 }
 
 /**
- * Parks a queued message (of any kind) that kept failing for too long, with the last error and
+ * Why a record goes back: the hand-back its handling came to, or an error thrown on the way
+ * (parking it failed, the audit could not be read), which goes back as any failure would.
+ */
+function handBackOf(why: unknown): Extract<Handled, { action: 'hand-back' }> {
+  return isHandBack(why) ? why : backToQueue({ ...outcomeOfError(why), status: 'retry-later' });
+}
+
+const isHandBack = (why: unknown): why is Extract<Handled, { action: 'hand-back' }> =>
+  typeof why === 'object' && why !== null && (why as Partial<Handled>).action === 'hand-back';
+
+/**
+ * Parks a queued message (of any kind) that kept failing for too long, with the last failure and
  * the number of deliveries; false when even that failed (it then goes back).
  */
-async function parkExhausted(record: ReadRecord, error: unknown, deps: BatchDependencies) {
+async function parkExhausted(record: ReadRecord, retry: RetryLater, deps: BatchDependencies) {
   const read = queuedChangeIn(record.content);
   if (!('queued' in read)) return false;
   const { queued } = read;
-  const lastReason = error instanceof IdentitySyncError ? error.reason : 'unexpected_error';
+  const lastReason = retry.reason;
   const queuedAt = new Date(record.sentAt ?? deps.clock().getTime()).toISOString();
   const letter = letterOfQueued(queued, {
     reason: Reason.RetriesExhausted,
-    detail: `still failing after ${record.attempt} deliveries since ${queuedAt}: ${(error as Error)?.message}`,
+    detail: `still failing after ${record.attempt} deliveries since ${queuedAt}: ${retry.detail}`,
     context: { lastReason, queuedAt },
     attempts: record.attempt,
     parkedAt: deps.clock().toISOString(),
@@ -198,98 +204,6 @@ async function decidedAlready(message: QueuedMessage, deps: WorkerDependencies):
     });
   }
   return decided !== undefined;
-}
-
-/**
- * Per tenant, a Klaviyo client that already knows the answers to the lookups the batch's unknown
- * customers need. Only the first change of each group is looked at: the ones after it find the
- * record its change leaves. A failure here costs nothing but the saving: each change then looks
- * its customer up on its own, with its own retries. The customers' states it read are handed on
- * (see withStatesRead).
- */
-async function prefetchUnknownCustomers(
-  records: readonly ReadRecord[],
-  deps: WorkerDependencies,
-): Promise<{ prefetched: Map<string, KlaviyoProfiles>; statesRead: Map<string, CustomerState> }> {
-  const statesRead = new Map<string, CustomerState>();
-  const groups = new Set<string>();
-  const firstChanges = records
-    .filter((record) => !groups.has(record.groupId) && groups.add(record.groupId))
-    .map((record) => identityChangeIn(record.content))
-    .filter((change): change is IdentityChange => change !== undefined);
-  const unknown = (
-    await Promise.all(
-      firstChanges.map(async (change) => {
-        const state = await deps.state.getState(change.tenant, change.externalId).catch(() => undefined);
-        if (state) statesRead.set(stateKey(change.tenant, change.externalId), state);
-        const needsLookups =
-          state !== undefined &&
-          !isStale(change.occurredAt, state.lastAppliedAt) &&
-          recordedProfile(change, state) === undefined;
-        return needsLookups ? [change] : [];
-      }),
-    )
-  ).flat();
-
-  const byTenant = new Map<string, IdentityChange[]>();
-  for (const change of unknown) byTenant.set(change.tenant, [...(byTenant.get(change.tenant) ?? []), change]);
-  const prefetched = new Map<string, KlaviyoProfiles>();
-  await Promise.all(
-    [...byTenant].map(async ([tenant, changes]) => {
-      try {
-        const klaviyo = withBatchedLookups(await deps.klaviyoFor(tenant));
-        prefetched.set(tenant, klaviyo);
-        await klaviyo.prefetch(changes);
-      } catch (error) {
-        deps.telemetry.log.warn('Batched lookups failed; each change looks its customer up itself', {
-          tenant,
-          customers: changes.length,
-          error: error as Error,
-        });
-      }
-    }),
-  );
-  return { prefetched, statesRead };
-}
-
-const stateKey = (tenant: string, externalId: string) => `${tenant}\n${externalId}`;
-
-/**
- * The state store, answering each customer's first read from what the prefetch read a moment
- * before (its group's first change asks for it at once), so the hot path reads it once. An
- * answer is given once, and dropped when the customer's state is written meanwhile.
- */
-function withStatesRead(store: SyncStateStore, statesRead: Map<string, CustomerState>): SyncStateStore {
-  const take = (tenant: string, externalId: string) => {
-    const state = statesRead.get(stateKey(tenant, externalId));
-    statesRead.delete(stateKey(tenant, externalId));
-    return state;
-  };
-  return {
-    getState: async (tenant, externalId) => take(tenant, externalId) ?? store.getState(tenant, externalId),
-    recordApplied: (change) => {
-      take(change.tenant, change.externalId);
-      return store.recordApplied(change);
-    },
-    recordPending: (tenant, externalId, pending) => {
-      take(tenant, externalId);
-      return store.recordPending(tenant, externalId, pending);
-    },
-    recordMerged: (merged) => {
-      take(merged.tenant, merged.externalId);
-      return store.recordMerged(merged);
-    },
-    forgetProfile: (tenant, externalId) => {
-      take(tenant, externalId);
-      return store.forgetProfile(tenant, externalId);
-    },
-  };
-}
-
-/** The identity change a message carries (itself or in a parked letter), if it is one. */
-function identityChangeIn(message: QueuedMessage): IdentityChange | undefined {
-  const read = queuedChangeIn(message);
-  return 'queued' in read && isIdentityChange(read.queued) ? read.queued : undefined;
 }
 
 /** A record as the move that parks it sees it: a crash-and-retry of that parking repeats its id. */

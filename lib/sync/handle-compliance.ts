@@ -1,0 +1,140 @@
+import { PermanentError } from '../errors.js';
+import {
+  type ComplianceRequest,
+  customerOf,
+  isCustomerMerge,
+  type QueuedChange,
+} from '../identity-change.js';
+import type {
+  CustomerRecords,
+  ExportDestination,
+  IdentifierKeyForTenant,
+  KlaviyoForTenant,
+  ParkedLetters,
+  SyncStateStore,
+} from '../ports.js';
+import {
+  type ComplianceDependencies,
+  deliverCustomerExport,
+  eraseCustomer,
+  eraseShop,
+  erasureSubject,
+} from '../privacy/erasure.js';
+import { Reason } from '../reasons.js';
+
+/** The worker's side of erasure and export (lib/privacy/erasure.ts). */
+export interface WorkerCompliance {
+  records: CustomerRecords;
+  letters: ParkedLetters;
+  /** Where data exports go; without one, data requests are parked (export_destination_missing). */
+  exports?: ExportDestination | undefined;
+}
+
+/** What a compliance request came to: erased (a customer, a shop) or exported. */
+export interface ComplianceResult {
+  outcome: 'erased' | 'exported';
+  plan: { action: 'erase-customer' | 'erase-shop' | 'export' };
+  profileId?: undefined;
+  reason?: string;
+  /** What is logged of it: counts, the export's location; never the customer's id. */
+  facts: Record<string, unknown>;
+}
+
+/** A change or merge of a customer erased on request: nothing applied, nothing recorded. */
+export interface ErasedCustomerSkip {
+  outcome: 'skipped';
+  plan: { action: 'skip'; reason: typeof Reason.CustomerErased };
+  profileId?: undefined;
+  reason: string;
+}
+
+/** What the worker hands the erasure core: its stores and each tenant's keys. */
+export interface ComplianceWorkerDependencies {
+  state: SyncStateStore;
+  klaviyoFor: KlaviyoForTenant;
+  identifierKeyFor: IdentifierKeyForTenant;
+  clock: () => Date;
+  compliance?: WorkerCompliance | undefined;
+}
+
+export const ERASED_CUSTOMER_SKIP: ErasedCustomerSkip = {
+  outcome: 'skipped',
+  plan: { action: 'skip', reason: Reason.CustomerErased },
+  reason: 'the customer was erased on request: nothing of theirs is applied or recorded',
+};
+
+/**
+ * Whether the change or merge names a customer erased on request (its erasure record, found by the
+ * keyed digest of its id). Such a change applies nothing and is not audited: an audit item would
+ * name the customer again.
+ */
+export async function namesErasedCustomer(
+  change: QueuedChange,
+  deps: ComplianceWorkerDependencies,
+): Promise<boolean> {
+  const records = deps.compliance?.records;
+  if (!records) return false;
+  const customers = isCustomerMerge(change)
+    ? [change.deletedExternalId, change.keptExternalId]
+    : [customerOf(change)].filter((customer) => customer !== undefined);
+  const key = await deps.identifierKeyFor(change.tenant);
+  const erased = await Promise.all(
+    customers.map((customer) =>
+      records.isErased(change.tenant, erasureSubject(key, change.tenant, customer)),
+    ),
+  );
+  return erased.some(Boolean);
+}
+
+/** Erases or exports, as the request asks, through the erasure core (lib/privacy/erasure.ts). */
+export async function handleComplianceRequest(
+  request: ComplianceRequest,
+  deps: ComplianceWorkerDependencies,
+  policies: ComplianceDependencies['policies'],
+): Promise<ComplianceResult> {
+  const compliance = deps.compliance;
+  if (!compliance)
+    throw new PermanentError(Reason.InvalidMessage, 'this worker takes no compliance requests');
+  const core: ComplianceDependencies = {
+    records: compliance.records,
+    state: deps.state,
+    letters: compliance.letters,
+    identifierKey: () => deps.identifierKeyFor(request.tenant),
+    klaviyo: () => deps.klaviyoFor(request.tenant),
+    policies,
+    exports: compliance.exports,
+    clock: deps.clock,
+  };
+  switch (request.kind) {
+    case 'customerRedact': {
+      const record = await eraseCustomer(request, core);
+      return {
+        outcome: 'erased',
+        plan: { action: 'erase-customer' },
+        facts: { requestedBy: record.source, counts: record.counts, subject: record.subject },
+      };
+    }
+    case 'shopRedact': {
+      const record = await eraseShop(request, core);
+      return {
+        outcome: 'erased',
+        plan: { action: 'erase-shop' },
+        facts: { requestedBy: record.source, counts: record.counts, shop: request.shopDomain },
+      };
+    }
+    case 'customerDataRequest': {
+      if (!compliance.exports) {
+        throw new PermanentError(
+          Reason.ExportDestinationMissing,
+          'EXPORTS_BUCKET is not set: nowhere to deliver the export; replay once it is',
+        );
+      }
+      const { location } = await deliverCustomerExport(request, core, compliance.exports);
+      return {
+        outcome: 'exported',
+        plan: { action: 'export' },
+        facts: { requestedBy: request.source, requestId: request.requestId, location },
+      };
+    }
+  }
+}
