@@ -130,7 +130,7 @@ export type ComplianceRequest = CustomerRedact | CustomerDataRequest | ShopRedac
  * Every kind of message the changes queue carries, by the `kind` tag it has on the wire, with the
  * schema that reads it. Adding a kind (e.g. a compliance request): its schema, with its own
  * `kind` literal, here and in QueuedChange; its letter field in lib/dead-letter.ts (LETTER_FIELD);
- * its handler in lib/sync/process-queued-change.ts. TypeScript points at each place.
+ * its handler in lib/sync/handle-message.ts. TypeScript points at each place.
  */
 export const QUEUED_KINDS = {
   identityChange: identityChangeSchema,

@@ -5,7 +5,7 @@ import { isOurs, type Lookup, lookupOrder } from './plan.js';
 /**
  * Resolves many customers at the price of a few requests. Before a batch is worked through, the
  * lookups its changes will need are made up front with `any(field,[…])` queries: one field per
- * query (external_id, then email, then phone: the README's order), at most 100 values a query,
+ * query (external_id, then email, then phone: docs/applying-changes.md's order), at most 100 values a query,
  * and only the changes still unresolved go on to the next field. The executor then asks its
  * lookups one by one as before, and they are answered from what the batch already learned.
  *

@@ -3,7 +3,7 @@ import type { KlaviyoProfile } from '../ports.js';
 import { Reason } from '../reasons.js';
 
 /**
- * How a Shopify customer merge is carried over to Klaviyo, decided from plain data (the README's
+ * How a Shopify customer merge is carried over to Klaviyo, decided from plain data (docs/applying-changes.md's
  * "Shopify customer merges" rows; one test each in test/unit/plan-merge.test.ts). Carried out by
  * sync-customer-merge.ts.
  */

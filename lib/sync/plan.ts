@@ -15,7 +15,7 @@ import { earlySkipOf } from './staleness.js';
 /**
  * How a change is applied, decided from plain data: the change, what the lookups found, and the
  * tenant's policies. Carrying the plan out is execute.ts's job, the lookups resolve.ts's. The
- * README's "How a change is applied" says the same in words; keep them together.
+ * docs/applying-changes.md says the same in words; keep them together.
  */
 
 // Kept here for the modules of other areas that still import them from plan.ts (the CLI's apply,
@@ -123,7 +123,7 @@ function holderOf(
 
 /**
  * The one decision: what to do with `change`, given what was found. Pure; every situation of the
- * README's decision table is a row in test/unit/plan.test.ts.
+ * decision table of docs/applying-changes.md is a row in test/unit/plan.test.ts.
  */
 export function planChange(
   change: IdentityChange,
