@@ -278,7 +278,10 @@ export type IdentifierField = 'id' | 'email' | 'phone_number' | 'external_id';
 export interface KlaviyoProfiles {
   /** The profiles whose `field` is `value` (emails as given and lower-cased: filters are case-sensitive). */
   findProfiles(field: IdentifierField, value: string): Promise<KlaviyoProfile[]>;
-  /** The profiles whose `field` is any of `values` (at most 100), in one request. */
+  /**
+   * The profiles whose `field` is any of `values` (emails as given and lower-cased), however many:
+   * 100 values a request, in order (lib/klaviyo/lookup.ts).
+   */
   findProfilesAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]>;
   /** The profile, or undefined when Klaviyo has none with that id (404). */
   getProfile(id: string): Promise<KlaviyoProfile | undefined>;

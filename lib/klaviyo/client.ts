@@ -13,6 +13,7 @@ import type {
 import { BULK_IMPORT_PATH, bulkImportsOf } from './bulk-import.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
 import { DELETION_PATH } from './limits.js';
+import { MAX_FILTER_VALUES, pagedLookup } from './lookup.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 import { exchange, type HttpAnswer } from './transport.js';
 
@@ -39,8 +40,6 @@ const MEDIA_TYPE = 'application/vnd.api+json';
 const PROFILE_FIELDS = 'email,phone_number,external_id';
 /** What the duplicates finder compares: the identifiers and the names. */
 const SCAN_FIELDS = `${PROFILE_FIELDS},first_name,last_name`;
-/** Values one lookup may carry: a page holds at most 100 profiles, one per value at most. */
-export const MAX_FILTER_VALUES = 100;
 
 interface ProfileResource {
   id: string;
@@ -176,9 +175,11 @@ export function createKlaviyoClient(
     return (json as ProfileCollection | undefined) ?? {};
   }
 
-  async function findAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]> {
-    return ((await filteredPage(PROFILE_FIELDS, field, values)).data ?? []).map(toProfile);
-  }
+  /** Every profile whose `field` is one of `values` (emails in either case), 100 values a request. */
+  const findAmong = (field: IdentifierField, values: string[]) =>
+    pagedLookup(field, values, async (page) =>
+      ((await filteredPage(PROFILE_FIELDS, field, page)).data ?? []).map(toProfile),
+    );
 
   /** One request: `equals` for one value, `any` for several; a page holds every match of ≤ 100 values. */
   async function filteredPage(
@@ -201,12 +202,7 @@ export function createKlaviyoClient(
   return {
     ...bulkImportsOf(send),
 
-    findProfiles(field, value) {
-      // Klaviyo compares filter strings case-sensitively; an email may be stored either way.
-      const values = field === 'email' ? [value, value.toLowerCase()] : [value];
-      return findAmong(field, values);
-    },
-
+    findProfiles: (field, value) => findAmong(field, [value]),
     findProfilesAmong: findAmong,
 
     async profilePage(cursor) {
