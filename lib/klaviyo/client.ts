@@ -15,7 +15,7 @@ import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } fro
 import { DELETION_PATH } from './limits.js';
 import { MAX_FILTER_VALUES, pagedLookup } from './lookup.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
-import { exchange, type HttpAnswer } from './transport.js';
+import { exchange, type HttpAnswer, type KlaviyoSend } from './transport.js';
 
 export interface KlaviyoClientOptions {
   baseUrl: string;
@@ -83,13 +83,6 @@ const endpointOf = (method: string, path: string) =>
 
 /** Klaviyo filter values are double-quoted strings; escape what would end the quote. */
 const quoteFilterValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-
-/** What one request came back with: its status and parsed JSON body. */
-export type KlaviyoSend = (
-  method: 'GET' | 'POST' | 'PATCH',
-  path: string,
-  body?: unknown,
-) => Promise<{ status: number; json: unknown }>;
 
 export function createKlaviyoClient(
   options: KlaviyoClientOptions,
