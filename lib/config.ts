@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ConfigurationError } from './errors.js';
-import { defaultPolicies, type Policies } from './sync/plan.js';
+import { defaultPolicies, type Policies } from './policies.js';
 import { describeIssues } from './validation.js';
 
 /** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
