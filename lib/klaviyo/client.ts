@@ -1,6 +1,5 @@
 import type { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ScannedProfile } from '../duplicates/match.js';
 import { isTransient } from '../errors.js';
 import type {
   IdentifierField,
@@ -9,6 +8,7 @@ import type {
   KlaviyoProfileScan,
   KlaviyoProfiles,
   RequestGate,
+  ScannedProfile,
 } from '../ports.js';
 import { BULK_IMPORT_PATH, bulkImportsOf } from './bulk-import.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
