@@ -1,4 +1,3 @@
-import { MAX_FILTER_VALUES } from '../lib/klaviyo/client.js';
 import type { KlaviyoProfile, KlaviyoProfiles } from '../lib/ports.js';
 import { type BindFound, bindLookups, foundAmong } from './bind-decision.js';
 import type { BindTask } from './rows.js';
@@ -12,26 +11,12 @@ export async function lookUpForBind(
   klaviyo: KlaviyoProfiles,
   tasks: readonly BindTask[],
 ): Promise<KlaviyoProfile[]> {
-  const emails = tasks.flatMap(({ email }) => (email ? [email, email.toLowerCase()] : []));
-  const byEmail = await findAmong(klaviyo, 'email', emails);
+  const emails = tasks.flatMap(({ email }) => (email ? [email] : []));
+  const byEmail = await klaviyo.findProfilesAmong('email', emails);
   const phones = tasks
     .filter((task) => !foundAmong(bindLookups(task), byEmail))
     .flatMap(({ phoneNumber }) => (phoneNumber ? [phoneNumber] : []));
-  return [...byEmail, ...(await findAmong(klaviyo, 'phone_number', phones))];
-}
-
-/** The profiles whose `field` is one of `values`, 100 values a request. */
-export async function findAmong(
-  klaviyo: KlaviyoProfiles,
-  field: 'email' | 'phone_number' | 'external_id',
-  values: string[],
-): Promise<KlaviyoProfile[]> {
-  const unique = [...new Set(values)];
-  const found: KlaviyoProfile[] = [];
-  for (let start = 0; start < unique.length; start += MAX_FILTER_VALUES) {
-    found.push(...(await klaviyo.findProfilesAmong(field, unique.slice(start, start + MAX_FILTER_VALUES))));
-  }
-  return found;
+  return [...byEmail, ...(await klaviyo.findProfilesAmong('phone_number', phones))];
 }
 
 /** What a chunk's rows found, as the run leaves it. */

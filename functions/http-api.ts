@@ -1,10 +1,7 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { lowerCaseHeaders, type WebhookRequest, type WebhookResponse } from '../lib/http.js';
 import type { WebhookIntake } from '../lib/intake/receive.js';
-import { logger, metrics } from '../lib/observability/telemetry.js';
+import { lambdaHandler } from './handler.js';
 
 /** Between API Gateway HTTP API events (payload 2.0) and the core's webhook request and response. */
 export function webhookRequestOf(event: APIGatewayProxyEventV2): WebhookRequest {
@@ -26,10 +23,8 @@ export function httpApiResponse(response: WebhookResponse): APIGatewayProxyStruc
 
 /** The Lambda handler of a webhook route: HTTP API event in, the intake, HTTP response out. */
 export function webhookHandler(intake: WebhookIntake) {
-  return middy(
+  return lambdaHandler(
     async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> =>
       httpApiResponse(await intake(webhookRequestOf(event))),
-  )
-    .use(injectLambdaContext(logger))
-    .use(logMetrics(metrics));
+  );
 }

@@ -1,11 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createSyncWorker } from '../lib/composition.js';
 import { loadConfig } from '../lib/config.js';
-import { logger, metrics } from '../lib/observability/telemetry.js';
 import { processQueuedBatch } from '../lib/sync/receive-batch.js';
+import { lambdaHandler } from './handler.js';
 
 const config = loadConfig();
 /** Until when this invocation may wait for Klaviyo quota: a request must still have its retry budget. */
@@ -37,4 +34,4 @@ async function syncWorker(event: SQSEvent, context: Context): Promise<SQSBatchRe
   return { batchItemFailures: failed.map((record) => ({ itemIdentifier: record.id })) };
 }
 
-export const handler = middy(syncWorker).use(injectLambdaContext(logger)).use(logMetrics(metrics));
+export const handler = lambdaHandler(syncWorker);

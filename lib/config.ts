@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ConfigurationError } from './errors.js';
-import { defaultPolicies, type Policies } from './sync/plan.js';
+import { defaultPolicies, type Policies } from './policies.js';
 import { describeIssues } from './validation.js';
 
 /** The Klaviyo API revision we build against; one place, overridable by KLAVIYO_REVISION. */
@@ -12,7 +12,7 @@ export const KLAVIYO_PRODUCTION_URL = 'https://a.klaviyo.com';
  * and at most 64 characters (a name from a request path is checked before any secret is read).
  */
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** A shop's permanent domain as Shopify sends it in X-Shopify-Shop-Domain: `<name>.myshopify.com`. */
+/** A shop's permanent domain as Shopify sends it in its shop-domain header: `<name>.myshopify.com`. */
 export const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]{0,99}\.myshopify\.com$/;
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
 /** Loopback is all of 127.0.0.0/8, not only 127.0.0.1. */

@@ -11,6 +11,12 @@ export interface WebhookResponse {
   body: Record<string, unknown>;
 }
 
+/** An answer refusing the request, saying why. */
+export const refusal = (statusCode: number, error: string): WebhookResponse => ({
+  statusCode,
+  body: { error },
+});
+
 export function lowerCaseHeaders(headers: Record<string, string | undefined> | null | undefined) {
   const lowered: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(headers ?? {})) lowered[name.toLowerCase()] = value;

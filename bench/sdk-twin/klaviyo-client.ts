@@ -6,6 +6,7 @@ import {
   type KlaviyoErrorDetail,
   KlaviyoUnreachableError,
 } from '../../lib/klaviyo/errors.js';
+import { pagedLookup } from '../../lib/klaviyo/lookup.js';
 import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles } from '../../lib/ports.js';
 
 /**
@@ -61,9 +62,10 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
     }
   }
 
-  const findAmong = async (field: IdentifierField, values: string[]) => {
-    const unique = [...new Set(values)];
-    if (unique.length === 0) return [];
+  const findAmong = (field: IdentifierField, values: string[]) =>
+    pagedLookup(field, values, (page) => findPage(field, page));
+  /** One request of the paged lookup (lib/klaviyo/lookup.ts): at most 100 values, each once. */
+  const findPage = async (field: IdentifierField, unique: string[]) => {
     const filter =
       unique.length === 1
         ? `equals(${field},${quote(unique[0] as string)})`
@@ -75,8 +77,7 @@ export function createKlaviyoClient(options: KlaviyoClientOptions): KlaviyoProfi
   };
 
   return {
-    findProfiles: (field, value) =>
-      findAmong(field, field === 'email' ? [value, value.toLowerCase()] : [value]),
+    findProfiles: (field, value) => findAmong(field, [value]),
     findProfilesAmong: findAmong,
     async getProfile(id) {
       try {

@@ -6,7 +6,6 @@ import { recordApplied } from '../../lib/sync/execute.js';
 import { isStale, recordedProfile, type SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand } from '../batch.js';
-import { findAmong } from '../bind-lookups.js';
 import { APPLY_DRY_RUN_OUTCOMES, APPLY_OUTCOMES } from '../results.js';
 import { type ApplyTask, applyTaskOf, REQUIRED_COLUMNS } from '../rows.js';
 import { batchCommandLine } from '../run-batch.js';
@@ -89,7 +88,7 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
       // The job answers with counts, not with which profile is whose: each is found by its external_id.
       const imported = done.filter((row) => !row.error).map((row) => row.task.externalId);
       const profiles = new Map(
-        (await findAmong(session.klaviyo, 'external_id', imported)).map((profile) => [
+        (await session.klaviyo.findProfilesAmong('external_id', imported)).map((profile) => [
           profile.external_id,
           profile,
         ]),

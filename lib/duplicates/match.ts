@@ -1,3 +1,4 @@
+import type { ScannedProfile } from '../ports.js';
 import { KNOWN_DOMAINS, type KnownDomains } from './known-domains.js';
 
 /**
@@ -7,14 +8,8 @@ import { KNOWN_DOMAINS, type KnownDomains } from './known-domains.js';
  * and a confidence from 0 to 1. A pair's destination is always the customer's profile; two
  * profiles that both carry an external_id are never paired.
  */
-export interface ScannedProfile {
-  id: string;
-  email: string | null;
-  phone_number: string | null;
-  external_id: string | null;
-  first_name?: string | null;
-  last_name?: string | null;
-}
+/** The profiles compared: a page the scan port reads (lib/ports/klaviyo.ts). */
+export type { ScannedProfile };
 
 export type MatchRule = 'misspelt_domain' | 'local_part_typo' | 'marketplace_relay';
 

@@ -1,4 +1,4 @@
-import { MAX_FILTER_VALUES } from '../klaviyo/client.js';
+import { lookupRequests } from '../klaviyo/lookup.js';
 import type { IdentifierField } from '../ports.js';
 import { KNOWN_DOMAINS, type KnownDomains } from './known-domains.js';
 import {
@@ -73,7 +73,7 @@ export const mergeEffect = ({ destination, source }: CandidatePair) =>
   `merge profile ${source.id} into ${destination.id} (customer ${destination.external_id}): ` +
   `${destination.id} keeps its external_id and takes ${source.id}'s data; Klaviyo then deletes ${source.id}`;
 
-/** Profiles looked up in one request: those whose `field` is any of `values` (at most 100). */
+/** Profiles looked up in one request (one page of the run): those whose `field` is any of `values` (at most 100). */
 export interface ProfileLookup {
   field: IdentifierField;
   values: string[];
@@ -95,23 +95,20 @@ export function customerLookups(
   for (const [typo, meant] of Object.entries(known.misspeltDomains)) {
     misspellingsOf.set(meant, [...(misspellingsOf.get(meant) ?? []), typo]);
   }
-  const addresses = new Set<string>();
-  const add = (email: string) => addresses.add(email).add(email.toLowerCase());
+  const addresses: string[] = [];
   for (const email of emails) {
-    add(email);
+    addresses.push(email);
     const at = email.lastIndexOf('@');
     const local = email.slice(0, at);
-    for (const typo of misspellingsOf.get(email.slice(at + 1).toLowerCase()) ?? []) add(`${local}@${typo}`);
+    for (const typo of misspellingsOf.get(email.slice(at + 1).toLowerCase()) ?? []) {
+      addresses.push(`${local}@${typo}`);
+    }
   }
-  for (const relay of relayAddresses) add(relay.email);
-  const externalIds = new Set(relayAddresses.map((relay) => relay.externalId));
-  return [...chunksOf('email', [...addresses]), ...chunksOf('external_id', [...externalIds])];
+  addresses.push(...relayAddresses.map((relay) => relay.email));
+  const externalIds = relayAddresses.map((relay) => relay.externalId);
+  return [...lookupsOf('email', addresses), ...lookupsOf('external_id', externalIds)];
 }
 
-function chunksOf(field: IdentifierField, values: string[]): ProfileLookup[] {
-  const chunks: ProfileLookup[] = [];
-  for (let start = 0; start < values.length; start += MAX_FILTER_VALUES) {
-    chunks.push({ field, values: values.slice(start, start + MAX_FILTER_VALUES) });
-  }
-  return chunks;
-}
+/** One lookup a request, as the paged lookup would make them: each is a page the run can resume at. */
+const lookupsOf = (field: IdentifierField, values: string[]): ProfileLookup[] =>
+  lookupRequests(field, values).map((page) => ({ field, values: page }));

@@ -1,12 +1,25 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import type { CustomerRedact, IdentityChange, QueuedChange } from '../identity-change.js';
-import { normalizeEmail, normalizePhone } from '../normalize.js';
+import { normalizeEmail } from '../normalize.js';
+import type { ChangeResult, FieldError } from './answers.js';
+import { emailAddress, readPhone } from './identifiers.js';
+
+export {
+  type ChangeResult,
+  type ErpReceipt,
+  type ErpRefusal,
+  erpReceiptSchema,
+  erpRefusalSchema,
+  type FieldError,
+} from './answers.js';
+export { EMAIL_ADDRESS, emailProblem, MAX_EMAIL_LENGTH, readPhone } from './identifiers.js';
 
 /**
  * The one JSON contract of `POST /webhooks/erp/{tenant}`: a change, or a batch of changes, of a
- * customer's identifiers. The schemas below are the source of docs/erp-change.schema.json and of
- * the ERP schemas in docs/openapi.json (scripts/generate-contract-docs.ts).
+ * customer's identifiers. The schemas below (with the answers', answers.ts) are the source of
+ * docs/erp-change.schema.json and of the ERP schemas in docs/openapi.json
+ * (scripts/generate-contract-docs.ts).
  */
 export const MAX_CHANGES_PER_REQUEST = 100;
 /** 100 changes take well under 100 KB; anything far larger is not a request of this contract. */
@@ -14,42 +27,6 @@ export const MAX_BODY_BYTES = 256 * 1024;
 /** How far ahead of our clock `occurredAt` may be: a change from the future would block later ones. */
 const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
 const MAX_SOURCE_EVENT_ID_LENGTH = 128;
-
-/** RFC 5321's longest address; checked first (abort), so nothing longer reaches the pattern. */
-export const MAX_EMAIL_LENGTH = 254;
-/**
- * Loose on purpose (Klaviyo has the last word): it catches values that are no address at all.
- * Linear: no two neighbouring parts can take the same character (the domain's first dot ends
- * `[^\s@.]*`), so a failing match never backtracks more than once per character.
- */
-export const EMAIL_ADDRESS = /^\s*[^\s@]+@[^\s@][^\s@.]*\.[^\s@]+\s*$/;
-const emailAddress = z
-  .string()
-  .max(MAX_EMAIL_LENGTH, {
-    abort: true,
-    message: `must be an email address of at most ${MAX_EMAIL_LENGTH} characters`,
-  })
-  .regex(EMAIL_ADDRESS, 'must be an email address');
-
-/**
- * The contract's checks of one identifier, for those who read changes from elsewhere (the CLI's
- * files): what is wrong with the value, or undefined when the ERP endpoint would take it.
- */
-export function emailProblem(value: string): string | undefined {
-  return emailAddress.safeParse(value).error?.issues[0]?.message;
-}
-
-/** A phone number as the ERP endpoint reads it: E.164, or national in `region`. */
-export function readPhone(value: string, region: string): { e164: string } | { problem: string } {
-  const normalized = normalizePhone(value, region);
-  if (normalized.ok) return { e164: normalized.e164 };
-  return {
-    problem:
-      normalized.reason === 'empty'
-        ? 'is empty; null clears the phone number'
-        : `is not a valid phone number (E.164, or national in ${region})`,
-  };
-}
 
 const erpChangeSchema = z
   .strictObject({
@@ -129,47 +106,7 @@ export const erpRequestSchema = z.union([erpChangeSchema, erpErasureSchema, erpB
     'One change (or erasure request), or a batch of them in `changes`. Every item gets its own result.',
 });
 
-const fieldErrorSchema = z
-  .object({
-    path: z.string().describe('JSON Pointer (RFC 6901) into the change, or into the body; "" is the whole.'),
-    message: z.string(),
-  })
-  .meta({ id: 'ErpFieldError' });
-
-const resultIdentification = {
-  index: z.int().min(0).describe('Position in `changes`; 0 for a single change.'),
-  id: z.string().optional().describe('The change’s `id`, when it sent one.'),
-  externalId: z.string().optional(),
-};
-
-const changeResultSchema = z
-  .discriminatedUnion('status', [
-    z.object({ ...resultIdentification, status: z.literal('accepted') }),
-    z.object({
-      ...resultIdentification,
-      status: z.literal('rejected'),
-      errors: z.array(fieldErrorSchema).min(1),
-    }),
-  ])
-  .meta({
-    id: 'ErpChangeResult',
-    description:
-      'accepted: queued, to be applied to Klaviyo shortly. rejected: not applied, kept on the dead-letter queue with the errors; fix and send it again.',
-  });
-
-export const erpReceiptSchema = z
-  .object({ results: z.array(changeResultSchema) })
-  .meta({ id: 'ErpReceipt', description: 'One result per change, in the order sent.' });
-
-export const erpRefusalSchema = z
-  .object({ error: z.string(), errors: z.array(fieldErrorSchema).optional() })
-  .meta({ id: 'ErpRefusal', description: 'The request as a whole was refused; nothing was queued.' });
-
 type ErpChange = z.output<typeof erpChangeSchema>;
-export type FieldError = z.output<typeof fieldErrorSchema>;
-export type ChangeResult = z.output<typeof changeResultSchema>;
-export type ErpReceipt = z.output<typeof erpReceiptSchema>;
-export type ErpRefusal = z.output<typeof erpRefusalSchema>;
 
 export interface ErpDelivery {
   tenant: string;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { DeadLetter } from '../ports.js';
 
 /**
  * The largest letter put on the dead-letter queue. SQS takes 1 MiB since 2025, but 256 KiB was
@@ -21,7 +20,11 @@ export const contentIdOf = (bytes: Uint8Array | string) => `sha256:${sha256Hex(b
  * so that it can be matched with the sender's copy: a letter that cannot be sent would turn a
  * signed delivery into endless retries of the same bytes.
  */
-export function letterWithPayload(letter: Omit<DeadLetter, 'payload'>, payload: Buffer | string): DeadLetter {
+// Generic over the letter, so that this module needs nothing of lib/dead-letter.ts, which uses it.
+export function letterWithPayload<Letter extends { reason: string; context?: Record<string, unknown> }>(
+  letter: Letter,
+  payload: Buffer | string,
+): Letter & { payload: string; context?: Record<string, unknown> } {
   const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
   if (bytes.length <= DEAD_LETTER_MAX_BYTES) {
     const whole = { ...letter, payload: bytes.toString('utf8') };

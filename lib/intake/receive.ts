@@ -1,20 +1,15 @@
 import { TENANT_NAME } from '../config.js';
 import { isTransient, PermanentError } from '../errors.js';
-import type { WebhookRequest, WebhookResponse } from '../http.js';
-import {
-  customerOf,
-  isCustomerMerge,
-  isIdentityChange,
-  kindOf,
-  messageGroupOf,
-  type QueuedChange,
-} from '../identity-change.js';
+import { refusal, type WebhookRequest, type WebhookResponse } from '../http.js';
+import { customerOf, isCustomerMerge, kindOf, type QueuedChange } from '../identity-change.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { ChangeQueue, Clock, DeadLetters, SeenBodies, WebhookSecrets } from '../ports.js';
 import { Reason } from '../reasons.js';
-import { runInGroups } from '../sync/run-in-groups.js';
+import { enqueueInOrder, settleAll } from './enqueue.js';
 import { contentIdOf, letterWithPayload } from './letters.js';
+import { type ReplayCheck, refuseReplay, replayCouldHarm } from './replay.js';
 import type { VerifiedDelivery, WebhookSource } from './source.js';
+import { signedByAnyOf, type Verification, verify } from './verify.js';
 
 export interface IntakeDependencies {
   /** Only the tenants' webhook secrets: an intake never holds a Klaviyo key. */
@@ -37,14 +32,8 @@ export type WebhookIntake = (request: WebhookRequest) => Promise<WebhookResponse
  */
 export const NOT_AUTHENTICATED: WebhookResponse = { statusCode: 401, body: { error: 'invalid signature' } };
 
-/** Why a signed body that came before under another delivery id is not taken again. */
-export const REPLAY_REASON = 'replay: the same signed body came under another delivery id within a day';
-
-const refusal = (statusCode: number, error: string): WebhookResponse => ({ statusCode, body: { error } });
 const tooLarge = (source: Pick<WebhookSource, 'maxBodyBytes'>) =>
   `body larger than ${source.maxBodyBytes} bytes`;
-
-type Verification = 'signed' | 'invalid_signature' | 'no_webhook_secret';
 
 /**
  * Takes one webhook request of `source`: size, signature shape, tenant, signature (cached secret,
@@ -107,47 +96,6 @@ export async function receiveWebhook(
       ? { seenBodies: deps.seenBodies, key: `${source.name}#${replayKey}` }
       : undefined;
   return takeVerified(source, request, { tenant, deliveryId, receivedAt: now }, deps, replayCheck);
-}
-
-/**
- * Whether a replay of this change could do harm: only a change ordered by an unsigned time. One
- * ordered by its signed time (Shopify's `updated_at`) comes back stale or as a no-op at the
- * worker's staleness guard, and costs no claim (a DynamoDB write) per delivery.
- */
-export const replayCouldHarm = (queued: QueuedChange) =>
-  isIdentityChange(queued) && queued.occurredAtUnsigned === true;
-
-/**
- * Claims a signed body's digest under this delivery's id, before queueing: the sender's retry of
- * it (same id) passes again, so a failure after the claim loses nothing; only another delivery id
- * with these bytes is a replay. Undefined when the body may be queued, else the answer.
- */
-async function refuseReplay(
-  check: ReplayCheck,
-  { deliveryId, receivedAt }: { deliveryId: string; receivedAt: Date },
-  facts: Record<string, unknown>,
-  { log, count }: Telemetry,
-): Promise<WebhookResponse | undefined> {
-  let first: boolean;
-  try {
-    first = await check.seenBodies.claim(check.key, deliveryId, receivedAt);
-  } catch (error) {
-    log.error('Webhook not checked for a replay: seen bodies unavailable', {
-      ...facts,
-      error: error as Error,
-    });
-    return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
-  }
-  if (first) return undefined;
-  count('WebhookIgnored');
-  log.warn('Webhook ignored: a replay', { ...facts, replayKey: check.key });
-  return { statusCode: 200, body: { status: 'ignored', reason: REPLAY_REASON } };
-}
-
-/** Where a signed body's replays are told apart (SeenBodies), and the body's key there. */
-interface ReplayCheck {
-  seenBodies: SeenBodies;
-  key: string;
 }
 
 /**
@@ -285,7 +233,7 @@ async function takeUnknownTenant(
   refuse: (answer: WebhookResponse, why: string, facts: Record<string, unknown>) => WebhookResponse,
 ): Promise<WebhookResponse> {
   const signers = source.signersWhenUnknown?.(request) ?? [];
-  const signed = await signedByAnyOf(source, request, signers, deps, now);
+  const signed = await signedByAnyOf(source, request, signers, deps.secrets, now);
   if (signed === 'unavailable') return refusal(503, 'temporarily unable to verify');
   if (signed === 'not_signed') {
     // Cut: the name comes from the request, and a log line is no place for 600 characters of it.
@@ -301,64 +249,4 @@ async function takeUnknownTenant(
     deps.telemetry.log.error('Webhook not kept', { source: source.name, deliveryId, error: error as Error });
     return refusal(isTransient(error) ? 503 : 500, 'temporarily unable to queue');
   }
-}
-
-/**
- * Whether a request that names no tenant is signed with one of `signers`' (cached) secrets:
- * `unavailable` when none matched and a secret could not be read for now. Their number is the
- * configuration's, not the caller's, and their secrets are cached: no Secrets Manager call per request.
- */
-async function signedByAnyOf(
-  source: WebhookSource,
-  request: WebhookRequest,
-  signers: readonly string[],
-  deps: IntakeDependencies,
-  now: Date,
-): Promise<'signed' | 'unavailable' | 'not_signed'> {
-  const outcomes = await Promise.allSettled(
-    signers.map(async (signer) =>
-      source.isSignedWith(request, source.secretsOf(await deps.secrets.get(signer)), now),
-    ),
-  );
-  if (outcomes.some((outcome) => outcome.status === 'fulfilled' && outcome.value)) return 'signed';
-  const unavailable = outcomes.some(
-    (outcome) => outcome.status === 'rejected' && isTransient(outcome.reason),
-  );
-  return unavailable ? 'unavailable' : 'not_signed';
-}
-
-/** Tries the cached secrets first, then fresh ones once: a rotation may have added a secret. */
-async function verify(
-  source: WebhookSource,
-  request: WebhookRequest,
-  tenant: string,
-  secrets: WebhookSecrets,
-  now: Date,
-): Promise<Verification> {
-  const cached = source.secretsOf(await secrets.get(tenant));
-  if (source.isSignedWith(request, cached, now)) return 'signed';
-  const fresh = source.secretsOf(await secrets.get(tenant, { fresh: true }));
-  if (fresh.length === 0) return 'no_webhook_secret';
-  return source.isSignedWith(request, fresh, now) ? 'signed' : 'invalid_signature';
-}
-
-/**
- * SQS FIFO keeps a message group in the order it was sent: one customer's changes go one after
- * another, in the order given, while different customers' go in parallel.
- */
-async function enqueueInOrder(changes: QueuedChange[], queue: ChangeQueue) {
-  const items = changes.map((change, index) => ({
-    id: String(index),
-    groupId: messageGroupOf(change),
-    change,
-  }));
-  const { errors } = await runInGroups(items, ({ change }) => queue.enqueue(change));
-  const [firstError] = errors.values();
-  if (errors.size > 0) throw firstError;
-}
-
-/** Like Promise.all, but answers only when nothing is in flight any more. */
-async function settleAll(work: Promise<unknown>[]) {
-  const failed = (await Promise.allSettled(work)).find((outcome) => outcome.status === 'rejected');
-  if (failed) throw failed.reason;
 }

@@ -35,7 +35,7 @@ export interface WebhookSource {
   /**
    * What names the signed content when the signature covers only the body (Shopify: its digest),
    * so that the same body under another delivery id is told as a replay (receive.ts, SeenBodies);
-   * claimed only for changes a replay could harm (receive.ts, replayCouldHarm).
+   * claimed only for changes a replay could harm (replay.ts, replayCouldHarm).
    * Absent where the signature covers the delivery id and a timestamp (the ERP's Standard Webhooks).
    */
   replayKeyOf?(request: WebhookRequest): string;

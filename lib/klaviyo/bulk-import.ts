@@ -1,5 +1,5 @@
 import type { BulkImportError, BulkImportJob, BulkImportProfile, KlaviyoBulkImports } from '../ports.js';
-import type { KlaviyoSend } from './client.js';
+import type { KlaviyoSend } from './transport.js';
 
 /**
  * Klaviyo's bulk profile import jobs (`POST /api/profile-bulk-import-jobs`): up to 10,000 profiles

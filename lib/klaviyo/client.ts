@@ -1,6 +1,5 @@
 import type { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ScannedProfile } from '../duplicates/match.js';
 import { isTransient } from '../errors.js';
 import type {
   IdentifierField,
@@ -9,12 +8,14 @@ import type {
   KlaviyoProfileScan,
   KlaviyoProfiles,
   RequestGate,
+  ScannedProfile,
 } from '../ports.js';
 import { BULK_IMPORT_PATH, bulkImportsOf } from './bulk-import.js';
 import { KlaviyoApiError, type KlaviyoErrorDetail, KlaviyoUnreachableError } from './errors.js';
 import { DELETION_PATH } from './limits.js';
+import { MAX_FILTER_VALUES, pagedLookup } from './lookup.js';
 import { defaultRetryPolicy, nextRetryDelayMs, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
-import { exchange, type HttpAnswer } from './transport.js';
+import { exchange, type HttpAnswer, type KlaviyoSend } from './transport.js';
 
 export interface KlaviyoClientOptions {
   baseUrl: string;
@@ -39,8 +40,6 @@ const MEDIA_TYPE = 'application/vnd.api+json';
 const PROFILE_FIELDS = 'email,phone_number,external_id';
 /** What the duplicates finder compares: the identifiers and the names. */
 const SCAN_FIELDS = `${PROFILE_FIELDS},first_name,last_name`;
-/** Values one lookup may carry: a page holds at most 100 profiles, one per value at most. */
-export const MAX_FILTER_VALUES = 100;
 
 interface ProfileResource {
   id: string;
@@ -84,13 +83,6 @@ const endpointOf = (method: string, path: string) =>
 
 /** Klaviyo filter values are double-quoted strings; escape what would end the quote. */
 const quoteFilterValue = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-
-/** What one request came back with: its status and parsed JSON body. */
-export type KlaviyoSend = (
-  method: 'GET' | 'POST' | 'PATCH',
-  path: string,
-  body?: unknown,
-) => Promise<{ status: number; json: unknown }>;
 
 export function createKlaviyoClient(
   options: KlaviyoClientOptions,
@@ -176,9 +168,11 @@ export function createKlaviyoClient(
     return (json as ProfileCollection | undefined) ?? {};
   }
 
-  async function findAmong(field: IdentifierField, values: string[]): Promise<KlaviyoProfile[]> {
-    return ((await filteredPage(PROFILE_FIELDS, field, values)).data ?? []).map(toProfile);
-  }
+  /** Every profile whose `field` is one of `values` (emails in either case), 100 values a request. */
+  const findAmong = (field: IdentifierField, values: string[]) =>
+    pagedLookup(field, values, async (page) =>
+      ((await filteredPage(PROFILE_FIELDS, field, page)).data ?? []).map(toProfile),
+    );
 
   /** One request: `equals` for one value, `any` for several; a page holds every match of ≤ 100 values. */
   async function filteredPage(
@@ -201,12 +195,7 @@ export function createKlaviyoClient(
   return {
     ...bulkImportsOf(send),
 
-    findProfiles(field, value) {
-      // Klaviyo compares filter strings case-sensitively; an email may be stored either way.
-      const values = field === 'email' ? [value, value.toLowerCase()] : [value];
-      return findAmong(field, values);
-    },
-
+    findProfiles: (field, value) => findAmong(field, [value]),
     findProfilesAmong: findAmong,
 
     async profilePage(cursor) {

@@ -65,3 +65,13 @@ export function exchange({
     request.end(body);
   });
 }
+
+/**
+ * One request through the client's machinery (pacing, retries, typed errors), as the client's
+ * parts (bulk-import.ts) send it: what came back is its status and parsed JSON body.
+ */
+export type KlaviyoSend = (
+  method: 'GET' | 'POST' | 'PATCH',
+  path: string,
+  body?: unknown,
+) => Promise<{ status: number; json: unknown }>;

@@ -6,6 +6,7 @@ import { contentIdOf, letterWithPayload } from '../intake/letters.js';
 import { type IntakeDependencies, takeVerified } from '../intake/receive.js';
 import { Reason } from '../reasons.js';
 import { describeIssues } from '../validation.js';
+import { shopifyHeader } from './headers.js';
 import { shopifyWebhookSource } from './receive-webhook.js';
 
 /** Every Shopify partner event source, and so its events' `source`, is named like this. */
@@ -13,7 +14,7 @@ const SHOPIFY_PARTNER_SOURCE_PREFIX = 'aws.partner/shopify.com/';
 
 /**
  * A Shopify webhook delivered by Amazon EventBridge: the EventBridge envelope, and in `detail`
- * the topic's payload (already parsed JSON) and `metadata`, the X-Shopify-* headers.
+ * the topic's payload (already parsed JSON) and `metadata`, the delivery's headers (headers.ts).
  */
 const shopifyEventSchema = z.object({
   id: z.string().min(1),
@@ -90,7 +91,7 @@ export function shopifyEventBridgeIntake(
     }
     const { source: partnerSource, detail } = parsed.data;
     const headers = lowerCaseHeaders(detail.metadata);
-    const shop = headers['x-shopify-shop-domain'];
+    const shop = shopifyHeader(headers, 'shop');
     if (config.shopifyEventBusName && partnerSource !== config.shopifyEventBusName) {
       return keep(event, Reason.InvalidPayload, `from ${partnerSource}, not ${config.shopifyEventBusName}`, {
         shop,

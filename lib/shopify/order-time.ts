@@ -1,6 +1,6 @@
 /**
  * When a Shopify change happened, for ordering it, from what can be trusted. The HMAC covers only
- * the body: `updated_at` in it is Shopify's word, while `X-Shopify-Triggered-At` is a header anyone
+ * the body: `updated_at` in it is Shopify's word, while the triggered-at header is one anyone
  * replaying a captured body can set. So the body's time wins; a header time is taken only when no
  * signed one exists, is not believed beyond a little clock skew ahead of receipt, and is marked
  * unsigned so that it never makes a later change stale (lib/sync/plan.ts, watermarkAfter).
@@ -19,7 +19,7 @@ export interface OrderTime {
 export interface OrderTimeInputs {
   /** The body's `updated_at` (signed: the HMAC covers the body). */
   signedTime: string | null | undefined;
-  /** `X-Shopify-Triggered-At`. */
+  /** The delivery's triggered-at header (headers.ts). */
   headerTime: string | undefined;
   receivedAt: Date;
   /**

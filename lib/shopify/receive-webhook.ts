@@ -14,6 +14,7 @@ import {
   type ShopifyCustomer,
   type ShopifyCustomerMerge,
 } from './customer-payload.js';
+import { readShopifyDelivery, type ShopifyDelivery, shopifyHeader, shopifyHeaderName } from './headers.js';
 import { type OrderTimeInputs, orderTimeOf } from './order-time.js';
 import { isValidShopifySignature } from './signature.js';
 
@@ -31,8 +32,6 @@ const isComplianceTopic = (topic: string): topic is ComplianceTopic =>
  * larger is not a customer payload, and is not read.
  */
 export const SHOPIFY_MAX_BODY_BYTES = 256 * 1024;
-
-const SIGNATURE_HEADER = 'x-shopify-hmac-sha256';
 
 /**
  * Shopify's webhooks `customers/create`, `customers/update` and `customers/merge` (other topics
@@ -52,45 +51,48 @@ export function shopifyWebhookSource(
   return {
     name: 'shopify',
     maxBodyBytes: SHOPIFY_MAX_BODY_BYTES,
-    tenantOf: (request) => tenantForShop(config, request.headers['x-shopify-shop-domain']),
+    tenantOf: (request) => tenantForShop(config, shopifyHeader(request.headers, 'shop')),
     signersWhenUnknown: () => mappedTenants,
-    deliveryIdOf: (request) => request.headers['x-shopify-webhook-id'],
+    deliveryIdOf: (request) => shopifyHeader(request.headers, 'webhookId'),
     unsignedReason: (request) =>
-      request.headers[SIGNATURE_HEADER] ? undefined : 'X-Shopify-Hmac-Sha256 is required',
+      shopifyHeader(request.headers, 'signature')
+        ? undefined
+        : `${shopifyHeaderName('signature')} is required`,
     secretsOf: (secret) => secret.shopifyWebhookSecrets,
     isSignedWith: (request, secrets) =>
-      isValidShopifySignature(request.body, request.headers[SIGNATURE_HEADER], secrets),
+      isValidShopifySignature(request.body, shopifyHeader(request.headers, 'signature'), secrets),
     // Only the body is signed: its bytes, not the (unsigned) webhook or event id, name a delivery's content.
     replayKeyOf: (request) => contentIdOf(request.body),
     letterContext: (request) => ({
-      topic: request.headers['x-shopify-topic'],
-      shop: request.headers['x-shopify-shop-domain'],
+      topic: shopifyHeader(request.headers, 'topic'),
+      shop: shopifyHeader(request.headers, 'shop'),
     }),
-    read: (request, delivery) =>
-      readShopifyDelivery(request, delivery, config.defaultPhoneRegion, headersAuthentic),
+    read: (request, delivery) => readDelivery(request, delivery, config.defaultPhoneRegion, headersAuthentic),
   };
 }
 
-function readShopifyDelivery(
+/** The facts a processed delivery's headers carry. */
+type ShopifyFacts = Extract<ShopifyDelivery, { valid: true }>;
+
+function readDelivery(
   { headers, body }: WebhookRequest,
   delivery: VerifiedDelivery,
   defaultPhoneRegion: string,
   headersAuthentic: boolean,
 ): Reading {
-  const topic = headers['x-shopify-topic'];
-  if (!topic || !PROCESSED_TOPICS.has(topic)) {
-    return { kind: 'ignored', reason: `topic ${topic ?? '(none)'} is not processed` };
-  }
+  const facts = readShopifyDelivery(headers, PROCESSED_TOPICS);
+  if (!facts.valid) return { kind: 'ignored', reason: facts.reason };
+  const { topic } = facts;
   const times = {
-    headerTime: headers['x-shopify-triggered-at'],
+    headerTime: facts.triggeredAt,
     receivedAt: delivery.receivedAt,
     headersAuthentic,
   };
   const change = isComplianceTopic(topic)
-    ? readComplianceRequest(body.toString('utf8'), topic, headers, delivery)
+    ? readComplianceRequest(body.toString('utf8'), topic, facts, delivery)
     : topic === CUSTOMER_MERGE_TOPIC
-      ? readCustomerMerge(body.toString('utf8'), headers, delivery, times)
-      : readCustomerChange(body.toString('utf8'), headers, delivery, defaultPhoneRegion, times);
+      ? readCustomerMerge(body.toString('utf8'), facts, delivery, times)
+      : readCustomerChange(body.toString('utf8'), facts, delivery, defaultPhoneRegion, times);
   if ('reason' in change) return { kind: 'unusable', reason: change.reason };
   return {
     kind: 'changes',
@@ -109,14 +111,14 @@ function readShopifyDelivery(
 function readComplianceRequest(
   body: string,
   topic: ComplianceTopic,
-  headers: WebhookRequest['headers'],
+  facts: ShopifyFacts,
   { tenant, deliveryId, receivedAt }: VerifiedDelivery,
 ): ComplianceRequest | { reason: string } {
   const parsed = parseShopifyComplianceRequest(body, topic);
   if (!parsed.ok) return parsed;
   const { request } = parsed;
-  if (request.shopDomain.toLowerCase() !== headers['x-shopify-shop-domain']?.toLowerCase()) {
-    return { reason: `the payload's shop_domain is not X-Shopify-Shop-Domain's shop` };
+  if (request.shopDomain.toLowerCase() !== facts.shop?.toLowerCase()) {
+    return { reason: `the payload's shop_domain is not ${shopifyHeaderName('shop')}'s shop` };
   }
   const asked = {
     tenant,
@@ -145,36 +147,35 @@ type DeliveryTimes = Omit<OrderTimeInputs, 'signedTime'>;
 
 function readCustomerChange(
   body: string,
-  headers: WebhookRequest['headers'],
+  facts: ShopifyFacts,
   delivery: VerifiedDelivery,
   defaultPhoneRegion: string,
   times: DeliveryTimes,
 ): QueuedChange | { reason: string } {
   const parsed = parseShopifyCustomer(body);
-  return parsed.ok ? toIdentityChange(parsed.customer, headers, delivery, defaultPhoneRegion, times) : parsed;
+  return parsed.ok ? toIdentityChange(parsed.customer, facts, delivery, defaultPhoneRegion, times) : parsed;
 }
 
 function readCustomerMerge(
   body: string,
-  headers: WebhookRequest['headers'],
+  facts: ShopifyFacts,
   delivery: VerifiedDelivery,
   times: DeliveryTimes,
 ): QueuedChange | { reason: string } {
   const parsed = parseShopifyCustomerMerge(body);
-  return parsed.ok ? toCustomerMerge(parsed.merge, headers, delivery, times) : parsed;
+  return parsed.ok ? toCustomerMerge(parsed.merge, facts, delivery, times) : parsed;
 }
 
 /**
- * The payload has no time of its own: Shopify's X-Shopify-Triggered-At (capped: order-time.ts),
+ * The payload has no time of its own: the time Shopify's headers say it was triggered (capped: order-time.ts),
  * else when it arrived. A merge never moves a staleness watermark, whatever its time.
  */
 function toCustomerMerge(
   merge: ShopifyCustomerMerge,
-  headers: WebhookRequest['headers'],
+  { eventId }: ShopifyFacts,
   { tenant, deliveryId, receivedAt }: VerifiedDelivery,
   times: DeliveryTimes,
 ): CustomerMerge {
-  const eventId = headers['x-shopify-event-id'];
   const orderTime = orderTimeOf({ ...times, signedTime: undefined }, { orReceipt: true });
   return {
     kind: 'customerMerge',
@@ -192,13 +193,15 @@ function toCustomerMerge(
 
 function toIdentityChange(
   customer: ShopifyCustomer,
-  headers: WebhookRequest['headers'],
+  { eventId }: ShopifyFacts,
   { tenant, deliveryId, receivedAt, log }: VerifiedDelivery,
   defaultPhoneRegion: string,
   times: DeliveryTimes,
 ): IdentityChange | { reason: string } {
   const orderTime = orderTimeOf({ ...times, signedTime: customer.updatedAt });
-  if (!orderTime) return { reason: 'updated_at (or X-Shopify-Triggered-At) is missing or not a date' };
+  if (!orderTime) {
+    return { reason: `updated_at (or ${shopifyHeaderName('triggeredAt')}) is missing or not a date` };
+  }
 
   // Shopify sends null for "none" and never a previous value; clearing Klaviyo's identifier on
   // that is not safe, so a missing value leaves Klaviyo's as it is.
@@ -211,7 +214,6 @@ function toIdentityChange(
     sourceEventId: deliveryId,
     receivedAt: receivedAt.toISOString(),
   };
-  const eventId = headers['x-shopify-event-id'];
   if (eventId) change.eventId = eventId;
   const email = normalizeEmail(customer.email);
   if (email) change.email = email;

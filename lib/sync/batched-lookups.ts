@@ -12,8 +12,6 @@ import { isOurs, type Lookup, lookupOrder } from './plan.js';
  * An answer stays only as long as nothing this client wrote could have changed it: a write drops
  * the answers that name the profile written or a value it wrote.
  */
-export const MAX_VALUES_PER_QUERY = 100;
-
 /** Lookups in the order we resolve: each field's query carries every value of that field. */
 const FIELD_ORDER: IdentifierField[] = ['external_id', 'email', 'phone_number'];
 
@@ -43,27 +41,21 @@ export function withBatchedLookups(klaviyo: KlaviyoProfiles): BatchedLookups {
     forget((key) => keys.has(key));
   };
 
-  /** One field's values, as given and (emails) lower-cased too, at most 100 a query. */
+  /** One field's values, in as few requests as the paged lookup makes. */
   async function queryField(field: IdentifierField, values: string[]) {
-    const sent = [
-      ...new Set(values.flatMap((value) => (field === 'email' ? [value, value.toLowerCase()] : [value]))),
-    ];
-    for (let start = 0; start < sent.length; start += MAX_VALUES_PER_QUERY) {
-      const chunk = sent.slice(start, start + MAX_VALUES_PER_QUERY);
-      const found = await klaviyo.findProfilesAmong(field, chunk);
-      // An email and its lower-cased form share one answer, and may fall into two queries: the
-      // second adds to what the first found (once, should both find the same profile).
-      for (const value of chunk) {
-        const key = keyOf(field, value);
-        if (!answers.has(key)) answers.set(key, []);
-      }
-      for (const profile of found) {
-        const value = profile[field as Exclude<IdentifierField, 'id'>];
-        if (!value) continue;
-        const key = keyOf(field, value);
-        const answer = answers.get(key) ?? [];
-        if (!answer.some(({ id }) => id === profile.id)) answers.set(key, [...answer, profile]);
-      }
+    const found = await klaviyo.findProfilesAmong(field, values);
+    for (const value of values) {
+      const key = keyOf(field, value);
+      if (!answers.has(key)) answers.set(key, []);
+    }
+    // An email and its lower-cased form share one answer, and may fall into two requests: both
+    // add to it (once, should both find the same profile).
+    for (const profile of found) {
+      const value = profile[field as Exclude<IdentifierField, 'id'>];
+      if (!value) continue;
+      const key = keyOf(field, value);
+      const answer = answers.get(key) ?? [];
+      if (!answer.some(({ id }) => id === profile.id)) answers.set(key, [...answer, profile]);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Identifiers, IdentityChange } from '../identity-change.js';
+import { defaultPolicies, type Policies } from '../policies.js';
 import type { KlaviyoProfile } from '../ports.js';
 import type { IdentifierDigests } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
@@ -11,6 +12,8 @@ import {
   sameValue,
 } from './identifiers.js';
 import { earlySkipOf } from './staleness.js';
+
+export { defaultPolicies, type Policies };
 
 /**
  * How a change is applied, decided from plain data: the change, what the lookups found, and the
@@ -39,27 +42,6 @@ export interface Facts {
    */
   attempt: number;
 }
-
-export interface Policies {
-  /** No profile found: create one, or skip the change. */
-  onMissingProfile: 'create' | 'skip';
-  /** Another profile without our external_id (or with the same one) holds a wanted identifier. */
-  onDuplicateProfile: 'merge' | 'park' | 'skip';
-  /** Tries before a change blocked by another customer's identifier is parked. */
-  conflictAttempts: number;
-  /**
-   * Read the recorded profile back from Klaviyo (one request) instead of trusting the record: an
-   * identifier someone edited in Klaviyo is then corrected by a no-op change too.
-   */
-  verifyUnchanged: boolean;
-}
-
-export const defaultPolicies: Policies = {
-  onMissingProfile: 'create',
-  onDuplicateProfile: 'merge',
-  conflictAttempts: 4,
-  verifyUnchanged: false,
-};
 
 export type SkipReason =
   | typeof Reason.MergedIntoOtherCustomer

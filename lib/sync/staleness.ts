@@ -21,7 +21,7 @@ export function isStale(occurredAt: string, lastAppliedAt: string | undefined): 
  * The staleness watermark once `change` is applied. A signed time moves it forward. A time no
  * signature covers (`occurredAtUnsigned`: a Shopify header) orders its own change, which is stale
  * against the watermark like any, but never moves it: a replayed body with
- * `X-Shopify-Triggered-At: 2100` would otherwise make every later real change stale, for ever.
+ * a Shopify triggered-at header of 2100 would otherwise make every later real change stale, for ever.
  */
 export function watermarkAfter(
   change: Pick<IdentityChange, 'occurredAt' | 'occurredAtUnsigned'>,

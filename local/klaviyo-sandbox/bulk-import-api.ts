@@ -6,8 +6,8 @@ import {
 import { isPlainObject } from './attributes.js';
 import { ApiError, invalidPointer, notFound } from './errors.js';
 import { pageOf } from './paging.js';
-import type { ApiContext, ApiRoute } from './profile-api.js';
 import type { Reply } from './reply.js';
+import type { ApiContext, ApiRoute } from './routes.js';
 import { formatTimestamp } from './store.js';
 import type { BulkImportJobState } from './types.js';
 

@@ -1,8 +1,8 @@
 import { DELETION_ENDPOINT, DELETION_PATH } from '../../lib/klaviyo/limits.js';
 import { isPlainObject } from './attributes.js';
 import { ApiError, invalidPointer } from './errors.js';
-import type { ApiContext, ApiRoute } from './profile-api.js';
 import type { Reply } from './reply.js';
+import type { ApiContext, ApiRoute } from './routes.js';
 
 /**
  * Klaviyo's "Request Profile Deletion" (`POST /api/data-privacy-deletion-jobs`, scope

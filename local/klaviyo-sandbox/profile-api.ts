@@ -1,38 +1,14 @@
 import { isPlainObject, parseAttributes, requireIdentifier } from './attributes.js';
 import { BULK_IMPORT_PATHS } from './bulk-import-api.js';
-import type { BulkImportQueue } from './bulk-imports.js';
 import { DELETION_PATHS } from './deletion-api.js';
 import { ApiError, invalidParameter, invalidPointer, methodNotAllowed, notFound } from './errors.js';
 import { parseProfileFilter } from './filter.js';
-import type { MergeQueue } from './merges.js';
 import { pageOf } from './paging.js';
 import type { ParsedBody, Reply } from './reply.js';
 import { parseSparseFields, profileResource, profileUrl } from './resource.js';
+import type { ApiContext, ApiRoute } from './routes.js';
 import type { ProfileStore } from './store.js';
 import type { Profile, ProfileChanges } from './types.js';
-
-export interface ApiContext {
-  /** The `{id}` path segment; empty on collection routes. */
-  id: string;
-  query: URLSearchParams;
-  body: ParsedBody;
-  /** The body's size in bytes. */
-  bodyBytes: number;
-  store: ProfileStore;
-  merges: MergeQueue;
-  bulkImports: BulkImportQueue;
-  baseUrl: string;
-  /** `clock()` when the request arrived. */
-  now: number;
-}
-
-export interface ApiRoute {
-  method: string;
-  /** Rate-limit counter key: one per operation, like Klaviyo's per-endpoint limits. */
-  key: string;
-  queryParams: readonly string[];
-  handle(ctx: ApiContext): Reply;
-}
 
 export interface MatchedRoute {
   route: ApiRoute;

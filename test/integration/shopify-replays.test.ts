@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDynamoSeenBodies } from '../../lib/adapters/dynamo-seen-bodies.js';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
-import { REPLAY_REASON } from '../../lib/intake/receive.js';
+import { REPLAY_REASON } from '../../lib/intake/replay.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { shopifyHeaders } from '../../local/shopify-deliveries.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';

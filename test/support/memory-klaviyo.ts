@@ -1,5 +1,6 @@
 import type { Identifiers } from '../../lib/identity-change.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
+import { pagedLookup } from '../../lib/klaviyo/lookup.js';
 import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles } from '../../lib/ports.js';
 
 /**
@@ -146,12 +147,14 @@ export function createMemoryKlaviyo(options: MemoryKlaviyoOptions = {}): MemoryK
       return [...profiles.values()].filter((profile) => profile[field] === value).map((p) => ({ ...p }));
     },
 
-    async findProfilesAmong(field: IdentifierField, values: string[]) {
-      call('findProfilesAmong', field, values);
-      return [...profiles.values()]
-        .filter((profile) => values.includes(profile[field] ?? ''))
-        .map((p) => ({ ...p }));
-    },
+    // As the client does: emails in both cases, one recorded call a request of at most 100 values.
+    findProfilesAmong: (field: IdentifierField, values: string[]) =>
+      pagedLookup(field, values, async (page) => {
+        call('findProfilesAmong', field, page);
+        return [...profiles.values()]
+          .filter((profile) => page.includes(profile[field] ?? ''))
+          .map((p) => ({ ...p }));
+      }),
 
     async getProfile(id) {
       call('getProfile', id);

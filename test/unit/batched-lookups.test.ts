@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_VALUES_PER_QUERY, withBatchedLookups } from '../../lib/sync/batched-lookups.js';
+import { MAX_FILTER_VALUES } from '../../lib/klaviyo/lookup.js';
+import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
 import { aChange } from '../support/factories.js';
 import { createMemoryKlaviyo } from '../support/memory-klaviyo.js';
 
@@ -117,12 +118,12 @@ describe('withBatchedLookups', () => {
     await batched.prefetch(changes);
 
     expect(queries().map(([field, values]) => [field, values.length])).toEqual([
-      ['external_id', MAX_VALUES_PER_QUERY],
-      ['external_id', MAX_VALUES_PER_QUERY],
+      ['external_id', MAX_FILTER_VALUES],
+      ['external_id', MAX_FILTER_VALUES],
       ['external_id', 50],
-      ['email', MAX_VALUES_PER_QUERY],
+      ['email', MAX_FILTER_VALUES],
       ['email', 25],
-      ['phone_number', MAX_VALUES_PER_QUERY],
+      ['phone_number', MAX_FILTER_VALUES],
       ['phone_number', 25],
     ]);
     const sentOf = (field: string) => queries().flatMap(([f, values]) => (f === field ? values : []));

@@ -125,20 +125,42 @@ describe('what the client sends', () => {
     expect(query.get('filter')).toBe('any(email,["Ada@Example.com","ada@example.com"])');
   });
 
-  it('finds many values with one any() query, and refuses more than a page can answer', async () => {
+  it('finds many values with one any() query, and more than a page can answer 100 values a request', async () => {
     const { received, baseUrl } = await answering({ status: 200, body: { data: [PROFILE] } });
     const client = clientFor(baseUrl);
     const found = await client.findProfilesAmong('external_id', ['1', '2', '2', '3']);
     expect(found).toHaveLength(1);
-    const query = new URL(received[0]?.url ?? '', 'http://x').searchParams;
-    expect(query.get('filter')).toBe('any(external_id,["1","2","3"])');
-    await expect(
-      client.findProfilesAmong(
-        'external_id',
-        Array.from({ length: 101 }, (_, i) => String(i)),
-      ),
-    ).rejects.toThrow(/at most 100/);
-    expect(received).toHaveLength(1);
+    const filterOf = (index: number) =>
+      new URL(received[index]?.url ?? '', 'http://x').searchParams.get('filter') ?? '';
+    expect(filterOf(0)).toBe('any(external_id,["1","2","3"])');
+
+    const many = Array.from({ length: 201 }, (_, i) => String(i));
+    expect(await client.findProfilesAmong('external_id', many)).toHaveLength(3);
+    expect(received).toHaveLength(4);
+    expect(filterOf(1)).toBe(
+      `any(external_id,[${many
+        .slice(0, 100)
+        .map((v) => `"${v}"`)
+        .join(',')}])`,
+    );
+    expect(filterOf(2)).toBe(
+      `any(external_id,[${many
+        .slice(100, 200)
+        .map((v) => `"${v}"`)
+        .join(',')}])`,
+    );
+    expect(filterOf(3)).toBe('equals(external_id,"200")');
+  });
+
+  it('pages emails with their lower-cased forms, each value once', async () => {
+    const { received, baseUrl } = await answering({ status: 200, body: { data: [] } });
+    const emails = Array.from({ length: 60 }, (_, i) => `C${i}@Example.com`);
+    await clientFor(baseUrl).findProfilesAmong('email', [...emails, 'c0@example.com']);
+    const sent = received.map((request) =>
+      new URL(request.url, 'http://x').searchParams.get('filter')?.match(/"[^"]*"/g),
+    );
+    expect(sent.map((values) => values?.length)).toEqual([100, 20]);
+    expect(sent[0]?.slice(0, 2)).toEqual(['"C0@Example.com"', '"c0@example.com"']);
   });
 
   it('encodes a profile id in the path', async () => {
