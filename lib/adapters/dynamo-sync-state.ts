@@ -195,6 +195,3 @@ export function createDynamoAuditLog(
     },
   };
 }
-
-// Erasure and export on the same table, in a file of their own.
-export { createDynamoCustomerRecords } from './dynamo-customer-records.js';

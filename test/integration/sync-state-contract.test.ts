@@ -1,9 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
-import {
-  createDynamoAuditLog,
-  createDynamoCustomerRecords,
-  createDynamoSyncState,
-} from '../../lib/adapters/dynamo-sync-state.js';
+import { createDynamoCustomerRecords } from '../../lib/adapters/dynamo-customer-records.js';
+import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
 import { describeSyncStateContract } from '../support/sync-state-contract.js';
