@@ -1,5 +1,4 @@
 import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
@@ -7,6 +6,10 @@ import { bind } from '../../cli/commands/bind.js';
 import type { RowResult } from '../../cli/results.js';
 import { type KlaviyoSandbox, SANDBOX_API_KEY, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { captureIo } from '../support/cli.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('bulk');
 
 /**
  * `bind` and `apply` through Klaviyo's bulk profile import jobs, against the Klaviyo sandbox in
@@ -25,7 +28,7 @@ beforeAll(async () => {
     startKlaviyoSandbox({ bulkImportDelayMs: 20 }),
     startKlaviyoSandbox({ bulkImportDelayMs: Number.POSITIVE_INFINITY }),
   ]);
-  dir = await mkdtemp(join(tmpdir(), 'identity-sync-bulk-'));
+  dir = await mkdtemp(join(tempDir(), 'identity-sync-bulk-'));
 });
 afterAll(() => Promise.all([sandbox?.stop(), held?.stop()]));
 beforeEach(() => {

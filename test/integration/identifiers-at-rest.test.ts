@@ -12,34 +12,25 @@ import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedBatch, type QueuedRecord } from '../../lib/sync/process-batch.js';
 import type { WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import {
-  LOCAL_CREDENTIALS,
-  type LocalPeers,
-  startLocalPeers,
-  TABLE_NAME,
-  TENANT_SECRET_PREFIX,
-} from '../../scripts/local-stack/peers.js';
+import { LOCAL_CREDENTIALS, TABLE_NAME, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
 import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import { useLocalPeers } from '../support/local-peers.js';
 
 /**
  * Minimal at rest: after changes go through the worker's path (DynamoDB in dynalite, the tenant
  * secret from the local Secrets Manager endpoint, the Klaviyo sandbox), no customer's email or
  * phone is anywhere in the state table, in any attribute, in any case.
  */
-let peers: LocalPeers;
+const peers = useLocalPeers();
 let secretsClient: SecretsManagerClient;
-beforeAll(async () => {
-  peers = await startLocalPeers();
+beforeAll(() => {
   secretsClient = new SecretsManagerClient({
     region: 'us-east-1',
     endpoint: peers.secrets.url,
     credentials: LOCAL_CREDENTIALS,
   });
 });
-afterAll(async () => {
-  secretsClient?.destroy();
-  await peers?.stop();
-});
+afterAll(() => secretsClient?.destroy());
 
 const tenant = DEMO_TENANT.tenant;
 const FIRST = '2026-05-01T12:00:00.000Z';

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { KLAVIYO_REVISION } from '../../lib/config.js';
 import { TransientError } from '../../lib/errors.js';
@@ -8,7 +8,7 @@ import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/process-queued-change.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { TABLE_NAME } from '../../scripts/local-stack/peers.js';
 import {
   aChange,
   aDeadLetterRecorder,
@@ -17,17 +17,14 @@ import {
   sealedFor,
   testIdentifierKeyFor,
 } from '../support/factories.js';
+import { useLocalPeers } from '../support/local-peers.js';
 
 /**
  * The customer's record in DynamoDB (dynalite, the real SDK client): what the record path and the
  * staleness guard rest on, and how a worker that died between Klaviyo's PATCH and the state write
  * converges when the change is delivered again.
  */
-let peers: LocalPeers;
-beforeAll(async () => {
-  peers = await startLocalPeers();
-});
-afterAll(() => peers.stop());
+const peers = useLocalPeers();
 
 const FIRST = '2026-05-01T12:00:00.000Z';
 const LATER = '2026-05-01T13:00:00.000Z';
