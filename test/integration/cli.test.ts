@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
@@ -12,7 +12,7 @@ import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { putTenantSecrets, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
-import { captureIo } from '../support/cli.js';
+import { captureIo, resultsOf } from '../support/cli.js';
 import { usePeersInEnv } from '../support/local-peers.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -54,23 +54,6 @@ async function inputFile(name: string, lines: string[]) {
   const path = join(dir, name);
   await writeFile(path, `${lines.join('\n')}\n`);
   return path;
-}
-
-/**
- * The results file's lines, in its order (the input's), without the row and target keys a rerun
- * resumes by (each line must have them).
- */
-async function resultsOf(path: string): Promise<RowResult[]> {
-  const text = await readFile(`${path}.results.ndjson`, 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const { row, target, ...result } = JSON.parse(line) as RowResult;
-      expect(row).toMatch(/^[0-9a-f]{16}$/);
-      expect(target).toMatch(/^[0-9a-f]{16}$/);
-      return result;
-    });
 }
 
 const countOf = (results: RowResult[], outcome: string) =>
