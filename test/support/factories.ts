@@ -1,7 +1,14 @@
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import type { CustomerMerge, Identifiers, IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
-import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile, RecordedDigests } from '../../lib/ports.js';
+import type {
+  AppliedChange,
+  Clock,
+  DeadLetter,
+  DeadLetters,
+  KlaviyoProfile,
+  RecordedDigests,
+} from '../../lib/ports.js';
 import {
   customerRecordKey,
   digestIdentifiers,
@@ -46,6 +53,21 @@ export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange
     ...overrides,
   };
 }
+
+/** Customer `externalId`'s change applied to profile 01P, which holds `<externalId>@example.com`. */
+export const anAppliedChange = (
+  tenant: string,
+  externalId: string,
+  overrides: Partial<AppliedChange> = {},
+): AppliedChange => ({
+  tenant,
+  externalId,
+  occurredAt: '2026-05-01T12:00:00.000Z',
+  sourceEventId: `event-${externalId}`,
+  profileId: '01P',
+  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
+  ...overrides,
+});
 
 /** A Shopify customer merge as queued: customer 1001 merged into 2002. */
 export function aCustomerMerge(overrides: Partial<CustomerMerge> = {}): CustomerMerge {

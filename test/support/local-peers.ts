@@ -1,5 +1,17 @@
 import { afterAll, beforeAll } from 'vitest';
-import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
+import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
+import { KLAVIYO_REVISION } from '../../lib/config.js';
+import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
+import { defaultPolicies } from '../../lib/sync/plan.js';
+import type { WorkerDependencies } from '../../lib/sync/process-queued-change.js';
+import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
+import {
+  type LocalPeers,
+  type LocalPeersOptions,
+  startLocalPeers,
+  TABLE_NAME,
+} from '../../scripts/local-stack/peers.js';
+import { aDeadLetterRecorder, aRecordingTelemetry, testIdentifierKeyFor } from './factories.js';
 
 /**
  * Sets `values` in process.env (as the functions and the AWS SDK clients read their settings from
@@ -46,3 +58,30 @@ export function useLocalPeers(options: LocalPeersOptions & { inEnv?: boolean } =
 
 /** useLocalPeers with process.env pointing at them: for code that reads its settings as in production. */
 export const usePeersInEnv = (options: LocalPeersOptions = {}) => useLocalPeers({ ...options, inEnv: true });
+
+/**
+ * The worker's dependencies against the local peers: state and audit in dynalite, the demo
+ * tenant's Klaviyo (the sandbox) through the real client, applying (not a dry run).
+ */
+export function aLocalWorker(
+  peers: LocalPeers,
+  overrides: Partial<WorkerDependencies> = {},
+): WorkerDependencies {
+  return {
+    state: createDynamoSyncState(peers.dynamodb, TABLE_NAME),
+    audit: createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 30),
+    policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
+    identifierKeyFor: testIdentifierKeyFor,
+    klaviyoFor: async () =>
+      createKlaviyoClient({
+        baseUrl: peers.klaviyoBaseUrl,
+        apiKey: DEMO_TENANT.klaviyoPrivateKey,
+        revision: KLAVIYO_REVISION,
+        timeoutMs: 5_000,
+      }),
+    deadLetters: aDeadLetterRecorder(),
+    telemetry: aRecordingTelemetry().telemetry,
+    clock: () => new Date(),
+    ...overrides,
+  };
+}

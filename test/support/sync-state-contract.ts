@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type {
-  AppliedChange,
   AuditEntry,
   AuditLog,
   CustomerRecords,
   ErasureRecord,
   SyncStateStore,
 } from '../../lib/ports.js';
-import { recordedDigestsOf, sealedFor } from './factories.js';
+import { anAppliedChange, recordedDigestsOf, sealedFor } from './factories.js';
 
 /** The three faces of one state store: the staleness guard's state, the audit log, the compliance records. */
 export interface SyncStateStores {
@@ -24,19 +23,7 @@ const FUTURE = '2100-01-01T00:00:00.000Z';
 /** A tenant of its own for each test: stores kept between tests (dynalite) never mix. */
 const aTenant = () => `contract-${randomUUID().slice(0, 8)}`;
 
-const appliedChange = (
-  tenant: string,
-  externalId: string,
-  overrides: Partial<AppliedChange> = {},
-): AppliedChange => ({
-  tenant,
-  externalId,
-  occurredAt: FIRST,
-  sourceEventId: `event-${externalId}`,
-  profileId: '01P',
-  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
-  ...overrides,
-});
+const appliedChange = anAppliedChange;
 
 const anAuditEntry = (tenant: string, externalId: string, decidedAt: string, sourceEventId = decidedAt) =>
   ({
