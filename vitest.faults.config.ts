@@ -5,7 +5,8 @@ import base from './vitest.config.js';
 export default defineConfig({
   test: {
     ...base.test,
-    include: ['test/faults/**/*.test.ts'],
+    // The sandbox's fault injection the suite relies on (a test of the local peer, so in test/local).
+    include: ['test/faults/**/*.test.ts', 'test/local/sandbox-faults.test.ts'],
     env: { ...base.test?.env, FAULT_SUITE_SIZE: 'full' },
     silent: false,
   },

@@ -192,11 +192,19 @@ interface RunFigures {
   startedAt: number;
 }
 
-async function run(workers: number, runIndex: number): Promise<RunFigures> {
-  const tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-throughput-'));
+/**
+ * The local stack for one run, quiet, with `workers` worker invocations at once and Klaviyo's
+ * rate-limit windows starting at `phaseMs`; stopped, and its build folder removed, after `body`.
+ */
+async function withStack<T>(
+  label: string,
+  workers: number,
+  phaseMs: number | 'random',
+  body: (stack: LocalStack) => Promise<T>,
+): Promise<T> {
+  const tempDir = await mkdtemp(join(tmpdir(), `klaviyo-identity-sync-${label}-`));
   const stack = await startLocalStack({
-    // Klaviyo's windows have a phase of their own: the sandbox's start at a random one.
-    peers: { klaviyoRateLimitPhaseMs: 'random' },
+    peers: { klaviyoRateLimitPhaseMs: phaseMs },
     env: { ...process.env, LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
     httpPort: await freePort(),
     lambdaPort: await freePort(),
@@ -206,6 +214,16 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
     onPollError: (error) => console.error(`[poller] ${error instanceof Error ? error.message : error}`),
   });
   try {
+    return await body(stack);
+  } finally {
+    await stack.stop();
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+async function run(workers: number, runIndex: number): Promise<RunFigures> {
+  // Klaviyo's windows have a phase of their own: the sandbox's start at a random one.
+  return withStack('throughput', workers, 'random', async (stack) => {
     const sandbox = stack.peers.klaviyo;
     if (!sandbox) throw new Error('the benchmark needs the Klaviyo sandbox');
     const customers = population(DELIVERIES, runIndex);
@@ -249,10 +267,7 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
       `  Quota ledger writes per Klaviyo request: ${((await ledgerWrites(stack)) / Math.max(1, requests.length)).toFixed(3)} (warm-up included)`,
     );
     return { workers, elapsedSeconds: (endedAt - startedAt) / 1000, requests, startedAt };
-  } finally {
-    await stack.stop();
-    await rm(tempDir, { recursive: true, force: true });
-  }
+  });
 }
 
 function report(
@@ -324,19 +339,8 @@ async function ledgerWrites(stack: LocalStack): Promise<number> {
  * its first delivery until all its changes applied, and the windows' figures.
  */
 async function burstRun(workers: number, bursts: number, runIndex: number): Promise<RunFigures> {
-  const tempDir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-burst-'));
   const phaseMs = Math.floor(Math.random() * 60_000);
-  const stack = await startLocalStack({
-    peers: { klaviyoRateLimitPhaseMs: phaseMs },
-    env: { ...process.env, LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
-    httpPort: await freePort(),
-    lambdaPort: await freePort(),
-    esbuildWorkFolder: relative(SERVICE_DIR, join(tempDir, 'esbuild')),
-    workerConcurrency: workers,
-    onOutput: () => undefined,
-    onPollError: (error) => console.error(`[poller] ${error instanceof Error ? error.message : error}`),
-  });
-  try {
+  return withStack('burst', workers, phaseMs, async (stack) => {
     const sandbox = stack.peers.klaviyo;
     if (!sandbox) throw new Error('the benchmark needs the Klaviyo sandbox');
     const groups = Array.from({ length: bursts }, (_, b) =>
@@ -399,10 +403,7 @@ async function burstRun(workers: number, bursts: number, runIndex: number): Prom
     );
     const elapsed = (Math.max(...finished.map((f) => f.end)) - startedAt) / 1000;
     return { workers, elapsedSeconds: elapsed, requests, startedAt };
-  } finally {
-    await stack.stop();
-    await rm(tempDir, { recursive: true, force: true });
-  }
+  });
 }
 
 const figures: RunFigures[] = [];

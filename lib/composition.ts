@@ -1,13 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { createDynamoCustomerRecords } from './adapters/dynamo-customer-records.js';
 import { createDynamoRequestQuota } from './adapters/dynamo-request-quota.js';
 import { createDynamoSeenBodies } from './adapters/dynamo-seen-bodies.js';
-import {
-  createDynamoAuditLog,
-  createDynamoCustomerRecords,
-  createDynamoSyncState,
-} from './adapters/dynamo-sync-state.js';
-import { createSqsParkedLetters } from './adapters/sqs-peek.js';
+import { createDynamoAuditLog, createDynamoSyncState } from './adapters/dynamo-sync-state.js';
+import { createSqsParkedLetters } from './adapters/sqs-parked-letters.js';
 import { createSqsChangeQueue, createSqsDeadLetters, createSqsRedeliveries } from './adapters/sqs-queues.js';
 import {
   createKlaviyoKeys,

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { createDynamoCustomerRecords } from '../../lib/adapters/dynamo-sync-state.js';
-import { createSqsParkedLetters } from '../../lib/adapters/sqs-peek.js';
+import { createDynamoCustomerRecords } from '../../lib/adapters/dynamo-customer-records.js';
+import { createSqsParkedLetters } from '../../lib/adapters/sqs-parked-letters.js';
 import { readCustomerExport } from '../../lib/privacy/erasure.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
 import { cliSettings, tenantOf } from '../session.js';

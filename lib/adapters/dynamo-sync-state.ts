@@ -1,39 +1,32 @@
 import {
-  type AttributeValue,
-  BatchWriteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TransientError } from '../errors.js';
 import type {
   AppliedChange,
   AuditEntry,
   AuditLog,
-  CustomerRecords,
   CustomerState,
-  ErasedItems,
-  ErasureRecord,
   PendingChange,
   SyncStateStore,
 } from '../ports.js';
-import { customerRecordKey } from '../privacy/identifier-digest.js';
+import { historyWithUnchanged } from '../sync/unchanged-decisions.js';
+import { unchangedOf, unchangedUpdate } from './dynamo-unchanged-decisions.js';
 import {
-  historyWithUnchanged,
-  lastUnchangedOf,
-  type UnchangedDecisions,
-} from '../sync/unchanged-decisions.js';
+  auditEntryOf,
+  auditSortKeyOf,
+  call,
+  isAuditItem,
+  isConditionFailed,
+  isStateItem,
+  partitionOf,
+  stateKey,
+} from './state-table.js';
 
-/**
- * One partition per customer of a tenant: the `state` item (staleness guard, pending change) and
- * the `audit#…` items (decisions, expiring by TTL) sit side by side, so history is one Query.
- * No email or phone is stored as it is: the state keeps digests (`identifierDigests`) and a
- * pending change's identifiers sealed; the audit entries keep them masked and digested.
- */
-const partitionOf = (tenant: string, externalId: string) => ({ S: customerRecordKey(tenant, externalId) });
+/** The customer's state and decisions on the state table (its layout: state-table.ts). */
 
 /**
  * A pending change as stored: its sealed identifiers, never plain ones. One written before they
@@ -41,32 +34,17 @@ const partitionOf = (tenant: string, externalId: string) => ({ S: customerRecord
  * records them sealed at its next delivery).
  */
 function pendingFrom(stored: string): PendingChange {
-  const { sealedIdentifiers, occurredAt, sourceEventId, conflicts } = JSON.parse(stored) as PendingChange;
+  const { sealedIdentifiers, occurredAt, occurredAtUnsigned, sourceEventId, conflicts } = JSON.parse(
+    stored,
+  ) as PendingChange;
   return {
     ...(typeof sealedIdentifiers === 'string' && { sealedIdentifiers }),
     occurredAt,
+    // Kept: the swap that applies it records it, and an unsigned time must not move the watermark.
+    ...(occurredAtUnsigned === true && { occurredAtUnsigned }),
     sourceEventId,
     ...(conflicts !== undefined && { conflicts }),
   };
-}
-const stateKey = (tenant: string, externalId: string) => ({
-  pk: partitionOf(tenant, externalId),
-  sk: { S: 'state' },
-});
-
-async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') throw error;
-    throw new TransientError(
-      'state_unavailable',
-      `DynamoDB ${operation} failed: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
 }
 
 export function createDynamoSyncState(client: DynamoDBClient, tableName: string): SyncStateStore {
@@ -95,7 +73,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
 
     async recordApplied(change: AppliedChange) {
       const occurredMs = String(Date.parse(change.occurredAt));
-      const unchanged = change.unchangedDecidedAt;
+      const unchanged = unchangedUpdate(change);
       try {
         await call('UpdateItem', () =>
           client.send(
@@ -103,8 +81,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
               TableName: tableName,
               Key: stateKey(change.tenant, change.externalId),
               // An unsigned time orders its change but never moves the watermark (plan.ts, watermarkAfter).
-              // A decision that changed nothing is kept here, the last one and a count, not audited apart.
-              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now${unchanged ? ', lastUnchanged = :unchanged' : ''} REMOVE pending, identifiers${unchanged ? ' ADD unchangedCount :one' : ''}`,
+              UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now${unchanged.set} REMOVE pending, identifiers${unchanged.add}`,
               // Conditional so two writers can never move the clock backwards.
               ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
               ExpressionAttributeValues: {
@@ -116,19 +93,14 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
                 ':digests':
                   change.profileId && change.digests ? { S: JSON.stringify(change.digests) } : { NULL: true },
                 ':now': { S: new Date().toISOString() },
-                ...(unchanged && {
-                  ':unchanged': {
-                    S: JSON.stringify(lastUnchangedOf(change, unchanged)),
-                  },
-                  ':one': { N: '1' },
-                }),
+                ...unchanged.values,
               },
             }),
           ),
         );
         return true;
       } catch (error) {
-        if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+        if (isConditionFailed(error)) return false;
         throw error;
       }
     },
@@ -173,7 +145,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
           }),
         ),
       ).catch((error: Error) => {
-        if (error.name !== 'ConditionalCheckFailedException') throw error;
+        if (!isConditionFailed(error)) throw error;
       });
     },
   };
@@ -194,7 +166,7 @@ export function createDynamoAuditLog(
             TableName: tableName,
             Item: {
               pk: partitionOf(entry.tenant, entry.externalId),
-              sk: { S: `audit#${entry.decidedAt}#${entry.sourceEventId}` },
+              sk: { S: auditSortKeyOf(entry) },
               entry: { S: JSON.stringify(entry) },
               expiresAt: { N: String(expiresAt) },
             },
@@ -217,171 +189,9 @@ export function createDynamoAuditLog(
           }),
         ),
       );
-      const entries = Items.filter((item) => item.sk?.S?.startsWith('audit#')).map(
-        (item: Record<string, AttributeValue>) => JSON.parse(item.entry?.S ?? '{}') as AuditEntry,
-      );
-      const state = Items.find((item) => item.sk?.S === 'state');
+      const entries = Items.filter(isAuditItem).map(auditEntryOf);
+      const state = Items.find(isStateItem);
       return historyWithUnchanged(tenant, externalId, entries, unchangedOf(state), limit);
     },
-  };
-}
-
-type Key = { pk: AttributeValue; sk: AttributeValue };
-
-/** An erased customer's record: its keyed digest only (lib/privacy/erasure.ts, erasureSubject). */
-const erasedCustomerKey = (tenant: string, subject: string) => ({
-  pk: { S: `erased#${tenant}#${subject}` },
-  sk: { S: 'erasure' },
-});
-/** A shop's erasure record: one per request. */
-const erasedShopKey = (tenant: string, requestedAt: string, sourceEventId: string) => ({
-  pk: { S: `erased#${tenant}` },
-  sk: { S: `shop#${requestedAt}#${sourceEventId}` },
-});
-
-/** JSON kept in a string attribute is shown as JSON; the rest as its plain value. */
-const JSON_ATTRIBUTES = new Set(['identifierDigests', 'pending', 'identifiers']);
-function plainOf(name: string, value: AttributeValue): unknown {
-  if (value.S !== undefined) return JSON_ATTRIBUTES.has(name) ? JSON.parse(value.S) : value.S;
-  if (value.N !== undefined) return Number(value.N);
-  if (value.BOOL !== undefined) return value.BOOL;
-  if (value.NULL) return null;
-  return value;
-}
-
-/** BatchWriteItem deletes, 25 a call, again for what DynamoDB left unprocessed (a few tries). */
-async function deleteAll(client: DynamoDBClient, tableName: string, keys: Key[]) {
-  for (let start = 0; start < keys.length; start += 25) {
-    let requests = keys.slice(start, start + 25).map((Key) => ({ DeleteRequest: { Key } }));
-    for (let attempt = 0; requests.length > 0; attempt++) {
-      if (attempt === 5) throw new TransientError('state_unavailable', 'DynamoDB left deletes unprocessed');
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      const { UnprocessedItems } = await call('BatchWriteItem', () =>
-        client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } })),
-      );
-      requests = (UnprocessedItems?.[tableName] ?? []).flatMap((request) =>
-        request.DeleteRequest?.Key ? [{ DeleteRequest: { Key: request.DeleteRequest.Key as Key } }] : [],
-      );
-    }
-  }
-}
-
-const countItems = (keys: Key[]): ErasedItems => ({
-  stateItems: keys.filter((key) => key.sk.S === 'state').length,
-  auditItems: keys.filter((key) => key.sk.S?.startsWith('audit#')).length,
-});
-
-/**
- * Erasure and export on the table: a customer's partition read or deleted (Query, BatchWriteItem),
- * a tenant's customers found by Scan, and the erasure records (`erased#…`), which hold no id.
- */
-export function createDynamoCustomerRecords(client: DynamoDBClient, tableName: string): CustomerRecords {
-  async function partition(tenant: string, externalId: string) {
-    const items: Record<string, AttributeValue>[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await call('Query', () =>
-        client.send(
-          new QueryCommand({
-            TableName: tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': partitionOf(tenant, externalId) },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return items;
-  }
-  const keyOf = (item: Record<string, AttributeValue>) => ({ pk: item.pk, sk: item.sk }) as Key;
-
-  return {
-    async readCustomer(tenant, externalId) {
-      const items = await partition(tenant, externalId);
-      const stateItem = items.find((item) => item.sk?.S === 'state');
-      const state =
-        stateItem &&
-        Object.fromEntries(
-          Object.entries(stateItem)
-            .filter(([name]) => name !== 'pk' && name !== 'sk')
-            .map(([name, value]) => [name, plainOf(name, value)]),
-        );
-      const audit = items
-        .filter((item) => item.sk?.S?.startsWith('audit#'))
-        .map((item) => JSON.parse(item.entry?.S ?? '{}') as AuditEntry);
-      return { state, audit };
-    },
-
-    async eraseCustomer(tenant, externalId) {
-      const keys = (await partition(tenant, externalId)).map(keyOf);
-      await deleteAll(client, tableName, keys);
-      return countItems(keys);
-    },
-
-    async eraseTenant(tenant) {
-      const keys: Key[] = [];
-      let start: Record<string, AttributeValue> | undefined;
-      do {
-        const page = await call('Scan', () =>
-          client.send(
-            new ScanCommand({
-              TableName: tableName,
-              FilterExpression: 'begins_with(pk, :customers) OR begins_with(pk, :erased)',
-              ExpressionAttributeValues: {
-                ':customers': { S: customerRecordKey(tenant, '') },
-                ':erased': { S: `erased#${tenant}#` },
-              },
-              ProjectionExpression: 'pk, sk',
-              ConsistentRead: true,
-              ExclusiveStartKey: start,
-            }),
-          ),
-        );
-        keys.push(...(page.Items ?? []).map(keyOf));
-        start = page.LastEvaluatedKey;
-      } while (start);
-      await deleteAll(client, tableName, keys);
-      return countItems(keys);
-    },
-
-    async recordErasure(record: ErasureRecord) {
-      const key =
-        record.scope === 'customer' && record.subject
-          ? erasedCustomerKey(record.tenant, record.subject)
-          : erasedShopKey(record.tenant, record.requestedAt, record.sourceEventId);
-      await call('PutItem', () =>
-        client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: { ...key, erasure: { S: JSON.stringify(record) }, erasedAt: { S: record.erasedAt } },
-          }),
-        ),
-      );
-    },
-
-    async isErased(tenant, subject) {
-      const { Item } = await call('GetItem', () =>
-        client.send(
-          new GetItemCommand({
-            TableName: tableName,
-            Key: erasedCustomerKey(tenant, subject),
-            ConsistentRead: true,
-            ProjectionExpression: 'pk',
-          }),
-        ),
-      );
-      return Item !== undefined;
-    },
-  };
-}
-
-function unchangedOf(state: Record<string, AttributeValue> | undefined): UnchangedDecisions | undefined {
-  if (!state?.lastUnchanged?.S) return undefined;
-  return {
-    last: JSON.parse(state.lastUnchanged.S) as UnchangedDecisions['last'],
-    count: Number(state.unchangedCount?.N ?? 1),
   };
 }

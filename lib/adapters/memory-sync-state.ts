@@ -12,11 +12,18 @@ import {
   lastUnchangedOf,
   type UnchangedDecisions,
 } from '../sync/unchanged-decisions.js';
+import { auditSortKeyOf } from './state-table.js';
+
+/** A customer's audit entries in the table's order (its sort key), oldest first. */
+const inDecidedOrder = (entries: AuditEntry[]) =>
+  [...entries].sort((a, b) => compareCodeUnits(auditSortKeyOf(a), auditSortKeyOf(b)));
+const compareCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * The sync state and audit log in memory, with the DynamoDB adapter's rules: a change older than
  * the one recorded is refused, applying clears the pending change, history is newest first. For
- * one-off CLI runs without SYNC_STATE_TABLE, and for tests.
+ * one-off CLI runs without SYNC_STATE_TABLE, and for tests. Both pass one contract
+ * (test/support/sync-state-contract.ts).
  */
 export function createMemorySyncState(): SyncStateStore &
   AuditLog &
@@ -34,14 +41,15 @@ export function createMemorySyncState(): SyncStateStore &
     async readCustomer(tenant, externalId) {
       const key = keyOf(tenant, externalId);
       const state = states.get(key);
-      const audit = [...(audits.get(key) ?? [])];
-      return { state: state && { ...state }, audit };
+      return { state: state && { ...state }, audit: inDecidedOrder(audits.get(key) ?? []) };
     },
 
     async eraseCustomer(tenant, externalId) {
       const key = keyOf(tenant, externalId);
       const erased = { stateItems: states.delete(key) ? 1 : 0, auditItems: audits.get(key)?.length ?? 0 };
       audits.delete(key);
+      // Kept on the state item in DynamoDB: gone with it.
+      unchanged.delete(key);
       return erased;
     },
 
@@ -49,7 +57,10 @@ export function createMemorySyncState(): SyncStateStore &
       const stateKeys = [...states.keys()].filter(ofTenant(tenant));
       const auditKeys = [...audits.keys()].filter(ofTenant(tenant));
       const auditItems = auditKeys.reduce((sum, key) => sum + (audits.get(key)?.length ?? 0), 0);
-      for (const key of stateKeys) states.delete(key);
+      for (const key of stateKeys) {
+        states.delete(key);
+        unchanged.delete(key);
+      }
       for (const key of auditKeys) audits.delete(key);
       const markers = erasures.filter((record) => record.tenant === tenant && record.scope === 'customer');
       for (const marker of markers) erasures.splice(erasures.indexOf(marker), 1);
@@ -118,12 +129,8 @@ export function createMemorySyncState(): SyncStateStore &
     },
 
     async history(tenant, externalId, limit = 100) {
-      // DynamoDB's sort key is `audit#<decidedAt>#<sourceEventId>`; the same order here.
-      const sortKey = (entry: AuditEntry) => `${entry.decidedAt}#${entry.sourceEventId}`;
       const key = keyOf(tenant, externalId);
-      const entries = [...(audits.get(key) ?? [])].sort((a, b) =>
-        sortKey(a) < sortKey(b) ? 1 : sortKey(a) > sortKey(b) ? -1 : 0,
-      );
+      const entries = inDecidedOrder(audits.get(key) ?? []).reverse();
       return historyWithUnchanged(tenant, externalId, entries, unchanged.get(key), limit);
     },
   };

@@ -6,9 +6,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type DeadLetter, letterOfQueued, type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
-import { TransientError } from '../errors.js';
-import type { ParkedLetters } from '../ports.js';
+import { type QueuedMessage, readQueuedMessage } from '../dead-letter.js';
 import { approximateMessageCount, deduplicationIdOfMove, SQS_BATCH_SIZE } from './sqs-queues.js';
 
 /** How long a read hides the messages if making them visible again fails (or the reader dies). */
@@ -172,55 +170,83 @@ export async function moveMessages(
 ): Promise<MoveReport> {
   const onQueue = await approximateMessageCount(sqs, queueUrl);
   const report: MoveReport = { moved: [], left: [], onQueue, problem: undefined };
-  /** Received and not moved (left, or cut short by a failure): made visible again at the end. */
-  const unfinished = new Map<string, string>();
   const heldGroups = new Set<string>();
+  const walk = await settleEach(sqs, queueUrl, 'moving', options.limit, async (message, peek) => {
+    const group = peek.groupId ?? message.MessageId ?? message.ReceiptHandle ?? '';
+    // Behind a message left in its group (a batch may hold several of one group): left too.
+    if (heldGroups.has(group) || !options.shouldMove(peek)) {
+      heldGroups.add(group);
+      report.left.push(peek);
+      return false;
+    }
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: options.destinationUrl,
+        MessageBody: message.Body ?? '',
+        MessageGroupId: group,
+        // This letter's replay: a replay repeated within SQS's 5 minutes (its delete failed) is
+        // dropped as a duplicate; the same change parked again is another letter, another id.
+        MessageDeduplicationId: deduplicationIdOfMove('replayed', {
+          messageId: message.MessageId ?? message.ReceiptHandle ?? '',
+          sentAt: sentAtOf(message),
+        }),
+      }),
+    );
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    report.moved.push(peek);
+    return true;
+  });
+  report.problem = walk.problem;
+  return report;
+}
+
+/**
+ * Receives each message of `queueUrl` once, holding it `HOLD_SECONDS`, until `limit` are seen or
+ * a receive brings none new; `settle` deletes it (true: gone from the queue) or leaves it (false).
+ * Those left, and any a failure cut short, are made visible again at the end. `complete`: the
+ * queue was read to its end.
+ */
+async function settleEach(
+  sqs: SQSClient,
+  queueUrl: string,
+  doing: string,
+  limit: number,
+  settle: (message: Message, peek: PeekedMessage) => Promise<boolean>,
+): Promise<{ complete: boolean; problem: string | undefined }> {
+  /** Received and still on the queue (left, or cut short by a failure), by id: their receipt handles. */
+  const unsettled = new Map<string, string>();
+  let seen = 0;
+  let complete = false;
+  let problem: string | undefined;
   try {
-    while (report.moved.length + report.left.length < options.limit) {
+    while (seen < limit) {
       const received = await receive(sqs, queueUrl, SQS_BATCH_SIZE, HOLD_SECONDS);
       let fresh = 0;
       for (const message of received) {
         const id = message.MessageId ?? message.ReceiptHandle ?? '';
-        const seen = unfinished.has(id);
-        unfinished.set(id, message.ReceiptHandle ?? '');
-        if (seen) continue;
+        const again = unsettled.has(id);
+        unsettled.set(id, message.ReceiptHandle ?? '');
+        if (again) continue;
         fresh++;
-        const peek = peeked(message);
-        const group = peek.groupId ?? id;
-        // Behind a message left in its group (a batch may hold several of one group): left too.
-        if (heldGroups.has(group) || !options.shouldMove(peek)) {
-          heldGroups.add(group);
-          report.left.push(peek);
-          continue;
-        }
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: options.destinationUrl,
-            MessageBody: message.Body ?? '',
-            MessageGroupId: group,
-            // This letter's replay: a replay repeated within SQS's 5 minutes (its delete failed) is
-            // dropped as a duplicate; the same change parked again is another letter, another id.
-            MessageDeduplicationId: deduplicationIdOfMove('replayed', {
-              messageId: id,
-              sentAt: sentAtOf(message),
-            }),
-          }),
-        );
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-        unfinished.delete(id);
-        report.moved.push(peek);
+        if (await settle(message, peeked(message))) unsettled.delete(id);
+        seen++;
       }
-      if (fresh === 0) break;
+      if (fresh === 0) {
+        complete = true;
+        break;
+      }
     }
   } catch (error) {
-    report.problem = `moving stopped: ${(error as Error).message}`;
+    problem = `${doing} stopped: ${(error as Error).message}`;
   }
-  const handles = [...unfinished.values()].filter(Boolean);
-  const released = await makeVisibleAgain(sqs, queueUrl, handles, HOLD_SECONDS);
-  if (released) report.problem = report.problem ? `${report.problem}; also, ${released}` : released;
-  return report;
+  const released = await makeVisibleAgain(
+    sqs,
+    queueUrl,
+    [...unsettled.values()].filter(Boolean),
+    HOLD_SECONDS,
+  );
+  if (released) problem = problem ? `${problem}; also, ${released}` : released;
+  return { complete, problem };
 }
 
 /** How many messages a drop reads at most: a dead-letter queue far larger is reported, not read to its end. */
@@ -246,83 +272,12 @@ export async function dropMessages(
   shouldDrop: (message: PeekedMessage) => boolean,
   limit = DROP_LIMIT,
 ): Promise<DropReport> {
-  const report: DropReport = { dropped: [], complete: false, problem: undefined };
-  const left = new Map<string, string>();
-  try {
-    while (report.dropped.length + left.size < limit) {
-      const received = await receive(sqs, queueUrl, SQS_BATCH_SIZE, HOLD_SECONDS);
-      let fresh = 0;
-      for (const message of received) {
-        const id = message.MessageId ?? message.ReceiptHandle ?? '';
-        const seen = left.has(id);
-        left.set(id, message.ReceiptHandle ?? '');
-        if (seen) continue;
-        fresh++;
-        const peek = peeked(message);
-        if (!shouldDrop(peek)) continue;
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-        left.delete(id);
-        report.dropped.push(peek);
-      }
-      if (fresh === 0) {
-        report.complete = true;
-        break;
-      }
-    }
-  } catch (error) {
-    report.problem = `dropping stopped: ${(error as Error).message}`;
-  }
-  const released = await makeVisibleAgain(sqs, queueUrl, [...left.values()].filter(Boolean), HOLD_SECONDS);
-  if (released) report.problem = report.problem ? `${report.problem}; also, ${released}` : released;
-  return report;
-}
-
-/** How many letters a read for an export looks at. */
-const READ_LIMIT = 1_000;
-
-/**
- * The letter a dead-letter queue message is: a parked letter, or a queued message SQS's redrive
- * moved there as it was (read as the retries_exhausted letter it stands for); none when unreadable.
- */
-function letterIn(message: PeekedMessage): DeadLetter | undefined {
-  const { content } = message;
-  if (content.kind === 'letter') return content.letter;
-  if (content.kind !== 'queued') return undefined;
-  return letterOfQueued(content.queued, {
-    reason: 'retries_exhausted',
-    detail: 'moved to the dead-letter queue by SQS as it was queued',
-    attempts: message.receiveCount ?? 0,
-    parkedAt: message.sentAt ?? new Date(0).toISOString(),
+  const dropped: PeekedMessage[] = [];
+  const walk = await settleEach(sqs, queueUrl, 'dropping', limit, async (message, peek) => {
+    if (!shouldDrop(peek)) return false;
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    dropped.push(peek);
+    return true;
   });
-}
-
-/**
- * The dead-letter queue for erasure and export. A drop that could not read the queue to its end
- * for a failure (not for its limit) throws a transient error, so the erasure is tried again.
- */
-export function createSqsParkedLetters(sqs: SQSClient, deadLetterQueueUrl: string): ParkedLetters {
-  const picked = (picks: (letter: DeadLetter) => boolean) => (message: PeekedMessage) => {
-    const letter = letterIn(message);
-    return letter !== undefined && picks(letter);
-  };
-  return {
-    async read(picks) {
-      const peek = await peekQueue(sqs, deadLetterQueueUrl, READ_LIMIT);
-      const letters = peek.messages.filter(picked(picks)).flatMap((message) => letterIn(message) ?? []);
-      return { letters, ...(peek.problem && { problem: peek.problem }) };
-    },
-    async drop(picks) {
-      const report = await dropMessages(sqs, deadLetterQueueUrl, picked(picks));
-      if (report.problem && !report.complete) {
-        throw new TransientError('queue_unavailable', `parked letters not all read: ${report.problem}`);
-      }
-      return {
-        dropped: report.dropped.length,
-        complete: report.complete,
-        ...(report.problem && { problem: report.problem }),
-      };
-    },
-  };
+  return { dropped, ...walk };
 }

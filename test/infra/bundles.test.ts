@@ -1,27 +1,23 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Bundle, bundleAsDeployed, deployedFunctions } from '../../bench/bundle.js';
+import { useTempDir } from '../support/temp-dir.js';
 
 /**
  * The functions' bundles, built with the esbuild options serverless.yml gives serverless-esbuild
  * (bench/bundle.ts reads them): what each holds, and that their stack traces map to the sources.
  */
-let dir: string;
+const tempDir = useTempDir('bundles');
 const bundles = new Map<string, Bundle>();
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'klaviyo-identity-sync-bundles-'));
+  const dir = tempDir();
   for (const fn of await deployedFunctions()) {
     bundles.set(fn.name, await bundleAsDeployed(fn.entry, join(dir, fn.name)));
   }
 }, 60_000);
-
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
 
 const inputsOf = (name: string) => {
   const bundle = bundles.get(name);

@@ -1,12 +1,14 @@
 import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
-import type { RowResult } from '../../cli/results.js';
 import { type KlaviyoSandbox, SANDBOX_API_KEY, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
-import { captureIo } from '../support/cli.js';
+import { captureIo, resultsOf } from '../support/cli.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('bulk');
 
 /**
  * `bind` and `apply` through Klaviyo's bulk profile import jobs, against the Klaviyo sandbox in
@@ -25,7 +27,7 @@ beforeAll(async () => {
     startKlaviyoSandbox({ bulkImportDelayMs: 20 }),
     startKlaviyoSandbox({ bulkImportDelayMs: Number.POSITIVE_INFINITY }),
   ]);
-  dir = await mkdtemp(join(tmpdir(), 'identity-sync-bulk-'));
+  dir = await mkdtemp(join(tempDir(), 'identity-sync-bulk-'));
 });
 afterAll(() => Promise.all([sandbox?.stop(), held?.stop()]));
 beforeEach(() => {
@@ -56,17 +58,6 @@ function run(
   const { io, written } = captureIo({ KLAVIYO_API_KEY: SANDBOX_API_KEY, KLAVIYO_BASE_URL: on.url });
   io.signal = signal;
   return command([file, ...args], io).then((exitCode) => ({ exitCode, ...written }));
-}
-
-async function resultsOf(file: string): Promise<RowResult[]> {
-  const text = await readFile(`${file}.results.ndjson`, 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const { row: _row, target: _target, ...result } = JSON.parse(line) as RowResult;
-      return result;
-    });
 }
 
 /** Requests by endpoint, ids replaced, e.g. `POST /api/profile-bulk-import-jobs`. */

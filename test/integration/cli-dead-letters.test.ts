@@ -6,28 +6,23 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { type ClassifiedLetter, deadLetters, queueNameOf } from '../../cli/commands/dead-letters.js';
 import { peekQueue } from '../../lib/adapters/sqs-peek.js';
 import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import type { DeadLetter } from '../../lib/dead-letter.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import { LOCAL_CREDENTIALS, type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
+import { LOCAL_CREDENTIALS } from '../../scripts/local-stack/peers.js';
 import { captureIo, rawControlCharacters } from '../support/cli.js';
+import { usePeersInEnv } from '../support/local-peers.js';
 
 /**
  * `identity-sync dead-letters` against fauxqs: the FIFO dead-letter queue of the local peers, read
  * with the real SQS client. The report must leave the queue as it found it.
  */
-let peers: LocalPeers;
+const peers = usePeersInEnv();
 let serial = 0;
 
-beforeAll(async () => {
-  peers = await startLocalPeers();
-  // AWS SDK clients read their endpoints and credentials from process.env, as in production.
-  Object.assign(process.env, peers.env);
-});
-afterAll(() => peers?.stop());
 beforeEach(async () => {
   await peers.sqs.send(new PurgeQueueCommand({ QueueUrl: peers.deadLetterQueueUrl }));
   serial++;

@@ -1,7 +1,6 @@
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { duplicates } from '../../cli/commands/duplicates.js';
 import { history } from '../../cli/commands/history.js';
 import type { ReportLine } from '../../cli/duplicates-report.js';
@@ -9,8 +8,9 @@ import { cliSettings } from '../../cli/session.js';
 import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { captureIo } from '../support/cli.js';
+import { usePeersInEnv } from '../support/local-peers.js';
+import { useTempDir } from '../support/temp-dir.js';
 
 /**
  * `identity-sync duplicates` in-process against the local peers: the Klaviyo sandbox (paging,
@@ -18,19 +18,16 @@ import { captureIo } from '../support/cli.js';
  * `history` reads. The sandbox is this file's alone and emptied before each test, since a scan
  * reads every profile of the account.
  */
-let peers: LocalPeers;
+const peers = usePeersInEnv();
+const tempDir = useTempDir('duplicates');
 let klaviyo: KlaviyoSandbox;
 let dir: string;
 let serial = 0;
 
-beforeAll(async () => {
-  peers = await startLocalPeers();
-  // AWS SDK clients read their endpoints and credentials from process.env, as in production.
-  Object.assign(process.env, peers.env);
+beforeAll(() => {
   klaviyo = peers.klaviyo as KlaviyoSandbox;
-  dir = await mkdtemp(join(tmpdir(), 'identity-sync-duplicates-'));
+  dir = tempDir();
 });
-afterAll(() => peers?.stop());
 beforeEach(() => {
   serial++;
   klaviyo.reset();

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
@@ -12,19 +11,17 @@ import { createDynamoQuotaLedger } from '../../lib/adapters/dynamo-request-quota
 import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import {
-  type LocalPeers,
-  putTenantSecrets,
-  startLocalPeers,
-  TENANT_SECRET_PREFIX,
-} from '../../scripts/local-stack/peers.js';
-import { captureIo } from '../support/cli.js';
+import { putTenantSecrets, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { captureIo, resultsOf } from '../support/cli.js';
+import { usePeersInEnv } from '../support/local-peers.js';
+import { useTempDir } from '../support/temp-dir.js';
 
 /**
  * The CLI's commands in-process against the local peers: the Klaviyo sandbox (Klaviyo's own rate
  * limits), dynalite for state and audit, the Secrets Manager endpoint for --secret-id.
  */
-let peers: LocalPeers;
+const peers = usePeersInEnv();
+const tempDir = useTempDir('cli');
 let klaviyo: KlaviyoSandbox;
 let dir: string;
 let serial = 0;
@@ -59,23 +56,6 @@ async function inputFile(name: string, lines: string[]) {
   return path;
 }
 
-/**
- * The results file's lines, in its order (the input's), without the row and target keys a rerun
- * resumes by (each line must have them).
- */
-async function resultsOf(path: string): Promise<RowResult[]> {
-  const text = await readFile(`${path}.results.ndjson`, 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const { row, target, ...result } = JSON.parse(line) as RowResult;
-      expect(row).toMatch(/^[0-9a-f]{16}$/);
-      expect(target).toMatch(/^[0-9a-f]{16}$/);
-      return result;
-    });
-}
-
 const countOf = (results: RowResult[], outcome: string) =>
   results.filter((result) => result.outcome === outcome).length;
 
@@ -95,14 +75,10 @@ async function quotaLeases(tenant: string, endpoint: string) {
   return (await ledger.read(endpoint)).leases;
 }
 
-beforeAll(async () => {
-  peers = await startLocalPeers();
-  // AWS SDK clients read their endpoints and credentials from process.env, as in production.
-  Object.assign(process.env, peers.env);
+beforeAll(() => {
   klaviyo = peers.klaviyo as KlaviyoSandbox;
-  dir = await mkdtemp(join(tmpdir(), 'identity-sync-cli-'));
+  dir = tempDir();
 });
-afterAll(() => peers?.stop());
 beforeEach(() => klaviyo.clearRequests());
 
 describe('identity-sync apply', () => {

@@ -1,45 +1,32 @@
 import { type AttributeValue, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { createKlaviyoKeys } from '../../lib/adapters/tenant-secrets.js';
 import { identifierKeysOf } from '../../lib/composition.js';
-import { KLAVIYO_REVISION } from '../../lib/config.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
-import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import { customerRecordKey } from '../../lib/privacy/identifier-digest.js';
 import type { WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import { processQueuedBatch, type QueuedRecord } from '../../lib/sync/receive-batch.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import {
-  LOCAL_CREDENTIALS,
-  type LocalPeers,
-  startLocalPeers,
-  TABLE_NAME,
-  TENANT_SECRET_PREFIX,
-} from '../../scripts/local-stack/peers.js';
-import { aChange, aDeadLetterRecorder, aRecordingTelemetry } from '../support/factories.js';
+import { LOCAL_CREDENTIALS, TABLE_NAME, TENANT_SECRET_PREFIX } from '../../scripts/local-stack/peers.js';
+import { aChange } from '../support/factories.js';
+import { aLocalWorker, useLocalPeers } from '../support/local-peers.js';
 
 /**
  * Minimal at rest: after changes go through the worker's path (DynamoDB in dynalite, the tenant
  * secret from the local Secrets Manager endpoint, the Klaviyo sandbox), no customer's email or
  * phone is anywhere in the state table, in any attribute, in any case.
  */
-let peers: LocalPeers;
+const peers = useLocalPeers();
 let secretsClient: SecretsManagerClient;
-beforeAll(async () => {
-  peers = await startLocalPeers();
+beforeAll(() => {
   secretsClient = new SecretsManagerClient({
     region: 'us-east-1',
     endpoint: peers.secrets.url,
     credentials: LOCAL_CREDENTIALS,
   });
 });
-afterAll(async () => {
-  secretsClient?.destroy();
-  await peers?.stop();
-});
+afterAll(() => secretsClient?.destroy());
 
 const tenant = DEMO_TENANT.tenant;
 const FIRST = '2026-05-01T12:00:00.000Z';
@@ -52,22 +39,7 @@ function worker(): WorkerDependencies {
     minFreshIntervalSeconds: 1,
     client: secretsClient,
   });
-  return {
-    state: createDynamoSyncState(peers.dynamodb, TABLE_NAME),
-    audit: createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 30),
-    policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
-    identifierKeyFor: identifierKeysOf(secrets),
-    klaviyoFor: async () =>
-      createKlaviyoClient({
-        baseUrl: peers.klaviyoBaseUrl,
-        apiKey: DEMO_TENANT.klaviyoPrivateKey,
-        revision: KLAVIYO_REVISION,
-        timeoutMs: 5_000,
-      }),
-    deadLetters: aDeadLetterRecorder(),
-    telemetry: aRecordingTelemetry().telemetry,
-    clock: () => new Date(),
-  };
+  return aLocalWorker(peers, { identifierKeyFor: identifierKeysOf(secrets) });
 }
 
 const queued = (change: IdentityChange): QueuedRecord => ({

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAuditLog } from '../../lib/adapters/dynamo-sync-state.js';
 import { createS3ExportDestination } from '../../lib/adapters/s3-export-destination.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
@@ -14,11 +14,10 @@ import { SERVICE_DIR } from '../../scripts/local-stack/offline.js';
 import {
   EXPORTS_BUCKET,
   LOCAL_CREDENTIALS,
-  type LocalPeers,
-  startLocalPeers,
   TABLE_NAME,
   TENANT_SECRET_PREFIX,
 } from '../../scripts/local-stack/peers.js';
+import { useLocalPeers } from '../support/local-peers.js';
 
 /**
  * The block `npm start` prints for the CLI: pasted into a shell that has nothing else set (no AWS
@@ -36,11 +35,10 @@ const awsCli = await run('aws', ['--version']).then(
 );
 const CUSTOMER = DEMO_TENANT.customer.externalId;
 
-let peers: LocalPeers;
+const peers = useLocalPeers();
 let block: string;
 
 beforeAll(async () => {
-  peers = await startLocalPeers();
   block = environmentBlock(cliEnvironment(peers.env));
   // One decision in the demo tenant's audit trail, for `history` to find.
   await createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 400).record({
@@ -56,7 +54,6 @@ beforeAll(async () => {
     decidedAt: '2026-01-02T03:04:06.000Z',
   });
 });
-afterAll(() => peers?.stop());
 
 /** `identity-sync <args>` in `sh`, after the block, with only PATH inherited. */
 function cliAfterTheBlock(...args: string[]) {

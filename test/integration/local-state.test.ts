@@ -1,20 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { localStateDir } from '../../scripts/local-stack/local-state.js';
 import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { useTempDir } from '../support/temp-dir.js';
 
 /** `npm start --persist`: the peers keep their state in a folder across a restart. */
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'identity-sync-local-state-'));
-});
-afterAll(() => rm(dir, { recursive: true, force: true }));
+const stateDir = useTempDir('local-state');
 
 describe('the local state', () => {
   it('is kept in .local/ with --persist (as npm passes it on) or in LOCAL_STATE_DIR; else in memory', () => {
@@ -25,7 +20,7 @@ describe('the local state', () => {
   });
 
   it('survives a restart: queued and parked messages, the table, the sandbox profiles', async () => {
-    let peers: LocalPeers | undefined = await startLocalPeers({ stateDir: dir });
+    let peers: LocalPeers | undefined = await startLocalPeers({ stateDir: stateDir() });
     let profileId: string;
     try {
       await peers.sqs.send(
@@ -47,7 +42,7 @@ describe('the local state', () => {
       await peers.stop();
     }
 
-    peers = await startLocalPeers({ stateDir: dir });
+    peers = await startLocalPeers({ stateDir: stateDir() });
     try {
       const { Messages = [] } = await peers.sqs.send(
         new ReceiveMessageCommand({ QueueUrl: peers.deadLetterQueueUrl, MaxNumberOfMessages: 10 }),

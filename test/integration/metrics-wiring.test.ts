@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSyncWorker, klaviyoForTenants } from '../../lib/composition.js';
 import { loadConfig } from '../../lib/config.js';
 import {
@@ -10,21 +10,14 @@ import {
 import type { TenantSecrets } from '../../lib/ports.js';
 import { Reason } from '../../lib/reasons.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
+import { usePeersInEnv } from '../support/local-peers.js';
 
 /**
  * The counts the dashboard charts that the wiring (lib/composition.ts) adds: Klaviyo's answers,
  * retries and 429s from the client's callbacks, and every parked letter by reason. Against the
  * local peers (the Klaviyo sandbox, fauxqs).
  */
-let peers: LocalPeers;
-
-beforeAll(async () => {
-  peers = await startLocalPeers();
-  // AWS SDK clients read their endpoints and credentials from process.env, as in production.
-  Object.assign(process.env, peers.env);
-});
-afterAll(() => peers?.stop());
+const peers = usePeersInEnv();
 
 /** Counts by metric name and dimensions, e.g. `Parked reason=invalid_message`. */
 function countingTelemetry() {

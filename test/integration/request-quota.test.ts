@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createDynamoQuotaLedger,
   createDynamoRequestQuota,
@@ -6,18 +6,14 @@ import {
 import { OutOfTimeError } from '../../lib/errors.js';
 import { createLeasedQuotaGate } from '../../lib/klaviyo/quota-gate.js';
 import type { QuotaLedger } from '../../lib/ports.js';
-import { type LocalPeers, startLocalPeers } from '../../scripts/local-stack/peers.js';
+import { useLocalPeers } from '../support/local-peers.js';
 
 /**
  * The shared request quota against dynalite with the real SDK client: the lease ledger's
  * conditional write, and holders (as several Lambda workers would be) contending for one ledger.
  * Real time, small limits, and a deadline so that the runs stay short.
  */
-let peers: LocalPeers;
-beforeAll(async () => {
-  peers = await startLocalPeers();
-});
-afterAll(() => peers.stop());
+const peers = useLocalPeers();
 
 const ENDPOINT = 'PATCH /api/profiles/{id}';
 const ledgerOf = (account: string) =>

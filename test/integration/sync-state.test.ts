@@ -1,33 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
-import { KLAVIYO_REVISION } from '../../lib/config.js';
 import { TransientError } from '../../lib/errors.js';
-import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import type { AppliedChange, SyncStateStore } from '../../lib/ports.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
+import { processQueuedChange } from '../../lib/sync/handle-message.js';
 import { defaultPolicies } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
-import { type LocalPeers, startLocalPeers, TABLE_NAME } from '../../scripts/local-stack/peers.js';
-import {
-  aChange,
-  aDeadLetterRecorder,
-  aRecordingTelemetry,
-  recordedDigestsOf,
-  sealedFor,
-  testIdentifierKeyFor,
-} from '../support/factories.js';
+import { TABLE_NAME } from '../../scripts/local-stack/peers.js';
+import { aChange, anAppliedChange, recordedDigestsOf, testIdentifierKeyFor } from '../support/factories.js';
+import { aLocalWorker, useLocalPeers } from '../support/local-peers.js';
 
 /**
  * The customer's record in DynamoDB (dynalite, the real SDK client): what the record path and the
  * staleness guard rest on, and how a worker that died between Klaviyo's PATCH and the state write
  * converges when the change is delivered again.
  */
-let peers: LocalPeers;
-beforeAll(async () => {
-  peers = await startLocalPeers();
-});
-afterAll(() => peers.stop());
+const peers = useLocalPeers();
 
 const FIRST = '2026-05-01T12:00:00.000Z';
 const LATER = '2026-05-01T13:00:00.000Z';
@@ -35,60 +23,10 @@ const tenant = DEMO_TENANT.tenant;
 
 const store = () => createDynamoSyncState(peers.dynamodb, TABLE_NAME);
 
-/** Customer `externalId`'s change applied to profile 01P with `email`. */
-const appliedChange = (externalId: string, overrides: Partial<AppliedChange> = {}): AppliedChange => ({
-  tenant,
-  externalId,
-  occurredAt: FIRST,
-  sourceEventId: `event-${externalId}`,
-  profileId: '01P',
-  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
-  ...overrides,
-});
+const appliedChange = (externalId: string, overrides: Partial<AppliedChange> = {}) =>
+  anAppliedChange(tenant, externalId, overrides);
 
-describe('the DynamoDB sync state', () => {
-  it('records the same applied change twice (a redelivery) and keeps one record of it', async () => {
-    const state = store();
-    const change = appliedChange('same-twice');
-    expect(await state.recordApplied(change)).toBe(true);
-    expect(await state.recordApplied(change)).toBe(true);
-    expect(await state.getState(tenant, 'same-twice')).toEqual({
-      lastAppliedAt: FIRST,
-      profileId: '01P',
-      digests: recordedDigestsOf({ email: 'same-twice@example.com', phone_number: null }),
-    });
-  });
-
-  it('refuses an older change and keeps the record of the newer one', async () => {
-    const state = store();
-    await state.recordApplied(appliedChange('older', { occurredAt: LATER, profileId: '01NEW' }));
-    expect(await state.recordApplied(appliedChange('older', { profileId: '01OLD' }))).toBe(false);
-    expect(await state.getState(tenant, 'older')).toMatchObject({ lastAppliedAt: LATER, profileId: '01NEW' });
-  });
-
-  it('keeps the record beside a pending change, and drops the pending one when a change is applied', async () => {
-    const state = store();
-    await state.recordApplied(appliedChange('pending'));
-    const pending = {
-      sealedIdentifiers: sealedFor('pending', { email: 'wanted@example.com' }, tenant),
-      occurredAt: LATER,
-      sourceEventId: 'blocked',
-    };
-    await state.recordPending(tenant, 'pending', pending);
-    expect(await state.getState(tenant, 'pending')).toMatchObject({ profileId: '01P', pending });
-
-    await state.recordApplied(appliedChange('pending', { occurredAt: LATER }));
-    expect((await state.getState(tenant, 'pending')).pending).toBeUndefined();
-  });
-
-  it('forgets the recorded profile and identifiers when a change names no profile', async () => {
-    const state = store();
-    await state.recordApplied(appliedChange('forgotten'));
-    await state.recordApplied(appliedChange('forgotten', { occurredAt: LATER, profileId: undefined }));
-    expect(await state.getState(tenant, 'forgotten')).toEqual({ lastAppliedAt: LATER });
-  });
-});
-
+// What every state store does is the contract's (sync-state-contract.test.ts); here, what rests on DynamoDB's.
 describe('a crash between the PATCH and the state write', () => {
   it('converges when the change is delivered again: the PATCH repeated, then the record', async () => {
     const sandbox = peers.klaviyo;
@@ -110,22 +48,7 @@ describe('a crash between the PATCH and the state write', () => {
       },
     };
     const audit = createDynamoAuditLog(peers.dynamodb, TABLE_NAME, 30);
-    const deps: WorkerDependencies = {
-      state: crashingOnce,
-      audit,
-      policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
-      identifierKeyFor: testIdentifierKeyFor,
-      klaviyoFor: async () =>
-        createKlaviyoClient({
-          baseUrl: peers.klaviyoBaseUrl,
-          apiKey: DEMO_TENANT.klaviyoPrivateKey,
-          revision: KLAVIYO_REVISION,
-          timeoutMs: 5_000,
-        }),
-      deadLetters: aDeadLetterRecorder(),
-      telemetry: aRecordingTelemetry().telemetry,
-      clock: () => new Date(),
-    };
+    const deps = aLocalWorker(peers, { state: crashingOnce, audit });
     const change = aChange({
       tenant,
       externalId: 'crash-1',

@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { expect } from 'vitest';
 import type { CliIo } from '../../cli/io.js';
+import type { RowResult } from '../../cli/results.js';
 
 /** An io for running CLI commands in-process: what they write is kept for the test to read. */
 export function captureIo(env: NodeJS.ProcessEnv = {}, { tty = false } = {}) {
@@ -30,3 +33,20 @@ export const rawControlCharacters = (text: string) =>
       (code >= 0x2066 && code <= 0x2069)
     );
   });
+
+/**
+ * The results file of a run over `inputPath`, its lines in its order (the input's), without the
+ * row and target keys a rerun resumes by (each line must have them).
+ */
+export async function resultsOf(inputPath: string): Promise<RowResult[]> {
+  const text = await readFile(`${inputPath}.results.ndjson`, 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const { row, target, ...result } = JSON.parse(line) as RowResult;
+      expect(row).toMatch(/^[0-9a-f]{16}$/);
+      expect(target).toMatch(/^[0-9a-f]{16}$/);
+      return result;
+    });
+}

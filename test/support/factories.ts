@@ -1,13 +1,24 @@
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
+import type { TenantPolicies } from '../../lib/config.js';
 import type { CustomerMerge, Identifiers, IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
-import type { Clock, DeadLetter, DeadLetters, KlaviyoProfile, RecordedDigests } from '../../lib/ports.js';
+import type {
+  AppliedChange,
+  Clock,
+  DeadLetter,
+  DeadLetters,
+  KlaviyoProfile,
+  KlaviyoProfiles,
+  RecordedDigests,
+  SyncStateStore,
+} from '../../lib/ports.js';
 import {
   customerRecordKey,
   digestIdentifiers,
   identifierKeyOf,
   sealIdentifiers,
 } from '../../lib/privacy/identifier-digest.js';
+import type { WorkerDependencies } from '../../lib/sync/handle-message.js';
 import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
 import { type SyncDependencies, syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { createMemoryKlaviyo, type MemoryKlaviyoOptions } from './memory-klaviyo.js';
@@ -46,6 +57,21 @@ export function aChange(overrides: Partial<IdentityChange> = {}): IdentityChange
     ...overrides,
   };
 }
+
+/** Customer `externalId`'s change applied to profile 01P, which holds `<externalId>@example.com`. */
+export const anAppliedChange = (
+  tenant: string,
+  externalId: string,
+  overrides: Partial<AppliedChange> = {},
+): AppliedChange => ({
+  tenant,
+  externalId,
+  occurredAt: '2026-05-01T12:00:00.000Z',
+  sourceEventId: `event-${externalId}`,
+  profileId: '01P',
+  digests: recordedDigestsOf({ email: `${externalId}@example.com`, phone_number: null }),
+  ...overrides,
+});
 
 /** A Shopify customer merge as queued: customer 1001 merged into 2002. */
 export function aCustomerMerge(overrides: Partial<CustomerMerge> = {}): CustomerMerge {
@@ -129,4 +155,63 @@ export function aSyncWorld(
   const writes = () =>
     klaviyo.calls.filter((call) => call.method !== 'findProfiles' && call.method !== 'getProfile');
   return { klaviyo, store, sync, history, writes, klaviyoAsked: () => klaviyoAsked };
+}
+
+export interface MemoryWorkerOptions {
+  policies?: Partial<TenantPolicies>;
+  klaviyo?: (k: KlaviyoProfiles) => KlaviyoProfiles;
+  state?: (s: SyncStateStore) => SyncStateStore;
+}
+
+/**
+ * The worker's dependencies with Klaviyo, the state and the dead-letter queue in memory, applying
+ * (not a dry run) at `now`; `klaviyo` and `state` wrap the memory ones (to make them fail), and the
+ * times the tenant's Klaviyo client was asked for are counted (a secret read in production).
+ */
+export function aMemoryWorker(options: MemoryWorkerOptions & { now: string }) {
+  const klaviyo = createMemoryKlaviyo();
+  const store = createMemorySyncState();
+  const deadLetters = aDeadLetterRecorder();
+  const { telemetry, logs, counts } = aRecordingTelemetry();
+  const tenantKlaviyo = options.klaviyo?.(klaviyo) ?? klaviyo;
+  let klaviyoAsked = 0;
+  const deps: WorkerDependencies = {
+    state: options.state?.(store) ?? store,
+    audit: store,
+    policiesFor: () => ({ ...defaultPolicies, dryRun: false, ...options.policies }),
+    identifierKeyFor: testIdentifierKeyFor,
+    klaviyoFor: async () => {
+      klaviyoAsked++;
+      return tenantKlaviyo;
+    },
+    deadLetters,
+    telemetry,
+    clock: () => new Date(options.now),
+  };
+
+  /** A customer of acme whose profile the state knows, as a first applied change at `occurredAt` leaves it. */
+  async function knownCustomer(externalId: string, email: string, occurredAt: string) {
+    const profile = klaviyo.seed({ external_id: externalId, email });
+    await store.recordApplied({
+      tenant: 'acme',
+      externalId,
+      occurredAt,
+      sourceEventId: `first-${externalId}`,
+      profileId: profile.id,
+      digests: recordedDigestsOf(profile),
+    });
+    return profile;
+  }
+  const stateOf = (externalId: string) => store.getState('acme', externalId);
+  return {
+    klaviyo,
+    store,
+    deps,
+    deadLetters,
+    logs,
+    counts,
+    knownCustomer,
+    stateOf,
+    klaviyoAsked: () => klaviyoAsked,
+  };
 }

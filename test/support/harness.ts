@@ -6,6 +6,7 @@ import type { DeadLetter } from '../../lib/ports.js';
 import { httpApiEvent, lambdaContext } from '../../local/lambda-events.js';
 import { type LocalPeers, type LocalPeersOptions, startLocalPeers } from '../../scripts/local-stack/peers.js';
 import { createQueuePoller, type QueuePoller } from '../../scripts/local-stack/queue-poller.js';
+import { setEnv } from './local-peers.js';
 
 /**
  * Runs the real handlers in this process against the local peers over loopback: the webhook
@@ -71,12 +72,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const env = typeof options.env === 'function' ? await options.env(peers) : options.env;
   // Tests rotate a secret right after refusing forged requests: let every fresh read through. A
   // failed change comes back after a second, as the queue's visibility timeout here says.
-  Object.assign(
-    process.env,
-    peers.env,
-    { SECRET_REFRESH_MIN_SECONDS: '0', RETRY_FIRST_DELAY_SECONDS: '1', RETRY_MAX_DELAY_SECONDS: '1' },
-    env,
-  );
+  const restoreEnv = setEnv({
+    ...peers.env,
+    SECRET_REFRESH_MIN_SECONDS: '0',
+    RETRY_FIRST_DELAY_SECONDS: '1',
+    RETRY_MAX_DELAY_SECONDS: '1',
+    ...env,
+  });
   // Imported only now: handlers read their configuration once, at load, from the environment.
   const webhook = await import('../../functions/shopify-webhook.js');
   const erpWebhook = await import('../../functions/erp-webhook.js');
@@ -162,6 +164,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async stop() {
       await poller.stop();
       await peers.stop();
+      restoreEnv();
     },
   };
 }

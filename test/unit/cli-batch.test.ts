@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,10 @@ import { batchCommandLine } from '../../cli/run-batch.js';
 import { keyFingerprint } from '../../cli/session.js';
 import { captureIo } from '../support/cli.js';
 import { klaviyoError } from '../support/memory-klaviyo.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('cli-batch');
 
 /**
  * How a file is worked through, with a command that records what it is asked (no Klaviyo, no
@@ -19,7 +22,7 @@ const ROWS = 1_100;
 let file: string;
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'cli-batch-'));
+  const dir = await mkdtemp(join(tempDir(), 'cli-batch-'));
   file = join(dir, 'rows.csv');
   // 400 customers, so most have rows in more than one chunk; every 97th row has no id.
   const rows = Array.from({ length: ROWS }, (_, n) => (n % 97 === 50 ? ',x' : `c${n % 400},x`));

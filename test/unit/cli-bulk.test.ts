@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +16,10 @@ import type {
   KlaviyoBulkImports,
 } from '../../lib/ports.js';
 import { klaviyoError } from '../support/memory-klaviyo.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('cli-bulk');
 
 /**
  * Bulk import jobs as the CLI runs them, against Klaviyo's job endpoints in memory: how rows are
@@ -82,7 +85,7 @@ const pointerTo = (index: number, field = 'external_id') =>
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cli-bulk-'));
+  dir = await mkdtemp(join(tempDir(), 'cli-bulk-'));
 });
 
 async function runJobs(

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
@@ -9,6 +8,10 @@ import { history } from '../../cli/commands/history.js';
 import { identitySync } from '../../cli/identity-sync.js';
 import { cliSettings, configuredTenants } from '../../cli/session.js';
 import { captureIo } from '../support/cli.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('cli-commands');
 
 /** Usage and exit codes; nothing here reaches Klaviyo or AWS (see test/integration/cli.test.ts). */
 let dir: string;
@@ -16,7 +19,7 @@ let changes: string;
 const withKey = { KLAVIYO_API_KEY: 'pk_unit_test', KLAVIYO_BASE_URL: 'http://127.0.0.1:9' };
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'cli-commands-'));
+  dir = await mkdtemp(join(tempDir(), 'cli-commands-'));
   changes = join(dir, 'changes.csv');
   await writeFile(changes, 'externalId,email\n1,a@example.com\n');
 });

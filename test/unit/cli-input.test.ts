@@ -1,10 +1,13 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCsv, separatorOf } from '../../cli/csv.js';
 import { csvRows, ndjsonRows, readInputFile } from '../../cli/input.js';
 import { UsageError } from '../../cli/io.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('cli-input');
 
 const records = (text: string) => [...parseCsv(text)];
 
@@ -115,7 +118,7 @@ describe('ndjsonRows', () => {
 
 describe('readInputFile', () => {
   it('tells the format by the extension', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cli-input-'));
+    const dir = await mkdtemp(join(tempDir(), 'cli-input-'));
     await writeFile(join(dir, 'rows.JSONL'), '{"externalId":"1"}\n');
     await writeFile(join(dir, 'rows.csv'), 'externalId\n1\n');
     expect(await readInputFile(join(dir, 'rows.JSONL'))).toEqual({

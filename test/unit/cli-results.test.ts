@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { outcomeOfError } from '../../cli/batch.js';
@@ -26,6 +25,10 @@ import type { AuditEntry } from '../../lib/ports.js';
 import { type AuditedValue, auditedValue, identifierKeyOf } from '../../lib/privacy/identifier-digest.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
 import { TEST_IDENTIFIER_KEY } from '../support/factories.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('cli-results');
 
 describe('results', () => {
   it('writes one JSON line per row, fields in order and absent ones left out', () => {
@@ -138,7 +141,7 @@ describe('resuming from a results file', () => {
   });
 
   it('keeps the complete lines the rerun accepts, drops a torn last line, and rewrites all in input order at the end', async () => {
-    const path = join(await mkdtemp(join(tmpdir(), 'cli-results-')), 'results.ndjson');
+    const path = join(await mkdtemp(join(tempDir(), 'cli-results-')), 'results.ndjson');
     const earlier: RowResult[] = [
       { line: 5, outcome: 'bound', row: 'k5' },
       { line: 2, outcome: 'bound', row: 'k2' },
@@ -175,7 +178,7 @@ describe('resuming from a results file', () => {
   });
 
   it('without resume, starts the file afresh', async () => {
-    const path = join(await mkdtemp(join(tmpdir(), 'cli-results-')), 'results.ndjson');
+    const path = join(await mkdtemp(join(tempDir(), 'cli-results-')), 'results.ndjson');
     await writeFile(path, resultLine({ line: 2, outcome: 'bound' }));
     const results = await openResultsFile(path);
     expect(results.earlier.size).toBe(0);

@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
-import type { TenantPolicies } from '../../lib/config.js';
 import { messageGroupOfLetter, readQueuedMessage, serializeDeadLetter } from '../../lib/dead-letter.js';
 import { type CustomerMerge, type IdentityChange, messageGroupOf } from '../../lib/identity-change.js';
-import type { KlaviyoProfiles } from '../../lib/ports.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
+import { processQueuedChange } from '../../lib/sync/handle-message.js';
 import { survivorOf } from '../../lib/sync/sync-customer-merge.js';
-import {
-  aChange,
-  aCustomerMerge,
-  aDeadLetterRecorder,
-  aRecordingTelemetry,
-  recordedDigestsOf,
-  testIdentifierKeyFor,
-} from '../support/factories.js';
-import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
+import { aChange, aCustomerMerge, aMemoryWorker, type MemoryWorkerOptions } from '../support/factories.js';
+import { klaviyoError } from '../support/memory-klaviyo.js';
 
 /**
  * Shopify customer merges carried out by the worker against Klaviyo and the sync state in memory:
@@ -26,59 +15,22 @@ const MERGED_AT = '2026-05-01T12:00:00.000Z';
 const KEPT = '2002';
 const DELETED = '1001';
 
-function worker(
-  options: { policies?: Partial<TenantPolicies>; klaviyo?: (k: KlaviyoProfiles) => KlaviyoProfiles } = {},
-) {
-  const klaviyo = createMemoryKlaviyo();
-  const store = createMemorySyncState();
-  const deadLetters = aDeadLetterRecorder();
-  const { telemetry, logs, counts } = aRecordingTelemetry();
-  let klaviyoAsked = 0;
-  const deps: WorkerDependencies = {
-    state: store,
-    audit: store,
-    policiesFor: () => ({ ...defaultPolicies, dryRun: false, ...options.policies }),
-    identifierKeyFor: testIdentifierKeyFor,
-    klaviyoFor: async () => {
-      klaviyoAsked++;
-      return options.klaviyo?.(klaviyo) ?? klaviyo;
-    },
-    deadLetters,
-    telemetry,
-    clock: () => new Date(NOW),
-  };
+function worker(options: MemoryWorkerOptions = {}) {
+  const world = aMemoryWorker({ ...options, now: NOW });
   const process = (message: CustomerMerge | IdentityChange | string) =>
-    processQueuedChange(typeof message === 'string' ? message : JSON.stringify(message), deps);
-
-  /** A customer whose profile the state knows, as a first applied change leaves it. */
-  async function knownCustomer(externalId: string, email: string) {
-    const profile = klaviyo.seed({ external_id: externalId, email });
-    await store.recordApplied({
-      tenant: 'acme',
-      externalId,
-      occurredAt: '2026-04-01T00:00:00.000Z',
-      sourceEventId: `first-${externalId}`,
-      profileId: profile.id,
-      digests: recordedDigestsOf(profile),
-    });
-    return profile;
-  }
-  const stateOf = (externalId: string) => store.getState('acme', externalId);
+    processQueuedChange(typeof message === 'string' ? message : JSON.stringify(message), world.deps);
   const writes = () =>
-    klaviyo.calls.filter(({ method }) =>
+    world.klaviyo.calls.filter(({ method }) =>
       ['updateProfile', 'importProfile', 'mergeProfiles'].includes(method),
     );
   return {
-    klaviyo,
-    store,
-    letters: deadLetters.letters,
-    logs,
-    counts,
+    ...world,
+    letters: world.deadLetters.letters,
     process,
-    knownCustomer,
-    stateOf,
+    /** A customer whose profile the state knows, as a first applied change leaves it. */
+    knownCustomer: (externalId: string, email: string) =>
+      world.knownCustomer(externalId, email, '2026-04-01T00:00:00.000Z'),
     writes,
-    klaviyoAsked: () => klaviyoAsked,
   };
 }
 

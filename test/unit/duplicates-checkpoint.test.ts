@@ -1,10 +1,13 @@
 import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, parseCheckpoint, scanSoFar } from '../../cli/duplicates-checkpoint.js';
 import { UsageError } from '../../cli/io.js';
 import type { ScannedProfile } from '../../lib/duplicates/match.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+/** Removed after this file's tests, with every folder made in it. */
+const tempDir = useTempDir('duplicates-checkpoint');
 
 const profile = (id: string, email = `${id}@example.com`): ScannedProfile => ({
   id,
@@ -20,7 +23,7 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 let dir: string;
 let serial = 0;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'duplicates-checkpoint-'));
+  dir = await mkdtemp(join(tempDir(), 'duplicates-checkpoint-'));
 });
 const pathOf = () => join(dir, `${++serial}.checkpoint.ndjson`);
 

@@ -1,7 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +9,9 @@ import { EXIT_USAGE } from '../../cli/io.js';
 import { parseShopifyComplianceRequest } from '../../lib/shopify/customer-payload.js';
 import { signShopifyBody } from '../../lib/shopify/signature.js';
 import { captureIo } from '../support/cli.js';
+import { useTempDir } from '../support/temp-dir.js';
+
+const erpSendDir = useTempDir('erp-send');
 
 /**
  * The send command against a stand-in endpoint on loopback, which checks each request's
@@ -46,11 +48,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  tempDir = await mkdtemp(join(tmpdir(), 'erp-send-'));
+  tempDir = erpSendDir();
 });
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
-  await rm(tempDir, { recursive: true, force: true });
 });
 beforeEach(() => {
   received = [];

@@ -1,5 +1,4 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import type { DeadLetter } from '../../lib/dead-letter.js';
 import { TransientError } from '../../lib/errors.js';
 import {
@@ -9,60 +8,32 @@ import {
   serializeQueuedChange,
 } from '../../lib/identity-change.js';
 import type { KlaviyoProfiles, MovedMessage, SyncStateStore } from '../../lib/ports.js';
-import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
+import { processQueuedChange } from '../../lib/sync/handle-message.js';
 import { type BatchOptions, processQueuedBatch, type QueuedRecord } from '../../lib/sync/receive-batch.js';
 import {
   aChange,
   aCustomerMerge,
-  aDeadLetterRecorder,
-  aRecordingTelemetry,
+  aMemoryWorker,
+  type MemoryWorkerOptions,
   recordedDigestsOf,
-  testIdentifierKeyFor,
 } from '../support/factories.js';
-import { createMemoryKlaviyo, klaviyoError } from '../support/memory-klaviyo.js';
+import { klaviyoError } from '../support/memory-klaviyo.js';
 
 /** The worker's batches, with Klaviyo, state and queues in memory. */
 const FIRST = '2026-05-01T12:00:00.000Z';
 const LATER = '2026-05-01T13:00:00.000Z';
 
-function worker(
-  wrap: {
-    klaviyo?: (k: KlaviyoProfiles) => KlaviyoProfiles;
-    state?: (s: SyncStateStore) => SyncStateStore;
-  } = {},
-) {
-  const klaviyo = createMemoryKlaviyo();
-  const store = createMemorySyncState();
-  const { telemetry, logs, counts } = aRecordingTelemetry();
-  const tenantKlaviyo = wrap.klaviyo?.(klaviyo) ?? klaviyo;
-  const deps: WorkerDependencies = {
-    state: wrap.state?.(store) ?? store,
-    audit: store,
-    policiesFor: () => ({ ...defaultPolicies, dryRun: false }),
-    identifierKeyFor: testIdentifierKeyFor,
-    klaviyoFor: async () => tenantKlaviyo,
-    deadLetters: aDeadLetterRecorder(),
-    telemetry,
-    clock: () => new Date(LATER),
+function worker(options: MemoryWorkerOptions = {}) {
+  const world = aMemoryWorker({ ...options, now: LATER });
+  const run = (records: QueuedRecord[], options?: BatchOptions) =>
+    processQueuedBatch(records, world.deps, options);
+  return {
+    ...world,
+    run,
+    /** A customer whose profile the state knows, as a first applied change leaves it. */
+    knownCustomer: (externalId: string) =>
+      world.knownCustomer(externalId, `${externalId}@example.com`, FIRST),
   };
-  const run = (records: QueuedRecord[], options?: BatchOptions) => processQueuedBatch(records, deps, options);
-
-  /** A customer whose profile the state knows, as a first applied change leaves it. */
-  async function knownCustomer(externalId: string) {
-    const ours = klaviyo.seed({ external_id: externalId, email: `${externalId}@example.com` });
-    await store.recordApplied({
-      tenant: 'acme',
-      externalId,
-      occurredAt: FIRST,
-      sourceEventId: `first-${externalId}`,
-      profileId: ours.id,
-      digests: recordedDigestsOf(ours),
-    });
-    return ours;
-  }
-  const stateOf = (externalId: string) => store.getState('acme', externalId);
-  return { klaviyo, store, deps, logs, counts, run, knownCustomer, stateOf };
 }
 
 /** The change as the queue delivers it: its group is its customer. */
