@@ -2,9 +2,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { outcomeOfError } from '../../cli/batch.js';
 import { describePlan, dryRunOutcomeOf } from '../../cli/commands/apply.js';
 import { confirmations, formatEntry, formatHistory } from '../../cli/commands/history.js';
+import { outcomeOfError } from '../../cli/pipeline/outcome-of-error.js';
+import { jobsNote } from '../../cli/pipeline/phases.js';
 import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
@@ -19,7 +20,6 @@ import {
   rowKeyOf,
   tally,
 } from '../../cli/results.js';
-import { jobsNote } from '../../cli/run-batch.js';
 import { TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { AuditEntry } from '../../lib/ports.js';
