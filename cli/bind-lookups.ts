@@ -1,6 +1,6 @@
+import { type BindFound, bindLookups, foundAmong } from '../lib/bind/plan-bind.js';
 import { MAX_FILTER_VALUES } from '../lib/klaviyo/client.js';
 import type { KlaviyoProfile, KlaviyoProfiles } from '../lib/ports.js';
-import { type BindFound, bindLookups, foundAmong } from './bind-decision.js';
 import type { BindTask } from './rows.js';
 
 /**
