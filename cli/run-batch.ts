@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { type BatchCommand, type BatchOptions, type BatchRow, CHUNK_ROWS, parseBatchArgs } from './batch.js';
 import { type CliIo, EXIT_OK, runCommand } from './io.js';
+import { targetIdOf } from './klaviyo-key.js';
 import { decideWrites, rowsAlone } from './pipeline/decide.js';
 import { lookUpChunk } from './pipeline/look-up.js';
 import { phaseCounters } from './pipeline/phases.js';
@@ -14,7 +15,8 @@ import { openBulkJobs, writeInBulk } from './pipeline/write-bulk.js';
 import { createProgress } from './progress.js';
 import { type RowResult, tally } from './results.js';
 import type { RowContext } from './rows.js';
-import { cliSettings, openSession, targetIdOf } from './session.js';
+import { openSession } from './session.js';
+import { cliSettings } from './settings.js';
 
 /** A command that runs `command` over a file (apply, bind): `--help` prints `usage`. */
 export function batchCommandLine<Task extends BatchRow, Lookups>(

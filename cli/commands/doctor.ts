@@ -14,7 +14,7 @@ import { parseSettings, settingsSchema } from '../../lib/config.js';
 import { IdentitySyncError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
 import { type CliIo, counted, EXIT_ATTENTION, EXIT_OK, runCommand } from '../io.js';
-import { type CliSettings, cliSettings, tenantOf } from '../session.js';
+import { type CliSettings, cliSettings, tenantOf } from '../settings.js';
 import { printable } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync doctor [--tenant T] [--secret-id ID] [--queue-url URL]

@@ -29,16 +29,11 @@ import {
   stopController,
   UsageError,
 } from '../io.js';
+import { describeTarget, isKeyRefused, targetIdOf } from '../klaviyo-key.js';
 import { createProgress } from '../progress.js';
 import { runInCustomerOrder } from '../run-in-order.js';
-import {
-  cliSettings,
-  describeTarget,
-  isKeyRefused,
-  openSession,
-  type Session,
-  targetIdOf,
-} from '../session.js';
+import { openSession, type Session } from '../session.js';
+import { cliSettings } from '../settings.js';
 import { printable } from '../terminal.js';
 
 const DEFAULT_MIN_CONFIDENCE = 0.9;

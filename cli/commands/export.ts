@@ -5,7 +5,7 @@ import { createDynamoCustomerRecords } from '../../lib/adapters/dynamo-sync-stat
 import { createSqsParkedLetters } from '../../lib/adapters/sqs-peek.js';
 import { readCustomerExport } from '../../lib/privacy/erasure.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
-import { cliSettings, tenantOf } from '../session.js';
+import { cliSettings, tenantOf } from '../settings.js';
 import { printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync export <externalId> [--tenant T]

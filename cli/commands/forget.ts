@@ -3,14 +3,9 @@ import { parseArgs } from 'node:util';
 import { policiesFrom } from '../../lib/config.js';
 import { eraseCustomer } from '../../lib/privacy/erasure.js';
 import { type CliIo, confirm, EXIT_OK, runCommand, UsageError } from '../io.js';
-import {
-  identifierKeyOfRun,
-  klaviyoKeyOf,
-  openSession,
-  openStore,
-  type Session,
-  tenantOf,
-} from '../session.js';
+import { identifierKeyOfRun, klaviyoKeyOf } from '../klaviyo-key.js';
+import { openSession, openStore, type Session } from '../session.js';
+import { tenantOf } from '../settings.js';
 import { printable } from '../terminal.js';
 import { complianceStores } from './export.js';
 

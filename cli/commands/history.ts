@@ -4,7 +4,9 @@ import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import type { AuditEntry } from '../../lib/ports.js';
 import { type AuditedValue, digestOf, type IdentifierKey } from '../../lib/privacy/identifier-digest.js';
 import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
-import { cliSettings, identifierKeyOfRun, klaviyoKeyOf, openStore, tenantOf } from '../session.js';
+import { identifierKeyOfRun, klaviyoKeyOf } from '../klaviyo-key.js';
+import { openStore } from '../session.js';
+import { cliSettings, tenantOf } from '../settings.js';
 import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync history <externalId> [--tenant T] [--limit N] [--json]

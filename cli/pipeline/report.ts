@@ -1,8 +1,9 @@
 import type { BulkStatus } from '../bulk-jobs.js';
 import type { InputRow } from '../input.js';
 import { type CliIo, counted, EXIT_ATTENTION, EXIT_INTERRUPTED } from '../io.js';
+import { describeTarget } from '../klaviyo-key.js';
 import { exitCodeOf, formatAttention, formatSummary, maskedIdentifiers, type RowResult } from '../results.js';
-import { describeTarget, type Session } from '../session.js';
+import type { Session } from '../session.js';
 import { printable } from '../terminal.js';
 import { jobsNote } from './phases.js';
 import type { StopReason } from './stop.js';

@@ -1,6 +1,6 @@
 import { KlaviyoUnreachableError } from '../../lib/klaviyo/errors.js';
 import { type CliIo, stopController } from '../io.js';
-import { isKeyRefused } from '../session.js';
+import { isKeyRefused } from '../klaviyo-key.js';
 
 /** Why a run stopped before its last row: rows not attempted then are reported (but for Ctrl-C). */
 export type StopReason = { kind: 'key' | 'unreachable' | 'interrupted'; message: string };

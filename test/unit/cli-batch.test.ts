@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BatchCommand, CHUNK_ROWS } from '../../cli/batch.js';
+import { keyFingerprint } from '../../cli/klaviyo-key.js';
 import { invalid, type RowResult } from '../../cli/results.js';
 import { batchCommandLine } from '../../cli/run-batch.js';
-import { keyFingerprint } from '../../cli/session.js';
 import { captureIo } from '../support/cli.js';
 import { klaviyoError } from '../support/memory-klaviyo.js';
 

@@ -7,7 +7,7 @@ import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
 import { history } from '../../cli/commands/history.js';
 import { identitySync } from '../../cli/identity-sync.js';
-import { cliSettings, configuredTenants } from '../../cli/session.js';
+import { cliSettings, configuredTenants } from '../../cli/settings.js';
 import { captureIo } from '../support/cli.js';
 
 /** Usage and exit codes; nothing here reaches Klaviyo or AWS (see test/integration/cli.test.ts). */
