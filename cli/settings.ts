@@ -7,6 +7,10 @@ import { UsageError } from './io.js';
  * defaults and checks. SYNC_STATE_TABLE is optional here. AWS SDK clients read their own
  * settings (AWS_REGION, credentials, AWS_ENDPOINT_URL_*) from process.env, as everywhere.
  */
+/** The service's check of TENANT_SECRET_PREFIX (it ends in /), and its default. */
+const SECRET_PREFIX = settingsSchema.shape.TENANT_SECRET_PREFIX.unwrap();
+export const SERVICE_SECRET_PREFIX: string = settingsSchema.shape.TENANT_SECRET_PREFIX.parse(undefined);
+
 /** A URL, or unset (empty is unset, as the commands have always read it). */
 const optionalUrl = z
   .url()
@@ -34,7 +38,8 @@ const cliSettingsSchema = settingsSchema
     TENANT_SECRET_PREFIX: z
       .string()
       .optional()
-      .transform((prefix) => prefix || undefined),
+      .transform((prefix) => prefix || undefined)
+      .pipe(SECRET_PREFIX.optional()),
     KLAVIYO_API_KEY: z.string().startsWith('pk_', 'must be a Klaviyo private key (pk_…)').optional(),
     // Where the stack's parts are, for the commands that read them (a flag may name them instead):
     // each such command says which it is missing.

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
 import {
@@ -11,15 +10,9 @@ import {
 } from '../../lib/identity-change.js';
 import { maskIdentifiers, maskIdentifiersInText } from '../../lib/observability/mask.js';
 import { Reason } from '../../lib/reasons.js';
-import {
-  type CliIo,
-  counted,
-  EXIT_ATTENTION,
-  EXIT_OK,
-  positiveNumber,
-  runCommand,
-  UsageError,
-} from '../io.js';
+import { commandLine, queueUrlOf } from '../command-line.js';
+import { counted, EXIT_ATTENTION, EXIT_OK, positiveNumber } from '../io.js';
+import { cliSettings } from '../settings.js';
 import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync dead-letters [--queue-url URL] [--limit N] [--reason R] [--json]
@@ -40,27 +33,22 @@ at the time.
   -h, --help       this help`;
 
 /** `identity-sync dead-letters`: what is parked and why, without removing anything. */
-export async function deadLetters(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const { values } = parseArgs({
-      args,
-      options: {
-        'queue-url': { type: 'string' },
-        limit: { type: 'string', default: '100' },
-        reason: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
-    const queueUrl = values['queue-url'] || io.env.DEAD_LETTER_QUEUE_URL;
-    if (!queueUrl)
-      throw new UsageError(
-        'dead-letters reads the dead-letter queue: pass --queue-url or set DEAD_LETTER_QUEUE_URL',
-      );
+export const deadLetters = commandLine(
+  USAGE,
+  {
+    options: {
+      'queue-url': { type: 'string' },
+      limit: { type: 'string', default: '100' },
+      reason: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  },
+  async ({ values }, io) => {
+    const queueUrl = queueUrlOf(
+      values['queue-url'],
+      cliSettings(io.env).DEAD_LETTER_QUEUE_URL,
+      'dead-letters reads the dead-letter queue: pass --queue-url or set DEAD_LETTER_QUEUE_URL',
+    );
     const limit = positiveNumber('--limit', values.limit, { integer: true });
 
     // Region, credentials and endpoint (AWS_ENDPOINT_URL_SQS) come from the environment, as everywhere.
@@ -88,8 +76,8 @@ export async function deadLetters(args: string[], io: CliIo): Promise<number> {
     } finally {
       sqs.destroy();
     }
-  });
-}
+  },
+);
 
 // --- Classifying (pure) ---------------------------------------------------------------------
 

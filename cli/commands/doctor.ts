@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
 import { approximateMessageCount } from '../../lib/adapters/sqs-queues.js';
 import {
   klaviyoKeySecretId,
@@ -10,11 +9,10 @@ import {
   readWebhookSecret,
   webhookSecretId,
 } from '../../lib/adapters/tenant-secrets.js';
-import { parseSettings, settingsSchema } from '../../lib/config.js';
 import { IdentitySyncError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
 import { type CliIo, counted, EXIT_ATTENTION, EXIT_OK, runCommand } from '../io.js';
-import { type CliSettings, cliSettings, tenantOf } from '../settings.js';
+import { type CliSettings, cliSettings, SERVICE_SECRET_PREFIX, tenantOf } from '../settings.js';
 import { printable } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync doctor [--tenant T] [--secret-id ID] [--queue-url URL]
@@ -40,12 +38,6 @@ Nothing is written anywhere.
   -h, --help                   this help
 AWS region, credentials and endpoints come from the environment, as for the AWS CLI.
 Exit code: 0 when no check failed, 1 when one did, 2 for usage errors.`;
-
-/** What doctor reads beyond the CLI's usual settings: where the stack's parts are. */
-const doctorSettingsSchema = settingsSchema
-  .pick({ TENANT_SECRET_PREFIX: true, IDENTITY_CHANGES_QUEUE_URL: true, DEAD_LETTER_QUEUE_URL: true })
-  .partial({ IDENTITY_CHANGES_QUEUE_URL: true, DEAD_LETTER_QUEUE_URL: true })
-  .extend({ SHOPIFY_WEBHOOK_URL: z.url().optional() });
 
 export type CheckStatus = 'ok' | 'FAIL' | 'skip';
 
@@ -94,16 +86,16 @@ export async function doctor(args: string[], io: CliIo): Promise<number> {
       return EXIT_OK;
     }
     const settings = cliSettings(io.env);
-    const stack = parseSettings(doctorSettingsSchema, io.env);
+    const prefix = settings.TENANT_SECRET_PREFIX ?? SERVICE_SECRET_PREFIX;
     const tenant = tenantOf(values.tenant, settings);
     const results = await runChecks(
       {
-        secretId: values['secret-id'] ?? klaviyoKeySecretId(stack.TENANT_SECRET_PREFIX, tenant),
-        webhookSecretId: webhookSecretId(stack.TENANT_SECRET_PREFIX, tenant),
-        queueUrl: values['queue-url'] ?? stack.IDENTITY_CHANGES_QUEUE_URL,
-        deadLetterQueueUrl: values['dead-letter-queue-url'] ?? stack.DEAD_LETTER_QUEUE_URL,
+        secretId: values['secret-id'] ?? klaviyoKeySecretId(prefix, tenant),
+        webhookSecretId: webhookSecretId(prefix, tenant),
+        queueUrl: values['queue-url'] ?? settings.IDENTITY_CHANGES_QUEUE_URL,
+        deadLetterQueueUrl: values['dead-letter-queue-url'] ?? settings.DEAD_LETTER_QUEUE_URL,
         table: values.table ?? settings.SYNC_STATE_TABLE,
-        webhookUrl: values['webhook-url'] ?? stack.SHOPIFY_WEBHOOK_URL,
+        webhookUrl: values['webhook-url'] ?? settings.SHOPIFY_WEBHOOK_URL,
       },
       settings,
     );
