@@ -3,9 +3,10 @@ import { type MoveReport, moveMessages, type PeekedMessage, peekQueue } from '..
 import { queuedChangeOfLetter } from '../../lib/dead-letter.js';
 import { isReason, REASON_SPELLINGS } from '../../lib/reasons.js';
 import { commandLine, queueUrlOf } from '../command-line.js';
+import { classifyDeadLetter } from '../dead-letters/classify.js';
+import { formatLetter, queueNameOf } from '../dead-letters/format.js';
 import { confirm, counted, EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, positiveNumber, UsageError } from '../io.js';
 import { cliSettings } from '../settings.js';
-import { classifyDeadLetter, formatLetter, queueNameOf } from './dead-letters.js';
 
 const REASON_LIST = REASON_SPELLINGS.join(', ');
 
