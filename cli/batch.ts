@@ -1,7 +1,5 @@
 import { parseArgs } from 'node:util';
-import { IdentitySyncError, isTransient } from '../lib/errors.js';
 import type { BulkImportError, BulkImportProfile } from '../lib/ports.js';
-import { ChangeParkedError, IdentifierHeldError } from '../lib/sync/sync-identity-change.js';
 import type { Settled } from './bulk-jobs.js';
 import type { InputRow } from './input.js';
 import { positiveNumber, UsageError } from './io.js';
@@ -147,8 +145,11 @@ export function parseBatchArgs(args: string[]): BatchOptions | undefined {
   };
 }
 
+/** What every command's task has: its input line and its customer. */
+export type BatchRow = { line: number; externalId: string };
+
 /** What makes `apply` and `bind` different: how a row becomes a task, and what a task does. */
-export interface BatchCommand<Task extends { line: number; externalId: string }, Lookups> {
+export interface BatchCommand<Task extends BatchRow, Lookups> {
   name: string;
   /** The summary's rows, in order. */
   outcomes: readonly string[];
@@ -162,7 +163,7 @@ export interface BatchCommand<Task extends { line: number; externalId: string },
    * (but for a refused key) the chunk's tasks run with `undefined` and look up one by one.
    */
   lookUp(tasks: readonly Task[], session: Session, dryRun: boolean): Promise<Lookups>;
-  /** The row's outcome; throws for failures, which `outcomeOfError` turns into results. */
+  /** The row's outcome; throws for failures, which `rowResultOfError` (pipeline/row-result-of-error.ts) turns into results. */
   run(task: Task, session: Session, dryRun: boolean, lookups: Lookups | undefined): Promise<RowOutcome>;
   /** The writes this command can send through bulk import jobs; none without. */
   bulk?: BulkWrites<Task, Lookups>;
@@ -192,30 +193,3 @@ export interface BulkWrites<Task, Lookups, Planned = any> {
     session: Session,
   ): Promise<Settled<RowOutcome>[]>;
 }
-
-/**
- * A row's error as its result. Parked: the tenant's policy parks it, or another customer's profile
- * holds an identifier it needs (the worker would retry that a few times; a CLI run has no queue).
- */
-export function outcomeOfError(
-  error: unknown,
-): Pick<RowResult, 'outcome' | 'reason' | 'profileId' | 'transient'> {
-  if (error instanceof IdentifierHeldError) {
-    return {
-      outcome: 'parked',
-      reason: `${error.reason}: profile ${error.context.holderId} of ${holderNamed(error.context)} holds an identifier this change needs`,
-      ...profileIdOf(error.context),
-    };
-  }
-  if (error instanceof ChangeParkedError) {
-    return { outcome: 'parked', reason: `${error.reason}: ${error.message}`, ...profileIdOf(error.context) };
-  }
-  const reason = error instanceof IdentitySyncError ? `${error.reason}: ${error.message}` : String(error);
-  return { outcome: 'failed', reason, ...(isTransient(error) && { transient: true }) };
-}
-
-const holderNamed = (context: Record<string, unknown>) =>
-  typeof context.holderExternalId === 'string' ? `customer ${context.holderExternalId}` : 'another customer';
-
-const profileIdOf = (context: Record<string, unknown>) =>
-  typeof context.profileId === 'string' ? { profileId: context.profileId } : {};

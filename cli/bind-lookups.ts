@@ -1,5 +1,5 @@
+import { type BindFound, bindLookups, foundAmong } from '../lib/bind/plan-bind.js';
 import type { KlaviyoProfile, KlaviyoProfiles } from '../lib/ports.js';
-import { type BindFound, bindLookups, foundAmong } from './bind-decision.js';
 import type { BindTask } from './rows.js';
 
 /**

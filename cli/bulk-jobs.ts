@@ -1,4 +1,3 @@
-import { appendFile, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   MAX_BULK_IMPORT_BYTES,
@@ -7,7 +6,9 @@ import {
 } from '../lib/klaviyo/bulk-import.js';
 import { KlaviyoApiError } from '../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportJob, BulkImportProfile, KlaviyoBulkImports } from '../lib/ports.js';
-import { completeLines } from './ndjson.js';
+import type { BulkEntry, JobsJournal, JournalJob } from './bulk-journal.js';
+
+export type { BulkEntry } from './bulk-journal.js';
 
 /**
  * Writes whose outcome is known in advance, sent through Klaviyo's bulk profile import jobs: up to
@@ -19,14 +20,6 @@ import { completeLines } from './ndjson.js';
  * polled, and marked settled once its rows' results are written: a run that stops with a job in
  * flight leaves it there, and the rerun polls that job instead of starting it again.
  */
-export interface BulkEntry<Planned> {
-  line: number;
-  /** The row's key (rowKeyOf), so a rerun can tell it is still the same row. */
-  row: string;
-  /** What the command needs to settle the row once the job is done: plain JSON. */
-  planned: Planned;
-  profile: BulkImportProfile;
-}
 
 /** What became of one row of a job: its result, or `again` to run it through the per-profile path. */
 export type Settled<Result> = Result | 'again';
@@ -260,46 +253,3 @@ const asSent = (profile: Partial<BulkImportProfile> | null | undefined) => {
     attributes.external_id ?? null,
   ];
 };
-
-/** A job an earlier run started, with its rows. */
-export interface JournalJob<Planned> {
-  id: string;
-  entries: BulkEntry<Planned>[];
-}
-
-/**
- * The jobs file (NDJSON beside the results): `{"job":id,"entries":[…]}` when a job is started,
- * `{"job":id,"settled":true}` once its rows' results are written.
- */
-export interface JobsJournal<Planned> {
-  /** Jobs started and not settled by earlier runs. */
-  readonly unsettled: JournalJob<Planned>[];
-  started(id: string, entries: BulkEntry<Planned>[]): Promise<void>;
-  settled(id: string): Promise<void>;
-  /** Removes the file: for a run that settled everything. */
-  remove(): Promise<void>;
-}
-
-export async function openJobsJournal<Planned>(path: string, resume: boolean): Promise<JobsJournal<Planned>> {
-  const started = new Map<string, BulkEntry<Planned>[]>();
-  const text = resume ? await readFile(path, 'utf8').catch(() => '') : '';
-  for (const line of completeLines(text)) {
-    // A line that is no JSON names no job to follow.
-    const record = line as { job: string; entries?: BulkEntry<Planned>[]; settled?: boolean } | undefined;
-    if (record?.settled) started.delete(record.job);
-    else if (record?.entries) started.set(record.job, record.entries);
-  }
-  if (!resume) await rm(path, { force: true });
-  // One append at a time: two jobs' lines written at once could interleave (a line can be megabytes).
-  let last: Promise<void> = Promise.resolve();
-  const append = (record: unknown) => {
-    last = last.then(() => appendFile(path, `${JSON.stringify(record)}\n`));
-    return last;
-  };
-  return {
-    unsettled: [...started].map(([id, entries]) => ({ id, entries })),
-    started: (id, entries) => append({ job: id, entries }),
-    settled: (id) => append({ job: id, settled: true }),
-    remove: () => rm(path, { force: true }),
-  };
-}

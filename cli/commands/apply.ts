@@ -3,7 +3,8 @@ import type { BulkImportProfile, KlaviyoProfiles, SyncStateStore } from '../../l
 import { Reason } from '../../lib/reasons.js';
 import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
 import { recordApplied } from '../../lib/sync/execute.js';
-import { isStale, recordedProfile, type SyncPlan } from '../../lib/sync/plan.js';
+import { needsLookups } from '../../lib/sync/needs-lookups.js';
+import type { SyncPlan } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand } from '../batch.js';
 import { APPLY_DRY_RUN_OUTCOMES, APPLY_OUTCOMES } from '../results.js';
@@ -154,9 +155,7 @@ export async function changesToLookUp(
   const needed = await Promise.all(
     candidates.map(async ({ change }) => {
       const recorded = await state.getState(change.tenant, change.externalId);
-      const needsLookups =
-        !isStale(change.occurredAt, recorded.lastAppliedAt) && !recordedProfile(change, recorded);
-      return needsLookups ? [change] : [];
+      return needsLookups(change, recorded) ? [change] : [];
     }),
   );
   return needed.flat();

@@ -1,8 +1,8 @@
+import { planBind, settleBind } from '../../lib/bind/plan-bind.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportProfile, KlaviyoProfile } from '../../lib/ports.js';
 import { auditedIdentifiers } from '../../lib/sync/execute.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch.js';
-import { conflictOnBind, decideBind } from '../bind-decision.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
 import type { Settled } from '../bulk-jobs.js';
 import { BIND_DRY_RUN_OUTCOMES, BIND_OUTCOMES } from '../results.js';
@@ -48,23 +48,22 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
     lookUp: (tasks, session) => lookUp(session, tasks),
     async run(task, session, dryRun, lookups) {
       const chunk = lookups ?? (await lookUp(session, [task]));
-      const decision = decideBind(task.externalId, chunk.found(task));
-      if (!('patch' in decision)) return decision;
-      const { patch: profile, reason } = decision;
-      const profileId = profile.id;
+      const plan = planBind(task.externalId, chunk.found(task));
+      if (!('patch' in plan)) return plan;
+      const profileId = plan.patch.id;
       chunk.claim(profileId, task.externalId);
-      if (dryRun) return { outcome: 'would-bind', profileId, reason: `would set external_id (${reason})` };
+      if (dryRun) return settleBind(task.externalId, plan, { kind: 'dry-run' });
       try {
         await session.klaviyo.updateProfile(profileId, { external_id: task.externalId });
       } catch (error) {
         chunk.release(profileId);
         const holderId =
           error instanceof KlaviyoApiError && error.status === 409 ? error.duplicateProfileId : undefined;
-        if (holderId) return conflictOnBind(task.externalId, profileId, holderId);
+        if (holderId) return settleBind(task.externalId, plan, { kind: 'held', holderId });
         throw error;
       }
-      await recordBound(session, task, profile, reason);
-      return { outcome: 'bound', profileId, reason };
+      await recordBound(session, task, plan.patch, plan.reason);
+      return settleBind(task.externalId, plan, { kind: 'written' });
     },
     bulk: {
       keysOf: (task) => [
@@ -78,12 +77,12 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
         _session,
         chunk,
       ): Promise<{ planned: BindPlanned; profile: BulkImportProfile } | undefined> {
-        const decision = decideBind(task.externalId, chunk.found(task));
-        if (!('patch' in decision)) return undefined;
-        chunk.claim(decision.patch.id, task.externalId);
+        const plan = planBind(task.externalId, chunk.found(task));
+        if (!('patch' in plan)) return undefined;
+        chunk.claim(plan.patch.id, task.externalId);
         return {
-          planned: { profile: decision.patch, reason: decision.reason },
-          profile: { id: decision.patch.id, attributes: { external_id: task.externalId } },
+          planned: { profile: plan.patch, reason: plan.reason },
+          profile: { id: plan.patch.id, attributes: { external_id: task.externalId } },
         };
       },
       settle: (jobId, done, session) =>
@@ -95,31 +94,19 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
 /** Audit writes at once while a job's rows are settled. */
 const SETTLE_CONCURRENCY = 16;
 
-/** A row a bulk job bound, or why it did not: another profile has the external_id (a conflict), or Klaviyo's error. */
+/** A row a bulk job bound (recorded in the audit trail), or why it did not. */
 async function settleBound(
   jobId: string,
   { task, planned, error }: { task: BindTask; planned: BindPlanned; error?: BulkImportError },
   session: Session,
 ): Promise<Settled<RowOutcome>> {
-  const profileId = planned.profile.id;
-  if (!error) {
-    await recordBound(session, task, planned.profile, planned.reason);
-    return { outcome: 'bound', profileId, reason: planned.reason };
-  }
-  if (error.code === 'duplicate_profile') {
-    return {
-      outcome: 'conflict',
-      profileId,
-      reason: `external_id ${task.externalId} is already on another profile (bulk import job ${jobId}: ${error.detail})`,
-    };
-  }
-  // The profile is gone (merged or deleted meanwhile): the row is looked at afresh.
-  if (error.code === 'not_found') return 'again';
-  return {
-    outcome: 'failed',
-    profileId,
-    reason: `klaviyo_${error.code}: bulk import job ${jobId} could not bind it: ${error.detail}`,
-  };
+  const plan = { patch: planned.profile, reason: planned.reason };
+  if (!error) await recordBound(session, task, planned.profile, planned.reason);
+  return settleBind(
+    task.externalId,
+    plan,
+    error ? { kind: 'import-error', jobId, error } : { kind: 'written' },
+  );
 }
 
 /** `identity-sync bind <file>`: sets external_id on profiles Klaviyo knows by email or phone only. */

@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { policiesFrom } from '../../lib/config.js';
 import { eraseCustomer } from '../../lib/privacy/erasure.js';
-import { type CliIo, confirm, EXIT_OK, runCommand, UsageError } from '../io.js';
-import {
-  identifierKeyOfRun,
-  klaviyoKeyOf,
-  openSession,
-  openStore,
-  type Session,
-  tenantOf,
-} from '../session.js';
+import { commandLine, oneExternalId } from '../command-line.js';
+import { complianceStores } from '../compliance-stores.js';
+import { confirm, EXIT_OK, UsageError } from '../io.js';
+import { identifierKeyOfRun, klaviyoKeyOf } from '../klaviyo-key.js';
+import { openSession, openStore, type Session } from '../session.js';
+import { cliSettings, tenantOf } from '../settings.js';
 import { printable } from '../terminal.js';
-import { complianceStores } from './export.js';
 
 const USAGE = `Usage: identity-sync forget <externalId> [--tenant T] [--yes] [--secret-id S]
 
@@ -28,30 +23,25 @@ and TENANT_SECRET_PREFIX (the erasure record is keyed with the tenant's identifi
   -h, --help      this help`;
 
 /** `identity-sync forget <externalId>`: erases the customer through the worker's erasure core. */
-export async function forget(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        tenant: { type: 'string' },
-        yes: { type: 'boolean', default: false },
-        'secret-id': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
-    const [externalId, ...extra] = positionals;
-    if (!externalId || extra.length > 0) throw new UsageError('give exactly one externalId');
+export const forget = commandLine(
+  USAGE,
+  {
+    options: {
+      tenant: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+      'secret-id': { type: 'string' },
+    },
+    allowPositionals: true,
+  },
+  async ({ values, positionals }, io) => {
+    const externalId = oneExternalId(positionals);
     if (!values.yes && !io.stdin?.isTTY)
       throw new UsageError('forget asks before erasing: pass --yes when no terminal can answer');
-    const stores = complianceStores(io, 'forget');
-    const tenant = tenantOf(values.tenant, stores.settings);
+    const settings = cliSettings(io.env);
+    const stores = complianceStores(settings, 'forget');
+    const tenant = tenantOf(values.tenant, settings);
     try {
-      const key = identifierKeyOfRun(await klaviyoKeyOf(tenant, values['secret-id'], stores.settings));
+      const key = identifierKeyOfRun(await klaviyoKeyOf(tenant, values['secret-id'], settings));
       if (
         !values.yes &&
         !(await confirm(
@@ -65,9 +55,9 @@ export async function forget(args: string[], io: CliIo): Promise<number> {
       const session = async () =>
         (opened ??= await openSession(
           { tenant, ...(values['secret-id'] && { secretId: values['secret-id'] }) },
-          stores.settings,
+          settings,
         ));
-      const store = openStore(stores.settings);
+      const store = openStore(settings);
       const now = new Date();
       const record = await eraseCustomer(
         {
@@ -83,7 +73,7 @@ export async function forget(args: string[], io: CliIo): Promise<number> {
           letters: stores.letters,
           identifierKey: async () => key,
           klaviyo: async () => (await session()).klaviyo,
-          policies: policiesFrom(stores.settings)(tenant),
+          policies: policiesFrom(settings)(tenant),
           clock: () => new Date(),
         },
       );
@@ -100,5 +90,5 @@ export async function forget(args: string[], io: CliIo): Promise<number> {
       stores.close();
     }
     return EXIT_OK;
-  });
-}
+  },
+);

@@ -1,10 +1,12 @@
-import { parseArgs } from 'node:util';
 import { normalizeEmail, normalizePhone } from '../../lib/normalize.js';
 import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import type { AuditEntry } from '../../lib/ports.js';
 import { type AuditedValue, digestOf, type IdentifierKey } from '../../lib/privacy/identifier-digest.js';
-import { type CliIo, EXIT_OK, runCommand, UsageError } from '../io.js';
-import { cliSettings, identifierKeyOfRun, klaviyoKeyOf, openStore, tenantOf } from '../session.js';
+import { commandLine, oneExternalId } from '../command-line.js';
+import { EXIT_OK, UsageError } from '../io.js';
+import { identifierKeyOfRun, klaviyoKeyOf } from '../klaviyo-key.js';
+import { openStore } from '../session.js';
+import { cliSettings, tenantOf } from '../settings.js';
 import { printable, printableJson } from '../terminal.js';
 
 const USAGE = `Usage: identity-sync history <externalId> [--tenant T] [--limit N] [--json]
@@ -24,27 +26,21 @@ Reads the audit trail from the DynamoDB table named by SYNC_STATE_TABLE.
   -h, --help      this help`;
 
 /** `identity-sync history <externalId>`: the customer's audit trail. */
-export async function history(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        tenant: { type: 'string' },
-        limit: { type: 'string', default: '20' },
-        json: { type: 'boolean', default: false },
-        email: { type: 'string' },
-        phone: { type: 'string' },
-        'secret-id': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
-    const [externalId, ...extra] = positionals;
-    if (!externalId || extra.length > 0) throw new UsageError('give exactly one externalId');
+export const history = commandLine(
+  USAGE,
+  {
+    options: {
+      tenant: { type: 'string' },
+      limit: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+      email: { type: 'string' },
+      phone: { type: 'string' },
+      'secret-id': { type: 'string' },
+    },
+    allowPositionals: true,
+  },
+  async ({ values, positionals }, io) => {
+    const externalId = oneExternalId(positionals);
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1)
       throw new UsageError(`--limit must be a positive integer, got '${values.limit}'`);
@@ -73,8 +69,8 @@ export async function history(args: string[], io: CliIo): Promise<number> {
       store.close();
     }
     return EXIT_OK;
-  });
-}
+  },
+);
 
 /** A value asked about with --email or --phone, normalised as the intakes normalise it. */
 export interface Probe {

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -11,16 +10,9 @@ import { loadConfig } from '../../lib/config.js';
 import { type FailedInvocation, readFailedInvocation } from '../../lib/intake/failed-invocation.js';
 import type { Telemetry } from '../../lib/observability/telemetry.js';
 import type { ShopifyEventOutcome } from '../../lib/shopify/eventbridge.js';
-import {
-  type CliIo,
-  confirm,
-  counted,
-  EXIT_ATTENTION,
-  EXIT_OK,
-  positiveNumber,
-  runCommand,
-  UsageError,
-} from '../io.js';
+import { commandLine, queueUrlOf } from '../command-line.js';
+import { type CliIo, confirm, counted, EXIT_ATTENTION, EXIT_OK, positiveNumber, UsageError } from '../io.js';
+import { cliSettings } from '../settings.js';
 
 const USAGE = `Usage: identity-sync replay-events [--dry-run] [--yes] [options]
 
@@ -44,26 +36,23 @@ queue. At the first event that still cannot be queued, the run stops and leaves 
 const READ_VISIBILITY_SECONDS = 60;
 
 /** `identity-sync replay-events`: Shopify EventBridge events kept by Lambda, through the intake again. */
-export async function replayEvents(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const { values } = parseArgs({
-      args,
-      options: {
-        'dry-run': { type: 'boolean', default: false },
-        yes: { type: 'boolean', default: false },
-        'queue-url': { type: 'string' },
-        limit: { type: 'string', default: '10000' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
+export const replayEvents = commandLine(
+  USAGE,
+  {
+    options: {
+      'dry-run': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      'queue-url': { type: 'string' },
+      limit: { type: 'string', default: '10000' },
+    },
+  },
+  async ({ values }, io) => {
     const limit = positiveNumber('--limit', values.limit, { integer: true });
-    const queueUrl = values['queue-url'] || io.env.SHOPIFY_EVENT_FAILURES_QUEUE_URL;
-    if (!queueUrl)
-      throw new UsageError('pass --queue-url or set SHOPIFY_EVENT_FAILURES_QUEUE_URL (the failure queue)');
+    const queueUrl = queueUrlOf(
+      values['queue-url'],
+      cliSettings(io.env).SHOPIFY_EVENT_FAILURES_QUEUE_URL,
+      'pass --queue-url or set SHOPIFY_EVENT_FAILURES_QUEUE_URL (the failure queue)',
+    );
     const dryRun = values['dry-run'];
     if (!dryRun && !values.yes && !io.stdin?.isTTY)
       throw new UsageError('replay-events asks before sending: pass --yes when no terminal can answer');
@@ -133,8 +122,8 @@ export async function replayEvents(args: string[], io: CliIo): Promise<number> {
     } finally {
       sqs.destroy();
     }
-  });
-}
+  },
+);
 
 interface ReadRecord {
   message: Message;

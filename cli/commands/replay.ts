@@ -1,20 +1,12 @@
-import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type MoveReport, moveMessages, type PeekedMessage, peekQueue } from '../../lib/adapters/sqs-peek.js';
 import { queuedChangeOfLetter } from '../../lib/dead-letter.js';
 import { isReason, REASON_SPELLINGS } from '../../lib/reasons.js';
-import {
-  type CliIo,
-  confirm,
-  counted,
-  EXIT_ATTENTION,
-  EXIT_OK,
-  EXIT_USAGE,
-  positiveNumber,
-  runCommand,
-  UsageError,
-} from '../io.js';
-import { classifyDeadLetter, formatLetter, queueNameOf } from './dead-letters.js';
+import { commandLine, queueUrlOf } from '../command-line.js';
+import { classifyDeadLetter } from '../dead-letters/classify.js';
+import { formatLetter, queueNameOf } from '../dead-letters/format.js';
+import { confirm, counted, EXIT_ATTENTION, EXIT_OK, EXIT_USAGE, positiveNumber, UsageError } from '../io.js';
+import { cliSettings } from '../settings.js';
 
 const REASON_LIST = REASON_SPELLINGS.join(', ');
 
@@ -44,25 +36,20 @@ how many customers are held so, and what to do. The count before moving (and a d
 first letter of each customer only.`;
 
 /** `identity-sync replay --reason R`: moves parked changes back to the changes queue. */
-export async function replay(args: string[], io: CliIo): Promise<number> {
-  return runCommand(io, USAGE, async () => {
-    const { values } = parseArgs({
-      args,
-      options: {
-        reason: { type: 'string' },
-        since: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        yes: { type: 'boolean', default: false },
-        'queue-url': { type: 'string' },
-        'to-queue-url': { type: 'string' },
-        limit: { type: 'string', default: '10000' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      io.stdout.write(`${USAGE}\n`);
-      return EXIT_OK;
-    }
+export const replay = commandLine(
+  USAGE,
+  {
+    options: {
+      reason: { type: 'string' },
+      since: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      yes: { type: 'boolean', default: false },
+      'queue-url': { type: 'string' },
+      'to-queue-url': { type: 'string' },
+      limit: { type: 'string', default: '10000' },
+    },
+  },
+  async ({ values }, io) => {
     const reason = values.reason;
     if (!reason)
       throw new UsageError('--reason is required: replay moves the letters of one reason at a time');
@@ -77,11 +64,17 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
     if (since !== undefined && Number.isNaN(since))
       throw new UsageError(`--since must be an ISO 8601 date-time, got '${values.since}'`);
     const limit = positiveNumber('--limit', values.limit, { integer: true });
-    const from = values['queue-url'] || io.env.DEAD_LETTER_QUEUE_URL;
-    const to = values['to-queue-url'] || io.env.IDENTITY_CHANGES_QUEUE_URL;
-    if (!from) throw new UsageError('pass --queue-url or set DEAD_LETTER_QUEUE_URL (the dead-letter queue)');
-    if (!to)
-      throw new UsageError('pass --to-queue-url or set IDENTITY_CHANGES_QUEUE_URL (the changes queue)');
+    const settings = cliSettings(io.env);
+    const from = queueUrlOf(
+      values['queue-url'],
+      settings.DEAD_LETTER_QUEUE_URL,
+      'pass --queue-url or set DEAD_LETTER_QUEUE_URL (the dead-letter queue)',
+    );
+    const to = queueUrlOf(
+      values['to-queue-url'],
+      settings.IDENTITY_CHANGES_QUEUE_URL,
+      'pass --to-queue-url or set IDENTITY_CHANGES_QUEUE_URL (the changes queue)',
+    );
     if (!values['dry-run'] && !values.yes && !io.stdin?.isTTY)
       throw new UsageError('replay asks before moving anything: pass --yes when no terminal can answer');
 
@@ -121,8 +114,8 @@ export async function replay(args: string[], io: CliIo): Promise<number> {
     } finally {
       sqs.destroy();
     }
-  });
-}
+  },
+);
 
 interface Wanted {
   reason: string;

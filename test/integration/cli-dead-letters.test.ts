@@ -7,7 +7,9 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type ClassifiedLetter, deadLetters, queueNameOf } from '../../cli/commands/dead-letters.js';
+import { deadLetters } from '../../cli/commands/dead-letters.js';
+import type { ClassifiedLetter } from '../../cli/dead-letters/classify.js';
+import { queueNameOf } from '../../cli/dead-letters/format.js';
 import { peekQueue } from '../../lib/adapters/sqs-peek.js';
 import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import type { DeadLetter } from '../../lib/dead-letter.js';

@@ -4,7 +4,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { duplicates } from '../../cli/commands/duplicates.js';
 import { history } from '../../cli/commands/history.js';
 import type { ReportLine } from '../../cli/duplicates-report.js';
-import { cliSettings } from '../../cli/session.js';
+import { cliSettings } from '../../cli/settings.js';
 import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
 import type { KlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';

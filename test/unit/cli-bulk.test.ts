@@ -6,9 +6,9 @@ import {
   type BulkJobsOptions,
   createBulkJobs,
   mapErrors,
-  openJobsJournal,
   type Settled,
 } from '../../cli/bulk-jobs.js';
+import { openJobsJournal } from '../../cli/bulk-journal.js';
 import type {
   BulkImportError,
   BulkImportJob,

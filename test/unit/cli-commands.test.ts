@@ -6,7 +6,7 @@ import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
 import { history } from '../../cli/commands/history.js';
 import { identitySync } from '../../cli/identity-sync.js';
-import { cliSettings, configuredTenants } from '../../cli/session.js';
+import { cliSettings, configuredTenants } from '../../cli/settings.js';
 import { captureIo } from '../support/cli.js';
 import { useTempDir } from '../support/temp-dir.js';
 
@@ -117,6 +117,30 @@ describe('usage errors exit 2, before anything is sent', () => {
     const noCustomer = captureIo({ SYNC_STATE_TABLE: 'state' });
     expect(await history([], noCustomer.io)).toBe(2);
     expect(noCustomer.written.stderr).toContain('give exactly one externalId');
+  });
+});
+
+describe('one validated settings schema for every command', () => {
+  it.each([
+    [['dead-letters'], 'DEAD_LETTER_QUEUE_URL'],
+    [['replay', '--reason', 'retries_exhausted', '--dry-run'], 'DEAD_LETTER_QUEUE_URL'],
+    [['replay', '--reason', 'retries_exhausted', '--dry-run'], 'IDENTITY_CHANGES_QUEUE_URL'],
+    [['replay-events', '--dry-run'], 'SHOPIFY_EVENT_FAILURES_QUEUE_URL'],
+    [['export', 'c1'], 'DEAD_LETTER_QUEUE_URL'],
+    [['forget', 'c1', '--yes'], 'DEAD_LETTER_QUEUE_URL'],
+    [['doctor'], 'DEAD_LETTER_QUEUE_URL'],
+  ])('%j refuses a malformed %s in one line naming it, before any request', async (args, setting) => {
+    const { io, written } = captureIo({ SYNC_STATE_TABLE: 'state', [setting]: 'not a url' });
+    expect(await identitySync(args, io)).toBe(2);
+    expect(written.stderr).toBe(`identity-sync: Invalid configuration: ${setting}: Invalid URL\n`);
+  });
+
+  it('says which setting a command misses, in one line and where the help is', async () => {
+    const { io, written } = captureIo({});
+    expect(await identitySync(['replay', '--reason', 'retries_exhausted', '--dry-run'], io)).toBe(2);
+    expect(written.stderr).toBe(
+      'identity-sync: pass --queue-url or set DEAD_LETTER_QUEUE_URL (the dead-letter queue)\nsee identity-sync replay --help\n',
+    );
   });
 });
 

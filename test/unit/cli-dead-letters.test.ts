@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type ClassifiedLetter,
-  classifyDeadLetter,
-  deadLetters,
-  formatLetter,
-  formatReport,
-  newestFirst,
-  summarizeByReason,
-} from '../../cli/commands/dead-letters.js';
+import { deadLetters } from '../../cli/commands/dead-letters.js';
+import { type ClassifiedLetter, classifyDeadLetter, newestFirst } from '../../cli/dead-letters/classify.js';
+import { formatLetter, formatReport, summarizeByReason } from '../../cli/dead-letters/format.js';
 import { identitySync } from '../../cli/identity-sync.js';
 import type { PeekedMessage } from '../../lib/adapters/sqs-peek.js';
 import { type DeadLetter, readQueuedMessage } from '../../lib/dead-letter.js';

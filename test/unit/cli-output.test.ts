@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDoctorReport } from '../../cli/commands/doctor.js';
 import { formatEntry } from '../../cli/commands/history.js';
+import { formatDoctorReport } from '../../cli/doctor/report.js';
 import { csvField } from '../../cli/duplicates-report.js';
 import { runCommand } from '../../cli/io.js';
 import { printable, printableJson, printableLines } from '../../cli/terminal.js';

@@ -1,9 +1,10 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { outcomeOfError } from '../../cli/batch.js';
 import { describePlan, dryRunOutcomeOf } from '../../cli/commands/apply.js';
 import { confirmations, formatEntry, formatHistory } from '../../cli/commands/history.js';
+import { jobsNote } from '../../cli/pipeline/phases.js';
+import { rowResultOfError } from '../../cli/pipeline/row-result-of-error.js';
 import { createProgress, formatPhase, formatProgress } from '../../cli/progress.js';
 import {
   APPLY_OUTCOMES,
@@ -18,7 +19,6 @@ import {
   rowKeyOf,
   tally,
 } from '../../cli/results.js';
-import { jobsNote } from '../../cli/run-batch.js';
 import { TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { AuditEntry } from '../../lib/ports.js';
@@ -213,24 +213,24 @@ describe('resuming from a results file', () => {
   });
 });
 
-describe('outcomeOfError', () => {
+describe('rowResultOfError', () => {
   it('parks what the policy parks, and what another customer blocks (a CLI run has no queue to wait in)', () => {
     const parked = new ChangeParkedError('duplicate_profile', 'Profile 01B duplicates 01A', {
       profileId: '01A',
       holderId: '01B',
     });
-    expect(outcomeOfError(parked)).toEqual({
+    expect(rowResultOfError(parked)).toEqual({
       outcome: 'parked',
       reason: 'duplicate_profile: Profile 01B duplicates 01A',
       profileId: '01A',
     });
-    expect(outcomeOfError(new IdentifierHeldError('will retry', { holderId: '01B' }))).toEqual({
+    expect(rowResultOfError(new IdentifierHeldError('will retry', { holderId: '01B' }))).toEqual({
       outcome: 'parked',
       reason:
         'identifier_held_by_other_customer: profile 01B of another customer holds an identifier this change needs',
     });
     const named = new IdentifierHeldError('will retry', { holderId: '01B', holderExternalId: 'C-9' });
-    expect(outcomeOfError(named).reason).toBe(
+    expect(rowResultOfError(named).reason).toBe(
       'identifier_held_by_other_customer: profile 01B of customer C-9 holds an identifier this change needs',
     );
   });
@@ -239,14 +239,14 @@ describe('outcomeOfError', () => {
     const refused = new KlaviyoApiError(400, 'PATCH', '/api/profiles/01A', [
       { code: 'invalid', detail: 'Bad email' },
     ]);
-    expect(outcomeOfError(refused)).toEqual({
+    expect(rowResultOfError(refused)).toEqual({
       outcome: 'failed',
       reason: 'klaviyo_invalid: Klaviyo answered 400 to PATCH /api/profiles/01A: Bad email',
     });
-    expect(outcomeOfError(new TransientError('merge_pending', 'not merged yet'))).toMatchObject({
+    expect(rowResultOfError(new TransientError('merge_pending', 'not merged yet'))).toMatchObject({
       reason: 'merge_pending: not merged yet',
     });
-    expect(outcomeOfError(new TypeError('oops'))).toEqual({ outcome: 'failed', reason: 'TypeError: oops' });
+    expect(rowResultOfError(new TypeError('oops'))).toEqual({ outcome: 'failed', reason: 'TypeError: oops' });
   });
 });
 

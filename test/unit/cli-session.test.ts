@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { bothGates, cliSettings, requestGateOf } from '../../cli/session.js';
+import { bothGates, requestGateOf } from '../../cli/session.js';
+import { cliSettings } from '../../cli/settings.js';
 import type { RequestGate } from '../../lib/ports.js';
 
 /** How a CLI run paces itself; the shared quota against dynalite is in test/integration/cli.test.ts. */

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   type CheckResult,
   causeOf,
-  formatDoctorReport,
   klaviyoVerdict,
   secretAdvice,
   webhookVerdict,
-} from '../../cli/commands/doctor.js';
+} from '../../cli/doctor/checks.js';
+import { formatDoctorReport } from '../../cli/doctor/report.js';
 import { identitySync } from '../../cli/identity-sync.js';
 import { PermanentError, TransientError } from '../../lib/errors.js';
 import { Reason } from '../../lib/reasons.js';
