@@ -134,6 +134,18 @@ function withoutNullPageLinks<T extends { links?: Record<string, unknown> }>(bod
   return { ...body, links };
 }
 
+/** An extract of Klaviyo's OpenAPI document (test/fixtures/klaviyo/, sources in SOURCES.md). */
+const specOf = (file: URL) => JSON.parse(readFileSync(file, 'utf8')) as OpenApi;
+
+/** Our Klaviyo client, pointed at the sandbox with its key. */
+const clientOf = (sandbox: KlaviyoSandbox) =>
+  createKlaviyoClient({
+    baseUrl: sandbox.url,
+    apiKey: SANDBOX_API_KEY,
+    revision: KLAVIYO_REVISION,
+    timeoutMs: 5_000,
+  });
+
 describe('the Klaviyo client against the OpenAPI spec (test/fixtures/klaviyo)', () => {
   let spec: OpenApi;
   let sandbox: KlaviyoSandbox;
@@ -141,16 +153,11 @@ describe('the Klaviyo client against the OpenAPI spec (test/fixtures/klaviyo)', 
   let forResponses: ReturnType<typeof validatorOf>;
 
   beforeAll(async () => {
-    spec = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as OpenApi;
+    spec = specOf(SPEC_FILE);
     forRequests = validatorOf(spec, true);
     forResponses = validatorOf(spec, false);
     sandbox = await startKlaviyoSandbox();
-    const client = createKlaviyoClient({
-      baseUrl: sandbox.url,
-      apiKey: SANDBOX_API_KEY,
-      revision: KLAVIYO_REVISION,
-      timeoutMs: 5_000,
-    });
+    const client = clientOf(sandbox);
     const { profile } = await client.importProfile({
       external_id: 'spec-1',
       email: 'spec.one@example.com',
@@ -244,14 +251,9 @@ describe('the profile deletion request against the OpenAPI spec (test/fixtures/k
   let sandbox: KlaviyoSandbox;
 
   beforeAll(async () => {
-    spec = JSON.parse(readFileSync(DATA_PRIVACY_SPEC_FILE, 'utf8')) as OpenApi;
+    spec = specOf(DATA_PRIVACY_SPEC_FILE);
     sandbox = await startKlaviyoSandbox();
-    const client = createKlaviyoClient({
-      baseUrl: sandbox.url,
-      apiKey: SANDBOX_API_KEY,
-      revision: KLAVIYO_REVISION,
-      timeoutMs: 5_000,
-    });
+    const client = clientOf(sandbox);
     await client.requestProfileDeletion(sandbox.seedProfile({ email: 'spec.delete@example.com' }).id);
   });
   afterAll(() => sandbox?.stop());
@@ -291,14 +293,9 @@ describe('the bulk import client against the OpenAPI spec (test/fixtures/klaviyo
   let sandbox: KlaviyoSandbox;
 
   beforeAll(async () => {
-    spec = JSON.parse(readFileSync(BULK_SPEC_FILE, 'utf8')) as OpenApi;
+    spec = specOf(BULK_SPEC_FILE);
     sandbox = await startKlaviyoSandbox({ bulkImportDelayMs: Number.POSITIVE_INFINITY });
-    const client = createKlaviyoClient({
-      baseUrl: sandbox.url,
-      apiKey: SANDBOX_API_KEY,
-      revision: KLAVIYO_REVISION,
-      timeoutMs: 5_000,
-    });
+    const client = clientOf(sandbox);
     const unbound = sandbox.seedProfile({ email: 'spec.bulk@example.com' });
     const job = await client.startBulkImport([
       { id: unbound.id, attributes: { external_id: 'spec-bulk-1' } },
