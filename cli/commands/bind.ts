@@ -1,7 +1,7 @@
 import { planBind, settleBind } from '../../lib/bind/plan-bind.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportProfile, KlaviyoProfile } from '../../lib/ports.js';
-import { auditedIdentifiers } from '../../lib/sync/execute.js';
+import { auditedIdentifiers } from '../../lib/sync/record-decision.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
 import type { Settled } from '../bulk-jobs.js';

@@ -6,7 +6,7 @@ import type {
   ErasureRecord,
   SyncStateStore,
 } from '../ports.js';
-import { isStale, watermarkAfter } from '../sync/plan.js';
+import { isStale, watermarkAfter } from '../sync/staleness.js';
 import {
   historyWithUnchanged,
   lastUnchangedOf,

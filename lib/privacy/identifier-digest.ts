@@ -122,9 +122,6 @@ export function sealIdentifiers(key: IdentifierKey, identifiers: Identifiers, aa
     .join('.');
 }
 
-/** Whether `sealed` was sealed with this key (a record from before a key rotation was not). */
-export const sealedWith = (key: IdentifierKey, sealed: string) => sealed.split('.')[1] === key.id;
-
 /** The identifiers `sealed` holds; SealedIdentifiersError when it was altered or sealed for another record or key. */
 export function openIdentifiers(key: IdentifierKey, sealed: string, aad: string): Identifiers {
   const [version, keyId, iv, ciphertext, tag, ...rest] = sealed.split('.');

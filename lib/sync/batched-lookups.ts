@@ -1,6 +1,6 @@
 import type { IdentityChange } from '../identity-change.js';
 import type { IdentifierField, KlaviyoProfile, KlaviyoProfiles } from '../ports.js';
-import { isOurs, type Lookup, lookupOrder } from './plan.js';
+import { isOurs, type Lookup, lookupOrder } from './identifiers.js';
 
 /**
  * Resolves many customers at the price of a few requests. Before a batch is worked through, the

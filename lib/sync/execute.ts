@@ -10,7 +10,6 @@ import type { Facts, SyncPlan } from './plan.js';
 import { audit, digestsOf, type KnownProfile } from './record-decision.js';
 
 // Kept here for the CLI, which imports them from execute.ts: import them from record-decision.ts.
-export { auditedIdentifiers, recordApplied } from './record-decision.js';
 
 /**
  * What carrying out one plan led to: a result to record (with the profile as it was before, for

@@ -13,18 +13,11 @@ import {
 } from './identifiers.js';
 import { earlySkipOf } from './staleness.js';
 
-export { defaultPolicies, type Policies };
-
 /**
  * How a change is applied, decided from plain data: the change, what the lookups found, and the
  * tenant's policies. Carrying the plan out is execute.ts's job, the lookups resolve.ts's. The
- * docs/applying-changes.md says the same in words; keep them together.
+ * decision table of docs/applying-changes.md says the same in words; keep them together.
  */
-
-// Kept here for the modules of other areas that still import them from plan.ts (the CLI's apply,
-// the in-memory state store, the batched lookups): import them from their own modules.
-export { isOurs, type Lookup, lookupOrder, recordedProfile } from './identifiers.js';
-export { isStale, watermarkAfter } from './staleness.js';
 
 export interface Facts {
   /** When the last change applied for this customer happened. */

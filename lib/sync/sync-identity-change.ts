@@ -1,5 +1,6 @@
 import type { IdentityChange } from '../identity-change.js';
 import { KlaviyoApiError } from '../klaviyo/errors.js';
+import type { Policies } from '../policies.js';
 import type { AuditLog, Clock, CustomerState, KlaviyoProfiles, SyncStateStore } from '../ports.js';
 import { digestIdentifiers, type IdentifierKey } from '../privacy/identifier-digest.js';
 import { Reason } from '../reasons.js';
@@ -7,7 +8,7 @@ import type { KeyedContext, KlaviyoContext, SyncContext, SyncResult } from './co
 import { DEFAULT_MERGE_WAIT, type Executed, execute } from './execute.js';
 import { recordedProfile } from './identifiers.js';
 import { type ChangeOutcome, done, resultOrThrow } from './outcome.js';
-import { type Facts, type Policies, planChange, type SyncPlan } from './plan.js';
+import { type Facts, planChange, type SyncPlan } from './plan.js';
 import { audit, profileOf, recordApplied } from './record-decision.js';
 import { learnHolder, resolveProfiles, verifyRecorded } from './resolve.js';
 import { earlySkipOf } from './staleness.js';

@@ -4,8 +4,8 @@ import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import { loadConfig, type RetrySchedule } from '../../lib/config.js';
 import { TransientError } from '../../lib/errors.js';
 import { type IdentityChange, messageGroupOf, serializeQueuedChange } from '../../lib/identity-change.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import type { KlaviyoProfiles, Redelivery } from '../../lib/ports.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import {
   type BatchDependencies,
   processQueuedBatch,

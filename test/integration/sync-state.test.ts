@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { TransientError } from '../../lib/errors.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import type { AppliedChange, SyncStateStore } from '../../lib/ports.js';
 import { processQueuedChange } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import { syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import { TABLE_NAME } from '../../scripts/local-stack/peers.js';

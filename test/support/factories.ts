@@ -2,6 +2,7 @@ import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import type { TenantPolicies } from '../../lib/config.js';
 import type { CustomerMerge, Identifiers, IdentityChange } from '../../lib/identity-change.js';
 import type { Outcome, Telemetry } from '../../lib/observability/telemetry.js';
+import { defaultPolicies, type Policies } from '../../lib/policies.js';
 import type {
   AppliedChange,
   Clock,
@@ -19,7 +20,6 @@ import {
   sealIdentifiers,
 } from '../../lib/privacy/identifier-digest.js';
 import type { WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies, type Policies } from '../../lib/sync/plan.js';
 import { type SyncDependencies, syncIdentityChange } from '../../lib/sync/sync-identity-change.js';
 import { createMemoryKlaviyo, type MemoryKlaviyoOptions } from './memory-klaviyo.js';
 

@@ -2,8 +2,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { KLAVIYO_REVISION } from '../../lib/config.js';
 import { createKlaviyoClient } from '../../lib/klaviyo/client.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import type { WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
 import {
   type LocalPeers,

@@ -3,7 +3,7 @@ import { applyCommand, changesToLookUp } from '../../cli/commands/apply.js';
 import type { ApplyTask } from '../../cli/rows.js';
 import type { Session } from '../../cli/session.js';
 import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import { aChange, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 import { createMemoryKlaviyo, type MemoryKlaviyo } from '../support/memory-klaviyo.js';
 

@@ -9,6 +9,7 @@ import {
   serializeQueuedChange,
 } from '../../lib/identity-change.js';
 import { receiveWebhook } from '../../lib/intake/receive.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import type { DeadLetter, ParkedLetters } from '../../lib/ports.js';
 import {
   erasureSubject,
@@ -19,7 +20,6 @@ import {
 import { parseShopifyComplianceRequest } from '../../lib/shopify/customer-payload.js';
 import { shopifyWebhookSource } from '../../lib/shopify/receive-webhook.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import { shopifyHeaders } from '../../local/shopify-deliveries.js';
 import {
   aChange,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityChange } from '../../lib/identity-change.js';
+import { defaultPolicies, type Policies } from '../../lib/policies.js';
 import type { KlaviyoProfile } from '../../lib/ports.js';
 import { digestIdentifiers } from '../../lib/privacy/identifier-digest.js';
 import {
@@ -10,13 +11,7 @@ import {
   otherCustomerOf,
   recordedProfile,
 } from '../../lib/sync/identifiers.js';
-import {
-  defaultPolicies,
-  type Facts,
-  type Policies,
-  planChange,
-  type SyncPlan,
-} from '../../lib/sync/plan.js';
+import { type Facts, planChange, type SyncPlan } from '../../lib/sync/plan.js';
 import { isStale, livePending, watermarkAfter } from '../../lib/sync/staleness.js';
 import { aChange, aProfile, recordedDigestsOf, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 

@@ -3,9 +3,9 @@ import { createMemorySyncState } from '../../lib/adapters/memory-sync-state.js';
 import type { TenantPolicies } from '../../lib/config.js';
 import type { IdentityChange } from '../../lib/identity-change.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
+import { defaultPolicies } from '../../lib/policies.js';
 import type { DeadLetter } from '../../lib/ports.js';
 import { processQueuedChange, type WorkerDependencies } from '../../lib/sync/handle-message.js';
-import { defaultPolicies } from '../../lib/sync/plan.js';
 import {
   aChange,
   aDeadLetterRecorder,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentityChange } from '../../lib/identity-change.js';
+import type { Policies } from '../../lib/policies.js';
 import type { KlaviyoProfile } from '../../lib/ports.js';
 import { identifiersOf } from '../../lib/sync/identifiers.js';
-import type { Policies } from '../../lib/sync/plan.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
 import { aChange, aSyncWorld, recordedDigestsOf } from '../support/factories.js';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isTransient, TransientError } from '../../lib/errors.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
+import type { Policies } from '../../lib/policies.js';
 import type { KlaviyoProfiles } from '../../lib/ports.js';
 import { customerRecordKey, digestOf, openIdentifiers } from '../../lib/privacy/identifier-digest.js';
-import type { Policies } from '../../lib/sync/plan.js';
 import { ChangeParkedError, IdentifierHeldError } from '../../lib/sync/sync-identity-change.js';
 import { aChange, aSyncWorld, sealedFor, TEST_IDENTIFIER_KEY } from '../support/factories.js';
 import { klaviyoError, type MemoryKlaviyoOptions } from '../support/memory-klaviyo.js';
