@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { quotaLedgerKey } from '../lib/adapters/dynamo-request-quota.js';
 import { approximateMessageCount } from '../lib/adapters/sqs-queues.js';
 import { KLAVIYO_PROFILE_LIMITS } from '../lib/klaviyo/limits.js';
@@ -244,6 +244,8 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
     );
     await settled(stack, () => true, 300_000);
     sandbox.clearRequests();
+    const ledgerBefore = await ledgerTally(stack);
+    const stopSampling = sampleLedgerSizes(stack);
 
     const plan = deliveryPlan(customers);
     console.log(
@@ -264,9 +266,7 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
       sandbox.listProfiles().map((profile) => [profile.id, profile.external_id ?? '']),
     );
     report(customers, requests, profileOwner, (endedAt - startedAt) / 1000, intakeSeconds, parked);
-    console.log(
-      `  Quota ledger writes per Klaviyo request: ${((await ledgerWrites(stack)) / Math.max(1, requests.length)).toFixed(3)} (warm-up included)`,
-    );
+    await reportLedger(stack, ledgerBefore, await stopSampling(), requests.length);
     return { workers, elapsedSeconds: (endedAt - startedAt) / 1000, requests, startedAt };
   });
 }
@@ -315,13 +315,25 @@ function report(
   );
 }
 
+const LEDGER_ENDPOINTS = ['GET /api/profiles', 'PATCH /api/profiles/{id}', 'POST /api/profile-import'];
+
 /**
- * The quota ledger's successful writes so far, all endpoints (each write bumps an item's version;
- * a conditional write that lost a race is not counted).
+ * An item's size as DynamoDB bills it (attribute names and values; a number about a byte per two
+ * digits), close enough to say how many 1 KB write units a write of it takes.
  */
-async function ledgerWrites(stack: LocalStack): Promise<number> {
-  let writes = 0;
-  for (const endpoint of ['GET /api/profiles', 'PATCH /api/profiles/{id}', 'POST /api/profile-import']) {
+function itemBytes(item: Record<string, AttributeValue>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(item)) {
+    bytes += Buffer.byteLength(name);
+    if (value.S !== undefined) bytes += Buffer.byteLength(value.S);
+    else if (value.N !== undefined) bytes += Math.ceil(value.N.replace(/^-|\./g, '').length / 2) + 1;
+  }
+  return bytes;
+}
+
+async function ledgerItems(stack: LocalStack) {
+  const items: Record<string, AttributeValue>[] = [];
+  for (const endpoint of LEDGER_ENDPOINTS) {
     const { Items = [] } = await stack.peers.dynamodb.send(
       new QueryCommand({
         TableName: stack.peers.env.SYNC_STATE_TABLE,
@@ -329,9 +341,76 @@ async function ledgerWrites(stack: LocalStack): Promise<number> {
         ExpressionAttributeValues: { ':pk': quotaLedgerKey(DEMO_TENANT.tenant, endpoint).pk },
       }),
     );
-    writes += Items.reduce((sum, item) => sum + Number(item.version?.N ?? 0), 0);
+    items.push(...Items);
   }
-  return writes;
+  return items;
+}
+
+/**
+ * The quota ledger's writes so far: successful ones (each bumps an item's version) and those that
+ * lost a race to another holder's (the ledger keeps their sum); each costs write units by the
+ * item's size (sampleLedgerSizes).
+ */
+interface LedgerTally {
+  writes: number;
+  contended: number;
+}
+
+async function ledgerTally(stack: LocalStack): Promise<LedgerTally> {
+  const items = await ledgerItems(stack);
+  return {
+    writes: items.reduce((sum, item) => sum + Number(item.version?.N ?? 0), 0),
+    contended: items.reduce((sum, item) => sum + Number(item.contended?.N ?? 0), 0),
+  };
+}
+
+/**
+ * Samples the ledger items every 250 ms until stopped: the write units (1 KB each) a write took on
+ * average, over the item versions seen, and the largest item.
+ */
+function sampleLedgerSizes(stack: LocalStack) {
+  const units: number[] = [];
+  let largest = 0;
+  const seen = new Set<string>();
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      for (const item of await ledgerItems(stack).catch(() => [])) {
+        const version = `${item.pk?.S}@${item.version?.N}`;
+        if (seen.has(version)) continue;
+        seen.add(version);
+        const bytes = itemBytes(item);
+        largest = Math.max(largest, bytes);
+        units.push(Math.max(1, Math.ceil(bytes / 1024)));
+      }
+      await sleep(250);
+    }
+  })();
+  return async () => {
+    running = false;
+    await sampling;
+    const meanUnits = units.length ? units.reduce((a, b) => a + b, 0) / units.length : 1;
+    return { meanUnits, largest };
+  };
+}
+
+/** One line: the ledger's writes, lost races and write units per Klaviyo request. */
+async function reportLedger(
+  stack: LocalStack,
+  before: LedgerTally,
+  sizes: { meanUnits: number; largest: number },
+  requests: number,
+) {
+  const after = await ledgerTally(stack);
+  const writes = after.writes - before.writes;
+  const contended = after.contended - before.contended;
+  const perRequest = (n: number) => (n / Math.max(1, requests)).toFixed(3);
+  console.log(
+    `  Quota ledger: ${writes} writes + ${contended} lost races for ${requests} Klaviyo requests → ` +
+      `${perRequest(writes)} writes (${perRequest(writes + contended)} with lost races) per request; ` +
+      `items up to ${sizes.largest} bytes, ${sizes.meanUnits.toFixed(2)} write units a write → ` +
+      `${perRequest((writes + contended) * sizes.meanUnits)} write units per request`,
+  );
 }
 
 /**
@@ -363,7 +442,8 @@ async function burstRun(workers: number, bursts: number, runIndex: number): Prom
     await settled(stack, () => true, 300_000);
     // The warm-up made lookups only: the bursts' endpoint (PATCH) starts with its windows empty.
     sandbox.clearRequests();
-    const writesBefore = await ledgerWrites(stack);
+    const ledgerBefore = await ledgerTally(stack);
+    const stopSampling = sampleLedgerSizes(stack);
     console.log(
       `\n${workers} worker(s): ${bursts} burst(s) of ${BURST} email changes of known customers, ${BURST_GAP_MS / 1000} s apart (sandbox windows at phase ${phaseMs} ms)`,
     );
@@ -398,10 +478,7 @@ async function burstRun(workers: number, bursts: number, runIndex: number): Prom
         `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
       );
     }
-    const writes = (await ledgerWrites(stack)) - writesBefore;
-    console.log(
-      `  Quota ledger writes: ${writes} for ${requests.length} Klaviyo requests → ${(writes / Math.max(1, requests.length)).toFixed(3)} per request`,
-    );
+    await reportLedger(stack, ledgerBefore, await stopSampling(), requests.length);
     const elapsed = (Math.max(...finished.map((f) => f.end)) - startedAt) / 1000;
     return { workers, elapsedSeconds: elapsed, requests, startedAt };
   });

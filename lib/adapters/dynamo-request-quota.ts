@@ -7,6 +7,7 @@ import {
 import { TransientError } from '../errors.js';
 import type { RateLimit } from '../klaviyo/limits.js';
 import { createLeasedQuotaGate } from '../klaviyo/quota-gate.js';
+import { MERGED_HOLDER } from '../klaviyo/quota-lease.js';
 import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate } from '../ports.js';
 
 /**
@@ -32,8 +33,52 @@ export interface DynamoRequestQuotaOptions {
 /** How long a ledger item outlives its last write (DynamoDB's TTL deletes it after that). */
 const LEDGER_TTL_SECONDS = 3_600;
 
-/** A lease as stored: `[holder, from, to, requests, perSecond]`, compact since the item is rewritten whole. */
-type StoredLease = [string, number, number, number, number];
+/**
+ * The leases as stored, compact since the item is rewritten whole and a write unit is 1 KB: times
+ * as offsets from the earliest start in steps of STORED_TIME_MS (a start rounded down, an end up:
+ * a lease only grows, which counts it in more windows, never fewer), `[holder, from, to, requests,
+ * perSecond]` for a holder's lease and `[to, requests]` for a merged one, whose start is not kept
+ * (lib/klaviyo/quota-lease.ts compactLeases).
+ */
+const STORED_TIME_MS = 10;
+
+interface StoredLeases {
+  base: number;
+  leases: ([string, number, number, number, number] | [number, number])[];
+}
+
+export function storedLeasesOf(leases: readonly QuotaLease[]): string {
+  const earliest = Math.min(...leases.map((lease) => lease.from));
+  const base = Number.isFinite(earliest) ? Math.floor(earliest / STORED_TIME_MS) * STORED_TIME_MS : 0;
+  const start = (time: number) => Math.floor((time - base) / STORED_TIME_MS);
+  const end = (time: number) => Math.ceil((time - base) / STORED_TIME_MS);
+  const stored: StoredLeases = {
+    base,
+    leases: leases.map(({ holder, from, to, requests, perSecond }) =>
+      holder === MERGED_HOLDER
+        ? [end(to), requests]
+        : // A rate rounded up, as others must see at least what the holder may send.
+          [holder, start(from), end(to), requests, Math.ceil(perSecond * 100) / 100],
+    ),
+  };
+  return JSON.stringify(stored);
+}
+
+export function leasesOfStored(text: string): QuotaLease[] {
+  const { base, leases } = JSON.parse(text) as StoredLeases;
+  const timesOf = (from: number, to: number) => ({
+    from: base + from * STORED_TIME_MS,
+    to: base + to * STORED_TIME_MS,
+  });
+  return leases.map((entry) => {
+    if (typeof entry[0] === 'number') {
+      const [to, requests] = entry as [number, number];
+      return { holder: MERGED_HOLDER, ...timesOf(to, to), requests, perSecond: 0 };
+    }
+    const [holder, from, to, requests, perSecond] = entry as [string, number, number, number, number];
+    return { holder, ...timesOf(from, to), requests, perSecond };
+  });
+}
 
 export const quotaLedgerKey = (account: string, endpoint: string) => ({
   pk: { S: `quota#${account}#${endpoint}` },
@@ -59,16 +104,10 @@ export function createDynamoQuotaLedger(
           }),
         );
         if (!Item) return { version: 0, leases: [] };
-        const stored = JSON.parse(Item.leases?.S ?? '[]') as StoredLease[];
         return {
           version: Number(Item.version?.N ?? 0),
-          leases: stored.map(([holder, from, to, requests, perSecond]) => ({
-            holder,
-            from,
-            to,
-            requests,
-            perSecond,
-          })),
+          leases: Item.leases?.S ? leasesOfStored(Item.leases.S) : [],
+          ...(Item.contended?.N && { contendedWrites: Number(Item.contended.N) }),
         };
       } catch (error) {
         throw failed(error);
@@ -76,19 +115,13 @@ export function createDynamoQuotaLedger(
     },
 
     async write(endpoint, next: QuotaLedgerState, expectedVersion) {
-      const stored: StoredLease[] = next.leases.map((lease: QuotaLease) => [
-        lease.holder,
-        lease.from,
-        lease.to,
-        lease.requests,
-        lease.perSecond,
-      ]);
       const input: PutItemCommandInput = {
         TableName: options.tableName,
         Item: {
           ...quotaLedgerKey(options.account, endpoint),
           version: { N: String(next.version) },
-          leases: { S: JSON.stringify(stored) },
+          leases: { S: storedLeasesOf(next.leases) },
+          ...(next.contendedWrites ? { contended: { N: String(next.contendedWrites) } } : {}),
           expiresAt: { N: String(Math.floor(now() / 1000) + LEDGER_TTL_SECONDS) },
         },
         ...(expectedVersion === 0

@@ -3,15 +3,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OutOfTimeError, TransientError } from '../errors.js';
 import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate, SteadyWindowReport } from '../ports.js';
 import { countPerWindow, type RateLimit } from './limits.js';
-import { DEFAULT_LEASE_RULES, type LeaseRules, leasesInPlay, nextLease } from './quota-lease.js';
+import {
+  compactLeases,
+  DEFAULT_LEASE_RULES,
+  type LeaseRules,
+  leaseDemand,
+  MERGED_HOLDER,
+  nextLease,
+} from './quota-lease.js';
 
 /**
  * A request gate drawing on an account's quota shared through a ledger (lib/klaviyo/quota-lease.ts
  * for the arithmetic). The holder takes a lease — a block of requests — in one conditional write
  * and spends it locally through a sliding-window pacer at the lease's rate; what it does not
  * spend runs out with the lease, so a crashed holder costs nothing but its last lease. A lease is
- * sized to demand: the requests waiting now, or half as many as were sent in the last lease's
- * length, whichever is more, so a trickle takes one request at a time and a burst big blocks.
+ * sized to demand (leaseDemand): the requests waiting now, or a block at the holder's recent pace,
+ * so a trickle takes one request at a time and a busy holder a block per write.
+ *
+ * The ledger is read before a write only while another holder is active in it: alone, the copy
+ * this holder last wrote is the ledger, and a write over it cannot fail; shared, a read (a
+ * fraction of a write's price) spares most failed conditional writes.
  *
  * Klaviyo's RateLimit-Remaining/Reset headers are the backstop for what the ledger cannot see
  * (other apps of the merchant spending the same quota): when the steady window is nearly spent,
@@ -39,8 +50,10 @@ interface EndpointState {
   sent: number[];
   waiting: number;
   acquiring?: Promise<void>;
-  /** The ledger as this holder last wrote or read it: a write over it needs no read. */
+  /** The ledger as this holder last wrote or read it: alone, a write over it needs no read. */
   known?: QuotaLedgerState;
+  /** Conditional writes that failed since this holder's last successful one (the ledger keeps the sum). */
+  contended: number;
   heldUntil: number;
 }
 
@@ -52,7 +65,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
   const endpoints = new Map<string, EndpointState>();
 
   const stateOf = (endpoint: string): EndpointState => {
-    const state = endpoints.get(endpoint) ?? { sent: [], waiting: 0, heldUntil: 0 };
+    const state = endpoints.get(endpoint) ?? { sent: [], waiting: 0, heldUntil: 0, contended: 0 };
     endpoints.set(endpoint, state);
     return state;
   };
@@ -73,7 +86,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
 
   function recordSend(state: EndpointState, at: number, limits: RateLimit) {
     state.sent.push(at);
-    const keepMs = Math.max(rules.leaseMs, countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs);
+    const keepMs = Math.max(rules.paceMs, countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs);
     while ((state.sent[0] ?? at) <= at - keepMs) state.sent.shift();
   }
 
@@ -81,12 +94,20 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
     // Let the requests asking at the same moment line up first: one lease for them all.
     await new Promise((resolve) => setImmediate(resolve));
     const limits = options.limitsOf(endpoint);
-    const sentLately = state.sent.filter((time) => time > now() - rules.leaseMs).length;
-    // Half the recent pace ahead of the waiting requests: bigger blocks under load, little left over after.
-    const wanted = Math.max(state.waiting, Math.ceil(sentLately / 2));
+    const { wanted, spanMs } = leaseDemand(
+      {
+        waiting: state.waiting,
+        sentInPaceWindow: state.sent.filter((time) => time > now() - rules.paceMs).length,
+      },
+      rules,
+    );
     for (let attempt = 1; attempt <= MAX_LEASE_ATTEMPTS; attempt++) {
-      const known = state.known ?? (await options.ledger.read(endpoint));
-      const inPlay = leasesInPlay(known.leases, now(), limits, rules);
+      const cached = state.known;
+      const alone = cached?.leases.every(
+        ({ holder: of, to }) => of === holder || of === MERGED_HOLDER || to < now() - rules.paceMs,
+      );
+      const known = cached && alone ? cached : await options.ledger.read(endpoint);
+      const inPlay = compactLeases(known.leases, now(), limits, rules);
       // A lease starts when this holder's own recent sends let it spend at the lease's rate.
       const burstMs = countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs;
       const ask = (at: number) =>
@@ -94,6 +115,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
           holder,
           now: at,
           wanted,
+          spanMs,
           sentInBurstWindow: state.sent.filter((time) => time > at - burstMs).length,
           limits,
           leases: inPlay,
@@ -108,12 +130,18 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
       const deadline = options.deadline?.();
       if (deadline !== undefined && lease.from > deadline)
         throw new OutOfTimeError('no Klaviyo quota before the deadline');
-      const next = { version: known.version + 1, leases: [...inPlay, lease] };
+      const next: QuotaLedgerState = {
+        version: known.version + 1,
+        leases: [...inPlay, lease],
+        contendedWrites: (known.contendedWrites ?? 0) + state.contended,
+      };
       if (await options.ledger.write(endpoint, next, known.version)) {
         state.known = next;
+        state.contended = 0;
         state.lease = { ...lease, left: lease.requests };
         return;
       }
+      state.contended++;
       state.known = undefined;
     }
     throw new TransientError(

@@ -17,14 +17,53 @@ import { countPerWindow, type RateLimit } from './limits.js';
  *   of it, stays within the burst limit.
  */
 export interface LeaseRules {
-  /** How long a lease may be spent from its start; what is left then is lost. */
+  /** How long a lease may be spent from its start, at least; what is left then is lost. */
   leaseMs: number;
+  /** How long a lease may last at most: a slow pace gets a longer lease, so still a block of requests. */
+  maxLeaseMs: number;
+  /** How many requests a lease aims at when the pace would spend them within `maxLeaseMs`. */
+  blockRequests: number;
+  /** How far back a holder's sends tell its pace. */
+  paceMs: number;
+  /** Leases whose ends fall within one such bucket are merged once only the steady window sees them. */
+  mergeBucketMs: number;
   marginMs: number;
   /** The largest difference between the clocks of any two holders. */
   clockSkewMs: number;
 }
 
-export const DEFAULT_LEASE_RULES: LeaseRules = { leaseMs: 2_000, marginMs: 100, clockSkewMs: 2_000 };
+export const DEFAULT_LEASE_RULES: LeaseRules = {
+  leaseMs: 2_000,
+  maxLeaseMs: 15_000,
+  blockRequests: 16,
+  paceMs: 10_000,
+  mergeBucketMs: 2_000,
+  marginMs: 100,
+  clockSkewMs: 2_000,
+};
+
+/** A merged lease's holder: nobody in particular, so every holder widens it by the clock skew. */
+export const MERGED_HOLDER = '';
+
+/**
+ * How big and how long a lease should be, from the holder's demand: the requests waiting now, or
+ * what its recent pace would send in the lease, whichever is more. The lease lasts long enough for
+ * the pace to spend a block (`blockRequests`), between `leaseMs` and `maxLeaseMs`, so a holder that
+ * sends a few requests a second still takes them a block per write; a trickle too slow to send two
+ * within `maxLeaseMs` takes what waits and leaves nothing unspent.
+ */
+export function leaseDemand(
+  demand: { waiting: number; sentInPaceWindow: number },
+  rules: LeaseRules = DEFAULT_LEASE_RULES,
+): { wanted: number; spanMs: number } {
+  const perMs = demand.sentInPaceWindow / rules.paceMs;
+  const spanMs =
+    perMs > 0
+      ? Math.min(rules.maxLeaseMs, Math.max(rules.leaseMs, rules.blockRequests / perMs))
+      : rules.leaseMs;
+  const forecast = Math.min(rules.blockRequests, Math.floor(perMs * spanMs));
+  return { wanted: Math.max(1, demand.waiting, forecast), spanMs };
+}
 
 export interface LeaseAsk {
   holder: string;
@@ -32,6 +71,8 @@ export interface LeaseAsk {
   now: number;
   /** How many requests the holder would like to send (at least 1). */
   wanted: number;
+  /** How long the lease should last (leaseDemand); `rules.leaseMs` if not said. */
+  spanMs?: number;
   /** How many the holder sent within the last burst window: its rate must cover them too. */
   sentInBurstWindow?: number;
   limits: RateLimit;
@@ -65,7 +106,8 @@ export function leasesInPlay(
   rules: LeaseRules = DEFAULT_LEASE_RULES,
 ): QuotaLease[] {
   const { burstMs, steadyMs } = windowsOf(limits, rules);
-  const reach = Math.max(burstMs, steadyMs) + rules.clockSkewMs;
+  // Widened by the skew twice: once as the lease is seen, once as a holder's clock may lag this one.
+  const reach = Math.max(burstMs, steadyMs) + 2 * rules.clockSkewMs;
   return leases.filter((lease) => lease.to + reach > now);
 }
 
@@ -81,8 +123,9 @@ export function nextLease(ask: LeaseAsk): QuotaLease {
   const leastRate = Math.min(1, ask.limits.perSecond);
   const sentLately = ask.sentInBurstWindow ?? 0;
 
+  const spanMs = ask.spanMs ?? rules.leaseMs;
   const grantAt = (from: number): QuotaLease | undefined => {
-    const to = from + rules.leaseMs;
+    const to = from + spanMs;
     // Steady: the fullest sliding window that touches [from, to]. Its count, a sum of step
     // functions of the window's end x, peaks at the end of some lease's span (or at `to`).
     const touching = spans.filter(({ lo, hi }) => hi > from - steadyMs && lo < to + steadyMs);
@@ -107,7 +150,7 @@ export function nextLease(ask: LeaseAsk): QuotaLease {
     const perSecond = Math.min(rateRoom, Math.max(leastRate, sentLately + wanted));
     // Sent from `from` on: a full burst window of them every window until `to`.
     const pace = countPerWindow(perSecond, 1_000);
-    const windows = Math.ceil(rules.leaseMs / (pace.windowMs + rules.marginMs));
+    const windows = Math.ceil(spanMs / (pace.windowMs + rules.marginMs));
     const spendable = Math.max(1, pace.count * windows - sentLately);
     return { holder: ask.holder, from, to, requests: Math.min(wanted, steadyRoom, spendable), perSecond };
   };
@@ -122,4 +165,41 @@ export function nextLease(ask: LeaseAsk): QuotaLease {
     if (lease) return lease;
   }
   throw new Error('unreachable: with every lease out of its windows, a lease always fits');
+}
+
+/**
+ * The leases in play, merged a bucket of ends at a time so the ledger stays small (one DynamoDB
+ * write unit) however many leases a minute holds. A merged lease spans its parts, carries the sum
+ * of their requests and the largest of their rates, so it counts at least as much as its parts in
+ * every window, and frees its room at most a bucket later:
+ * - a holder's own leases are merged with each other (its rate in any second is at most the
+ *   largest of them, as its pacer keeps it);
+ * - leases past every holder's burst window (their end, widened by the skew on both clocks, more
+ *   than a burst window ago) weigh only on steady windows, where only their end and count matter
+ *   (every window a new lease can touch starts after their start): those of all holders are
+ *   merged into one lease of nobody in particular (MERGED_HOLDER), whose start is not kept.
+ */
+export function compactLeases(
+  leases: readonly QuotaLease[],
+  now: number,
+  limits: RateLimit,
+  rules: LeaseRules = DEFAULT_LEASE_RULES,
+): QuotaLease[] {
+  const { burstMs } = windowsOf(limits, rules);
+  const steadyOnlyBefore = now - burstMs - 2 * rules.clockSkewMs;
+  const merged = new Map<string, QuotaLease>();
+  for (const lease of leasesInPlay(leases, now, limits, rules)) {
+    const steadyOnly = lease.to < steadyOnlyBefore;
+    const holder = steadyOnly ? MERGED_HOLDER : lease.holder;
+    const key = `${holder}@${Math.floor(lease.to / rules.mergeBucketMs)}`;
+    const into = merged.get(key);
+    merged.set(key, {
+      holder,
+      from: steadyOnly ? lease.to : Math.min(into?.from ?? lease.from, lease.from),
+      to: Math.max(into?.to ?? lease.to, lease.to),
+      requests: (into?.requests ?? 0) + lease.requests,
+      perSecond: steadyOnly ? 0 : Math.max(into?.perSecond ?? 0, lease.perSecond),
+    });
+  }
+  return [...merged.values()].sort((a, b) => a.to - b.to);
 }

@@ -124,6 +124,8 @@ export interface QuotaLedgerState {
   /** Bumped by every write: a write succeeds only over the state it was computed from. */
   version: number;
   leases: QuotaLease[];
+  /** Conditional writes that lost to another holder's, in all (each costs a write): for operators and benchmarks. */
+  contendedWrites?: number;
 }
 
 /** Where the holders sharing an account's quota record their leases (DynamoDB, or memory in tests). */

@@ -1,11 +1,15 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import {
   createDynamoQuotaLedger,
   createDynamoRequestQuota,
+  quotaLedgerKey,
 } from '../../lib/adapters/dynamo-request-quota.js';
 import { OutOfTimeError } from '../../lib/errors.js';
+import { KLAVIYO_PROFILE_LIMITS } from '../../lib/klaviyo/limits.js';
 import { createLeasedQuotaGate } from '../../lib/klaviyo/quota-gate.js';
-import type { QuotaLedger } from '../../lib/ports.js';
+import { compactLeases, MERGED_HOLDER } from '../../lib/klaviyo/quota-lease.js';
+import type { QuotaLease, QuotaLedger } from '../../lib/ports.js';
 import { useLocalPeers } from '../support/local-peers.js';
 
 /**
@@ -51,6 +55,49 @@ describe('shared request quota (DynamoDB lease ledger)', () => {
     expect(await ledger.read(ENDPOINT)).toEqual({ version: 1, leases: [lease] });
     expect(await ledger.write(ENDPOINT, { version: 2, leases: [] }, 1)).toBe(true);
     expect(await ledger.write(ENDPOINT, { version: 3, leases: [] }, 1)).toBe(false);
+  });
+
+  it('stores leases compactly and never smaller: one write unit for a full minute of three busy holders', async () => {
+    const ledger = ledgerOf('quota-compact');
+    const now = Date.parse('2026-06-01T00:01:05.003Z');
+    // A minute at Klaviyo's steady limit: three holders taking blocks of 16, one after another.
+    const leases: QuotaLease[] = [];
+    for (let at = now - 62_000, i = 0; at < now + 3_000; at += 1_280, i++)
+      leases.push({
+        holder: `holder-${i % 3}`,
+        from: at + 7,
+        to: at + 2_007,
+        requests: 16,
+        perSecond: 27.333,
+      });
+    const compacted = compactLeases(leases, now, KLAVIYO_PROFILE_LIMITS);
+    expect(await ledger.write(ENDPOINT, { version: 1, leases: compacted, contendedWrites: 4 }, 0)).toBe(true);
+
+    const { Item } = await peers.dynamodb.send(
+      new GetItemCommand({
+        TableName: peers.env.SYNC_STATE_TABLE as string,
+        Key: quotaLedgerKey('quota-compact', ENDPOINT),
+      }),
+    );
+    const bytes = Object.entries(Item ?? {}).reduce(
+      (sum, [name, value]) => sum + name.length + (value.S?.length ?? value.N?.length ?? 0),
+      0,
+    );
+    expect(bytes).toBeLessThan(1_024);
+
+    const read = await ledger.read(ENDPOINT);
+    expect(read.contendedWrites).toBe(4);
+    expect(read.leases).toHaveLength(compacted.length);
+    for (const [i, stored] of read.leases.entries()) {
+      const written = compacted[i] as QuotaLease;
+      // Times kept to 10 ms, always outward; rates rounded up; a merged lease keeps its end only.
+      expect(stored.holder).toBe(written.holder);
+      expect(stored.requests).toBe(written.requests);
+      expect(stored.to).toBeGreaterThanOrEqual(written.to);
+      expect(stored.to - written.to).toBeLessThan(10);
+      expect(stored.perSecond).toBeGreaterThanOrEqual(written.perSecond);
+      if (stored.holder !== MERGED_HOLDER) expect(stored.from).toBeLessThanOrEqual(written.from);
+    }
   });
 
   it('shares one quota between two contending holders: within the limits together, the rest out of time', async () => {

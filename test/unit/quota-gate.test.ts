@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { OutOfTimeError } from '../../lib/errors.js';
 import { KLAVIYO_PROFILE_LIMITS, type RateLimit, shareOf } from '../../lib/klaviyo/limits.js';
 import { createLeasedQuotaGate } from '../../lib/klaviyo/quota-gate.js';
-import { DEFAULT_LEASE_RULES, type LeaseRules } from '../../lib/klaviyo/quota-lease.js';
+import {
+  compactLeases,
+  DEFAULT_LEASE_RULES,
+  type LeaseRules,
+  leaseDemand,
+  MERGED_HOLDER,
+} from '../../lib/klaviyo/quota-lease.js';
 import type { QuotaLease, QuotaLedger, QuotaLedgerState, RequestGate } from '../../lib/ports.js';
 
 /**
@@ -275,4 +281,116 @@ describe('leased quota gate', () => {
     await time.run(burst(time, holder, 1));
     expect(holder.sent[0]).toBe(START + 20_000);
   });
+
+  it('takes a block a write from holders at a few requests a second: three of them, failed writes counted', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const holders = ['a', 'b', 'c'].map((name) => holderOf(time, memory.ledger, { name }));
+    // Each holder 3.3 requests a second for a minute: 10 a second together, under the steady 12.5.
+    const work = holders.flatMap((holder, h) =>
+      Array.from({ length: 200 }, (_, i) => burst(time, holder, 1, h * 97 + i * 300)).flat(),
+    );
+    await time.run(work);
+    const all = holders.flatMap((holder) => holder.sent);
+    expect(all).toHaveLength(600);
+    expectWithinKlaviyosWindows(all);
+    // Every write tried, the ones that lost a race included.
+    expect(memory.counts.writes / all.length).toBeLessThanOrEqual(0.1);
+    // Nothing waited long for its lease: at most a second.
+    const asked = holders.flatMap((_, h) => Array.from({ length: 200 }, (_, i) => START + h * 97 + i * 300));
+    const sent = holders.flatMap((holder) => holder.sent);
+    expect(Math.max(...sent.map((at, i) => at - (asked[i] as number)))).toBeLessThanOrEqual(1_000);
+  });
+
+  it('reads the ledger only when another holder is active in it', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const alone = holderOf(time, memory.ledger, { name: 'alone' });
+    await time.run(Array.from({ length: 20 }, (_, i) => burst(time, alone, 5, i * 3_000)).flat());
+    // Its first lease reads the empty ledger; after that, its own copy is the ledger.
+    expect(memory.counts.reads).toBe(1);
+    const other = holderOf(time, memory.ledger, { name: 'other' });
+    await time.run(burst(time, other, 5, 61_000));
+    const reads = memory.counts.reads;
+    await time.run(burst(time, alone, 5, 62_000));
+    expect(memory.counts.reads).toBe(reads + 1);
+  });
+});
+
+describe('lease sizing', () => {
+  const rules = DEFAULT_LEASE_RULES;
+  it.each([
+    // [waiting, sent in the pace window, wanted, span]
+    [1, 0, 1, rules.leaseMs], // a first request
+    [1, 1, 1, rules.maxLeaseMs], // a trickle: what waits, nothing left over
+    [1, 40, 16, 4_000], // 4 a second: a block over 4 s
+    [1, 750, 16, rules.leaseMs], // 75 a second: a block within the shortest lease
+    [40, 750, 40, rules.leaseMs], // more waiting than a block: all of them
+    [1, 12, 16, 13_333.333333333334], // 1.2 a second: a block over 13.3 s
+  ])('waiting %i, %i sent lately: %i requests over %i ms', (waiting, sentInPaceWindow, wanted, spanMs) => {
+    expect(leaseDemand({ waiting, sentInPaceWindow }, rules)).toEqual({ wanted, spanMs });
+  });
+});
+
+describe('compacted leases', () => {
+  /** Random leases around `now` of a few holders, with the random generator seeded. */
+  function randomLeases(seed: number, now: number): QuotaLease[] {
+    let state = seed;
+    const random = () => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      return state / 2 ** 31;
+    };
+    return Array.from({ length: 120 }, () => {
+      const from = now - 70_000 + Math.floor(random() * 80_000);
+      return {
+        holder: `h${Math.floor(random() * 3)}`,
+        from,
+        to: from + 2_000 + Math.floor(random() * 13_000),
+        requests: 1 + Math.floor(random() * 20),
+        perSecond: 1 + Math.floor(random() * 30),
+      };
+    });
+  }
+
+  /** What `viewer` counts of `leases` in the window starting at `x` (steady), or their rates (burst). */
+  function seen(leases: QuotaLease[], viewer: string, x: number, windowMs: number) {
+    const skew = (lease: QuotaLease) => (lease.holder === viewer ? 0 : DEFAULT_LEASE_RULES.clockSkewMs);
+    const touching = leases.filter(
+      (lease) => lease.from - skew(lease) < x + windowMs && lease.to + skew(lease) >= x,
+    );
+    const rates = new Map<string, number>();
+    for (const lease of touching)
+      if (lease.holder !== viewer)
+        rates.set(lease.holder, Math.max(rates.get(lease.holder) ?? 0, lease.perSecond));
+    return {
+      requests: touching.reduce((sum, lease) => sum + lease.requests, 0),
+      othersRate: [...rates.values()].reduce((sum, rate) => sum + rate, 0),
+    };
+  }
+
+  it.each([1, 2, 3, 4, 5])(
+    'never count less in a window a new lease can touch, nor show a smaller rate (seed %i)',
+    (seed) => {
+      const now = START;
+      const leases = randomLeases(seed, now);
+      const compacted = compactLeases(leases, now, KLAVIYO_PROFILE_LIMITS);
+      expect(compacted.length).toBeLessThan(leases.length / 2);
+      expect(compacted.some((lease) => lease.holder === MERGED_HOLDER)).toBe(true);
+      const steadyMs = 60_000 + DEFAULT_LEASE_RULES.marginMs;
+      const burstMs = 1_000 + DEFAULT_LEASE_RULES.marginMs;
+      // Viewers on clocks up to the skew behind: a new lease starts at their now or later.
+      for (const viewer of ['h0', 'h1', 'stranger']) {
+        for (let x = now - DEFAULT_LEASE_RULES.clockSkewMs - steadyMs; x < now + 20_000; x += 37) {
+          expect(seen(compacted, viewer, x, steadyMs).requests).toBeGreaterThanOrEqual(
+            seen(leases, viewer, x, steadyMs).requests,
+          );
+        }
+        for (let x = now - DEFAULT_LEASE_RULES.clockSkewMs - burstMs; x < now + 20_000; x += 37) {
+          expect(seen(compacted, viewer, x, burstMs).othersRate).toBeGreaterThanOrEqual(
+            seen(leases, viewer, x, burstMs).othersRate,
+          );
+        }
+      }
+    },
+  );
 });
