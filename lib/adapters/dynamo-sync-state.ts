@@ -83,7 +83,7 @@ export function createDynamoSyncState(client: DynamoDBClient, tableName: string)
               // An unsigned time orders its change but never moves the watermark (plan.ts, watermarkAfter).
               UpdateExpression: `SET ${change.occurredAtUnsigned ? '' : 'lastOccurredAt = :at, lastOccurredAtMs = :ms, '}lastSourceEventId = :event, profileId = :profile, identifierDigests = :digests, recordedAt = :now${unchanged.set} REMOVE pending, identifiers${unchanged.add}`,
               // Conditional so two writers can never move the clock backwards.
-              ConditionExpression: 'attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms',
+              ConditionExpression: `${change.onlyIfHeld ? 'attribute_exists(pk) AND ' : ''}(attribute_not_exists(lastOccurredAtMs) OR lastOccurredAtMs <= :ms)`,
               ExpressionAttributeValues: {
                 ...(!change.occurredAtUnsigned && { ':at': { S: change.occurredAt } }),
                 ':ms': { N: occurredMs },

@@ -90,6 +90,7 @@ export function createMemorySyncState(): SyncStateStore &
 
     async recordApplied(change) {
       const key = keyOf(change.tenant, change.externalId);
+      if (change.onlyIfHeld && !states.has(key)) return false;
       const { lastAppliedAt: last, mergedInto, mergedAt } = states.get(key) ?? {};
       if (isStale(change.occurredAt, last)) return false;
       const watermark = watermarkAfter(change, last);

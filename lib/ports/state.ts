@@ -9,6 +9,11 @@ export interface AppliedChange {
   occurredAtUnsigned?: boolean;
   sourceEventId: string;
   profileId: string | undefined;
+  /**
+   * Write only onto the customer's state item as it stands, never make one: for a write about
+   * another customer (a swap's holder), whose erasure may have deleted the item meanwhile.
+   */
+  onlyIfHeld?: true;
   /** Digests of the profile's identifiers once the change is applied (or as seen, when nothing needed writing). */
   digests?: RecordedDigests;
   /**

@@ -185,6 +185,8 @@ async function recordHolderApplied(
     sourceEventId: pending.sourceEventId,
     profileId: holderAfter.id,
     digests: digestsOf(identifierKey, { profile: holderAfter }),
+    // The holder's erasure (its own message group) may have deleted the item since: never remake it.
+    onlyIfHeld: true,
   });
 }
 

@@ -1,12 +1,8 @@
 import { PermanentError } from '../errors.js';
-import {
-  type ComplianceRequest,
-  customerOf,
-  isCustomerMerge,
-  type QueuedChange,
-} from '../identity-change.js';
+import type { ComplianceRequest, QueuedChange } from '../identity-change.js';
 import type {
   CustomerRecords,
+  CustomerState,
   ExportDestination,
   IdentifierKeyForTenant,
   KlaviyoForTenant,
@@ -15,6 +11,7 @@ import type {
 } from '../ports.js';
 import {
   type ComplianceDependencies,
+  customersNamedBy,
   deliverCustomerExport,
   eraseCustomer,
   eraseShop,
@@ -64,26 +61,47 @@ export const ERASED_CUSTOMER_SKIP: ErasedCustomerSkip = {
 };
 
 /**
+ * Whether the customer's state read may be an erased customer's: only when nothing is recorded,
+ * i.e. no state item (a new customer, or an erased one). Erasure writes its record, then deletes
+ * the customer's items, state item included; a customer's erasure is queued in the customer's
+ * message group, so the worker never runs it beside one of the customer's changes, and no
+ * change of another customer creates a customer's state item (a swap's holder record and a
+ * merge's survivor only update an item that exists: conditional writes). A customer that still
+ * has a state item was therefore not erased, and its erasure record need not be read: one read
+ * a change saved. (`forget` erases from the CLI, outside the queue: see docs/privacy.md.)
+ */
+export const mayBeErased = (state: CustomerState): boolean => Object.keys(state).length === 0;
+
+/**
  * Whether the change or merge names a customer erased on request (its erasure record, found by the
- * keyed digest of its id). Such a change applies nothing and is not audited: an audit item would
- * name the customer again.
+ * keyed digest of its id), given the state read of each customer it names (customersNamedBy): the
+ * record is read only for a customer with no state item (mayBeErased). Such a change applies
+ * nothing and is not audited: an audit item would name the customer again.
  */
 export async function namesErasedCustomer(
   change: QueuedChange,
+  statesRead: ReadonlyMap<string, CustomerState>,
   deps: ComplianceWorkerDependencies,
 ): Promise<boolean> {
   const records = deps.compliance?.records;
   if (!records) return false;
-  const customers = isCustomerMerge(change)
-    ? [change.deletedExternalId, change.keptExternalId]
-    : [customerOf(change)].filter((customer) => customer !== undefined);
+  const unknown = customersNamedBy(change).filter((customer) => mayBeErased(statesRead.get(customer) ?? {}));
+  if (unknown.length === 0) return false;
   const key = await deps.identifierKeyFor(change.tenant);
   const erased = await Promise.all(
-    customers.map((customer) =>
-      records.isErased(change.tenant, erasureSubject(key, change.tenant, customer)),
-    ),
+    unknown.map((customer) => records.isErased(change.tenant, erasureSubject(key, change.tenant, customer))),
   );
   return erased.some(Boolean);
+}
+
+/** The state of every customer the change or merge names, read once each (handed on to the sync). */
+export async function statesOfCustomersNamed(
+  change: QueuedChange,
+  state: Pick<SyncStateStore, 'getState'>,
+): Promise<Map<string, CustomerState>> {
+  const customers = [...new Set(customersNamedBy(change))];
+  const states = await Promise.all(customers.map((customer) => state.getState(change.tenant, customer)));
+  return new Map(customers.map((customer, index) => [customer, states[index] ?? {}]));
 }
 
 /** Erases or exports, as the request asks, through the erasure core (lib/privacy/erasure.ts). */

@@ -34,6 +34,7 @@ import {
   type ErasedCustomerSkip,
   handleComplianceRequest,
   namesErasedCustomer,
+  statesOfCustomersNamed,
   type WorkerCompliance,
 } from './handle-compliance.js';
 import {
@@ -242,8 +243,12 @@ async function outcomeOf(
   if (isComplianceRequest(change)) {
     return done(await handleComplianceRequest(change, deps, { ...policies, dryRun }));
   }
-  if (await namesErasedCustomer(change, deps)) return done(ERASED_CUSTOMER_SKIP);
+  // Each customer's state is read once, here: it tells whether the erasure record needs reading,
+  // and the first attempt is handed it (a retry with a fresh key reads it again).
+  const statesRead = await statesOfCustomersNamed(change, deps.state);
+  if (await namesErasedCustomer(change, statesRead, deps)) return done(ERASED_CUSTOMER_SKIP);
   const attempt = async (fresh: boolean): Promise<ChangeOutcome<DoneResult>> => {
+    const known = fresh ? undefined : statesRead;
     const syncDeps = {
       state: deps.state,
       audit: deps.audit,
@@ -255,8 +260,8 @@ async function outcomeOf(
       clock: deps.clock,
     };
     return isCustomerMerge(change)
-      ? done(await syncCustomerMerge(change, syncDeps))
-      : applyIdentityChange(change, syncDeps);
+      ? done(await syncCustomerMerge(change, { ...syncDeps, keptState: known?.get(change.keptExternalId) }))
+      : applyIdentityChange(change, { ...syncDeps, stateRead: known?.get(change.externalId) });
   };
   try {
     return await attempt(false);

@@ -16,7 +16,10 @@ import type { SyncDependencies } from './sync-identity-change.js';
 export type MergeDependencies = Pick<
   SyncDependencies,
   'state' | 'audit' | 'klaviyo' | 'dryRun' | 'clock' | 'mergeWait'
->;
+> & {
+  /** The kept customer's state, when the caller has just read it (handle-message.ts): not read again. */
+  keptState?: CustomerState | undefined;
+};
 
 export interface MergeResult {
   outcome: SyncOutcome;
@@ -60,8 +63,10 @@ export async function syncCustomerMerge(merge: CustomerMerge, deps: MergeDepende
       mergedAt: merge.occurredAt,
     });
   }
-  const survivor = await survivorOf(keptExternalId, deletedExternalId, (id) =>
-    deps.state.getState(tenant, id),
+  const survivor = await survivorOf(
+    keptExternalId,
+    deletedExternalId,
+    async (id) => (id === keptExternalId && deps.keptState) || deps.state.getState(tenant, id),
   );
   const klaviyo = await deps.klaviyo();
   for (let plans = 1; ; plans++) {

@@ -29,6 +29,8 @@ export interface SyncDependencies {
   audit?: AuditLog;
   /** Look up and decide, but write nothing; the plan is the result. */
   dryRun?: boolean;
+  /** The customer's state, when the caller has just read it (handle-message.ts): not read again. */
+  stateRead?: CustomerState | undefined;
   /** How many times this change has been delivered (SQS receive count), 1 at first. */
   attempt?: number;
   clock?: Clock;
@@ -65,7 +67,7 @@ export async function applyIdentityChange(
     audit: deps.audit,
     clock: deps.clock ?? (() => new Date()),
   };
-  const state = await deps.state.getState(change.tenant, change.externalId);
+  const state = deps.stateRead ?? (await deps.state.getState(change.tenant, change.externalId));
   const early = earlySkipOf(change, state);
   if (early) {
     const result: SyncResult = {

@@ -170,6 +170,19 @@ export function describeSyncStateContract(name: string, makeStores: () => SyncSt
       expect(await state.getState(tenant, 'nobody')).toEqual({});
       expect((await records.readCustomer(tenant, 'nobody')).state).toBeUndefined();
     });
+    it('writes a change onlyIfHeld onto an item that exists, never makes one (an erased holder stays erased)', async () => {
+      const { state, records } = makeStores();
+      const tenant = aTenant();
+      expect(await state.recordApplied({ ...appliedChange(tenant, 'gone'), onlyIfHeld: true })).toBe(false);
+      expect((await records.readCustomer(tenant, 'gone')).state).toBeUndefined();
+      await state.recordApplied(appliedChange(tenant, 'c1'));
+      const later = {
+        ...appliedChange(tenant, 'c1', { occurredAt: LATER, profileId: '01NEW' }),
+        onlyIfHeld: true,
+      } as const;
+      expect(await state.recordApplied(later)).toBe(true);
+      expect(await state.getState(tenant, 'c1')).toMatchObject({ lastAppliedAt: LATER, profileId: '01NEW' });
+    });
   });
 
   describe(`${name}: the audit log`, () => {

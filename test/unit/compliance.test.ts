@@ -256,7 +256,7 @@ describe('the worker and compliance requests', () => {
       },
     };
     const process = (message: object) => processQueuedChange(serializeQueuedChange(message as never), deps);
-    return { klaviyo, store, parkedLetters, exported, logs, counts, deadLetters, deps, process };
+    return { klaviyo, store, letters, parkedLetters, exported, logs, counts, deadLetters, deps, process };
   }
   const asked = {
     tenant: 'acme',
@@ -325,6 +325,54 @@ describe('the worker and compliance requests', () => {
     expect(
       await world.process(aCustomerMerge({ keptExternalId: '1001', deletedExternalId: '1002' })),
     ).toMatchObject({ outcome: 'skipped', plan: { reason: 'customer_erased' } });
+  });
+
+  it('reads the erasure record only for a customer with no state item, and the state once', async () => {
+    const world = worker();
+    const reads = { getState: 0, isErased: 0 };
+    const counted = {
+      ...world.store,
+      getState: (tenant: string, externalId: string) => {
+        reads.getState++;
+        return world.store.getState(tenant, externalId);
+      },
+      isErased: (tenant: string, subject: string) => {
+        reads.isErased++;
+        return world.store.isErased(tenant, subject);
+      },
+    };
+    const deps = {
+      ...world.deps,
+      state: counted,
+      compliance: { letters: world.letters, records: counted },
+    };
+    const process = (message: object) => processQueuedChange(serializeQueuedChange(message as never), deps);
+    world.klaviyo.seed({ external_id: '1001', email: 'old@example.com' });
+
+    // A new customer: no state item, so it may have been erased.
+    await process(aChange({ externalId: '1001', email: 'ada@example.com', sourceEventId: 'first' }));
+    expect(reads).toEqual({ getState: 1, isErased: 1 });
+    // A known customer: its state item proves it was not erased.
+    reads.getState = reads.isErased = 0;
+    const second = aChange({
+      externalId: '1001',
+      email: 'ada.b@example.com',
+      sourceEventId: 'second',
+      occurredAt: '2026-05-01T12:30:00.000Z',
+    });
+    expect(await process(second)).toMatchObject({ outcome: 'applied' });
+    expect(reads).toEqual({ getState: 1, isErased: 0 });
+    // A merge: each customer's state read once; the record only of the one never seen.
+    reads.getState = reads.isErased = 0;
+    await process(aCustomerMerge({ keptExternalId: '1001', deletedExternalId: '1003' }));
+    expect(reads.isErased).toBe(1);
+
+    // Erased: the state item goes with it, so the customer's next change reads the record again.
+    await world.process(redactOf('1001'));
+    reads.getState = reads.isErased = 0;
+    const late = aChange({ externalId: '1001', email: 'late@example.com', sourceEventId: 'late' });
+    expect(await process(late)).toMatchObject({ outcome: 'skipped', plan: { reason: 'customer_erased' } });
+    expect(reads).toEqual({ getState: 1, isErased: 1 });
   });
 
   it('asks Klaviyo to delete the profile when the tenant’s policy says delete-klaviyo-profile', async () => {
