@@ -28,7 +28,7 @@ const PLUGIN_SETTINGS = new Set([
 
 interface ServiceDefinition {
   provider: { memorySize?: number };
-  functions: Record<string, { handler: string; memorySize?: number }>;
+  functions: Record<string, { handler: string; memorySize?: number; environment?: Record<string, unknown> }>;
   custom: { esbuild: Record<string, unknown> };
 }
 
@@ -40,6 +40,8 @@ export interface DeployedFunction {
   /** Its source, e.g. functions/sync-worker.ts. */
   entry: string;
   memorySize: number;
+  /** Its own environment in serverless.yml (e.g. the worker's MALLOC_ARENA_MAX, NODE_OPTIONS). */
+  environment: Record<string, string>;
 }
 
 /** The functions serverless.yml deploys, each bundled on its own, with the memory each gets. */
@@ -49,6 +51,11 @@ export async function deployedFunctions(): Promise<DeployedFunction[]> {
     name,
     entry: `${fn.handler.slice(0, fn.handler.lastIndexOf('.'))}.ts`,
     memorySize: fn.memorySize ?? provider.memorySize ?? 1024,
+    environment: Object.fromEntries(
+      Object.entries(fn.environment ?? {}).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string',
+      ),
+    ),
   }));
 }
 

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
+import { runAtCpuShare } from './cpu-share.js';
 import type { HostReply, HostRequest } from './lambda-host.js';
 
 /**
@@ -47,6 +48,8 @@ export interface LambdaProcessOptions {
   env: Record<string, string | undefined>;
   /** Node flags, e.g. `--enable-source-maps` (what NODE_OPTIONS would set in Lambda). */
   execArgv?: string[];
+  /** Run at the share of a CPU Lambda gives this memory size (bench/cpu-share.ts), not a full core. */
+  cpuShareOfMemory?: number;
 }
 
 export async function startLambdaProcess(options: LambdaProcessOptions): Promise<LambdaProcess> {
@@ -55,6 +58,10 @@ export async function startLambdaProcess(options: LambdaProcessOptions): Promise
     execArgv: options.execArgv ?? [],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
+  const release =
+    options.cpuShareOfMemory !== undefined && child.pid !== undefined
+      ? await runAtCpuShare(child.pid, options.cpuShareOfMemory)
+      : undefined;
   let logBytes = 0;
   const LOG_START_BYTES = 8192;
   const start: Buffer[] = [];
@@ -91,6 +98,7 @@ export async function startLambdaProcess(options: LambdaProcessOptions): Promise
       const closed = child.stdout ? once(child.stdout, 'close') : Promise.resolve();
       child.send({ type: 'exit' } satisfies HostRequest);
       await closed;
+      await release?.();
     },
   };
 }

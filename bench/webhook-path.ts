@@ -35,6 +35,12 @@ const { values } = parseArgs({
     'intake-process-deliveries': { type: 'string', default: '1000' },
     /** Run the worker at this memory size's heap limits instead of serverless.yml's (128, 256, 512…). */
     'worker-memory': { type: 'string' },
+    /** Messages per worker invocation: 10 as a backlog gives, 1 as a trickle does (FIFO: no batching window). */
+    'worker-batch': { type: 'string', default: '10' },
+    /** Extra Node flags for the worker, after the heap limits (as the command line's last word). */
+    'worker-flags': { type: 'string', default: '' },
+    /** Run the worker at the share of a CPU Lambda gives its memory size (bench/cpu-share.ts; Linux, root). */
+    'worker-cpu-share': { type: 'boolean', default: false },
     /** Print the first log lines of the bundled intake and worker (what the bytes per change are). */
     'show-log': { type: 'boolean', default: false },
   },
@@ -110,8 +116,13 @@ try {
       host,
       bundle: (await bundleAsDeployed(fn.entry, join(dir, name))).file,
       functionName: name,
-      env: functionEnv,
-      execArgv: lambdaHeapFlags(fn.memorySize),
+      // Lambda gives the function its own environment; its runtime's heap limits are command-line flags.
+      env: { ...functionEnv, ...fn.environment },
+      execArgv: [
+        ...lambdaHeapFlags(fn.memorySize),
+        ...(name === 'sync-worker' ? String(values['worker-flags']).split(' ').filter(Boolean) : []),
+      ],
+      ...(name === 'sync-worker' && values['worker-cpu-share'] && { cpuShareOfMemory: fn.memorySize }),
     });
     return { lambda, memorySize: fn.memorySize };
   };
@@ -137,11 +148,17 @@ try {
 
   // 3. The bundled worker on the first queued changes.
   const worker = await startBundled('sync-worker');
+  let invokedMs = 0;
   const poller = createQueuePoller({
     sqs: peers.sqs,
     queueUrl: peers.queueUrl,
     queueArn: peers.queueArn,
-    invoke: async (event) => (await worker.lambda.invoke(event)).result as SQSBatchResponse,
+    batchSize: Number(values['worker-batch']),
+    invoke: async (event) => {
+      const { result, ms } = await worker.lambda.invoke(event);
+      invokedMs += ms;
+      return result as SQSBatchResponse;
+    },
   });
   const workStarted = performance.now();
   let applied = 0;
@@ -153,9 +170,11 @@ try {
   const workSeconds = (performance.now() - workStarted) / 1000;
   const throttled = sandbox.requests.filter((r) => r.status === 429).length;
   console.log(
-    `Bundled worker: ${applied} changes applied in ${workSeconds.toFixed(2)} s (${((workSeconds * 1000) / applied).toFixed(1)} ms a change)`,
+    `Bundled worker, batches of ${values['worker-batch']}: ${applied} changes applied in ${workSeconds.toFixed(2)} s (${((workSeconds * 1000) / applied).toFixed(1)} ms a change)`,
   );
-  console.log(`  ${(applied / workSeconds).toFixed(1)} changes/s; Klaviyo answered 429 ${throttled} times`);
+  console.log(
+    `  ${(applied / workSeconds).toFixed(1)} changes/s; invocations ${(invokedMs / applied).toFixed(1)} ms a change${values['worker-cpu-share'] ? ` at ${worker.memorySize} MB's share of a CPU` : ' on a full core'}; Klaviyo answered 429 ${throttled} times`,
+  );
   console.log(`  ${await footprint(worker, 'change', applied)} (goal: peak under 100 MiB)`);
 } finally {
   await peers.stop();
