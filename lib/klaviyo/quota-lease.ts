@@ -61,8 +61,11 @@ export function leaseDemand(
     perMs > 0
       ? Math.min(rules.maxLeaseMs, Math.max(rules.leaseMs, rules.blockRequests / perMs))
       : rules.leaseMs;
-  const forecast = Math.min(rules.blockRequests, Math.floor(perMs * spanMs));
-  return { wanted: Math.max(1, demand.waiting, forecast), spanMs };
+  const block = Math.min(rules.blockRequests, Math.floor(perMs * spanMs));
+  // A fast holder takes half of what its pace sends in the shortest lease, when that is more:
+  // fewer writes in a burst, and at most that half left over when the burst ends.
+  const halfPace = Math.ceil((perMs * rules.leaseMs) / 2);
+  return { wanted: Math.max(1, demand.waiting, block, halfPace), spanMs };
 }
 
 export interface LeaseAsk {

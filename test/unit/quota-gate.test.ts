@@ -324,8 +324,9 @@ describe('lease sizing', () => {
     [1, 0, 1, rules.leaseMs], // a first request
     [1, 1, 1, rules.maxLeaseMs], // a trickle: what waits, nothing left over
     [1, 40, 16, 4_000], // 4 a second: a block over 4 s
-    [1, 750, 16, rules.leaseMs], // 75 a second: a block within the shortest lease
-    [40, 750, 40, rules.leaseMs], // more waiting than a block: all of them
+    [1, 750, 75, rules.leaseMs], // 75 a second: half what that pace sends in the shortest lease
+    [40, 200, 40, rules.leaseMs], // 20 a second, more waiting than a block: all of them
+    [100, 750, 100, rules.leaseMs], // more waiting than half the pace: all of them
     [1, 12, 16, 13_333.333333333334], // 1.2 a second: a block over 13.3 s
   ])('waiting %i, %i sent lately: %i requests over %i ms', (waiting, sentInPaceWindow, wanted, spanMs) => {
     expect(leaseDemand({ waiting, sentInPaceWindow }, rules)).toEqual({ wanted, spanMs });
