@@ -118,8 +118,11 @@ try {
       functionName: name,
       // Lambda gives the function its own environment; its runtime's heap limits are command-line flags.
       env: { ...functionEnv, ...fn.environment },
+      // The runtime's heap limits on the command line, then what the function's exec wrapper adds
+      // after them (functions/node-flags.sh: LAMBDA_NODE_FLAGS), then --worker-flags.
       execArgv: [
         ...lambdaHeapFlags(fn.memorySize),
+        ...(fn.environment.LAMBDA_NODE_FLAGS ?? '').split(' ').filter(Boolean),
         ...(name === 'sync-worker' ? String(values['worker-flags']).split(' ').filter(Boolean) : []),
       ],
       ...(name === 'sync-worker' && values['worker-cpu-share'] && { cpuShareOfMemory: fn.memorySize }),

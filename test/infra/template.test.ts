@@ -17,6 +17,18 @@ let zips: Record<string, Buffer>;
 
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
 
+/** Each entry's Unix mode, read from a zip's central directory (the high half of its external attributes). */
+function unixModesIn(zip: Buffer): Map<string, number> {
+  const modes = new Map<string, number>();
+  for (let at = zip.indexOf(CENTRAL_ENTRY); at >= 0; at = zip.indexOf(CENTRAL_ENTRY, at + 4)) {
+    const nameLength = zip.readUInt16LE(at + 28);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    modes.set(name, zip.readUInt32LE(at + 38) >>> 16);
+  }
+  return modes;
+}
+const CENTRAL_ENTRY = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+
 function ofType(type: string): [string, Resource][] {
   return Object.entries(resources).filter(([, resource]) => resource.Type === type);
 }
@@ -102,6 +114,22 @@ describe('functions', () => {
     expect(lambda(EVENTBRIDGE).Handler).toBe('functions/shopify-eventbridge.handler');
     expect(zips.eventBridge?.includes('functions/shopify-eventbridge.mjs')).toBe(true);
     expect(zips.eventBridge?.includes('functions/shopify-webhook.mjs')).toBe(false);
+  });
+
+  it('starts the worker through its exec wrapper, packaged and executable beside its bundle, with the flags it adds', () => {
+    const variables = (lambda(WORKER).Environment as { Variables: Json }).Variables;
+    expect(variables).toMatchObject({
+      AWS_LAMBDA_EXEC_WRAPPER: '/var/task/functions/node-flags.sh',
+      LAMBDA_NODE_FLAGS: '--max-semi-space-size=1',
+      MALLOC_ARENA_MAX: '2',
+    });
+    // Lambda runs the wrapper only if it is executable: its Unix mode, from the zip's central directory.
+    expect(unixModesIn(zips.worker as Buffer).get('functions/node-flags.sh')).toBe(0o100755);
+    // Only the worker has it.
+    expect(zips.webhook?.includes('functions/node-flags.sh')).toBe(false);
+    expect(
+      (lambda(WEBHOOK).Environment as { Variables: Json }).Variables.AWS_LAMBDA_EXEC_WRAPPER,
+    ).toBeUndefined();
   });
 
   it.each(FUNCTIONS)('%s gets the resource references and settings', (name) => {
