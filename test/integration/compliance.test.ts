@@ -2,6 +2,7 @@ import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { identitySync } from '../../cli/identity-sync.js';
+import { createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { createSqsDeadLetters } from '../../lib/adapters/sqs-queues.js';
 import { createSyncWorker } from '../../lib/composition.js';
 import { loadConfig } from '../../lib/config.js';
@@ -235,8 +236,36 @@ describe('identity-sync export and forget', () => {
     const forgot = captureIo(harness.peers.env);
     expect(await identitySync(['forget', id, '--tenant', 'demo'], forgot.io)).toBe(2);
     expect(naming(await tableText(), id).length).toBeGreaterThan(0);
-    expect(await identitySync(['forget', id, '--tenant', 'demo', '--yes'], forgot.io)).toBe(0);
+    expect(
+      await identitySync(['forget', id, '--tenant', 'demo', '--yes', '--settle-seconds', '0'], forgot.io),
+    ).toBe(0);
     expect(forgot.written.stdout).toMatch(/1 state item\(s\), 1 audit item\(s\), 0 parked letter/);
+    expect(naming(await tableText(), id)).toEqual([]);
+  });
+
+  it('forget sweeps again what a change being applied at that moment wrote after the erasure', async () => {
+    const id = customer();
+    klaviyo.seedProfile({ external_id: id });
+    await update(id);
+    await harness.drain();
+    const forgot = captureIo(harness.peers.env);
+    const forgetting = identitySync(
+      ['forget', id, '--tenant', 'demo', '--yes', '--settle-seconds', '2'],
+      forgot.io,
+    );
+    while (!forgot.written.stdout.includes('Waiting'))
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    // A change the worker read the customer's state for before the erasure records it after.
+    await createDynamoSyncState(harness.peers.dynamodb, TABLE_NAME).recordApplied({
+      tenant: 'demo',
+      externalId: id,
+      occurredAt: '2026-12-05T12:00:00.000Z',
+      sourceEventId: 'in-flight',
+      profileId: 'p-in-flight',
+    });
+    expect(naming(await tableText(), id).length).toBeGreaterThan(0);
+    expect(await forgetting).toBe(0);
+    expect(forgot.written.stdout).toMatch(/Swept again: 1 state item\(s\)/);
     expect(naming(await tableText(), id)).toEqual([]);
   });
 });
