@@ -244,8 +244,7 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
     );
     await settled(stack, () => true, 300_000);
     sandbox.clearRequests();
-    const ledgerBefore = await ledgerTally(stack);
-    const stopSampling = sampleLedgerSizes(stack);
+    const ledger = await measureLedger(stack);
 
     const plan = deliveryPlan(customers);
     console.log(
@@ -266,7 +265,7 @@ async function run(workers: number, runIndex: number): Promise<RunFigures> {
       sandbox.listProfiles().map((profile) => [profile.id, profile.external_id ?? '']),
     );
     report(customers, requests, profileOwner, (endedAt - startedAt) / 1000, intakeSeconds, parked);
-    await reportLedger(stack, ledgerBefore, await stopSampling(), requests.length);
+    await ledger.report(requests.length);
     return { workers, elapsedSeconds: (endedAt - startedAt) / 1000, requests, startedAt };
   });
 }
@@ -288,13 +287,7 @@ function report(
       `    ${kind.padEnd(20)} ${String(deliveriesOf(kind)).padStart(5)} deliveries  ${((cost.get(kind) ?? 0) / deliveriesOf(kind)).toFixed(3)}`,
     );
   }
-  console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
-  for (const [endpoint, list] of [...byEndpoint(requests)].sort()) {
-    const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
-    console.log(
-      `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
-    );
-  }
+  printEndpoints(requests);
   const writes = customers.filter((c) => c.class !== 'no-op').length;
   const patches = customers.filter(
     (c) => c.class === 'email change' || c.class === 'email-only profile',
@@ -394,23 +387,39 @@ function sampleLedgerSizes(stack: LocalStack) {
   };
 }
 
-/** One line: the ledger's writes, lost races and write units per Klaviyo request. */
-async function reportLedger(
-  stack: LocalStack,
-  before: LedgerTally,
-  sizes: { meanUnits: number; largest: number },
-  requests: number,
-) {
-  const after = await ledgerTally(stack);
-  const writes = after.writes - before.writes;
-  const contended = after.contended - before.contended;
-  const perRequest = (n: number) => (n / Math.max(1, requests)).toFixed(3);
-  console.log(
-    `  Quota ledger: ${writes} writes + ${contended} lost races for ${requests} Klaviyo requests → ` +
-      `${perRequest(writes)} writes (${perRequest(writes + contended)} with lost races) per request; ` +
-      `items up to ${sizes.largest} bytes, ${sizes.meanUnits.toFixed(2)} write units a write → ` +
-      `${perRequest((writes + contended) * sizes.meanUnits)} write units per request`,
-  );
+/**
+ * Starts counting the ledger's writes (the tally now, item sizes sampled from here on); `report`
+ * prints one line: writes, lost races and write units per Klaviyo request since the start.
+ */
+async function measureLedger(stack: LocalStack) {
+  const before = await ledgerTally(stack);
+  const stopSampling = sampleLedgerSizes(stack);
+  return {
+    async report(requests: number) {
+      const sizes = await stopSampling();
+      const after = await ledgerTally(stack);
+      const writes = after.writes - before.writes;
+      const contended = after.contended - before.contended;
+      const perRequest = (n: number) => (n / Math.max(1, requests)).toFixed(3);
+      console.log(
+        `  Quota ledger: ${writes} writes + ${contended} lost races for ${requests} Klaviyo requests → ` +
+          `${perRequest(writes)} writes (${perRequest(writes + contended)} with lost races) per request; ` +
+          `items up to ${sizes.largest} bytes, ${sizes.meanUnits.toFixed(2)} write units a write → ` +
+          `${perRequest((writes + contended) * sizes.meanUnits)} write units per request`,
+      );
+    },
+  };
+}
+
+/** Per endpoint: requests, 429s, and the most in any second and in any minute. */
+function printEndpoints(requests: RecordedRequest[]) {
+  console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
+  for (const [endpoint, list] of [...byEndpoint(requests)].sort()) {
+    const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
+    console.log(
+      `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
+    );
+  }
 }
 
 /**
@@ -442,8 +451,7 @@ async function burstRun(workers: number, bursts: number, runIndex: number): Prom
     await settled(stack, () => true, 300_000);
     // The warm-up made lookups only: the bursts' endpoint (PATCH) starts with its windows empty.
     sandbox.clearRequests();
-    const ledgerBefore = await ledgerTally(stack);
-    const stopSampling = sampleLedgerSizes(stack);
+    const ledger = await measureLedger(stack);
     console.log(
       `\n${workers} worker(s): ${bursts} burst(s) of ${BURST} email changes of known customers, ${BURST_GAP_MS / 1000} s apart (sandbox windows at phase ${phaseMs} ms)`,
     );
@@ -471,14 +479,8 @@ async function burstRun(workers: number, bursts: number, runIndex: number): Prom
       console.log(
         `  Burst ${b + 1}: all ${BURST} applied ${((end - firstDelivery) / 1000).toFixed(1)} s after its first delivery`,
       );
-    console.log('  By endpoint:                       requests  429s  busiest second  busiest minute');
-    for (const [endpoint, list] of [...byEndpoint(requests)].sort()) {
-      const times = list.map((request) => request.receivedAt).sort((a, b) => a - b);
-      console.log(
-        `    ${endpoint.padEnd(32)} ${String(list.length).padStart(8)} ${String(list.filter((r) => r.status === 429).length).padStart(5)} ${String(mostInAnySpan(times, 1_000)).padStart(15)} ${String(mostInAnySpan(times, 60_000)).padStart(15)}`,
-      );
-    }
-    await reportLedger(stack, ledgerBefore, await stopSampling(), requests.length);
+    printEndpoints(requests);
+    await ledger.report(requests.length);
     const elapsed = (Math.max(...finished.map((f) => f.end)) - startedAt) / 1000;
     return { workers, elapsedSeconds: elapsed, requests, startedAt };
   });

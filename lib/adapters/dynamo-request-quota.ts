@@ -47,7 +47,7 @@ interface StoredLeases {
   leases: ([string, number, number, number, number] | [number, number])[];
 }
 
-export function storedLeasesOf(leases: readonly QuotaLease[]): string {
+function storedLeasesOf(leases: readonly QuotaLease[]): string {
   const earliest = Math.min(...leases.map((lease) => lease.from));
   const base = Number.isFinite(earliest) ? Math.floor(earliest / STORED_TIME_MS) * STORED_TIME_MS : 0;
   const start = (time: number) => Math.floor((time - base) / STORED_TIME_MS);
@@ -64,7 +64,7 @@ export function storedLeasesOf(leases: readonly QuotaLease[]): string {
   return JSON.stringify(stored);
 }
 
-export function leasesOfStored(text: string): QuotaLease[] {
+function leasesOfStored(text: string): QuotaLease[] {
   const { base, leases } = JSON.parse(text) as StoredLeases;
   const timesOf = (from: number, to: number) => ({
     from: base + from * STORED_TIME_MS,

@@ -102,7 +102,7 @@ function spanSeenBy(lease: QuotaLease, holder: string, rules: LeaseRules): { lo:
 }
 
 /** The leases that can still weigh on a lease granted at `now` or later: the rest may be dropped. */
-export function leasesInPlay(
+function leasesInPlay(
   leases: readonly QuotaLease[],
   now: number,
   limits: RateLimit,
