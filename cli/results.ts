@@ -52,13 +52,22 @@ export const APPLY_DRY_RUN_OUTCOMES = [
   'invalid',
 ] as const;
 
-export const BIND_OUTCOMES = ['bound', 'unchanged', 'conflict', 'not-found', 'failed', 'invalid'] as const;
+export const BIND_OUTCOMES = [
+  'bound',
+  'unchanged',
+  'conflict',
+  'not-found',
+  'skipped',
+  'failed',
+  'invalid',
+] as const;
 
 export const BIND_DRY_RUN_OUTCOMES = [
   'would-bind',
   'unchanged',
   'conflict',
   'not-found',
+  'skipped',
   'failed',
   'invalid',
 ] as const;

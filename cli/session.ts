@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDynamoCustomerRecords } from '../lib/adapters/dynamo-customer-records.js';
 import { createDynamoRequestQuota } from '../lib/adapters/dynamo-request-quota.js';
 import { createDynamoAuditLog, createDynamoSyncState } from '../lib/adapters/dynamo-sync-state.js';
 import { createMemorySyncState } from '../lib/adapters/memory-sync-state.js';
@@ -16,6 +17,7 @@ import type {
   SyncStateStore,
 } from '../lib/ports.js';
 import type { IdentifierKey } from '../lib/privacy/identifier-digest.js';
+import type { ErasureLookup } from '../lib/sync/handle-compliance.js';
 import { identifierKeyOfRun, type KlaviyoTarget, klaviyoKeyOf, targetOf } from './klaviyo-key.js';
 import { type CliSettings, tenantOf } from './settings.js';
 
@@ -23,6 +25,8 @@ import { type CliSettings, tenantOf } from './settings.js';
 export interface Store {
   state: SyncStateStore;
   audit: AuditLog;
+  /** The erasure records the worker keeps in the table: a run applies or binds nothing of an erased customer. */
+  erasureRecords?: ErasureLookup['records'];
   /** For people: where the state lives. */
   description: string;
   close(): void;
@@ -39,6 +43,7 @@ export function openStore(settings: CliSettings, dynamodb?: DynamoDBClient): Sto
   return {
     state: createDynamoSyncState(client, table),
     audit: createDynamoAuditLog(client, table, settings.AUDIT_RETENTION_DAYS),
+    erasureRecords: createDynamoCustomerRecords(client, table),
     description: `DynamoDB table ${table}`,
     close: () => client.destroy(),
   };
@@ -52,6 +57,8 @@ export interface Session extends Store {
   klaviyo: KlaviyoProfiles;
   /** The tenant's key for identifiers at rest: the records and audit entries the run writes use it. */
   identifierKey: IdentifierKey;
+  /** Where a run looks for customers erased on request: the table's erasure records, when it has a table. */
+  erasures?: ErasureLookup;
   /** Klaviyo's bulk profile import jobs, through the same client (pacing, retries). */
   bulk?: KlaviyoBulkImports;
   /** Reading the account's profiles page by page, through the same client. */
@@ -89,17 +96,22 @@ export async function openSession(options: SessionOptions, settings: CliSettings
       if (error instanceof KlaviyoApiError && error.status === 429) retries.throttled++;
     },
   });
+  const identifierKey = identifierKeyOfRun(key);
+  const store = openStore(settings, dynamodb);
   return {
     tenant,
     target,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
-    identifierKey: identifierKeyOfRun(key),
+    identifierKey,
+    ...(store.erasureRecords && {
+      erasures: { records: store.erasureRecords, identifierKeyFor: async () => identifierKey },
+    }),
     bulk: klaviyo,
     scan: klaviyo,
     retries,
     pacing: pacing.description,
-    ...openStore(settings, dynamodb),
+    ...store,
   };
 }
 

@@ -2,6 +2,12 @@ import type { IdentityChange } from '../../lib/identity-change.js';
 import type { BulkImportProfile, KlaviyoProfiles, SyncStateStore } from '../../lib/ports.js';
 import { Reason } from '../../lib/reasons.js';
 import { withBatchedLookups } from '../../lib/sync/batched-lookups.js';
+import {
+  ERASED_CUSTOMER_SKIP,
+  type ErasureLookup,
+  namesErasedCustomer,
+  statesOfCustomersNamed,
+} from '../../lib/sync/handle-compliance.js';
 import { needsLookups } from '../../lib/sync/needs-lookups.js';
 import type { SyncPlan } from '../../lib/sync/plan.js';
 import { recordApplied } from '../../lib/sync/record-decision.js';
@@ -38,13 +44,19 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
   taskOf: applyTaskOf,
   async lookUp(tasks, session, dryRun) {
     const klaviyo = withBatchedLookups(session.klaviyo);
-    await klaviyo.prefetch(await changesToLookUp(tasks, session.state, dryRun));
+    await klaviyo.prefetch(await changesToLookUp(tasks, session.state, dryRun, session.erasures));
     return klaviyo;
   },
   async run({ change }, session, dryRun, lookups) {
     const klaviyo = lookups ?? session.klaviyo;
+    // As the worker: the state read tells whether the erasure record needs reading, and is handed on.
+    const statesRead = await statesOfCustomersNamed(change, session.state);
+    if (await namesErasedCustomer(change, statesRead, session.erasures)) {
+      return { outcome: dryRun ? 'would-skip' : 'skipped', reason: ERASED_CUSTOMER_SKIP.reason };
+    }
     const result = await syncIdentityChange(change, {
       state: session.state,
+      stateRead: statesRead.get(change.externalId),
       audit: session.audit,
       klaviyo: async () => klaviyo,
       identifierKey: async () => session.identifierKey,
@@ -68,10 +80,16 @@ export const applyCommand: BatchCommand<ApplyTask, KlaviyoProfiles> = {
         change.phoneNumber && `phone:${change.phoneNumber}`,
         change.previous?.phoneNumber && `phone:${change.previous.phoneNumber}`,
       ].filter((key): key is string => Boolean(key)),
-    /** Only a customer the lookups found nowhere, to be created (the worker's plan, made without writing). */
+    /**
+     * Only a customer the lookups found nowhere, to be created (the worker's plan, made without
+     * writing); never an erased customer (the row is then run on its own, and skipped).
+     */
     async plan({ change }, session, lookups) {
+      const statesRead = await statesOfCustomersNamed(change, session.state);
+      if (await namesErasedCustomer(change, statesRead, session.erasures)) return undefined;
       const { plan } = await syncIdentityChange(change, {
         state: session.state,
+        stateRead: statesRead.get(change.externalId),
         klaviyo: async () => lookups,
         identifierKey: async () => session.identifierKey,
         policies: session.policies,
@@ -141,12 +159,14 @@ export const apply = batchCommandLine(USAGE, () => applyCommand);
 /**
  * The changes whose customers must be looked up, as the worker chooses them: the first row of each
  * customer that is not stale and whose profile the sync state does not record (the later rows find
- * the record the first leaves; in a dry run nothing is recorded, so every such row).
+ * the record the first leaves; in a dry run nothing is recorded, so every such row). A customer
+ * erased on request is not looked up: its rows are skipped.
  */
 export async function changesToLookUp(
   tasks: readonly ApplyTask[],
   state: SyncStateStore,
   dryRun: boolean,
+  erasures?: ErasureLookup,
 ): Promise<IdentityChange[]> {
   const customers = new Set<string>();
   const candidates = tasks.filter(
@@ -155,7 +175,9 @@ export async function changesToLookUp(
   const needed = await Promise.all(
     candidates.map(async ({ change }) => {
       const recorded = await state.getState(change.tenant, change.externalId);
-      return needsLookups(change, recorded) ? [change] : [];
+      if (!needsLookups(change, recorded)) return [];
+      const erased = await namesErasedCustomer(change, new Map([[change.externalId, recorded]]), erasures);
+      return erased ? [] : [change];
     }),
   );
   return needed.flat();

@@ -1,6 +1,7 @@
 import { planBind, settleBind } from '../../lib/bind/plan-bind.js';
 import { KlaviyoApiError } from '../../lib/klaviyo/errors.js';
 import type { BulkImportError, BulkImportProfile, KlaviyoProfile } from '../../lib/ports.js';
+import { ERASED_CUSTOMER_SKIP, isCustomerErased } from '../../lib/sync/handle-compliance.js';
 import { auditedIdentifiers } from '../../lib/sync/record-decision.js';
 import { BATCH_OPTIONS_HELP, type BatchCommand, type RowOutcome } from '../batch.js';
 import { type BindChunk, bindChunk, lookUpForBind } from '../bind-lookups.js';
@@ -19,7 +20,8 @@ profile has no external_id yet, sets it to the customer's id (in large files thr
 jobs: see Bulk below). Never creates or merges profiles and never changes an email or phone.
 Outcomes: bound, unchanged (already bound to this customer), conflict (bound to another
 customer, found first by another row of the file, or the customer's id already on another
-profile), not-found.
+profile), not-found, skipped (the customer was erased on request: with SYNC_STATE_TABLE, the
+worker's erasure records are read, and such a row is neither looked up nor bound).
 <file> is Shopify's export (columns Customer ID, Email, Phone; others are ignored) or any CSV
 or NDJSON with id, email, phone.
 
@@ -33,12 +35,14 @@ interface BindPlanned {
 
 /**
  * One run of bind. Profiles it binds are claimed for the whole run, so a row looked up while a
- * bulk job is still binding a profile sees it taken.
+ * bulk job is still binding a profile sees it taken. Customers erased on request are found before
+ * the lookups and kept out of them.
  */
 function bindCommand(): BatchCommand<BindTask, BindChunk> {
   const claims = new Map<string, string>();
+  const erased = new Set<string>();
   const lookUp = async (session: Session, tasks: readonly BindTask[]) =>
-    bindChunk(await lookUpForBind(session.klaviyo, tasks), claims);
+    bindChunk(await lookUpForBind(session.klaviyo, await withoutErased(session, tasks, erased)), claims);
   return {
     name: 'bind',
     outcomes: BIND_OUTCOMES,
@@ -48,6 +52,7 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
     lookUp: (tasks, session) => lookUp(session, tasks),
     async run(task, session, dryRun, lookups) {
       const chunk = lookups ?? (await lookUp(session, [task]));
+      if (erased.has(task.externalId)) return { outcome: 'skipped', reason: ERASED_CUSTOMER_SKIP.reason };
       const plan = planBind(task.externalId, chunk.found(task));
       if (!('patch' in plan)) return plan;
       const profileId = plan.patch.id;
@@ -77,6 +82,7 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
         _session,
         chunk,
       ): Promise<{ planned: BindPlanned; profile: BulkImportProfile } | undefined> {
+        if (erased.has(task.externalId)) return undefined;
         const plan = planBind(task.externalId, chunk.found(task));
         if (!('patch' in plan)) return undefined;
         chunk.claim(plan.patch.id, task.externalId);
@@ -91,8 +97,23 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
   };
 }
 
-/** Audit writes at once while a job's rows are settled. */
+/** Audit writes at once while a job's rows are settled; erasure records read at once before lookups. */
 const SETTLE_CONCURRENCY = 16;
+
+/** The rows whose customers were not erased on request; those that were join `erased`. */
+async function withoutErased(
+  session: Session,
+  tasks: readonly BindTask[],
+  erased: Set<string>,
+): Promise<readonly BindTask[]> {
+  const { erasures } = session;
+  if (!erasures) return tasks;
+  const found = await mapConcurrently(tasks, SETTLE_CONCURRENCY, (task) =>
+    isCustomerErased(session.tenant, task.externalId, erasures),
+  );
+  for (const [index, task] of tasks.entries()) if (found[index]) erased.add(task.externalId);
+  return tasks.filter((task) => !erased.has(task.externalId));
+}
 
 /** A row a bulk job bound (recorded in the audit trail), or why it did not. */
 async function settleBound(

@@ -73,25 +73,46 @@ export const ERASED_CUSTOMER_SKIP: ErasedCustomerSkip = {
 export const mayBeErased = (state: CustomerState): boolean => Object.keys(state).length === 0;
 
 /**
- * Whether the change or merge names a customer erased on request (its erasure record, found by the
- * keyed digest of its id), given the state read of each customer it names (customersNamedBy): the
- * record is read only for a customer with no state item (mayBeErased). Such a change applies
- * nothing and is not audited: an audit item would name the customer again.
+ * What looking for a customer's erasure record takes: the records, and the tenant's identifier
+ * key (the record is found by the keyed digest of the customer's id). The worker and the CLI's
+ * batch runs (`apply`, `bind`) look the same way.
+ */
+export interface ErasureLookup {
+  records: Pick<CustomerRecords, 'isErased'>;
+  identifierKeyFor: IdentifierKeyForTenant;
+}
+
+/** The worker's erasure lookup: none without compliance stores. */
+export const erasureLookupOf = (deps: ComplianceWorkerDependencies): ErasureLookup | undefined =>
+  deps.compliance && { records: deps.compliance.records, identifierKeyFor: deps.identifierKeyFor };
+
+/**
+ * Whether the change or merge names a customer erased on request, given the state read of each
+ * customer it names (customersNamedBy): the record is read only for a customer with no state item
+ * (mayBeErased). Such a change applies nothing and is not audited: an audit item would name the
+ * customer again. Without a lookup (no table), nothing can have been erased.
  */
 export async function namesErasedCustomer(
   change: QueuedChange,
   statesRead: ReadonlyMap<string, CustomerState>,
-  deps: ComplianceWorkerDependencies,
+  erasures: ErasureLookup | undefined,
 ): Promise<boolean> {
-  const records = deps.compliance?.records;
-  if (!records) return false;
+  if (!erasures) return false;
   const unknown = customersNamedBy(change).filter((customer) => mayBeErased(statesRead.get(customer) ?? {}));
-  if (unknown.length === 0) return false;
-  const key = await deps.identifierKeyFor(change.tenant);
   const erased = await Promise.all(
-    unknown.map((customer) => records.isErased(change.tenant, erasureSubject(key, change.tenant, customer))),
+    unknown.map((customer) => isCustomerErased(change.tenant, customer, erasures)),
   );
   return erased.some(Boolean);
+}
+
+/** Whether the customer's erasure record exists (one read), whatever the customer's state. */
+export async function isCustomerErased(
+  tenant: string,
+  externalId: string,
+  { records, identifierKeyFor }: ErasureLookup,
+): Promise<boolean> {
+  const key = await identifierKeyFor(tenant);
+  return records.isErased(tenant, erasureSubject(key, tenant, externalId));
 }
 
 /** The state of every customer the change or merge names, read once each (handed on to the sync). */

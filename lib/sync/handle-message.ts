@@ -32,6 +32,7 @@ import {
   type ComplianceResult,
   ERASED_CUSTOMER_SKIP,
   type ErasedCustomerSkip,
+  erasureLookupOf,
   handleComplianceRequest,
   namesErasedCustomer,
   statesOfCustomersNamed,
@@ -246,7 +247,7 @@ async function outcomeOf(
   // Each customer's state is read once, here: it tells whether the erasure record needs reading,
   // and the first attempt is handed it (a retry with a fresh key reads it again).
   const statesRead = await statesOfCustomersNamed(change, deps.state);
-  if (await namesErasedCustomer(change, statesRead, deps)) return done(ERASED_CUSTOMER_SKIP);
+  if (await namesErasedCustomer(change, statesRead, erasureLookupOf(deps))) return done(ERASED_CUSTOMER_SKIP);
   const attempt = async (fresh: boolean): Promise<ChangeOutcome<DoneResult>> => {
     const known = fresh ? undefined : statesRead;
     const syncDeps = {

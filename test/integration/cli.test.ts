@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apply } from '../../cli/commands/apply.js';
 import { bind } from '../../cli/commands/bind.js';
+import { forget } from '../../cli/commands/forget.js';
 import { history } from '../../cli/commands/history.js';
 import { keyFingerprint } from '../../cli/klaviyo-key.js';
 import type { RowResult } from '../../cli/results.js';
 import { createDynamoQuotaLedger } from '../../lib/adapters/dynamo-request-quota.js';
+import { createDynamoAuditLog, createDynamoSyncState } from '../../lib/adapters/dynamo-sync-state.js';
 import { maskEmail, maskPhone } from '../../lib/observability/mask.js';
 import { type KlaviyoSandbox, startKlaviyoSandbox } from '../../local/klaviyo-sandbox.js';
 import { DEMO_TENANT } from '../../scripts/local-stack/demo-tenant.js';
@@ -64,7 +66,6 @@ const writes = (sandbox = klaviyo) => sandbox.requests.filter((request) => reque
 const lookups = (sandbox = klaviyo) =>
   sandbox.requests.filter((request) => request.method === 'GET' && request.path === '/api/profiles');
 
-/** The shared quota's counters of one tenant's endpoint: requests granted, per second. */
 /** The leases a tenant's quota ledger holds for `endpoint`. */
 async function quotaLeases(tenant: string, endpoint: string) {
   const ledger = createDynamoQuotaLedger({
@@ -570,6 +571,68 @@ describe('identity-sync history', () => {
     const { io, written } = captureIo(envOf({ key: false }));
     expect(await history([externalId], io)).toBe(0);
     expect(written.stdout).toMatch(new RegExp(`created +create +profile ${created?.id} `));
+  });
+});
+
+describe('a customer erased on request', () => {
+  it('is neither applied nor bound by a later run, nor looked up, and nothing of theirs is recorded again', async () => {
+    const names = namesOfThisTest();
+    const erased = names.id('erased');
+    const applied = await inputFile('before-erasure.ndjson', [
+      JSON.stringify({ externalId: erased, email: names.email('erased.before') }),
+    ]);
+    expect(await apply([applied], captureIo(envOf()).io)).toBe(0);
+    const forgot = captureIo(envOf());
+    expect(await forget([erased, '--yes', '--settle-seconds', '0'], forgot.io)).toBe(0);
+    expect(forgot.written.stdout).toMatch(/1 state item\(s\), 1 audit item\(s\)/);
+    klaviyo.clearRequests();
+
+    // An old export re-applied: the erased customer's row is skipped, the other row is applied.
+    const changes = await inputFile('after-erasure.ndjson', [
+      JSON.stringify({ externalId: erased, email: names.email('erased.after') }),
+      JSON.stringify({ externalId: names.id('alive'), email: names.email('alive') }),
+    ]);
+    const skipped = {
+      line: 1,
+      externalId: erased,
+      outcome: 'skipped',
+      reason: 'the customer was erased on request: nothing of theirs is applied or recorded',
+    };
+    expect(await apply([changes, '--dry-run'], captureIo(envOf()).io)).toBe(0);
+    expect((await resultsOf(changes))[0]).toEqual({ ...skipped, outcome: 'would-skip' });
+    expect(await apply([changes, '--restart'], captureIo(envOf()).io)).toBe(0);
+    expect((await resultsOf(changes)).map((result) => result.outcome)).toEqual(['skipped', 'created']);
+    expect((await resultsOf(changes))[0]).toEqual(skipped);
+
+    // A Shopify export bound afterwards: the profile that has the erased customer's email stays unbound.
+    const unbound = klaviyo.seedProfile({ email: names.email('erased.bind') });
+    const unboundAlive = klaviyo.seedProfile({ email: names.email('alive.bind') });
+    const customers = await inputFile('customers-after-erasure.csv', [
+      'Customer ID,Email,Phone',
+      `${erased},${names.email('erased.bind')},`,
+      `${names.id('alive.bind')},${names.email('alive.bind')},`,
+    ]);
+    expect(await bind([customers], captureIo(envOf()).io)).toBe(0);
+    expect((await resultsOf(customers)).map((result) => [result.externalId, result.outcome])).toEqual([
+      [erased, 'skipped'],
+      [names.id('alive.bind'), 'bound'],
+    ]);
+    expect(klaviyo.getProfile(unbound.id)?.external_id ?? null).toBeNull();
+    expect(klaviyo.getProfile(unboundAlive.id)?.external_id).toBe(names.id('alive.bind'));
+
+    const asked = JSON.stringify(klaviyo.requests);
+    for (const value of [erased, names.email('erased.after'), names.email('erased.bind')]) {
+      expect(asked).not.toContain(encodeURIComponent(value).replaceAll('%40', '@'));
+      expect(asked).not.toContain(value);
+    }
+    expect(klaviyo.findProfile({ email: names.email('erased.after') })).toBeUndefined();
+    const table = peers.env.SYNC_STATE_TABLE as string;
+    expect(await createDynamoSyncState(peers.dynamodb, table).getState(DEMO_TENANT.tenant, erased)).toEqual(
+      {},
+    );
+    expect(
+      await createDynamoAuditLog(peers.dynamodb, table, 30).history(DEMO_TENANT.tenant, erased, 10),
+    ).toEqual([]);
   });
 });
 

@@ -62,6 +62,7 @@ describe('results', () => {
       unchanged: 0,
       conflict: 0,
       'not-found': 1,
+      skipped: 0,
       failed: 0,
       invalid: 0,
     });
