@@ -64,11 +64,25 @@ export async function deployedFunctions(): Promise<DeployedFunction[]> {
  * about a tenth for the young generation, three semi-spaces, the rest for the old), so that a
  * process here collects garbage as the function would in Lambda.
  */
-export function lambdaHeapFlags(memorySize: number): string[] {
+function lambdaHeapFlags(memorySize: number): string[] {
   const newSpace = Math.floor(memorySize / 10);
   return [
     `--max-semi-space-size=${Math.floor(newSpace / 3)}`,
     `--max-old-space-size=${memorySize - newSpace}`,
+  ];
+}
+
+/**
+ * Node's flags as Lambda starts the function: its runtime's heap limits for `memorySize`, then
+ * what the function's exec wrapper puts after them (functions/node-flags.sh: LAMBDA_NODE_FLAGS).
+ */
+export function deployedNodeFlags({
+  memorySize,
+  environment,
+}: Pick<DeployedFunction, 'memorySize' | 'environment'>) {
+  return [
+    ...lambdaHeapFlags(memorySize),
+    ...(environment.LAMBDA_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   ];
 }
 

@@ -10,7 +10,7 @@ import {
   bundleAsDeployed,
   type DeployedFunction,
   deployedFunctions,
-  lambdaHeapFlags,
+  deployedNodeFlags,
 } from './bundle.js';
 import { accepted, type CustomerChange, INTAKE_EVENTS, shopifyDelivery } from './events.js';
 import { buildLambdaHost, type LambdaProcess, startLambdaProcess } from './lambda-process.js';
@@ -26,7 +26,7 @@ import { lambdaEnvironment } from './measure.js';
 export interface ColdStarts {
   /** Every function serverless.yml deploys, bundled; the worker's twin last. */
   targets: ColdStartTarget[];
-  /** Starts `target` in a fresh process with the heap limits of its memory size, and `execArgv`. */
+  /** Starts `target` in a fresh process as Lambda would (deployedNodeFlags, its environment), and `execArgv`. */
   start(target: ColdStartTarget, execArgv?: string[]): Promise<LambdaProcess>;
   /** The first invocation of `fn`: its duration in the child, after checking it did the whole job. */
   firstInvocation(target: ColdStartTarget, fn: LambdaProcess): Promise<number>;
@@ -132,8 +132,9 @@ async function prepare(dir: string, peers: LocalPeers, close: () => Promise<void
         host,
         bundle: target.bundle.file,
         functionName: target.name,
-        env,
-        execArgv: [...lambdaHeapFlags(target.memorySize), ...execArgv],
+        // As Lambda starts it: the function's own environment, Node's flags as deployed.
+        env: { ...env, ...target.environment },
+        execArgv: [...deployedNodeFlags(target), ...execArgv],
       }),
     firstInvocation,
     close,

@@ -6,7 +6,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { lambdaContext } from '../local/lambda-events.js';
 import { startLocalPeers } from '../scripts/local-stack/peers.js';
 import { createQueuePoller } from '../scripts/local-stack/queue-poller.js';
-import { bundleAsDeployed, deployedFunctions, lambdaHeapFlags } from './bundle.js';
+import { bundleAsDeployed, deployedFunctions, deployedNodeFlags } from './bundle.js';
 import { type CustomerChange, shopifyDelivery } from './events.js';
 import { buildLambdaHost, startLambdaProcess } from './lambda-process.js';
 import { lambdaEnvironment, quantile } from './measure.js';
@@ -118,11 +118,9 @@ try {
       functionName: name,
       // Lambda gives the function its own environment; its runtime's heap limits are command-line flags.
       env: { ...functionEnv, ...fn.environment },
-      // The runtime's heap limits on the command line, then what the function's exec wrapper adds
-      // after them (functions/node-flags.sh: LAMBDA_NODE_FLAGS), then --worker-flags.
+      // Node's flags as Lambda gives them, then --worker-flags.
       execArgv: [
-        ...lambdaHeapFlags(fn.memorySize),
-        ...(fn.environment.LAMBDA_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+        ...deployedNodeFlags(fn),
         ...(name === 'sync-worker' ? String(values['worker-flags']).split(' ').filter(Boolean) : []),
       ],
       ...(name === 'sync-worker' && values['worker-cpu-share'] && { cpuShareOfMemory: fn.memorySize }),

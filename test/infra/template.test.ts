@@ -78,7 +78,7 @@ describe('functions', () => {
     [WEBHOOK, 1024],
     [ERP_WEBHOOK, 1024],
     [EVENTBRIDGE, 256],
-    [WORKER, 256],
+    [WORKER, 512],
   ])('%s gets %i MB', (name, megabytes) => {
     expect(lambda(name).MemorySize).toBe(megabytes);
   });
@@ -120,7 +120,7 @@ describe('functions', () => {
     const variables = (lambda(WORKER).Environment as { Variables: Json }).Variables;
     expect(variables).toMatchObject({
       AWS_LAMBDA_EXEC_WRAPPER: '/var/task/functions/node-flags.sh',
-      LAMBDA_NODE_FLAGS: '--max-semi-space-size=1',
+      LAMBDA_NODE_FLAGS: '--lite-mode',
       MALLOC_ARENA_MAX: '2',
     });
     // Lambda runs the wrapper only if it is executable: its Unix mode, from the zip's central directory.
