@@ -52,25 +52,12 @@ export const APPLY_DRY_RUN_OUTCOMES = [
   'invalid',
 ] as const;
 
-export const BIND_OUTCOMES = [
-  'bound',
-  'unchanged',
-  'conflict',
-  'not-found',
-  'skipped',
-  'failed',
-  'invalid',
-] as const;
+/** A bind row's outcomes besides binding, the same in a dry run. */
+const BIND_OTHER_OUTCOMES = ['unchanged', 'conflict', 'not-found', 'skipped', 'failed', 'invalid'] as const;
 
-export const BIND_DRY_RUN_OUTCOMES = [
-  'would-bind',
-  'unchanged',
-  'conflict',
-  'not-found',
-  'skipped',
-  'failed',
-  'invalid',
-] as const;
+export const BIND_OUTCOMES = ['bound', ...BIND_OTHER_OUTCOMES] as const;
+
+export const BIND_DRY_RUN_OUTCOMES = ['would-bind', ...BIND_OTHER_OUTCOMES] as const;
 
 /** Rows a person has to look at; any of them makes the exit code 1. */
 const NEEDS_ATTENTION = new Set(['invalid', 'failed', 'parked', 'conflict', 'would-park']);
