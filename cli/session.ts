@@ -25,8 +25,6 @@ import { type CliSettings, tenantOf } from './settings.js';
 export interface Store {
   state: SyncStateStore;
   audit: AuditLog;
-  /** The erasure records the worker keeps in the table: a run applies or binds nothing of an erased customer. */
-  erasureRecords?: ErasureLookup['records'];
   /** For people: where the state lives. */
   description: string;
   close(): void;
@@ -43,7 +41,6 @@ export function openStore(settings: CliSettings, dynamodb?: DynamoDBClient): Sto
   return {
     state: createDynamoSyncState(client, table),
     audit: createDynamoAuditLog(client, table, settings.AUDIT_RETENTION_DAYS),
-    erasureRecords: createDynamoCustomerRecords(client, table),
     description: `DynamoDB table ${table}`,
     close: () => client.destroy(),
   };
@@ -97,21 +94,26 @@ export async function openSession(options: SessionOptions, settings: CliSettings
     },
   });
   const identifierKey = identifierKeyOfRun(key);
-  const store = openStore(settings, dynamodb);
+  const table = settings.SYNC_STATE_TABLE;
   return {
     tenant,
     target,
     policies: policiesFrom(settings)(tenant),
     klaviyo,
     identifierKey,
-    ...(store.erasureRecords && {
-      erasures: { records: store.erasureRecords, identifierKeyFor: async () => identifierKey },
-    }),
+    // The worker's erasure records, in its table: a run applies or binds nothing of an erased customer.
+    ...(table &&
+      dynamodb && {
+        erasures: {
+          records: createDynamoCustomerRecords(dynamodb, table),
+          identifierKeyFor: async () => identifierKey,
+        },
+      }),
     bulk: klaviyo,
     scan: klaviyo,
     retries,
     pacing: pacing.description,
-    ...store,
+    ...openStore(settings, dynamodb),
   };
 }
 

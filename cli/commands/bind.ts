@@ -97,8 +97,11 @@ function bindCommand(): BatchCommand<BindTask, BindChunk> {
   };
 }
 
-/** Audit writes at once while a job's rows are settled; erasure records read at once before lookups. */
+/** Audit writes at once while a job's rows are settled. */
 const SETTLE_CONCURRENCY = 16;
+
+/** Erasure records read at once before a chunk's lookups. */
+const ERASURE_READS_AT_ONCE = 16;
 
 /** The rows whose customers were not erased on request; those that were join `erased`. */
 async function withoutErased(
@@ -108,7 +111,7 @@ async function withoutErased(
 ): Promise<readonly BindTask[]> {
   const { erasures } = session;
   if (!erasures) return tasks;
-  const found = await mapConcurrently(tasks, SETTLE_CONCURRENCY, (task) =>
+  const found = await mapConcurrently(tasks, ERASURE_READS_AT_ONCE, (task) =>
     isCustomerErased(session.tenant, task.externalId, erasures),
   );
   for (const [index, task] of tasks.entries()) if (found[index]) erased.add(task.externalId);
