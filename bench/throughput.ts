@@ -13,6 +13,7 @@ import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js'
 import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
 import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
 import { type LocalStack, startLocalStack } from '../scripts/local-stack/stack.js';
+import { itemBytes } from './measure.js';
 import { renderRequestPlot } from './plot.js';
 import { byEndpoint, endpointOf, filterValues, mostInAnySpan } from './requests-by-endpoint.js';
 
@@ -309,20 +310,6 @@ function report(
 }
 
 const LEDGER_ENDPOINTS = ['GET /api/profiles', 'PATCH /api/profiles/{id}', 'POST /api/profile-import'];
-
-/**
- * An item's size as DynamoDB bills it (attribute names and values; a number about a byte per two
- * digits), close enough to say how many 1 KB write units a write of it takes.
- */
-function itemBytes(item: Record<string, AttributeValue>): number {
-  let bytes = 0;
-  for (const [name, value] of Object.entries(item)) {
-    bytes += Buffer.byteLength(name);
-    if (value.S !== undefined) bytes += Buffer.byteLength(value.S);
-    else if (value.N !== undefined) bytes += Math.ceil(value.N.replace(/^-|\./g, '').length / 2) + 1;
-  }
-  return bytes;
-}
 
 async function ledgerItems(stack: LocalStack) {
   const items: Record<string, AttributeValue>[] = [];

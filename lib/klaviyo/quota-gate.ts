@@ -6,6 +6,7 @@ import { countPerWindow, type RateLimit } from './limits.js';
 import {
   compactLeases,
   DEFAULT_LEASE_RULES,
+  isQuiet,
   type LeaseRules,
   leaseDemand,
   MERGED_HOLDER,
@@ -18,11 +19,12 @@ import {
  * and spends it locally through a sliding-window pacer at the lease's rate; what it does not
  * spend runs out with the lease, so a crashed holder costs nothing but its last lease. A lease is
  * sized to demand (leaseDemand): the requests waiting now, or a block at the holder's recent pace,
- * so a trickle takes one request at a time and a busy holder a block per write.
+ * so a busy holder takes a block per write, and a trickle a minute of its pace while the ledger is
+ * quiet (one request at a time while it is busy).
  *
- * The ledger is read before a write only while another holder is active in it: alone, the copy
- * this holder last wrote is the ledger, and a write over it cannot fail; shared, a read (a
- * fraction of a write's price) spares most failed conditional writes.
+ * The ledger is read before a write only while another holder may be active in it (one was seen
+ * within OTHERS_RETURN_MS): alone, the copy this holder last wrote is the ledger, and a write over
+ * it cannot fail; shared, a read (a fifth of a write's price) spares most failed conditional writes.
  *
  * Klaviyo's RateLimit-Remaining/Reset headers are the backstop for what the ledger cannot see
  * (other apps of the merchant spending the same quota): when the steady window is nearly spent,
@@ -41,6 +43,12 @@ export interface LeasedQuotaGateOptions {
   pause?: (ms: number) => Promise<unknown>;
 }
 
+/**
+ * How long another holder seen on the ledger may still write to it: a trickle's holders (Lambda
+ * instances taking turns) come back minutes apart, and a write without a read first would fail.
+ */
+const OTHERS_RETURN_MS = 300_000;
+
 /** How many times a lease is computed again after another holder wrote first. */
 const MAX_LEASE_ATTEMPTS = 8;
 
@@ -55,6 +63,8 @@ interface EndpointState {
   /** Conditional writes that failed since this holder's last successful one (the ledger keeps the sum). */
   contended: number;
   heldUntil: number;
+  /** When this holder last saw another's lease on the ledger, or lost a write to one. */
+  sawOthersAt: number;
 }
 
 export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestGate {
@@ -65,7 +75,13 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
   const endpoints = new Map<string, EndpointState>();
 
   const stateOf = (endpoint: string): EndpointState => {
-    const state = endpoints.get(endpoint) ?? { sent: [], waiting: 0, heldUntil: 0, contended: 0 };
+    const state = endpoints.get(endpoint) ?? {
+      sent: [],
+      waiting: 0,
+      heldUntil: 0,
+      contended: 0,
+      sawOthersAt: Number.NEGATIVE_INFINITY,
+    };
     endpoints.set(endpoint, state);
     return state;
   };
@@ -86,7 +102,11 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
 
   function recordSend(state: EndpointState, at: number, limits: RateLimit) {
     state.sent.push(at);
-    const keepMs = Math.max(rules.paceMs, countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs);
+    const keepMs = Math.max(
+      rules.paceMs,
+      rules.quietLeaseMs,
+      countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs,
+    );
     while ((state.sent[0] ?? at) <= at - keepMs) state.sent.shift();
   }
 
@@ -94,20 +114,27 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
     // Let the requests asking at the same moment line up first: one lease for them all.
     await new Promise((resolve) => setImmediate(resolve));
     const limits = options.limitsOf(endpoint);
-    const { wanted, spanMs } = leaseDemand(
-      {
-        waiting: state.waiting,
-        sentInPaceWindow: state.sent.filter((time) => time > now() - rules.paceMs).length,
-      },
-      rules,
-    );
     for (let attempt = 1; attempt <= MAX_LEASE_ATTEMPTS; attempt++) {
       const cached = state.known;
-      const alone = cached?.leases.every(
-        ({ holder: of, to }) => of === holder || of === MERGED_HOLDER || to < now() - rules.paceMs,
-      );
+      const alone =
+        now() - state.sawOthersAt > OTHERS_RETURN_MS &&
+        cached?.leases.every(
+          ({ holder: of, to }) => of === holder || of === MERGED_HOLDER || to < now() - rules.paceMs,
+        );
       const known = cached && alone ? cached : await options.ledger.read(endpoint);
+      if (known.leases.some(({ holder: of }) => of !== holder && of !== MERGED_HOLDER))
+        state.sawOthersAt = now();
       const inPlay = compactLeases(known.leases, now(), limits, rules);
+      const sentSince = (ms: number) => state.sent.filter((time) => time > now() - ms).length;
+      const { wanted, spanMs } = leaseDemand(
+        {
+          waiting: state.waiting,
+          sentInPaceWindow: sentSince(rules.paceMs),
+          sentInQuietWindow: sentSince(rules.quietLeaseMs),
+          quiet: isQuiet(inPlay, limits, rules),
+        },
+        rules,
+      );
       // A lease starts when this holder's own recent sends let it spend at the lease's rate.
       const burstMs = countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs;
       const ask = (at: number) =>
@@ -142,6 +169,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
         return;
       }
       state.contended++;
+      state.sawOthersAt = now();
       state.known = undefined;
     }
     throw new TransientError(

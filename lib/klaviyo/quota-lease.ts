@@ -21,6 +21,14 @@ export interface LeaseRules {
   leaseMs: number;
   /** How long a lease may last at most: a slow pace gets a longer lease, so still a block of requests. */
   maxLeaseMs: number;
+  /**
+   * How long a lease may last at most while the ledger is quiet (`quietShare`), and how far back a
+   * holder's sends then tell its pace: a trickle takes a minute's worth of its pace in one write.
+   * What it leaves unspent is room nobody else was using.
+   */
+  quietLeaseMs: number;
+  /** The ledger is quiet while the leases in play, and a block more, hold at most this share of the steady window. */
+  quietShare: number;
   /** How many requests a lease aims at when the pace would spend them within `maxLeaseMs`. */
   blockRequests: number;
   /** How far back a holder's sends tell its pace. */
@@ -35,6 +43,8 @@ export interface LeaseRules {
 export const DEFAULT_LEASE_RULES: LeaseRules = {
   leaseMs: 2_000,
   maxLeaseMs: 15_000,
+  quietLeaseMs: 60_000,
+  quietShare: 0.25,
   blockRequests: 16,
   paceMs: 10_000,
   mergeBucketMs: 2_000,
@@ -48,24 +58,42 @@ export const MERGED_HOLDER = '';
 /**
  * How big and how long a lease should be, from the holder's demand: the requests waiting now, or
  * what its recent pace would send in the lease, whichever is more. The lease lasts long enough for
- * the pace to spend a block (`blockRequests`), between `leaseMs` and `maxLeaseMs`, so a holder that
- * sends a few requests a second still takes them a block per write; a trickle too slow to send two
- * within `maxLeaseMs` takes what waits and leaves nothing unspent.
+ * the pace to spend a block (`blockRequests`), between `leaseMs` and `maxLeaseMs` (`quietLeaseMs`
+ * while the ledger is quiet), so a holder that sends a few requests a second still takes them a
+ * block per write. While the ledger is quiet, the pace is also read over `quietLeaseMs`, so a
+ * trickle of a request every few seconds takes a minute of them at once; on a busy ledger a
+ * trickle too slow to send two within `maxLeaseMs` takes what waits and leaves nothing unspent.
  */
 export function leaseDemand(
-  demand: { waiting: number; sentInPaceWindow: number },
+  demand: { waiting: number; sentInPaceWindow: number; sentInQuietWindow?: number; quiet?: boolean },
   rules: LeaseRules = DEFAULT_LEASE_RULES,
 ): { wanted: number; spanMs: number } {
-  const perMs = demand.sentInPaceWindow / rules.paceMs;
+  const recentPerMs = demand.sentInPaceWindow / rules.paceMs;
+  const perMs = demand.quiet
+    ? Math.max(recentPerMs, (demand.sentInQuietWindow ?? 0) / rules.quietLeaseMs)
+    : recentPerMs;
+  const longestMs = demand.quiet ? rules.quietLeaseMs : rules.maxLeaseMs;
   const spanMs =
-    perMs > 0
-      ? Math.min(rules.maxLeaseMs, Math.max(rules.leaseMs, rules.blockRequests / perMs))
-      : rules.leaseMs;
+    perMs > 0 ? Math.min(longestMs, Math.max(rules.leaseMs, rules.blockRequests / perMs)) : rules.leaseMs;
   const block = Math.min(rules.blockRequests, Math.floor(perMs * spanMs));
   // A fast holder takes half of what its pace sends in the shortest lease, when that is more:
   // fewer writes in a burst, and at most that half left over when the burst ends.
-  const halfPace = Math.ceil((perMs * rules.leaseMs) / 2);
+  const halfPace = Math.ceil((recentPerMs * rules.leaseMs) / 2);
   return { wanted: Math.max(1, demand.waiting, block, halfPace), spanMs };
+}
+
+/**
+ * Whether the ledger is quiet: the leases in play (every holder's, each counted once however far
+ * apart they are) and a block more hold at most `quietShare` of the steady window. Then a lease
+ * may reserve what a trickle will spend over a minute: nobody else can be short of that room.
+ */
+export function isQuiet(
+  inPlay: readonly QuotaLease[],
+  limits: RateLimit,
+  rules: LeaseRules = DEFAULT_LEASE_RULES,
+) {
+  const held = inPlay.reduce((sum, lease) => sum + lease.requests, 0);
+  return held + rules.blockRequests <= windowsOf(limits, rules).steadyCount * rules.quietShare;
 }
 
 export interface LeaseAsk {

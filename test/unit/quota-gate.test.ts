@@ -69,6 +69,8 @@ function memoryLedger() {
     ledger,
     counts,
     leases: () => state.leases,
+    /** Writes that succeeded (each bumps the version); `counts.writes` has the failed ones too. */
+    version: () => state.version,
     add: (lease: QuotaLease) => {
       state = { version: state.version + 1, leases: [...state.leases, lease] };
     },
@@ -189,12 +191,37 @@ describe('leased quota gate', () => {
     expect(worstWindow([...a.sent, ...b.sent], 60_000)).toBeGreaterThan(750);
   });
 
-  it('sizes leases to demand: a trickle takes one request per lease and leaves the rest to others', async () => {
+  it('sizes leases to demand: a trickle on a busy ledger takes one request per lease and leaves the rest to others', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    // Another holder's lease keeps 300 of the minute in play: more than a quarter of 750.
+    memory.add({ holder: 'busy', from: START, to: START + 60_000, requests: 300, perSecond: 5 });
+    const holder = holderOf(time, memory.ledger, { name: 'trickle' });
+    await time.run(Array.from({ length: 5 }, (_, i) => burst(time, holder, 1, i * 10_000)).flat());
+    expect(memory.counts.writes).toBe(5);
+    const own = memory.leases().filter((lease) => lease.holder !== 'busy');
+    expect(own.map((lease) => lease.requests)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('takes a minute of a trickle in one write while the ledger is quiet, and leaves at most a block of it', async () => {
     const time = virtualTime();
     const memory = memoryLedger();
     const holder = holderOf(time, memory.ledger, { name: 'trickle' });
-    await time.run(Array.from({ length: 5 }, (_, i) => burst(time, holder, 1, i * 10_000)).flat());
-    expect(memory.leases().map((lease) => lease.requests)).toEqual([1, 1, 1, 1, 1]);
+    // A request every 10 s for 10 minutes: 0.1 a second, 6 a minute.
+    await time.run(Array.from({ length: 60 }, (_, i) => burst(time, holder, 1, i * 10_000)).flat());
+    expect(holder.sent).toHaveLength(60);
+    // Each request sent as it asked: a lease is never waited for.
+    expect(holder.sent.every((at, i) => at === START + i * 10_000)).toBe(true);
+    // A write per 5 requests or so (the minute's pace, less the one just leaving it), where a busy
+    // ledger takes one per request.
+    expect(memory.counts.writes).toBeLessThanOrEqual(15);
+    const leases = memory.leases().filter((lease) => lease.holder === 'trickle');
+    expect(Math.max(...leases.map((lease) => lease.requests))).toBeLessThanOrEqual(
+      DEFAULT_LEASE_RULES.blockRequests,
+    );
+    expect(Math.max(...leases.map((lease) => lease.to - lease.from))).toBeLessThanOrEqual(
+      DEFAULT_LEASE_RULES.quietLeaseMs,
+    );
   });
 
   it('does not hold back requests that come one after another', async () => {
@@ -312,8 +339,23 @@ describe('leased quota gate', () => {
     const other = holderOf(time, memory.ledger, { name: 'other' });
     await time.run(burst(time, other, 5, 61_000));
     const reads = memory.counts.reads;
-    await time.run(burst(time, alone, 5, 62_000));
+    // More than what is left of its last lease (a block at most): a new lease, read first.
+    await time.run(burst(time, alone, DEFAULT_LEASE_RULES.blockRequests + 1, 62_000));
     expect(memory.counts.reads).toBe(reads + 1);
+  });
+
+  it('reads first for minutes after it saw another holder: instances taking turns at a trickle lose no writes', async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    const a = holderOf(time, memory.ledger, { name: 'a' });
+    const b = holderOf(time, memory.ledger, { name: 'b' });
+    // A request every 20 s, the two instances taking turns a minute at a time, for 10 minutes.
+    await time.run(
+      Array.from({ length: 30 }, (_, i) => burst(time, Math.floor(i / 3) % 2 ? b : a, 1, i * 20_000)).flat(),
+    );
+    expect([...a.sent, ...b.sent]).toHaveLength(30);
+    // Only a's first return, before it had seen b, writes blind and loses.
+    expect(memory.counts.writes - memory.version()).toBeLessThanOrEqual(1);
   });
 });
 
@@ -322,7 +364,7 @@ describe('lease sizing', () => {
   it.each([
     // [waiting, sent in the pace window, wanted, span]
     [1, 0, 1, rules.leaseMs], // a first request
-    [1, 1, 1, rules.maxLeaseMs], // a trickle: what waits, nothing left over
+    [1, 1, 1, rules.maxLeaseMs], // a trickle on a busy ledger: what waits, nothing left over
     [1, 40, 16, 4_000], // 4 a second: a block over 4 s
     [1, 750, 75, rules.leaseMs], // 75 a second: half what that pace sends in the shortest lease
     [40, 200, 40, rules.leaseMs], // 20 a second, more waiting than a block: all of them
@@ -331,6 +373,22 @@ describe('lease sizing', () => {
   ])('waiting %i, %i sent lately: %i requests over %i ms', (waiting, sentInPaceWindow, wanted, spanMs) => {
     expect(leaseDemand({ waiting, sentInPaceWindow }, rules)).toEqual({ wanted, spanMs });
   });
+
+  it.each([
+    // [sent in the pace window, sent in the quiet window, wanted, span]
+    [1, 9, 9, rules.quietLeaseMs], // 0.15 a second: the minute's 9 in one lease
+    [0, 2, 2, rules.quietLeaseMs], // a request every 30 s: two
+    [0, 40, 16, 24_000], // 0.67 a second: a block over 24 s
+    [12, 12, 16, 13_333.333333333334], // 1.2 a second: as on a busy ledger
+  ])(
+    'quiet ledger, %i sent lately, %i in the last minute: %i requests over %i ms',
+    (sentInPaceWindow, sentInQuietWindow, wanted, spanMs) => {
+      expect(leaseDemand({ waiting: 1, sentInPaceWindow, sentInQuietWindow, quiet: true }, rules)).toEqual({
+        wanted,
+        spanMs,
+      });
+    },
+  );
 });
 
 describe('compacted leases', () => {
