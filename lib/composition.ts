@@ -180,7 +180,10 @@ export function createSyncWorker(
 ): WorkerDependencies {
   const dynamodb = new DynamoDBClient({});
   // One cache of the tenants' Klaviyo key secrets, for the Klaviyo key and the identifier key alike.
-  const klaviyoKeys = createKlaviyoKeys(secretsOptions(config));
+  const klaviyoKeys = createKlaviyoKeys({
+    ...secretsOptions(config),
+    cacheTtlSeconds: config.klaviyoKeyCacheTtlSeconds,
+  });
   const sqs = new SQSClient({});
   // One gate per tenant (each is its own Klaviyo account), shared by every instance through the table.
   const gates = new Map<string, RequestGate>();

@@ -115,6 +115,8 @@ export const settingsSchema = z.object({
     .max(1, "must be a fraction of the account's rate limits, at most 1")
     .default(1),
   SECRET_CACHE_TTL_SECONDS: positiveInt(300),
+  // Longer: a key Klaviyo refuses (401) is read again at once, so only an unrevoked old key lingers.
+  KLAVIYO_KEY_CACHE_TTL_SECONDS: positiveInt(3_600),
   SECRET_REFRESH_MIN_SECONDS: z.coerce.number().int().min(0).default(30),
   RETRY_FIRST_DELAY_SECONDS: positiveInt(30),
   // SQS hides a message for at most 12 hours.
@@ -151,6 +153,8 @@ export interface Config {
     quotaShare: number;
   };
   secretCacheTtlSeconds: number;
+  /** How long the worker reuses a tenant's Klaviyo key secret (re-read at once when Klaviyo answers 401). */
+  klaviyoKeyCacheTtlSeconds: number;
   /** Least time between two reads of a tenant secret that bypass the cache. */
   secretRefreshMinSeconds: number;
   auditRetentionDays: number;
@@ -206,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       quotaShare: s.KLAVIYO_QUOTA_SHARE,
     },
     secretCacheTtlSeconds: s.SECRET_CACHE_TTL_SECONDS,
+    klaviyoKeyCacheTtlSeconds: s.KLAVIYO_KEY_CACHE_TTL_SECONDS,
     secretRefreshMinSeconds: s.SECRET_REFRESH_MIN_SECONDS,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     retries: {

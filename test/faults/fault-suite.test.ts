@@ -129,6 +129,7 @@ beforeAll(async () => {
         KLAVIYO_TIMEOUT_MS: String(KLAVIYO_TIMEOUT_MS),
         KLAVIYO_RETRY_BUDGET_MS: '3000',
         SECRET_CACHE_TTL_SECONDS: '1',
+        KLAVIYO_KEY_CACHE_TTL_SECONDS: '1',
         RETRY_FIRST_DELAY_SECONDS: '1',
         RETRY_MAX_DELAY_SECONDS: '2',
       };

@@ -145,6 +145,7 @@ describe('functions', () => {
       KLAVIYO_BASE_URL: 'https://a.klaviyo.com',
       KLAVIYO_REVISION: '2026-10-15',
       SECRET_CACHE_TTL_SECONDS: '300',
+      KLAVIYO_KEY_CACHE_TTL_SECONDS: '3600',
       POWERTOOLS_SERVICE_NAME: 'klaviyo-identity-sync',
       POWERTOOLS_METRICS_NAMESPACE: 'KlaviyoIdentitySync',
       LOG_LEVEL: 'INFO',
