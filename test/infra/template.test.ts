@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SETTLE_SECONDS as FORGET_SETTLE_SECONDS } from '../../cli/commands/forget.js';
 import { OUTCOMES, PARKED_REASON } from '../../lib/observability/telemetry.js';
 import { type Json, type Resource, usePackagedService } from '../support/osls.js';
 
@@ -312,6 +313,10 @@ describe('queues', () => {
   it('hides a message for at least 6 times the worker timeout (AWS guidance)', () => {
     const queue = resource('IdentityChangesQueue', 'AWS::SQS::Queue');
     expect(Number(queue.VisibilityTimeout)).toBeGreaterThanOrEqual(6 * Number(lambda(WORKER).Timeout));
+  });
+
+  it("waits out the worker's timeout before forget's second sweep", () => {
+    expect(FORGET_SETTLE_SECONDS).toBeGreaterThan(Number(lambda(WORKER).Timeout));
   });
 
   it('feeds the worker in batches of 10 with partial batch responses', () => {
