@@ -59,7 +59,6 @@ interface Tally {
   writes: number;
   lost: number;
   reads: number;
-  writeUnits: number;
 }
 
 async function run(
@@ -73,7 +72,7 @@ async function run(
   const random = seeded(Number(values.seed));
   let now = START;
   const clock = () => now;
-  const tally: Tally = { changes: 0, requests: 0, writes: 0, lost: 0, reads: 0, writeUnits: 0 };
+  const tally: Tally = { changes: 0, requests: 0, writes: 0, lost: 0, reads: 0 };
   // Each run its own account: its own ledger items.
   const real = createDynamoQuotaLedger({
     client: peers.dynamodb,
@@ -142,14 +141,16 @@ try {
     for (const [label, rules] of variants) {
       written.length = 0;
       const t = await run(peers, label.split(' ')[0] as string, holders, rules);
-      const units = written.reduce((sum, item) => sum + Math.max(1, Math.ceil(itemBytes(item) / 1024)), 0);
-      t.writeUnits = units;
+      const writeUnits = written.reduce(
+        (sum, item) => sum + Math.max(1, Math.ceil(itemBytes(item) / 1024)),
+        0,
+      );
       const per = (n: number, of: number) => (n / Math.max(1, of)).toFixed(3);
-      const dollars = ((t.writeUnits * WRITE_UNIT_PRICE + t.reads * READ_UNIT_PRICE) / t.changes) * 1e6;
+      const dollars = ((writeUnits * WRITE_UNIT_PRICE + t.reads * READ_UNIT_PRICE) / t.changes) * 1e6;
       console.log(
         `  ${holders} holder(s), ${label}: ${t.changes} changes, ${t.requests} Klaviyo requests; ` +
           `${t.writes} writes + ${t.lost} lost, ${t.reads} reads; ` +
-          `${per(t.writes + t.lost, t.requests)} writes a request, ${per(t.writeUnits, t.changes)} write units ` +
+          `${per(t.writes + t.lost, t.requests)} writes a request, ${per(writeUnits, t.changes)} write units ` +
           `and ${per(t.reads, t.changes)} reads a change → $${dollars.toFixed(3)} a million changes`,
       );
     }
