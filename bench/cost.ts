@@ -26,10 +26,10 @@ const measured = {
   'worker-metrics-bytes': 289,
   /** The quota ledger's write units and reads a change (bench:trickle; bench:throughput at full load). */
   'lease-units-b1-one': 0.161,
-  'lease-units-b1-two': 0.291,
+  'lease-units-b1-two': 0.303,
   'lease-units-b10': 0.062,
   'ledger-reads-b1-one': 0.001,
-  'ledger-reads-b1-two': 0.288,
+  'ledger-reads-b1-two': 0.3,
   'ledger-reads-b10': 0.074,
   /** Half of store traffic changes something, and each such decision is an audit item. */
   'audit-units': 0.5,

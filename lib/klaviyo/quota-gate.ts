@@ -126,17 +126,22 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
         state.sawOthersAt = now();
       const inPlay = compactLeases(known.leases, now(), limits, rules);
       const sentSince = (ms: number) => state.sent.filter((time) => time > now() - ms).length;
-      const { wanted, spanMs } = leaseDemand(
-        {
-          waiting: state.waiting,
-          sentInPaceWindow: sentSince(rules.paceMs),
-          sentInQuietWindow: sentSince(rules.quietLeaseMs),
-          quiet: isQuiet(inPlay, limits, rules),
-        },
-        rules,
-      );
       // A lease starts when this holder's own recent sends let it spend at the lease's rate.
       const burstMs = countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs;
+      const demand = {
+        waiting: state.waiting,
+        sentInPaceWindow: sentSince(rules.paceMs),
+        sentInQuietWindow: sentSince(rules.quietLeaseMs),
+      };
+      // What a quiet ledger would grant (at the rate nextLease gives a demand), if it is quiet enough for it.
+      const ahead = leaseDemand({ ...demand, quiet: true }, rules);
+      const quiet = isQuiet(
+        inPlay,
+        { holder, requests: ahead.wanted, perSecond: sentSince(burstMs) + ahead.wanted },
+        limits,
+        rules,
+      );
+      const { wanted, spanMs } = quiet ? ahead : leaseDemand(demand, rules);
       const ask = (at: number) =>
         nextLease({
           holder,

@@ -83,17 +83,29 @@ export function leaseDemand(
 }
 
 /**
- * Whether the ledger is quiet: the leases in play (every holder's, each counted once however far
- * apart they are) and a block more hold at most `quietShare` of the steady window. Then a lease
- * may reserve what a trickle will spend over a minute: nobody else can be short of that room.
+ * Whether the ledger is quiet enough for `lease` (what `holder` would take on a quiet ledger: its
+ * requests, and the rate it would send them at): with it, the leases in play (every holder's, each
+ * counted once however far apart they are) hold at most `quietShare` of the steady window, and the
+ * holders' rates in play at most `quietShare` of the burst limit. Then a lease may reserve what a
+ * trickle will spend over a minute: nobody else can be short of that room, and a burst of another
+ * holder keeps the rest of the burst limit.
  */
 export function isQuiet(
   inPlay: readonly QuotaLease[],
+  lease: { holder: string; requests: number; perSecond: number },
   limits: RateLimit,
   rules: LeaseRules = DEFAULT_LEASE_RULES,
 ) {
-  const held = inPlay.reduce((sum, lease) => sum + lease.requests, 0);
-  return held + rules.blockRequests <= windowsOf(limits, rules).steadyCount * rules.quietShare;
+  const held = inPlay.reduce((sum, { requests }) => sum + requests, 0);
+  const ratesOfOthers = new Map<string, number>();
+  for (const { holder, perSecond } of inPlay)
+    if (holder !== lease.holder && holder !== MERGED_HOLDER)
+      ratesOfOthers.set(holder, Math.max(ratesOfOthers.get(holder) ?? 0, perSecond));
+  const othersRate = [...ratesOfOthers.values()].reduce((sum, rate) => sum + rate, 0);
+  return (
+    held + lease.requests <= windowsOf(limits, rules).steadyCount * rules.quietShare &&
+    othersRate + lease.perSecond <= limits.perSecond * rules.quietShare
+  );
 }
 
 export interface LeaseAsk {

@@ -344,6 +344,40 @@ describe('leased quota gate', () => {
     expect(memory.counts.reads).toBe(reads + 1);
   });
 
+  it("leaves another holder's burst three quarters of the burst limit however many trickles reserve ahead", async () => {
+    const time = virtualTime();
+    const memory = memoryLedger();
+    // Every lease as granted (the ledger merges old ones away).
+    const granted: QuotaLease[] = [];
+    const ledger: QuotaLedger = {
+      read: memory.ledger.read,
+      async write(endpoint, next, expected) {
+        const written = await memory.ledger.write(endpoint, next, expected);
+        if (written) granted.push(next.leases.at(-1) as QuotaLease);
+        return written;
+      },
+    };
+    const trickles = ['t1', 't2', 't3'].map((name) => holderOf(time, ledger, { name }));
+    const burster = holderOf(time, ledger, { name: 'burst' });
+    // Three trickles of a request every 3.5 s each for two minutes, then 500 at once from another holder.
+    const trickling = trickles.flatMap((holder, h) =>
+      Array.from({ length: 35 }, (_, i) => burst(time, holder, 1, h * 1_100 + i * 3_500)).flat(),
+    );
+    await time.run([...trickling, ...burst(time, burster, 500, 65_000)]);
+    expectWithinKlaviyosWindows([...burster.sent, ...trickles.flatMap((holder) => holder.sent)]);
+    // Trickles reserved ahead, but never more than a quarter of the burst limit at once between them.
+    const long = granted.filter((lease) => lease.to - lease.from > DEFAULT_LEASE_RULES.maxLeaseMs);
+    expect(long.length).toBeGreaterThan(0);
+    for (const { from } of long) {
+      const reserved = long.filter((lease) => lease.from <= from && from < lease.to);
+      expect(reserved.reduce((sum, lease) => sum + lease.perSecond, 0)).toBeLessThanOrEqual(
+        KLAVIYO_PROFILE_LIMITS.perSecond * DEFAULT_LEASE_RULES.quietShare,
+      );
+    }
+    // Had each trickle reserved ahead, their rates would have held the burst to 39 a second (13 s).
+    expect(Math.max(...burster.sent) - (START + 65_000)).toBeLessThan(9_000);
+  });
+
   it('reads first for minutes after it saw another holder: instances taking turns at a trickle lose no writes', async () => {
     const time = virtualTime();
     const memory = memoryLedger();
