@@ -13,8 +13,8 @@ const measured = {
   'intake-ms': 10.5,
   'intake-memory-mb': 1024,
   /** The worker's billed ms a change at its memory size's CPU share (bench:webhook --worker-cpu-share). */
-  'worker-ms-b1': 19.1,
-  'worker-ms-b10': 19.9,
+  'worker-ms-b1': 9.9,
+  'worker-ms-b10': 14.3,
   'worker-memory-mb': 512,
   /** Log bytes (bench:webhook --show-log): the intake's line and metrics document a delivery. */
   'intake-log-bytes': 392,

@@ -121,7 +121,7 @@ describe('functions', () => {
     const variables = (lambda(WORKER).Environment as { Variables: Json }).Variables;
     expect(variables).toMatchObject({
       AWS_LAMBDA_EXEC_WRAPPER: '/var/task/functions/node-flags.sh',
-      LAMBDA_NODE_FLAGS: '--lite-mode',
+      LAMBDA_NODE_FLAGS: '--max-semi-space-size=1',
       MALLOC_ARENA_MAX: '2',
     });
     // Lambda runs the wrapper only if it is executable: its Unix mode, from the zip's central directory.
