@@ -129,8 +129,10 @@ const shopifyLikeBody = fc
   })
   .map(({ id, ...fields }) => {
     const json = JSON.parse(customerPayload({ id: '1' })) as Record<string, unknown>;
+    // As text whatever it is: an object such as {"toString": 0} has no string form of its own.
+    const idText = typeof id === 'string' ? id : JSON.stringify(id);
     return Buffer.from(
-      JSON.stringify({ ...json, id, admin_graphql_api_id: `gid://shopify/Customer/${id}`, ...fields }),
+      JSON.stringify({ ...json, id, admin_graphql_api_id: `gid://shopify/Customer/${idText}`, ...fields }),
     );
   });
 /** A customer payload as Shopify sends it, but for its id. */
