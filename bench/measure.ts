@@ -8,6 +8,15 @@ export const quantile = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 };
 
+/** A repeatable random number generator in [0, 1): the same `seed`, the same sequence (a benchmark's traffic). */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
 /** The middle value (the upper of the two middle ones for an even count). */
 export const median = (values: number[]) => quantile(values, 0.5);
 

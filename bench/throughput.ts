@@ -13,7 +13,7 @@ import { customerPayload, shopifyHeaders } from '../local/shopify-deliveries.js'
 import { DEMO_TENANT } from '../scripts/local-stack/demo-tenant.js';
 import { SERVICE_DIR } from '../scripts/local-stack/offline.js';
 import { type LocalStack, startLocalStack } from '../scripts/local-stack/stack.js';
-import { itemBytes } from './measure.js';
+import { itemBytes, seededRandom } from './measure.js';
 import { renderRequestPlot } from './plot.js';
 import { byEndpoint, endpointOf, filterValues, mostInAnySpan } from './requests-by-endpoint.js';
 
@@ -86,11 +86,7 @@ function population(deliveries: number, run: number): Customer[] {
 
 /** Each customer's deliveries in order, the customers interleaved at random (seeded). */
 function deliveryPlan(customers: Customer[]): { customer: Customer; email: string; at: string }[] {
-  let seed = 42;
-  const random = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
+  const random = seededRandom(42);
   const queues = customers.map((customer) =>
     Array.from({ length: customer.deliveries }, (_, i) => ({ customer, email: customer.finalEmail, i })),
   );

@@ -6,7 +6,7 @@ import { createLeasedQuotaGate } from '../lib/klaviyo/quota-gate.js';
 import { DEFAULT_LEASE_RULES, type LeaseRules } from '../lib/klaviyo/quota-lease.js';
 import type { QuotaLedger } from '../lib/ports.js';
 import { startLocalPeers } from '../scripts/local-stack/peers.js';
-import { itemBytes } from './measure.js';
+import { itemBytes, seededRandom } from './measure.js';
 
 /**
  * What the quota's leases cost at a trickle: a month's changes at a steady rate (a million by
@@ -45,14 +45,6 @@ function requestsOf(draw: number): string[] {
   return ['GET /api/profiles', 'POST /api/profile-import', 'GET /api/profiles'];
 }
 
-function seeded(seed: number) {
-  let state = seed;
-  return () => {
-    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
-    return state / 2 ** 31;
-  };
-}
-
 interface Tally {
   changes: number;
   requests: number;
@@ -69,7 +61,7 @@ async function run(
 ): Promise<Tally> {
   const perSecond = Number(values['changes-per-month']) / (30 * 86_400);
   const seconds = Number(values.hours) * 3_600;
-  const random = seeded(Number(values.seed));
+  const random = seededRandom(Number(values.seed));
   let now = START;
   const clock = () => now;
   const tally: Tally = { changes: 0, requests: 0, writes: 0, lost: 0, reads: 0 };

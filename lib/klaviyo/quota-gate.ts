@@ -49,6 +49,18 @@ export interface LeasedQuotaGateOptions {
  */
 const OTHERS_RETURN_MS = 300_000;
 
+/** How many of `sent` (send times, oldest first: up to a minute of them) are later than `time`. */
+function sentAfter(sent: readonly number[], time: number): number {
+  let lo = 0;
+  let hi = sent.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sent[mid] as number) > time) hi = mid;
+    else lo = mid + 1;
+  }
+  return sent.length - lo;
+}
+
 /** How many times a lease is computed again after another holder wrote first. */
 const MAX_LEASE_ATTEMPTS = 8;
 
@@ -125,7 +137,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
       if (known.leases.some(({ holder: of }) => of !== holder && of !== MERGED_HOLDER))
         state.sawOthersAt = now();
       const inPlay = compactLeases(known.leases, now(), limits, rules);
-      const sentSince = (ms: number) => state.sent.filter((time) => time > now() - ms).length;
+      const sentSince = (ms: number) => sentAfter(state.sent, now() - ms);
       // A lease starts when this holder's own recent sends let it spend at the lease's rate.
       const burstMs = countPerWindow(limits.perSecond, 1_000).windowMs + rules.marginMs;
       const demand = {
@@ -148,7 +160,7 @@ export function createLeasedQuotaGate(options: LeasedQuotaGateOptions): RequestG
           now: at,
           wanted,
           spanMs,
-          sentInBurstWindow: state.sent.filter((time) => time > at - burstMs).length,
+          sentInBurstWindow: sentAfter(state.sent, at - burstMs),
           limits,
           leases: inPlay,
           rules,

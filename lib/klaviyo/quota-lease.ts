@@ -83,6 +83,18 @@ export function leaseDemand(
 }
 
 /**
+ * What holders other than `holder` may send in a second among `leases`: each holder's largest rate
+ * (its pacer keeps it to that), summed. A merged lease's rate is 0: it weighs on steady windows only.
+ */
+function rateOfOthers(leases: readonly QuotaLease[], holder: string): number {
+  const rates = new Map<string, number>();
+  for (const lease of leases)
+    if (lease.holder !== holder)
+      rates.set(lease.holder, Math.max(rates.get(lease.holder) ?? 0, lease.perSecond));
+  return [...rates.values()].reduce((sum, rate) => sum + rate, 0);
+}
+
+/**
  * Whether the ledger is quiet enough for `lease` (what `holder` would take on a quiet ledger: its
  * requests, and the rate it would send them at): with it, the leases in play (every holder's, each
  * counted once however far apart they are) hold at most `quietShare` of the steady window, and the
@@ -97,11 +109,7 @@ export function isQuiet(
   rules: LeaseRules = DEFAULT_LEASE_RULES,
 ) {
   const held = inPlay.reduce((sum, { requests }) => sum + requests, 0);
-  const ratesOfOthers = new Map<string, number>();
-  for (const { holder, perSecond } of inPlay)
-    if (holder !== lease.holder && holder !== MERGED_HOLDER)
-      ratesOfOthers.set(holder, Math.max(ratesOfOthers.get(holder) ?? 0, perSecond));
-  const othersRate = [...ratesOfOthers.values()].reduce((sum, rate) => sum + rate, 0);
+  const othersRate = rateOfOthers(inPlay, lease.holder);
   return (
     held + lease.requests <= windowsOf(limits, rules).steadyCount * rules.quietShare &&
     othersRate + lease.perSecond <= limits.perSecond * rules.quietShare
@@ -181,12 +189,10 @@ export function nextLease(ask: LeaseAsk): QuotaLease {
     }
     const steadyRoom = steadyCount - fullest;
     // Burst: other holders' largest rates in play within a burst window of [from, to].
-    const ratesOfOthers = new Map<string, number>();
-    for (const { lo, hi, lease } of spans) {
-      if (lease.holder === ask.holder || hi <= from - burstMs || lo >= to + burstMs) continue;
-      ratesOfOthers.set(lease.holder, Math.max(ratesOfOthers.get(lease.holder) ?? 0, lease.perSecond));
-    }
-    const rateRoom = ask.limits.perSecond - [...ratesOfOthers.values()].reduce((sum, rate) => sum + rate, 0);
+    const near = spans
+      .filter(({ lo, hi }) => hi > from - burstMs && lo < to + burstMs)
+      .map(({ lease }) => lease);
+    const rateRoom = ask.limits.perSecond - rateOfOthers(near, ask.holder);
     if (steadyRoom < 1 || rateRoom < leastRate - 1e-9) return undefined;
     // Sent at once when few are wanted (on top of the holder's sends still in its burst window:
     // its pacer counts them); a big demand takes the whole free rate.
