@@ -9,11 +9,19 @@ import { median } from './measure.js';
  * median of the runs. Side by side in the same run, the variants interleaved so that background
  * load falls on all alike:
  * - the worker with Klaviyo's official SDK in place of our client (bench/sdk-twin), same change;
- * - each function under --enable-source-maps (what NODE_OPTIONS would add in Lambda).
+ * - each function under --enable-source-maps (what NODE_OPTIONS would add in Lambda);
+ * - with `--worker-flags "--lite-mode;--no-maglev"`, the worker under each of those Node flags too
+ *   (after its deployed ones), to see what a flag costs the load.
  * Goals: under 150 ms each; the worker under half of its twin. BENCH_ESBUILD='{"minify":true}'
  * measures an esbuild option before serverless.yml gets it.
  */
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '7' },
+    /** More variants of the worker, each with these Node flags after its deployed ones (`;` between variants). */
+    'worker-flags': { type: 'string', default: '' },
+  },
+});
 const RUNS = Number(values.runs);
 const GOAL_MS = 150;
 
@@ -36,6 +44,16 @@ try {
       execArgv: ['--enable-source-maps'],
       samples: [],
     })),
+    ...String(values['worker-flags'])
+      .split(';')
+      .map((flags) => flags.trim())
+      .filter(Boolean)
+      .flatMap((flags) => {
+        const worker = ours.find((target) => target.name === WORKER);
+        return worker
+          ? [{ label: `${WORKER} ${flags}`, target: worker, execArgv: flags.split(' '), samples: [] }]
+          : [];
+      }),
   ];
 
   for (let run = 0; run < RUNS; run++) {
